@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ActionExecutor} from "./ActionExecutor.sol";
+
+/// @title Autometa — the deployed contract: WorkflowRegistry + ActionExecutor + FeeEscrow.
+/// @notice The three modules share one storage so that a run touches the fewest cold slots and
+/// makes no calls between our own contracts (see DEVELOPERS.md, "One contract, three modules").
+/// The seed's REGISTRY_ADDRESS, ACTIONEXECUTOR_ADDRESS and FEEESCROW_ADDRESS all name it.
+contract Autometa is ActionExecutor {
+    constructor(address admin) ActionExecutor(admin) {}
+}

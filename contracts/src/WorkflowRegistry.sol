@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {FeeEscrow} from "./FeeEscrow.sol";
+import {OwnerProxy} from "./OwnerProxy.sol";
+import {CalldataGas} from "./CalldataGas.sol";
+import "./AutometaTypes.sol";
+
+/// @title WorkflowRegistry — workflows, and the only ways to change them.
+/// @notice A workflow is created, paused, resumed or cancelled by its owner: directly, or by
+/// anyone who relays the owner's EIP-712 signature. A relayer is reimbursed its actual gas cost
+/// from the owner's escrow, never more than the `maxRelayerFee` the owner signed.
+abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
+    /// Storage layout: slot 0 is the one every run writes; slots 1-2 are read by every run;
+    /// slot 3 only by price triggers. ERC-20 and call actions keep their extra data aside.
+    struct Workflow {
+        // slot 0
+        address owner;
+        uint8 status;
+        uint8 triggerKind;
+        uint8 actionKind;
+        uint32 runCount;
+        uint40 lastRun;
+        // slot 1
+        uint80 maxFeePerRun;
+        uint24 gasLimit;
+        uint32 maxRuns;
+        uint8 failures;
+        uint40 startTime;
+        uint32 interval;
+        uint40 endTime;
+        // slot 2
+        address target;
+        uint96 value; // NATIVE amount / CALL value
+        // slot 3 (price triggers)
+        uint16 assetId;
+        uint8 comparator;
+        uint64 priceUsd;
+    }
+
+    struct TokenAction {
+        address token;
+        uint256 amount;
+    }
+
+    struct Asset {
+        bytes32 name;
+        address feed; // AggregatorV3Interface, or 0: the executor attests the price
+        uint32 maxAge; // seconds a feed answer stays usable
+        uint8 decimals;
+    }
+
+    uint24 public constant MIN_GAS_LIMIT = 10_000;
+    uint24 public constant MAX_GAS_LIMIT = 5_000_000;
+    uint256 public constant MAX_CALLDATA = 4096;
+    /// Gas of a relayed call outside what `gasleft()` sees (intrinsic cost, signature decoding, the
+    /// reimbursement itself); the calldata's own cost is counted exactly on top.
+    uint256 internal constant RELAY_OVERHEAD = 21_000 + 9_000;
+
+    bytes32 public constant SPEC_TYPEHASH = keccak256(
+        "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)"
+    );
+    bytes32 public constant CREATE_TYPEHASH = keccak256(
+        "CreateWorkflow(address owner,WorkflowSpec spec,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)"
+    );
+    bytes32 public constant PAUSE_TYPEHASH =
+        keccak256("PauseWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
+    bytes32 public constant RESUME_TYPEHASH =
+        keccak256("ResumeWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
+    bytes32 public constant CANCEL_TYPEHASH =
+        keccak256("CancelWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
+
+    address public immutable proxyImplementation;
+
+    uint256 internal _workflowCount;
+    mapping(uint256 => Workflow) internal _workflows;
+    mapping(uint256 => TokenAction) internal _tokenActions;
+    mapping(uint256 => bytes) internal _callData;
+    mapping(address => uint256[]) internal _owned;
+    mapping(bytes32 => uint16) internal _assetIds; // name → id (1-based)
+    mapping(uint16 => Asset) internal _assets;
+    uint16 internal _assetCount;
+
+    constructor() EIP712("Autometa", "1") {
+        proxyImplementation = address(new OwnerProxy(address(this)));
+    }
+
+    // ------------------------------------------------------------------ create
+
+    /// @notice Create a workflow owned by the sender.
+    function createWorkflow(WorkflowSpec calldata spec) external nonReentrant returns (uint256 workflowId) {
+        _requireCreationOpen();
+        return _create(msg.sender, spec);
+    }
+
+    /// @notice Create a workflow for `owner`, who signed it (EIP-712 `CreateWorkflow`).
+    /// The sender is reimbursed its gas from the owner's escrow, at most `maxRelayerFee`.
+    function createWorkflowFor(
+        address owner,
+        WorkflowSpec calldata spec,
+        uint256 nonce,
+        uint256 deadline,
+        uint256 maxRelayerFee,
+        bytes calldata signature
+    ) external nonReentrant returns (uint256 workflowId) {
+        uint256 gasStart = gasleft();
+        _requireCreationOpen();
+        bytes32 structHash = keccak256(abi.encode(CREATE_TYPEHASH, owner, hashSpec(spec), nonce, deadline, maxRelayerFee));
+        _checkSignature(owner, structHash, nonce, deadline, signature);
+        workflowId = _create(owner, spec);
+        _reimburseRelayer(owner, gasStart, maxRelayerFee);
+    }
+
+    // ------------------------------------------------------------------ status
+
+    function pauseWorkflow(uint256 workflowId) external nonReentrant {
+        _changeStatus(workflowId, msg.sender, OP_PAUSE);
+    }
+
+    function resumeWorkflow(uint256 workflowId) external nonReentrant {
+        _changeStatus(workflowId, msg.sender, OP_RESUME);
+    }
+
+    function cancelWorkflow(uint256 workflowId) external nonReentrant {
+        _changeStatus(workflowId, msg.sender, OP_CANCEL);
+    }
+
+    /// @notice Pause (op 0), resume (1) or cancel (2) a workflow with its owner's EIP-712
+    /// signature (`PauseWorkflow` / `ResumeWorkflow` / `CancelWorkflow`).
+    function changeStatusBySig(
+        uint256 workflowId,
+        uint8 op,
+        uint256 nonce,
+        uint256 deadline,
+        uint256 maxRelayerFee,
+        bytes calldata signature
+    ) external nonReentrant {
+        uint256 gasStart = gasleft();
+        address owner = _workflows[workflowId].owner;
+        if (owner == address(0)) revert UnknownWorkflow(workflowId);
+        bytes32 typehash = op == OP_PAUSE ? PAUSE_TYPEHASH : op == OP_RESUME ? RESUME_TYPEHASH : op == OP_CANCEL
+            ? CANCEL_TYPEHASH
+            : bytes32(0);
+        if (typehash == bytes32(0)) revert InvalidOp(op);
+        bytes32 structHash = keccak256(abi.encode(typehash, owner, workflowId, nonce, deadline, maxRelayerFee));
+        _checkSignature(owner, structHash, nonce, deadline, signature);
+        _changeStatus(workflowId, owner, op);
+        _reimburseRelayer(owner, gasStart, maxRelayerFee);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    function workflowCount() external view returns (uint256) {
+        return _workflowCount;
+    }
+
+    function workflowCountOf(address owner) external view returns (uint256) {
+        return _owned[owner].length;
+    }
+
+    function getWorkflow(uint256 workflowId) public view returns (WorkflowView memory v) {
+        Workflow storage w = _workflows[workflowId];
+        if (w.owner == address(0)) revert UnknownWorkflow(workflowId);
+        v.id = workflowId;
+        v.owner = w.owner;
+        v.status = w.status;
+        v.runCount = w.runCount;
+        v.lastRun = w.lastRun;
+        v.failures = w.failures;
+        WorkflowSpec memory s = v.spec;
+        s.triggerKind = w.triggerKind;
+        s.startTime = w.startTime;
+        s.endTime = w.endTime;
+        s.interval = w.interval;
+        if (w.triggerKind == TRIGGER_PRICE) {
+            s.comparator = w.comparator;
+            s.priceUsd = w.priceUsd;
+            s.asset = _assets[w.assetId].name;
+        }
+        s.actionKind = w.actionKind;
+        s.target = w.target;
+        if (w.actionKind == ACTION_ERC20) {
+            TokenAction storage t = _tokenActions[workflowId];
+            s.token = t.token;
+            s.amount = t.amount;
+        } else {
+            s.amount = w.value;
+        }
+        if (w.actionKind == ACTION_CALL) s.data = _callData[workflowId];
+        s.maxRuns = w.maxRuns;
+        s.gasLimit = w.gasLimit;
+        s.maxFeePerRun = w.maxFeePerRun;
+    }
+
+    /// @notice `owner`'s workflows, oldest first, `limit` from `offset`.
+    function workflowsOf(address owner, uint256 offset, uint256 limit) external view returns (WorkflowView[] memory page) {
+        uint256[] storage ids = _owned[owner];
+        uint256 end = offset + limit;
+        if (end > ids.length) end = ids.length;
+        if (offset >= end) return new WorkflowView[](0);
+        page = new WorkflowView[](end - offset);
+        for (uint256 i = offset; i < end; ++i) {
+            page[i - offset] = getWorkflow(ids[i]);
+        }
+    }
+
+    /// @notice The proxy that makes `owner`'s contract calls (deployed with their first call workflow).
+    function proxyOf(address owner) public view returns (address) {
+        return Clones.predictDeterministicAddress(proxyImplementation, bytes32(uint256(uint160(owner))));
+    }
+
+    function assetId(bytes32 asset) external view returns (uint16) {
+        return _assetIds[asset];
+    }
+
+    function assetInfo(bytes32 asset) external view returns (uint16 id, address feed, uint32 maxAge, uint8 decimals) {
+        id = _assetIds[asset];
+        Asset storage a = _assets[id];
+        return (id, a.feed, a.maxAge, a.decimals);
+    }
+
+    /// @notice EIP-712 struct hash of a spec (what `CreateWorkflow.spec` contributes).
+    function hashSpec(WorkflowSpec calldata s) public pure returns (bytes32) {
+        // Two halves keep the stack shallow; static fields concatenate to the single encoding.
+        bytes memory head = abi.encode(
+            SPEC_TYPEHASH, s.triggerKind, s.comparator, s.startTime, s.endTime, s.interval, s.priceUsd, s.asset
+        );
+        bytes memory tail = abi.encode(
+            s.actionKind, s.target, s.token, s.amount, keccak256(s.data), s.maxRuns, s.gasLimit, s.maxFeePerRun
+        );
+        return keccak256(bytes.concat(head, tail));
+    }
+
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// Hook: the executor module closes creation during an emergency pause.
+    function _requireCreationOpen() internal view virtual;
+
+    function _checkSignature(address owner, bytes32 structHash, uint256 nonce, uint256 deadline, bytes calldata signature)
+        private
+    {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (!SignatureChecker.isValidSignatureNow(owner, _hashTypedDataV4(structHash), signature)) {
+            revert InvalidSignature();
+        }
+        _useCheckedNonce(owner, nonce);
+    }
+
+    /// Reimburse the relayer's actual gas (at most `maxRelayerFee`) from the owner's escrow, by
+    /// crediting the relayer's balance. Reverts if the owner cannot pay: a relayer never pays
+    /// for strangers.
+    function _reimburseRelayer(address owner, uint256 gasStart, uint256 maxRelayerFee) private {
+        if (msg.sender == owner || maxRelayerFee == 0) return;
+        uint256 cost = (gasStart - gasleft() + RELAY_OVERHEAD + CalldataGas.cost()) * tx.gasprice;
+        uint256 amount = cost < maxRelayerFee ? cost : maxRelayerFee;
+        Account storage a = _accounts[owner];
+        uint256 balance = a.balance;
+        if (balance < amount) revert InsufficientEscrow(owner, balance, amount);
+        a.balance = uint128(balance - amount);
+        _credit(msg.sender, amount);
+        emit RelayerReimbursed(owner, msg.sender, amount);
+    }
+
+    function _create(address owner, WorkflowSpec calldata s) private returns (uint256 workflowId) {
+        _validate(s);
+        workflowId = ++_workflowCount;
+        Workflow storage w = _workflows[workflowId];
+        w.owner = owner;
+        w.status = STATUS_ACTIVE;
+        w.triggerKind = s.triggerKind;
+        w.actionKind = s.actionKind;
+        w.maxFeePerRun = s.maxFeePerRun;
+        w.gasLimit = s.gasLimit;
+        w.maxRuns = s.maxRuns;
+        w.startTime = s.startTime;
+        w.interval = s.interval;
+        w.endTime = s.endTime;
+        w.target = s.target;
+        if (s.triggerKind == TRIGGER_PRICE) {
+            w.assetId = _assetIdOrRegister(s.asset);
+            w.comparator = s.comparator;
+            w.priceUsd = s.priceUsd;
+        }
+        if (s.actionKind == ACTION_ERC20) {
+            _tokenActions[workflowId] = TokenAction(s.token, s.amount);
+        } else {
+            w.value = uint96(s.amount);
+        }
+        if (s.actionKind == ACTION_CALL) {
+            _callData[workflowId] = s.data;
+            _ensureProxy(owner);
+        }
+        _owned[owner].push(workflowId);
+        emit WorkflowCreated(workflowId, owner, msg.sender, s);
+    }
+
+    function _validate(WorkflowSpec calldata s) private view {
+        uint8 tk = s.triggerKind;
+        if (tk > TRIGGER_PRICE) revert InvalidSpec("triggerKind");
+        if (s.maxRuns == 0) revert InvalidSpec("maxRuns");
+        if (s.endTime != 0 && s.endTime <= s.startTime) revert InvalidSpec("endTime");
+        if (s.endTime != 0 && s.endTime <= block.timestamp) revert InvalidSpec("endTime");
+        if (tk == TRIGGER_TIME) {
+            if (s.startTime == 0) revert InvalidSpec("startTime");
+            if (s.maxRuns != 1) revert InvalidSpec("maxRuns");
+        } else if (tk == TRIGGER_INTERVAL) {
+            if (s.interval == 0) revert InvalidSpec("interval");
+        } else {
+            if (s.comparator > COMPARATOR_ABOVE) revert InvalidSpec("comparator");
+            if (s.priceUsd == 0) revert InvalidSpec("priceUsd");
+            if (s.asset == bytes32(0)) revert InvalidSpec("asset");
+        }
+        if (tk != TRIGGER_PRICE && (s.comparator != 0 || s.priceUsd != 0 || s.asset != bytes32(0))) {
+            revert InvalidSpec("priceUsd");
+        }
+        if (s.gasLimit < MIN_GAS_LIMIT || s.gasLimit > MAX_GAS_LIMIT) revert InvalidSpec("gasLimit");
+        if (s.maxFeePerRun == 0) revert InvalidSpec("maxFeePerRun");
+        uint8 ak = s.actionKind;
+        if (ak > ACTION_CALL) revert InvalidSpec("actionKind");
+        if (s.target == address(0) || s.target == address(this)) revert InvalidSpec("target");
+        if (ak == ACTION_ERC20) {
+            if (s.token.code.length == 0 || s.token == address(this)) revert InvalidSpec("token");
+            if (s.amount == 0) revert InvalidSpec("amount");
+        } else {
+            if (s.token != address(0)) revert InvalidSpec("token");
+            if (s.amount > type(uint96).max) revert InvalidSpec("amount");
+        }
+        if (ak == ACTION_NATIVE && s.amount == 0) revert InvalidSpec("amount");
+        if (ak == ACTION_CALL) {
+            if (s.target.code.length == 0) revert InvalidSpec("target");
+            if (s.data.length > MAX_CALLDATA) revert InvalidSpec("data");
+        } else if (s.data.length != 0) {
+            revert InvalidSpec("data");
+        }
+    }
+
+    function _assetIdOrRegister(bytes32 name) internal returns (uint16 id) {
+        id = _assetIds[name];
+        if (id != 0) return id;
+        if (_assetCount == type(uint16).max) revert TooManyAssets();
+        id = ++_assetCount;
+        _assetIds[name] = id;
+        _assets[id].name = name;
+        emit AssetRegistered(name, id);
+    }
+
+    function _ensureProxy(address owner) private {
+        address predicted = proxyOf(owner);
+        if (predicted.code.length != 0) return;
+        address proxy = Clones.cloneDeterministic(proxyImplementation, bytes32(uint256(uint160(owner))));
+        OwnerProxy(payable(proxy)).initialize(owner);
+        emit ProxyDeployed(owner, proxy);
+    }
+
+    function _changeStatus(uint256 workflowId, address caller, uint8 op) private {
+        Workflow storage w = _workflows[workflowId];
+        address owner = w.owner;
+        if (owner == address(0)) revert UnknownWorkflow(workflowId);
+        if (owner != caller) revert NotWorkflowOwner(workflowId, caller);
+        uint8 status = w.status;
+        uint8 next;
+        if (op == OP_PAUSE && status == STATUS_ACTIVE) {
+            next = STATUS_PAUSED;
+        } else if (op == OP_RESUME && status == STATUS_PAUSED) {
+            next = STATUS_ACTIVE;
+            w.failures = 0;
+        } else if (op == OP_CANCEL && (status == STATUS_ACTIVE || status == STATUS_PAUSED)) {
+            next = STATUS_CANCELLED;
+        } else {
+            revert InvalidTransition(workflowId, status, op);
+        }
+        w.status = next;
+        emit WorkflowStatusChanged(workflowId, next, CHANGE_BY_OWNER);
+    }
+}

@@ -1,0 +1,184 @@
+"""All configuration, in one pydantic-settings class read from the environment and `.env`.
+
+The seed worker's `.env` names (`MOONBASE_RPC`, `REGISTRY_ADDRESS`, `WORKER_PRIVATE_KEY`, …)
+keep working unchanged. A bad value fails at start-up with the setting's name; private keys are
+`SecretStr`, so they never show up in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from eth_account import Account
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Network(StrEnum):
+    DEV = "dev"
+    MOONBASE = "moonbase"
+    MOONBEAM = "moonbeam"
+
+
+# Presets: chain id and a public RPC endpoint for each supported network.
+NETWORKS: dict[Network, tuple[int, str]] = {
+    Network.DEV: (31337, "http://127.0.0.1:8545"),
+    Network.MOONBASE: (1287, "https://rpc.api.moonbase.moonbeam.network"),
+    Network.MOONBEAM: (1284, "https://rpc.api.moonbeam.network"),
+}
+
+DEFAULT_ASSETS = ("ethereum", "bitcoin", "moonbeam", "polkadot", "usd-coin", "tether")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+def _address(value: Any, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise ValueError(f"{name} must be a 0x-prefixed 20-byte hex address")
+    if value != value.lower() and value != value.upper() and not is_checksum_address(value):
+        raise ValueError(f"{name} has an invalid EIP-55 checksum")
+    return to_checksum_address(value)
+
+
+class Settings(BaseSettings):
+    """Every setting Autometa reads. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    NETWORK: Network = Network.DEV
+    MOONBASE_RPC: str | None = Field(
+        default=None, validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"), description="JSON-RPC endpoint"
+    )
+    CHAIN_ID: int | None = Field(default=None, ge=1, description="expected chain id (checked against the node)")
+    REGISTRY_ADDRESS: str | None = None
+    ACTIONEXECUTOR_ADDRESS: str | None = None
+    FEEESCROW_ADDRESS: str | None = None
+    WORKER_PRIVATE_KEY: SecretStr | None = None
+    RELAYER_PRIVATE_KEY: SecretStr | None = None
+
+    POLL_INTERVAL: float = Field(default=10.0, gt=0, le=3600)
+    MAX_CONCURRENT_EXECUTIONS: int = Field(default=3, ge=1, le=1024)
+    BATCH_SIZE: int = Field(default=50, ge=1, le=256)
+    PRICE_FEED_URL: str = "https://api.coingecko.com/api/v3/simple/price"
+    REDIS_URL: str | None = None
+    BACKEND_API_URL: str = "http://localhost:8000"
+    USE_BACKEND_INTEGRATION: bool = True
+    SUPPORTED_ASSETS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_ASSETS))
+
+    DATA_DIR: Path = Path(".autometa")
+    DATABASE_URL: str | None = None
+
+    CONFIRMATIONS: int = Field(default=0, ge=0, le=1000)
+    INDEXER_BATCH_BLOCKS: int = Field(default=2000, ge=1, le=100_000)
+    MAX_FEE_PER_GAS_GWEI: float = Field(default=500.0, gt=0)
+    PRIORITY_FEE_GWEI: float = Field(default=1.0, ge=0)
+    TX_REPLACE_AFTER_BLOCKS: int = Field(default=3, ge=1, le=1000)
+    TX_FEE_BUMP_PERCENT: int = Field(default=15, ge=10, le=500)
+
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = Field(default=8000, ge=1, le=65535)
+    API_KEY: SecretStr | None = None
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    RATE_LIMIT_PER_MINUTE: int = Field(default=60, ge=1)
+    MAX_RELAYER_FEE_WEI: int = Field(default=10**17, ge=0)
+
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool = False
+
+    @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
+    @classmethod
+    def _check_address(cls, value: Any, info: Any) -> str | None:
+        return _address(value, info.field_name)
+
+    @field_validator("WORKER_PRIVATE_KEY", "RELAYER_PRIVATE_KEY", mode="before")
+    @classmethod
+    def _check_key(cls, value: Any, info: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        try:
+            Account.from_key(raw)
+        except Exception:
+            # Never echo the value: it may be a real key with a typo.
+            raise ValueError(f"{info.field_name} is not a valid 32-byte hex private key") from None
+        return SecretStr(raw)
+
+    @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @field_validator("PRICE_FEED_URL", "BACKEND_API_URL")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    # ---------------------------------------------------------------- derived
+
+    @property
+    def rpc_url(self) -> str:
+        return self.MOONBASE_RPC or NETWORKS[self.NETWORK][1]
+
+    @property
+    def expected_chain_id(self) -> int | None:
+        if self.CHAIN_ID is not None:
+            return self.CHAIN_ID
+        return None if self.NETWORK is Network.DEV else NETWORKS[self.NETWORK][0]
+
+    @property
+    def contract_address(self) -> str | None:
+        """The Autometa contract. It is registry, executor and escrow in one, so the seed's three
+        address settings must agree wherever more than one is set."""
+        addrs = {self.REGISTRY_ADDRESS, self.ACTIONEXECUTOR_ADDRESS, self.FEEESCROW_ADDRESS} - {None}
+        if len(addrs) > 1:
+            raise ConfigError(
+                "REGISTRY_ADDRESS, ACTIONEXECUTOR_ADDRESS and FEEESCROW_ADDRESS differ, but one Autometa "
+                "contract is registry, executor and escrow: set all three to its address "
+                "(`autometa deploy` prints the lines)"
+            )
+        return next(iter(addrs), None)
+
+    @property
+    def database_url(self) -> str:
+        if self.DATABASE_URL:
+            return self.DATABASE_URL
+        return f"sqlite:///{(self.DATA_DIR / 'autometa.db').resolve()}"
+
+    def require(self, *names: str) -> None:
+        """Fail with a message naming each required setting that is unset."""
+        missing = [name for name in names if getattr(self, name) in (None, "")]
+        if missing:
+            raise ConfigError(
+                "missing setting(s): " + ", ".join(missing) + " — set them in the environment or .env"
+            )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; turn validation errors into one ConfigError naming every bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration — " + "; ".join(problems)) from None
