@@ -1,0 +1,129 @@
+"""Deploy the Autometa contract (and, on a dev chain, price feeds and a token) and record it.
+
+A deployment file per chain id (`deployments/<chain id>.json` in the data directory) lets every
+process find the contract and the block to index from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from autometa.chain.contracts import autometa, bind, factory
+from autometa.domain.assets import asset_to_bytes32
+
+DEV_PRICES_USD: dict[str, Decimal] = {
+    "ethereum": Decimal("3250"),
+    "bitcoin": Decimal("95000"),
+    "moonbeam": Decimal("0.25"),
+    "polkadot": Decimal("7.10"),
+    "usd-coin": Decimal("1"),
+    "tether": Decimal("1"),
+}
+FEED_DECIMALS = 8
+DEV_FEED_MAX_AGE = 7 * 24 * 3600
+
+
+@dataclass
+class Deployment:
+    chain_id: int
+    address: str  # the Autometa contract: registry, executor and escrow
+    block: int  # deployment block: where indexing starts
+    admin: str
+    feeds: dict[str, str] = field(default_factory=dict)  # asset -> MockV3Aggregator (dev chain)
+    token: str | None = None  # DevToken (dev chain)
+    executors: list[str] = field(default_factory=list)
+
+    def env_lines(self) -> list[str]:
+        return [
+            f"REGISTRY_ADDRESS={self.address}",
+            f"ACTIONEXECUTOR_ADDRESS={self.address}",
+            f"FEEESCROW_ADDRESS={self.address}",
+            f"CHAIN_ID={self.chain_id}",
+        ]
+
+    def save(self, data_dir: Path) -> Path:
+        path = deployment_path(data_dir, self.chain_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, data_dir: Path, chain_id: int) -> Deployment | None:
+        path = deployment_path(data_dir, chain_id)
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def deployment_path(data_dir: Path, chain_id: int) -> Path:
+    return data_dir / "deployments" / f"{chain_id}.json"
+
+
+def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
+    """Sign, send and wait for one transaction; raise with the revert reason if it fails.
+    For one-off set-up steps; services send through `TransactionSender`."""
+    params: dict[str, Any] = {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    if value:
+        params["value"] = value
+    tx = {**call, **params} if isinstance(call, dict) else call.build_transaction(params)
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise RuntimeError(f"transaction {tx_hash.hex()} reverted")
+    return receipt
+
+
+def deploy_autometa(w3: Web3, deployer: LocalAccount, admin: str | None = None) -> tuple[str, int]:
+    """Deploy the core; returns (address, block)."""
+    ctor = factory(w3, "Autometa").constructor(admin or deployer.address)
+    receipt = transact(w3, deployer, ctor)
+    return receipt["contractAddress"], receipt["blockNumber"]
+
+
+def deploy(w3: Web3, deployer: LocalAccount, admin: str | None = None, executors: list[str] | None = None) -> Deployment:
+    address, block = deploy_autometa(w3, deployer, admin)
+    dep = Deployment(chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address)
+    if executors and (admin is None or admin == deployer.address):
+        core = autometa(w3, address)
+        for executor in executors:
+            transact(w3, deployer, core.functions.setExecutor(executor, True))
+        dep.executors = list(executors)
+    return dep
+
+
+def to_feed_answer(price: Decimal) -> int:
+    return int((price * 10**FEED_DECIMALS).to_integral_value())
+
+
+def deploy_dev_feeds(
+    w3: Web3, admin: LocalAccount, core_address: str, prices: dict[str, Decimal]
+) -> dict[str, str]:
+    """One Chainlink MockV3Aggregator per asset, registered as that asset's feed."""
+    core = autometa(w3, core_address)
+    feeds: dict[str, str] = {}
+    for asset, price in prices.items():
+        receipt = transact(w3, admin, factory(w3, "MockV3Aggregator").constructor(FEED_DECIMALS, to_feed_answer(price)))
+        feeds[asset] = receipt["contractAddress"]
+        transact(w3, admin, core.functions.setFeed(asset_to_bytes32(asset), feeds[asset], DEV_FEED_MAX_AGE))
+    return feeds
+
+
+def set_dev_price(w3: Web3, account: LocalAccount, feed: str, price: Decimal) -> Any:
+    """Move a dev-chain feed (MockV3Aggregator.updateAnswer)."""
+    return transact(w3, account, bind(w3, "MockV3Aggregator", feed).functions.updateAnswer(to_feed_answer(price)))
+
+
+def deploy_dev_token(w3: Web3, deployer: LocalAccount, holders: list[str], amount: int) -> str:
+    receipt = transact(w3, deployer, factory(w3, "DevToken").constructor("Autometa Dev Token", "ADT"))
+    token = bind(w3, "DevToken", receipt["contractAddress"])
+    for holder in holders:
+        transact(w3, deployer, token.functions.mint(holder, amount))
+    return str(receipt["contractAddress"])
