@@ -54,9 +54,13 @@ class Settings(BaseSettings):
 
     NETWORK: Network = Network.DEV
     MOONBASE_RPC: str | None = Field(
-        default=None, validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"), description="JSON-RPC endpoint"
+        default=None,
+        validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"),
+        description="JSON-RPC endpoint",
     )
-    CHAIN_ID: int | None = Field(default=None, ge=1, description="expected chain id (checked against the node)")
+    CHAIN_ID: int | None = Field(
+        default=None, ge=1, description="expected chain id (checked against the node)"
+    )
     REGISTRY_ADDRESS: str | None = None
     ACTIONEXECUTOR_ADDRESS: str | None = None
     FEEESCROW_ADDRESS: str | None = None

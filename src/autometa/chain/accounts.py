@@ -17,7 +17,8 @@ ROLE_INDEX = {"admin": 0, "relayer": 1, "executor": 2, "user": 3, "recipient": 4
 @cache
 def dev_account(index: int) -> LocalAccount:
     """Account `index` of the dev mnemonic. Dev-chain money only: never use on a real network."""
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account
 
 
 def dev_role(role: str) -> LocalAccount:

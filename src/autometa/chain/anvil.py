@@ -28,10 +28,12 @@ def find_anvil() -> str:
     starts = [Path.cwd(), Path(__file__).resolve()]
     for start in starts:
         for folder in [start, *start.parents]:
-            for rel in ("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
-                        "node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil",
-                        "node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil",
-                        "node_modules/.bin/anvil"):
+            for rel in (
+                "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil",
+                "node_modules/@foundry-rs/anvil-linux-arm64/bin/anvil",
+                "node_modules/@foundry-rs/anvil-darwin-arm64/bin/anvil",
+                "node_modules/.bin/anvil",
+            ):
                 candidate = folder / rel
                 if candidate.exists():
                     return str(candidate)
@@ -72,9 +74,20 @@ class Anvil:
         if not self.port:
             self.port = free_port()
         args = [
-            find_anvil(), "--port", str(self.port), "--host", "127.0.0.1",
-            "--chain-id", str(self.chain_id), "--accounts", str(self.accounts),
-            "--balance", str(self.balance_ether), "--mnemonic", DEV_MNEMONIC, "--silent",
+            find_anvil(),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            str(self.balance_ether),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--silent",
         ]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
@@ -89,7 +102,9 @@ class Anvil:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"anvil exited at start-up (port {self.port}): {err.strip()}")
             try:
-                reply = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
+                reply = httpx.post(
+                    self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1
+                )
                 if reply.status_code == 200:
                     return self
             except httpx.HTTPError:

@@ -15,7 +15,7 @@ def autometa(w3: Web3, address: str) -> Contract:
     return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact("Autometa").abi)
 
 
-def autometa_async(w3: AsyncWeb3, address: str) -> AsyncContract:
+def autometa_async(w3: AsyncWeb3[Any], address: str) -> AsyncContract:
     return w3.eth.contract(address=to_checksum_address(address), abi=load_artifact("Autometa").abi)
 
 

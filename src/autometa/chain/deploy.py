@@ -69,10 +69,17 @@ def deployment_path(data_dir: Path, chain_id: int) -> Path:
 def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
     """Sign, send and wait for one transaction; raise with the revert reason if it fails.
     For one-off set-up steps; services send through `TransactionSender`."""
-    params: dict[str, Any] = {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    params: dict[str, Any] = {
+        "from": account.address,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+    }
     if value:
         params["value"] = value
     tx = {**call, **params} if isinstance(call, dict) else call.build_transaction(params)
+    # Headroom: relayer reimbursement and fees depend on the gas price, which eth_estimateGas
+    # may run with at zero, so the estimate alone can fall short.
+    if "gas" in tx:
+        tx["gas"] = int(tx["gas"] * 1.3) + 20_000
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
@@ -88,7 +95,9 @@ def deploy_autometa(w3: Web3, deployer: LocalAccount, admin: str | None = None) 
     return receipt["contractAddress"], receipt["blockNumber"]
 
 
-def deploy(w3: Web3, deployer: LocalAccount, admin: str | None = None, executors: list[str] | None = None) -> Deployment:
+def deploy(
+    w3: Web3, deployer: LocalAccount, admin: str | None = None, executors: list[str] | None = None
+) -> Deployment:
     address, block = deploy_autometa(w3, deployer, admin)
     dep = Deployment(chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address)
     if executors and (admin is None or admin == deployer.address):
@@ -110,7 +119,9 @@ def deploy_dev_feeds(
     core = autometa(w3, core_address)
     feeds: dict[str, str] = {}
     for asset, price in prices.items():
-        receipt = transact(w3, admin, factory(w3, "MockV3Aggregator").constructor(FEED_DECIMALS, to_feed_answer(price)))
+        receipt = transact(
+            w3, admin, factory(w3, "MockV3Aggregator").constructor(FEED_DECIMALS, to_feed_answer(price))
+        )
         feeds[asset] = receipt["contractAddress"]
         transact(w3, admin, core.functions.setFeed(asset_to_bytes32(asset), feeds[asset], DEV_FEED_MAX_AGE))
     return feeds
@@ -118,7 +129,9 @@ def deploy_dev_feeds(
 
 def set_dev_price(w3: Web3, account: LocalAccount, feed: str, price: Decimal) -> Any:
     """Move a dev-chain feed (MockV3Aggregator.updateAnswer)."""
-    return transact(w3, account, bind(w3, "MockV3Aggregator", feed).functions.updateAnswer(to_feed_answer(price)))
+    return transact(
+        w3, account, bind(w3, "MockV3Aggregator", feed).functions.updateAnswer(to_feed_answer(price))
+    )
 
 
 def deploy_dev_token(w3: Web3, deployer: LocalAccount, holders: list[str], amount: int) -> str:
