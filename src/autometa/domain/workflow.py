@@ -121,18 +121,21 @@ class ContractCallData(_Data):
 
 
 def _tag(value: Any) -> str | None:
+    """Which data model a trigger_data/action_data value is (see WorkflowSpec._tag_data)."""
     if isinstance(value, dict):
         tag = value.get("_kind")
         return tag if isinstance(tag, str) else None
-    known: dict[Any, str] = {
-        TimeTriggerData: "time",
-        IntervalTriggerData: "interval",
-        PriceTriggerData: "price",
-        NativeTransferData: "native",
-        Erc20TransferData: "erc20",
-        ContractCallData: "call",
-    }.get(type(value))
+    return _TAG_OF.get(type(value))
 
+
+_TAG_OF: dict[type, str] = {
+    TimeTriggerData: "time",
+    IntervalTriggerData: "interval",
+    PriceTriggerData: "price",
+    NativeTransferData: "native",
+    Erc20TransferData: "erc20",
+    ContractCallData: "call",
+}
 
 TriggerData = Annotated[
     Annotated[TimeTriggerData, Tag("time")]
