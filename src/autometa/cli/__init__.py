@@ -1,0 +1,1 @@
+"""The `autometa` command line: thin typer commands over the library."""

@@ -1,0 +1,30 @@
+"""Entry point of the `autometa` command."""
+
+from __future__ import annotations
+
+import typer
+
+from autometa import __version__
+from autometa.cli import chain_commands, escrow_commands, price_commands, workflow_commands
+
+app = typer.Typer(
+    help="Autometa: on-chain workflow automation you run yourself.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("deploy")(chain_commands.deploy_command)
+app.command("devnet")(chain_commands.devnet_command)
+app.add_typer(escrow_commands.app, name="escrow")
+app.add_typer(workflow_commands.app, name="workflow")
+app.add_typer(price_commands.app, name="price")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,191 @@
+"""`autometa workflow create|list|show|pause|resume|cancel` — signed with the user's key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import typer
+from web3.logs import DISCARD
+
+from autometa.chain.deploy import transact
+from autometa.cli.common import (
+    CliError,
+    chain_context,
+    console,
+    emit,
+    handle_errors,
+    load_key,
+    progress,
+    read_json_arg,
+)
+from autometa.domain.eip712 import sign_typed_data
+from autometa.domain.kinds import Status, StatusOp
+from autometa.domain.types import check_address
+from autometa.domain.workflow import WorkflowSpec
+
+app = typer.Typer(help="Create and manage your workflows.", no_args_is_help=True)
+
+RpcOpt = Annotated[str | None, typer.Option(help="JSON-RPC endpoint (default: MOONBASE_RPC)")]
+KeyOpt = Annotated[str | None, typer.Option(help="your private key (default: $USER_PRIVATE_KEY)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+RelayOpt = Annotated[
+    str | None, typer.Option(help="send through this backend's relayer (e.g. http://localhost:8000) instead of directly")
+]
+
+
+def view_to_dict(view: Any) -> dict[str, Any]:
+    wid, owner, status, run_count, last_run, failures, spec = view
+    return {
+        "id": wid,
+        "owner": owner,
+        "status": Status(status).label,
+        "run_count": run_count,
+        "last_run": last_run or None,
+        "failures": failures,
+        "spec": WorkflowSpec.from_abi(spec).model_dump(mode="json"),
+    }
+
+
+@app.command()
+@handle_errors
+def create(
+    body: Annotated[str, typer.Argument(help="the workflow as JSON (the seed's create body), or @file.json")],
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    relayer: RelayOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a workflow owned by your key."""
+    data = read_json_arg(body)
+    if not isinstance(data, dict):
+        raise CliError("the workflow must be a JSON object")
+    data.pop("user_address", None)
+    spec = WorkflowSpec.model_validate(data)
+    account = load_key(key)
+    if relayer:
+        result = _create_via_relayer(relayer, account, spec)
+    else:
+        ctx = chain_context(rpc_url)
+        spec.check_times(int(ctx.w3.eth.get_block("latest")["timestamp"]))
+        with progress("creating workflow…"):
+            receipt = transact(ctx.w3, account, ctx.core.functions.createWorkflow(spec.to_abi()))
+        (event,) = ctx.core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
+        result = {"workflow_id": event.args.workflowId, "tx_hash": "0x" + receipt["transactionHash"].hex()}
+    emit(result, as_json, lambda: console.print(f"created workflow {result['workflow_id']} (tx {result['tx_hash']})"))
+
+
+def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict[str, Any]:
+    body = {"user_address": account.address, **spec.model_dump(mode="json", exclude_none=True)}
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        prepared = client.post("/api/workflow/prepare", json=body)
+        if prepared.status_code != 200:
+            raise CliError(f"relayer refused to prepare: {prepared.status_code} {prepared.text}")
+        typed = prepared.json()["typed_data"]
+        signature = sign_typed_data(account, typed)
+        message = typed["message"]
+        created = client.post(
+            "/api/workflow/create",
+            json={**body, "signature": signature, "nonce": message["nonce"], "deadline": message["deadline"],
+                  "max_relayer_fee_wei": str(message["maxRelayerFee"])},
+        )  # fmt: skip
+        if created.status_code != 200:
+            raise CliError(f"relayer refused to create: {created.status_code} {created.text}")
+        result: dict[str, Any] = created.json()
+        return result
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    owner: Annotated[str | None, typer.Option(help="whose workflows (default: your key's address)")] = None,
+    offset: int = 0,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List a user's workflows (read from the chain)."""
+    ctx = chain_context(rpc_url)
+    who = check_address(owner) if owner else load_key(key).address
+    rows = [view_to_dict(v) for v in ctx.core.functions.workflowsOf(who, offset, limit).call()]
+
+    def human() -> None:
+        if not rows:
+            console.print(f"{who} has no workflows", highlight=False)
+        for row in rows:
+            s = row["spec"]
+            console.print(
+                f"#{row['id']:<5} {row['status']:<10} runs {row['run_count']}/{s['max_runs']}  "
+                f"trigger {s['trigger_type']} {s['trigger_data']}  action {s['action_type']} {s['action_data']}",
+                highlight=False,
+            )
+
+    emit(rows, as_json, human)
+
+
+@app.command()
+@handle_errors
+def show(workflow_id: int, rpc_url: RpcOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one workflow."""
+    ctx = chain_context(rpc_url)
+    row = view_to_dict(ctx.core.functions.getWorkflow(workflow_id).call())
+    emit(row, as_json, lambda: console.print_json(data=row))
+
+
+def _change(op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool) -> None:
+    account = load_key(key)
+    name = op.name.lower()
+    if relayer:
+        result = _change_via_relayer(relayer, account, op, workflow_id)
+    else:
+        ctx = chain_context(rpc_url)
+        fn = {StatusOp.PAUSE: "pauseWorkflow", StatusOp.RESUME: "resumeWorkflow", StatusOp.CANCEL: "cancelWorkflow"}[op]
+        with progress(f"{name} workflow {workflow_id}…"):
+            receipt = transact(ctx.w3, account, getattr(ctx.core.functions, fn)(workflow_id))
+        status = Status(ctx.core.functions.getWorkflow(workflow_id).call()[2]).label
+        result = {"workflow_id": workflow_id, "status": status, "tx_hash": "0x" + receipt["transactionHash"].hex()}
+    emit(result, as_json, lambda: console.print(f"workflow {workflow_id}: {result.get('status', name)}"))
+
+
+def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: int) -> dict[str, Any]:
+    name = op.name.lower()
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        prepared = client.post(f"/api/workflow/{workflow_id}/{name}/prepare", json={"user_address": account.address})
+        if prepared.status_code != 200:
+            raise CliError(f"relayer refused to prepare: {prepared.status_code} {prepared.text}")
+        typed = prepared.json()["typed_data"]
+        message = typed["message"]
+        reply = client.post(
+            f"/api/workflow/{workflow_id}/{name}",
+            json={"user_address": account.address, "signature": sign_typed_data(account, typed),
+                  "nonce": message["nonce"], "deadline": message["deadline"],
+                  "max_relayer_fee_wei": str(message["maxRelayerFee"])},
+        )  # fmt: skip
+        if reply.status_code != 200:
+            raise CliError(f"relayer refused: {reply.status_code} {reply.text}")
+        result: dict[str, Any] = reply.json()
+        return result
+
+
+@app.command()
+@handle_errors
+def pause(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+    """Pause one of your workflows."""
+    _change(StatusOp.PAUSE, workflow_id, rpc_url, key, relayer, as_json)
+
+
+@app.command()
+@handle_errors
+def resume(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+    """Resume one of your paused workflows."""
+    _change(StatusOp.RESUME, workflow_id, rpc_url, key, relayer, as_json)
+
+
+@app.command()
+@handle_errors
+def cancel(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel one of your workflows for good."""
+    _change(StatusOp.CANCEL, workflow_id, rpc_url, key, relayer, as_json)
+
+
