@@ -1,0 +1,65 @@
+"""A workflow as it stands on-chain: the spec plus its run state. What the indexer produces
+and the scheduler consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autometa.domain.kinds import Status, TriggerType
+from autometa.domain.workflow import IntervalTriggerData, PriceTriggerData, TimeTriggerData, WorkflowSpec
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    id: int
+    owner: str
+    status: Status
+    spec: WorkflowSpec  # resolved: limits explicit
+    run_count: int = 0
+    last_run: int = 0  # unix seconds of the last successful run (0 = never)
+    failures: int = 0
+
+    @property
+    def next_run_index(self) -> int:
+        return self.run_count
+
+    @property
+    def is_live(self) -> bool:
+        """Active and with runs left: the scheduler should watch it."""
+        return self.status is Status.ACTIVE and self.run_count < self.spec.resolved_max_runs
+
+    def next_due_time(self) -> int | None:
+        """Earliest unix time the next run may happen (the contract's rule), or None if it never
+        will by time alone. Price triggers also need their condition."""
+        if not self.is_live:
+            return None
+        t = self.spec.trigger_data
+        if isinstance(t, TimeTriggerData):
+            due = t.at
+        elif isinstance(t, IntervalTriggerData):
+            due = t.start if self.run_count == 0 else self.last_run + t.interval
+        else:
+            assert isinstance(t, PriceTriggerData)
+            due = t.not_before if self.run_count == 0 else self.last_run + t.cooldown
+        end = self.spec.end_time()
+        if end is not None and due > end:
+            return None
+        return due
+
+    @classmethod
+    def from_view(cls, view: tuple) -> WorkflowState:  # type: ignore[type-arg]
+        """From the contract's `getWorkflow` tuple."""
+        wid, owner, status, run_count, last_run, failures, spec = view
+        return cls(
+            int(wid),
+            str(owner),
+            Status(status),
+            WorkflowSpec.from_abi(spec),
+            int(run_count),
+            int(last_run),
+            int(failures),
+        )
+
+    @property
+    def trigger_type(self) -> TriggerType:
+        return self.spec.trigger_type
