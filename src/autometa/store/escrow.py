@@ -1,0 +1,138 @@
+"""Escrow movements from the chain's events, and the balances they add up to."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Numeric, case, delete, func, literal, select, type_coerce, union_all
+
+from autometa.store.base import Page, Repository, clamp_page, upsert
+from autometa.store.models import EscrowEvent
+from autometa.store.types import checksum, hexstr
+
+# kind -> (sign for ``account``, sign for ``counterparty``). Fees and relayer reimbursements
+# move coin from the owner's balance into the payee's balance (the contract credits the
+# executor / relayer in escrow); a payout is a run's native value leaving escrow to its target.
+KINDS: dict[str, tuple[int, int]] = {
+    "deposit": (1, 0),  # Deposited(user=account, from=counterparty)
+    "withdraw": (-1, 0),  # Withdrawn(user=account, to=counterparty)
+    "fee": (-1, 1),  # RunExecuted fee: owner=account -> executor=counterparty
+    "reimburse": (-1, 1),  # RelayerReimbursed(owner=account, relayer=counterparty)
+    "transfer": (-1, 1),  # any other escrow-to-escrow move
+    "payout": (-1, 0),  # a successful run's native amount, owner=account -> target=counterparty
+}
+
+
+class EscrowRepository(Repository):
+    """An append-only ledger keyed by log; replaying a log updates rather than duplicates."""
+
+    def record(
+        self,
+        *,
+        chain_id: int,
+        block_number: int,
+        tx_hash: str | bytes,
+        log_index: int,
+        kind: str,
+        account: str,
+        amount: int,
+        counterparty: str | None = None,
+        workflow_id: int | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown escrow kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if KINDS[kind][1] and counterparty is None:
+            raise ValueError(f"a {kind!r} needs the counterparty whose balance it credits")
+        values: dict[str, Any] = {
+            "chain_id": chain_id,
+            "block_number": block_number,
+            "tx_hash": hexstr(tx_hash),
+            "log_index": log_index,
+            "kind": kind,
+            "account": checksum(account),
+            "counterparty": checksum(counterparty) if counterparty is not None else None,
+            "amount": amount,
+            "workflow_id": workflow_id,
+        }
+        with self._write() as session:
+            upsert(
+                session,
+                EscrowEvent,
+                values,
+                keys=["chain_id", "tx_hash", "log_index", "kind"],
+                update=["block_number", "account", "counterparty", "amount", "workflow_id"],
+            )
+
+    def list(self, chain_id: int, account: str | None = None, offset: int = 0, limit: int = 50) -> Page[EscrowEvent]:
+        """Movements newest first; with ``account``, those touching it on either side."""
+        offset, limit = clamp_page(offset, limit)
+        where: list[Any] = [EscrowEvent.chain_id == chain_id]
+        if account is not None:
+            addr = checksum(account)
+            where.append((EscrowEvent.account == addr) | (EscrowEvent.counterparty == addr))
+        with self._read() as session:
+            total = session.scalar(select(func.count()).select_from(EscrowEvent).where(*where)) or 0
+            items = session.scalars(
+                select(EscrowEvent)
+                .where(*where)
+                .order_by(EscrowEvent.block_number.desc(), EscrowEvent.log_index.desc(), EscrowEvent.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return Page(list(items), total, offset, limit)
+
+    def balances(self, chain_id: int, account: str | None = None) -> dict[str, int]:
+        """Every account's escrow balance implied by the recorded events, to compare with the
+        contract's ``balanceOf``. Exact on both backends (SQLite sums in Python)."""
+        addr = checksum(account) if account is not None else None
+        with self._read() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                return self._balances_sql(session, chain_id, addr)
+            where: list[Any] = [EscrowEvent.chain_id == chain_id]
+            if addr is not None:
+                where.append((EscrowEvent.account == addr) | (EscrowEvent.counterparty == addr))
+            totals: dict[str, int] = defaultdict(int)
+            rows = session.execute(
+                select(EscrowEvent.kind, EscrowEvent.account, EscrowEvent.counterparty, EscrowEvent.amount).where(
+                    *where
+                )
+            ).all()
+            for kind, who, other, amount in rows:
+                own, their = KINDS[kind]
+                totals[who] += own * amount
+                if their and other is not None:
+                    totals[other] += their * amount
+        return {k: v for k, v in totals.items() if addr is None or k == addr}
+
+    def balance(self, chain_id: int, account: str) -> int:
+        addr = checksum(account)
+        return self.balances(chain_id, addr).get(addr, 0)
+
+    def delete_from_block(self, chain_id: int, block: int) -> int:
+        """Reorg rollback: forget movements at or after ``block``."""
+        with self._write() as session:
+            result = session.execute(
+                delete(EscrowEvent).where(EscrowEvent.chain_id == chain_id, EscrowEvent.block_number >= block)
+            )
+            return int(getattr(result, "rowcount", 0))
+
+    @staticmethod
+    def _balances_sql(session: Any, chain_id: int, addr: str | None) -> dict[str, int]:
+        amount = type_coerce(EscrowEvent.amount, Numeric(78, 0))
+        own = case(*((EscrowEvent.kind == k, literal(s)) for k, (s, _) in KINDS.items()), else_=0)
+        their = case(*((EscrowEvent.kind == k, literal(s)) for k, (_, s) in KINDS.items()), else_=0)
+        base = EscrowEvent.chain_id == chain_id
+        sides = union_all(
+            select(EscrowEvent.account.label("who"), (own * amount).label("delta")).where(
+                base, *([EscrowEvent.account == addr] if addr else [])
+            ),
+            select(EscrowEvent.counterparty.label("who"), (their * amount).label("delta")).where(
+                base,
+                EscrowEvent.counterparty.is_not(None),
+                their != 0,
+                *([EscrowEvent.counterparty == addr] if addr else []),
+            ),
+        ).subquery()
+        rows = session.execute(select(sides.c.who, func.sum(sides.c.delta)).group_by(sides.c.who)).all()
+        return {str(who): int(total) for who, total in rows}

@@ -1,0 +1,424 @@
+"""Run attempts: the indexer's on-chain facts merged with the executor's off-chain ones."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy.orm import Session
+
+from autometa.store.base import Page, Repository, clamp_page
+from autometa.store.models import Execution, Workflow
+from autometa.store.types import checksum, hexstr, to_utc, utcnow
+
+STATUSES = ("success", "failed", "skipped", "pending")
+PRICE_SOURCES = ("oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct")
+
+# AutometaTypes.sol SKIP_* and SOURCE_*: the events carry numbers, rows carry names.
+SKIP_REASONS = {
+    1: "not_active",
+    2: "run_done",
+    3: "bad_run_index",
+    4: "not_due",
+    5: "condition_false",
+    6: "insufficient_escrow",
+    7: "price_unavailable",
+    8: "expired",
+}
+ONCHAIN_PRICE_SOURCES: dict[int, str | None] = {0: None, 1: "oracle", 2: "attested"}
+
+# Columns only the chain knows; cleared when a reorg sends a reported row back to 'pending'.
+_ONCHAIN_COLUMNS = (
+    "skip_reason",
+    "block_number",
+    "gas_used",
+    "gas_price",
+    "fee",
+    "premium_bps",
+    "revert_reason",
+    "included_at",
+    "latency_s",
+    "log_index",
+)
+
+
+@dataclass(frozen=True)
+class ExecutionStats:
+    """Aggregate numbers for a scope. ``success_rate`` is over runs that consumed an attempt
+    (success + failed); skips cost nothing and pending runs are undecided."""
+
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)
+    success_rate: float | None = None
+    total_gas: int = 0
+    total_fees: int = 0
+    avg_latency_s: float | None = None
+    p50_latency_s: float | None = None
+    p95_latency_s: float | None = None
+
+
+def skip_reason_name(reason: int | str | None) -> str | None:
+    if reason is None or isinstance(reason, str):
+        return reason
+    if reason not in SKIP_REASONS:
+        raise ValueError(f"unknown skip reason {reason}")
+    return SKIP_REASONS[reason]
+
+
+def price_source_name(source: int | str | None) -> str | None:
+    if isinstance(source, int):
+        if source not in ONCHAIN_PRICE_SOURCES:
+            raise ValueError(f"unknown on-chain price source {source}")
+        return ONCHAIN_PRICE_SOURCES[source]
+    if source is not None and source not in PRICE_SOURCES:
+        raise ValueError(f"unknown price source {source!r}; expected one of {', '.join(PRICE_SOURCES)}")
+    return source
+
+
+def _merge_source(current: str | None, new: str | None, *, onchain: bool) -> str | None:
+    """'oracle' from the chain is authoritative; otherwise the executor's specific source
+    (e.g. 'local-cache') says more than the chain's generic 'attested'."""
+    if new is None:
+        return current
+    if current is None or new == "oracle":
+        return new
+    if onchain:
+        return current if current != "oracle" and new == "attested" else new
+    return current if current == "oracle" else new
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks: PostgreSQL's percentile_cont, in Python."""
+    if not sorted_values:
+        return None
+    pos = q * (len(sorted_values) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _lock_key(*parts: object) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _refresh_derived(row: Execution) -> None:
+    if row.triggered_at is not None and row.included_at is not None:
+        row.latency_s = (row.included_at - row.triggered_at).total_seconds()
+    else:
+        row.latency_s = None
+    row.occurred_at = row.included_at or row.triggered_at or row.reported_at or row.created_at or utcnow()
+
+
+def _run_key(chain_id: int, workflow_id: int, run_index: int, tx: str) -> list[ColumnElement[bool]]:
+    return [
+        Execution.chain_id == chain_id,
+        Execution.workflow_id == workflow_id,
+        Execution.run_index == run_index,
+        Execution.tx_hash == tx,
+    ]
+
+
+def _filters(
+    chain_id: int | None,
+    workflow_id: int | None,
+    owner: str | None,
+    status: str | Sequence[str] | None,
+    since: datetime | int | None,
+    until: datetime | int | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if chain_id is not None:
+        where.append(Execution.chain_id == chain_id)
+    if workflow_id is not None:
+        where.append(Execution.workflow_id == workflow_id)
+    if owner is not None:
+        where.append(Execution.workflow_id.in_(select(Workflow.id).where(Workflow.owner == checksum(owner))))
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        unknown = set(statuses) - set(STATUSES)
+        if unknown:
+            raise ValueError(f"unknown status(es): {', '.join(sorted(unknown))}")
+        where.append(Execution.status.in_(statuses))
+    if since is not None:
+        where.append(Execution.occurred_at >= to_utc(since))
+    if until is not None:
+        where.append(Execution.occurred_at < to_utc(until))
+    return where
+
+
+class ExecutionRepository(Repository):
+    """Execution rows. Both writers are idempotent: the indexer may replay blocks and the
+    executor may report twice; each run attempt still ends up as one row."""
+
+    # ------------------------------------------------------------------ writes
+
+    def record_onchain(
+        self,
+        *,
+        chain_id: int,
+        workflow_id: int,
+        run_index: int,
+        tx_hash: str | bytes,
+        log_index: int,
+        block_number: int,
+        status: str,
+        included_at: datetime | int | None = None,
+        executor: str | None = None,
+        skip_reason: int | str | None = None,
+        gas_used: int | None = None,
+        gas_price: int | None = None,
+        fee: int | None = None,
+        premium_bps: int | None = None,
+        price: int | None = None,
+        price_source: int | str | None = None,
+        revert_reason: str | bytes | None = None,
+    ) -> Execution:
+        """Write the facts of a RunExecuted / RunSkipped log (``log_index`` is that log's;
+        pass a RunFailed reason of the same run as ``revert_reason``). A replayed log updates
+        its row; a row the executor already reported for this run and tx is completed."""
+        if status not in ("success", "failed", "skipped"):
+            raise ValueError(f"on-chain status must be success, failed or skipped, not {status!r}")
+        tx = hexstr(tx_hash)
+        with self._write() as session:
+            self._lock(session, chain_id, workflow_id, run_index, tx)
+            row = session.scalars(
+                select(Execution).where(
+                    Execution.chain_id == chain_id, Execution.tx_hash == tx, Execution.log_index == log_index
+                )
+            ).one_or_none()
+            if row is None:
+                row = session.scalars(
+                    select(Execution).where(
+                        *_run_key(chain_id, workflow_id, run_index, tx), Execution.log_index.is_(None)
+                    )
+                ).one_or_none()
+            if row is None:
+                row = Execution(
+                    chain_id=chain_id,
+                    workflow_id=workflow_id,
+                    run_index=run_index,
+                    tx_hash=tx,
+                    created_at=utcnow(),
+                )
+                session.add(row)
+            row.workflow_id, row.run_index = workflow_id, run_index
+            row.log_index, row.block_number, row.status = log_index, block_number, status
+            row.skip_reason = skip_reason_name(skip_reason)
+            row.included_at = to_utc(included_at) if included_at is not None else None
+            if executor is not None:
+                row.executor = checksum(executor)
+            row.gas_used, row.gas_price, row.fee, row.premium_bps = gas_used, gas_price, fee, premium_bps
+            if price is not None:
+                row.price = price
+            row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=True)
+            if revert_reason is not None:
+                row.revert_reason = hexstr(revert_reason)
+            _refresh_derived(row)
+            session.flush()
+            return row
+
+    def record_offchain(
+        self,
+        *,
+        chain_id: int,
+        workflow_id: int,
+        run_index: int,
+        tx_hash: str | bytes,
+        price_source: str | None = None,
+        price: int | None = None,
+        triggered_at: datetime | int | None = None,
+        executor: str | None = None,
+        status: str | None = None,
+        revert_reason: str | bytes | None = None,
+    ) -> Execution:
+        """The executor's side of a run it sent in ``tx_hash``: where the price came from and
+        when the trigger fired. Merged into the indexed row if there is one, else kept as a
+        'pending' row the indexer completes. ``status`` ('failed': the whole transaction
+        reverted, so no log will come) only applies while nothing was indexed."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        tx = hexstr(tx_hash)
+        now = utcnow()
+        with self._write() as session:
+            self._lock(session, chain_id, workflow_id, run_index, tx)
+            rows = session.scalars(
+                select(Execution)
+                .where(*_run_key(chain_id, workflow_id, run_index, tx))
+                .order_by(
+                    Execution.log_index.is_(None),  # indexed rows first
+                    (Execution.status == "skipped"),  # a duplicate in a batch is skipped: not it
+                    Execution.log_index,
+                )
+            ).all()
+            row = rows[0] if rows else None
+            if row is None:
+                row = Execution(
+                    chain_id=chain_id,
+                    workflow_id=workflow_id,
+                    run_index=run_index,
+                    tx_hash=tx,
+                    status="pending",
+                    created_at=now,
+                )
+                session.add(row)
+            if row.log_index is None:
+                if status is not None:
+                    row.status = status
+                if revert_reason is not None:
+                    row.revert_reason = hexstr(revert_reason)
+            row.reported_at = now
+            row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=False)
+            if price is not None and row.price is None:
+                row.price = price
+            if triggered_at is not None:
+                row.triggered_at = to_utc(triggered_at)
+            if executor is not None and row.executor is None:
+                row.executor = checksum(executor)
+            _refresh_derived(row)
+            session.flush()
+            return row
+
+    def replace_tx_hash(self, chain_id: int, old_hash: str | bytes, new_hash: str | bytes) -> int:
+        """Point not-yet-indexed rows at a fee-bumped replacement transaction, so the indexer's
+        rows for the replacement find the executor's facts."""
+        with self._write() as session:
+            result = session.execute(
+                update(Execution)
+                .where(
+                    Execution.chain_id == chain_id,
+                    Execution.tx_hash == hexstr(old_hash),
+                    Execution.log_index.is_(None),
+                )
+                .values(tx_hash=hexstr(new_hash))
+            )
+            return int(getattr(result, "rowcount", 0))
+
+    def delete_from_block(self, chain_id: int, block: int) -> int:
+        """Reorg rollback of indexed rows at or after ``block``. Rows the executor reported go
+        back to 'pending' (its facts stay for when the tx is mined again); others are deleted.
+        Returns how many rows were deleted or reset."""
+        where = (Execution.chain_id == chain_id, Execution.block_number >= block)
+        with self._write() as session:
+            reset = session.scalars(select(Execution).where(*where, Execution.reported_at.is_not(None))).all()
+            for row in reset:
+                for name in _ONCHAIN_COLUMNS:
+                    setattr(row, name, None)
+                row.status = "pending"
+                _refresh_derived(row)
+            session.flush()
+            result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
+            return len(reset) + int(getattr(result, "rowcount", 0))
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, execution_id: int) -> Execution | None:
+        with self._read() as session:
+            return session.get(Execution, execution_id)
+
+    def for_run(self, chain_id: int, workflow_id: int, run_index: int) -> list[Execution]:
+        """Every attempt at one run (skips, failures, the success), oldest first."""
+        with self._read() as session:
+            return list(
+                session.scalars(
+                    select(Execution)
+                    .where(
+                        Execution.chain_id == chain_id,
+                        Execution.workflow_id == workflow_id,
+                        Execution.run_index == run_index,
+                    )
+                    .order_by(Execution.occurred_at, Execution.id)
+                ).all()
+            )
+
+    def list(
+        self,
+        *,
+        chain_id: int | None = None,
+        workflow_id: int | None = None,
+        owner: str | None = None,
+        status: str | Sequence[str] | None = None,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page[Execution]:
+        """Executions newest first; ``owner`` is the workflow's owner; ``since`` is inclusive
+        and ``until`` exclusive, on ``occurred_at``."""
+        offset, limit = clamp_page(offset, limit)
+        where = _filters(chain_id, workflow_id, owner, status, since, until)
+        with self._read() as session:
+            total = session.scalar(select(func.count()).select_from(Execution).where(*where)) or 0
+            items = session.scalars(
+                select(Execution)
+                .where(*where)
+                .order_by(Execution.occurred_at.desc(), Execution.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return Page(list(items), total, offset, limit)
+
+    def stats(
+        self,
+        *,
+        chain_id: int | None = None,
+        workflow_id: int | None = None,
+        owner: str | None = None,
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
+    ) -> ExecutionStats:
+        """Numbers for everything (no scope), one owner, or one workflow. Sums of wei and the
+        latency percentiles run in the database on PostgreSQL and in Python on SQLite, which
+        has no exact 256-bit sum and no percentile function; both give the same numbers."""
+        where = _filters(chain_id, workflow_id, owner, None, since, until)
+        with self._read() as session:
+            counts = dict.fromkeys(STATUSES, 0)
+            for status, n in session.execute(
+                select(Execution.status, func.count()).where(*where).group_by(Execution.status)
+            ).all():
+                counts[status] = int(n)
+            total_gas = session.scalar(select(func.coalesce(func.sum(Execution.gas_used), 0)).where(*where))
+            has_latency = (*where, Execution.latency_s.is_not(None))
+            if session.get_bind().dialect.name == "postgresql":
+                total_fees = session.scalar(select(func.sum(Execution.fee)).where(*where)) or 0
+                avg, p50, p95 = session.execute(
+                    select(
+                        func.avg(Execution.latency_s),
+                        func.percentile_cont(0.5).within_group(Execution.latency_s),
+                        func.percentile_cont(0.95).within_group(Execution.latency_s),
+                    ).where(*has_latency)
+                ).one()
+                avg = float(avg) if avg is not None else None
+                p50 = float(p50) if p50 is not None else None
+                p95 = float(p95) if p95 is not None else None
+            else:
+                fees = session.scalars(select(Execution.fee).where(*where, Execution.fee.is_not(None))).all()
+                total_fees = sum(f for f in fees if f is not None)
+                latencies = sorted(
+                    x for x in session.scalars(select(Execution.latency_s).where(*has_latency)).all() if x is not None
+                )
+                avg = sum(latencies) / len(latencies) if latencies else None
+                p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+        decided = counts["success"] + counts["failed"]
+        return ExecutionStats(
+            total=sum(counts.values()),
+            counts=counts,
+            success_rate=counts["success"] / decided if decided else None,
+            total_gas=int(total_gas or 0),
+            total_fees=int(total_fees),
+            avg_latency_s=avg,
+            p50_latency_s=p50,
+            p95_latency_s=p95,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _lock(session: Session, *key: object) -> None:
+        """Serialise the two writers of one run on PostgreSQL (SQLite's write transactions
+        already hold the database lock), so neither inserts a row the other just looked for."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(*key)})

@@ -1,0 +1,188 @@
+"""Workflows as indexed from the chain's events."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from autometa.store.base import Page, Repository, clamp_page, upsert
+from autometa.store.models import Workflow
+from autometa.store.types import checksum, hexstr
+
+STATUS_ACTIVE = 1  # AutometaTypes.sol STATUS_ACTIVE
+
+_COLUMNS = frozenset(c.name for c in Workflow.__table__.columns)
+_REQUIRED = frozenset(
+    {
+        "id",
+        "chain_id",
+        "owner",
+        "status",
+        "trigger_kind",
+        "action_kind",
+        "target",
+        "gas_limit",
+        "max_fee_per_run",
+        "created_block",
+    }
+)
+
+
+def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """Column values from a mapping, a dataclass or a pydantic model, normalised (checksummed
+    addresses, 0x-hex, ``asset`` decoded from bytes32). Unknown keys are an error, so a renamed
+    field fails loudly instead of being dropped."""
+    if isinstance(row, Mapping):
+        values = dict(row)
+    elif dataclasses.is_dataclass(row) and not isinstance(row, type):
+        values = dataclasses.asdict(row)
+    elif hasattr(row, "model_dump"):
+        values = dict(row.model_dump())
+    else:
+        raise TypeError(f"cannot read a workflow from {type(row).__name__}")
+    unknown = set(values) - _COLUMNS
+    if unknown:
+        raise ValueError(f"unknown workflow field(s): {', '.join(sorted(unknown))}")
+    missing = _REQUIRED - {k for k, v in values.items() if v is not None}
+    if missing:
+        raise ValueError(f"missing workflow field(s): {', '.join(sorted(missing))}")
+    for name in ("owner", "target"):
+        values[name] = checksum(values[name])
+    if values.get("token") is not None:
+        values["token"] = checksum(values["token"])
+    for name in ("data", "created_tx"):
+        if values.get(name) is not None:
+            values[name] = hexstr(values[name])
+    asset = values.get("asset")
+    if isinstance(asset, bytes | bytearray):
+        values["asset"] = bytes(asset).rstrip(b"\0").decode()
+    values.setdefault("updated_block", values["created_block"])
+    values.setdefault("updated_log_index", -1)
+    defaults: dict[str, Any] = {"comparator": 0, "start_time": 0, "end_time": 0, "interval": 0, "price_usd": 0}
+    defaults |= {"asset": "", "amount": 0, "data": "0x", "max_runs": 0, "run_count": 0}
+    defaults |= {"last_run": 0, "failures": 0}
+    for name, default in defaults.items():
+        if values.get(name) is None:
+            values[name] = default
+    return values
+
+
+def _newer(block: int, log_index: int) -> Any:
+    """Only events after the last applied one change a workflow: replays are no-ops."""
+    return or_(
+        Workflow.updated_block < block,
+        and_(Workflow.updated_block == block, Workflow.updated_log_index < log_index),
+    )
+
+
+class WorkflowRepository(Repository):
+    """Workflow rows keyed by their on-chain id; the indexer writes, the API and workers read."""
+
+    def upsert(self, row: Mapping[str, Any] | Any) -> Workflow:
+        """Insert or fully overwrite a workflow (from WorkflowCreated, or a fresh read of the
+        contract's view after a reorg: pass ``updated_block`` = the block read at)."""
+        values = workflow_values(row)
+        with self._write() as session:
+            upsert(session, Workflow, values, keys=["id"])
+        got = self.get(values["id"])
+        assert got is not None
+        return got
+
+    def get(self, workflow_id: int) -> Workflow | None:
+        with self._read() as session:
+            return session.get(Workflow, workflow_id)
+
+    def list_by_owner(self, owner: str, offset: int = 0, limit: int = 50) -> Page[Workflow]:
+        """An owner's workflows, newest first."""
+        offset, limit = clamp_page(offset, limit)
+        owner = checksum(owner)
+        with self._read() as session:
+            total = session.scalar(select(func.count()).where(Workflow.owner == owner)) or 0
+            items = session.scalars(
+                select(Workflow).where(Workflow.owner == owner).order_by(Workflow.id.desc()).offset(offset).limit(limit)
+            ).all()
+        return Page(list(items), total, offset, limit)
+
+    def list_active(self, chain_id: int | None = None) -> list[Workflow]:
+        """Every active workflow, oldest first: what the scheduler evaluates each tick."""
+        stmt = select(Workflow).where(Workflow.status == STATUS_ACTIVE).order_by(Workflow.id)
+        if chain_id is not None:
+            stmt = stmt.where(Workflow.chain_id == chain_id)
+        with self._read() as session:
+            return list(session.scalars(stmt).all())
+
+    def apply_status(self, workflow_id: int, status: int, block: int, log_index: int) -> bool:
+        """Apply WorkflowStatusChanged; False if unknown or already applied (a replay)."""
+        with self._write() as session:
+            result = session.execute(
+                update(Workflow)
+                .where(Workflow.id == workflow_id, _newer(block, log_index))
+                .values(status=status, updated_block=block, updated_log_index=log_index)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def apply_run(
+        self,
+        workflow_id: int,
+        run_index: int,
+        success: bool,
+        status: int,
+        block: int,
+        timestamp: int,
+        log_index: int,
+    ) -> bool:
+        """Apply RunExecuted the way the contract does: a success consumes the run and clears
+        the failure streak; a failure only extends the streak. False if already applied."""
+        values: dict[str, Any] = {"status": status, "updated_block": block, "updated_log_index": log_index}
+        if success:
+            values |= {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
+        else:
+            values["failures"] = Workflow.failures + 1
+        with self._write() as session:
+            result = session.execute(
+                update(Workflow).where(Workflow.id == workflow_id, _newer(block, log_index)).values(**values)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def delete_from_block(self, chain_id: int, block: int) -> int:
+        """Reorg rollback: forget workflows created at or after ``block``. Workflows created
+        earlier but changed since (``changed_since``) must be re-read from the chain."""
+        with self._write() as session:
+            result = session.execute(
+                delete(Workflow).where(Workflow.chain_id == chain_id, Workflow.created_block >= block)
+            )
+            return int(getattr(result, "rowcount", 0))
+
+    def changed_since(self, chain_id: int, block: int) -> list[int]:
+        """Ids of workflows whose last applied event is at or after ``block``: after a reorg at
+        ``block`` these hold state from orphaned events and need a fresh ``upsert``."""
+        with self._read() as session:
+            return list(
+                session.scalars(
+                    select(Workflow.id)
+                    .where(Workflow.chain_id == chain_id, Workflow.updated_block >= block)
+                    .order_by(Workflow.id)
+                ).all()
+            )
+
+    def count(self, *, chain_id: int | None = None, owner: str | None = None, status: int | None = None) -> int:
+        stmt = select(func.count()).select_from(Workflow)
+        if chain_id is not None:
+            stmt = stmt.where(Workflow.chain_id == chain_id)
+        if owner is not None:
+            stmt = stmt.where(Workflow.owner == checksum(owner))
+        if status is not None:
+            stmt = stmt.where(Workflow.status == status)
+        with self._read() as session:
+            return session.scalar(stmt) or 0
+
+    def max_id(self, chain_id: int | None = None) -> int | None:
+        """The highest indexed workflow id (to compare with the contract's counter)."""
+        stmt = select(func.max(Workflow.id))
+        if chain_id is not None:
+            stmt = stmt.where(Workflow.chain_id == chain_id)
+        with self._read() as session:
+            return session.scalar(stmt)
