@@ -3,10 +3,17 @@ and a clean chain for every test by snapshot/revert."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
 from web3 import Web3
 
 from autometa.chain.anvil import Anvil
@@ -43,3 +50,37 @@ def dev_chain(dev_chain_session: DevChain) -> Iterator[DevChain]:
     finally:
         w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- databases
+
+PG_URL = os.environ.get("AUTOMETA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
+    url = make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+@contextmanager
+def fresh_pg_database(prefix: str = "autometa_test") -> Iterator[str]:
+    """A new, uniquely named PostgreSQL database (dropped afterwards), so parallel test runs
+    never see each other's rows."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with _pg_admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, then a fresh PostgreSQL database (each test runs on both)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'autometa.db'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url

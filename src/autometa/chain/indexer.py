@@ -1,0 +1,318 @@
+"""The event indexer: follows the Autometa contract's events into the store.
+
+It reads logs in block ranges from a stored checkpoint, stays `confirmations` blocks behind the
+head, remembers recent block hashes, and on a reorg rolls the store back to the last common
+ancestor (restoring touched workflows from the contract's view at that block) and re-indexes.
+Every write is idempotent (keyed by block and log index), so a crash mid-range only means the
+range is applied again. Listeners (the scheduler) hear about every workflow whose state changed,
+so nothing downstream ever polls per user.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from autometa.chain.contracts import autometa
+from autometa.domain.assets import asset_to_bytes32
+from autometa.domain.kinds import ActionType, OnchainPriceSource, SkipReason, Status
+from autometa.domain.state import WorkflowState
+from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
+from autometa.store import Store
+from autometa.store.models import Workflow as WorkflowRow
+
+log = structlog.get_logger("autometa.indexer")
+
+Listener = Callable[[list[WorkflowState]], None]
+REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we detect exactly
+PRICE_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
+
+
+@dataclass
+class SyncResult:
+    from_block: int
+    to_block: int
+    events: int = 0
+    reorg_depth: int = 0
+    touched: set[int] = field(default_factory=set)
+
+
+def state_from_row(row: WorkflowRow) -> WorkflowState:
+    """A stored workflow as the domain's WorkflowState."""
+    asset = asset_to_bytes32(row.asset) if row.asset else b"\0" * 32
+    spec = WorkflowSpec.from_abi(
+        (
+            row.trigger_kind, row.comparator, row.start_time, row.end_time, row.interval, int(row.price_usd),
+            asset, row.action_kind, row.target, row.token or ZERO_ADDRESS, int(row.amount),
+            bytes.fromhex((row.data or "0x")[2:]), row.max_runs, row.gas_limit, int(row.max_fee_per_run),
+        )
+    )  # fmt: skip
+    return WorkflowState(
+        int(row.id), row.owner, Status(row.status), spec, int(row.run_count), int(row.last_run), int(row.failures)
+    )
+
+
+def _row_from_state(state: WorkflowState, chain_id: int, **extra: Any) -> dict[str, Any]:
+    t = state.spec.to_abi()
+    return {
+        "id": state.id, "chain_id": chain_id, "owner": state.owner, "status": int(state.status),
+        "trigger_kind": t[0], "comparator": t[1], "start_time": t[2], "end_time": t[3], "interval": t[4],
+        "price_usd": t[5], "asset": bytes(t[6]), "action_kind": t[7], "target": t[8],
+        "token": None if t[9] == ZERO_ADDRESS else t[9], "amount": t[10], "data": "0x" + bytes(t[11]).hex(),
+        "max_runs": t[12], "gas_limit": t[13], "max_fee_per_run": t[14], "run_count": state.run_count,
+        "last_run": state.last_run, "failures": state.failures, **extra,
+    }  # fmt: skip
+
+
+class EventIndexer:
+    """Indexes one Autometa deployment. Not thread-safe: run one per process."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        store: Store,
+        address: str,
+        start_block: int,
+        *,
+        confirmations: int = 0,
+        batch_blocks: int = 2000,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self.w3, self.store = w3, store
+        self.core: Contract = autometa(w3, address)
+        self.chain_id = int(w3.eth.chain_id)
+        self.start_block = start_block
+        self.confirmations = confirmations
+        self.batch_blocks = batch_blocks
+        self.listeners = list(listeners)
+        self.name = f"indexer:{self.chain_id}:{self.core.address}"
+        self._events = {event_abi_to_log_topic(abi): abi["name"] for abi in self.core.abi if abi["type"] == "event"}
+        self._timestamps: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ progress
+
+    @property
+    def indexed_block(self) -> int:
+        cp = self.store.checkpoints.get(self.name)
+        return int(cp.block_number) if cp else self.start_block - 1
+
+    def target_block(self) -> int:
+        return max(int(self.w3.eth.block_number) - self.confirmations, self.start_block - 1)
+
+    def sync(self, stop: threading.Event | None = None) -> list[SyncResult]:
+        """Index every range up to the confirmed head; returns what each range did."""
+        results = []
+        while stop is None or not stop.is_set():
+            result = self.sync_once()
+            if result is None:
+                break
+            results.append(result)
+        return results
+
+    def sync_once(self) -> SyncResult | None:
+        """Check for a reorg, then index the next range. None when already at the target."""
+        depth = self._handle_reorg()
+        start = self.indexed_block + 1
+        end = min(self.target_block(), start + self.batch_blocks - 1)
+        if end < start:
+            if depth:
+                return SyncResult(start, start - 1, reorg_depth=depth)
+            return None
+        result = SyncResult(start, end, reorg_depth=depth)
+        logs = self.w3.eth.get_logs({"address": self.core.address, "fromBlock": start, "toBlock": end})
+        failed_reasons: dict[tuple[str, int, int], bytes] = {}
+        for raw in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
+            name = self._events.get(bytes(raw["topics"][0])) if raw["topics"] else None
+            if name is None:
+                continue
+            event = self.core.events[name]().process_log(raw)
+            self._apply(name, event, result, failed_reasons)
+            result.events += 1
+        self._remember_hashes(max(start, end - REORG_WINDOW + 1), end)
+        end_hash = self.w3.eth.get_block(end)["hash"]
+        self.store.checkpoints.set(self.name, end, bytes(end_hash))
+        self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
+        if result.events or depth:
+            log.info("indexed", blocks=f"{start}-{end}", events=result.events, reorg_depth=depth)
+        self._notify(result.touched)
+        return result
+
+    # ------------------------------------------------------------------ reorgs
+
+    def _handle_reorg(self) -> int:
+        cp = self.store.checkpoints.get(self.name)
+        if cp is None or cp.block_hash is None:
+            return 0
+        if self._canonical(int(cp.block_number), cp.block_hash):
+            return 0
+        ancestor = self.start_block - 1
+        for number, known in self.store.checkpoints.recent_blocks(self.chain_id, limit=4 * REORG_WINDOW):
+            if number < int(cp.block_number) and self._canonical(number, known):
+                ancestor = number
+                break
+        depth = int(cp.block_number) - ancestor
+        log.warning("reorg detected: rolling back", checkpoint=int(cp.block_number), ancestor=ancestor, depth=depth)
+        self.rollback_to(ancestor)
+        return depth
+
+    def _canonical(self, number: int, known: str | bytes) -> bool:
+        try:
+            actual = bytes(self.w3.eth.get_block(number)["hash"])
+        except Exception:  # block gone (chain shorter than our checkpoint): not canonical
+            return False
+        return actual == (HexBytes(known) if isinstance(known, str) else bytes(known))
+
+    def rollback_to(self, ancestor: int) -> None:
+        """Forget everything indexed after `ancestor`; restore touched workflows from the
+        contract's view at `ancestor`, so replaying the new branch's events lands exactly."""
+        first = ancestor + 1
+        touched = self.store.workflows.changed_since(self.chain_id, first)
+        self.store.executions.delete_from_block(self.chain_id, first)
+        self.store.escrow.delete_from_block(self.chain_id, first)
+        self.store.workflows.delete_from_block(self.chain_id, first)
+        self.store.checkpoints.forget_from(self.chain_id, first)
+        for wid in touched:
+            row = self.store.workflows.get(wid)
+            if row is None:
+                continue  # created on the orphaned branch: deleted above
+            view = self.core.functions.getWorkflow(wid).call(block_identifier=max(ancestor, 0))
+            state = WorkflowState.from_view(view)
+            self.store.workflows.upsert(
+                _row_from_state(
+                    state, self.chain_id, created_block=row.created_block, created_tx=row.created_tx,
+                    updated_block=ancestor, updated_log_index=2**31 - 1,
+                )
+            )  # fmt: skip
+        ancestor_hash = bytes(self.w3.eth.get_block(ancestor)["hash"]) if ancestor >= 0 else None
+        self.store.checkpoints.set(self.name, ancestor, ancestor_hash)
+        self._notify(set(touched))
+
+    def _remember_hashes(self, start: int, end: int) -> None:
+        blocks = [(n, bytes(self.w3.eth.get_block(n)["hash"])) for n in range(start, end + 1)]
+        self.store.checkpoints.remember_blocks(self.chain_id, blocks)
+
+    # ------------------------------------------------------------------ reconcile
+
+    def reconcile(self) -> list[int]:
+        """Compare every stored workflow with the contract at the indexed block and repair
+        differences (there should be none; a non-empty result is logged as a warning)."""
+        block = self.indexed_block
+        if block < self.start_block:
+            return []
+        count = int(self.core.functions.workflowCount().call(block_identifier=block))
+        fixed = []
+        for wid in range(1, count + 1):
+            chain_state = WorkflowState.from_view(self.core.functions.getWorkflow(wid).call(block_identifier=block))
+            row = self.store.workflows.get(wid)
+            if row is not None and state_from_row(row) == chain_state:
+                continue
+            fixed.append(wid)
+            extra: dict[str, Any] = {"updated_block": block, "updated_log_index": 2**31 - 1}
+            if row is not None:
+                extra |= {"created_block": row.created_block, "created_tx": row.created_tx}
+            else:
+                extra["created_block"] = block
+            self.store.workflows.upsert(_row_from_state(chain_state, self.chain_id, **extra))
+        if fixed:
+            log.warning("reconciled workflows that differed from the chain", workflows=fixed, block=block)
+            self._notify(set(fixed))
+        return fixed
+
+    # ------------------------------------------------------------------ events
+
+    def _timestamp(self, block: int) -> int:
+        if block not in self._timestamps:
+            if len(self._timestamps) > 4096:
+                self._timestamps.clear()
+            self._timestamps[block] = int(self.w3.eth.get_block(block)["timestamp"])
+        return self._timestamps[block]
+
+    def _apply(self, name: str, ev: Any, result: SyncResult, failed: dict[tuple[str, int, int], bytes]) -> None:
+        a, block, index = ev.args, int(ev.blockNumber), int(ev.logIndex)
+        tx = "0x" + bytes(ev.transactionHash).hex()
+        chain = self.chain_id
+        if name == "WorkflowCreated":
+            spec = WorkflowSpec.from_abi(a.spec)
+            state = WorkflowState(int(a.workflowId), a.owner, Status.ACTIVE, spec)
+            self.store.workflows.upsert(
+                _row_from_state(state, chain, created_block=block, created_tx=tx, updated_block=block,
+                                updated_log_index=index)
+            )  # fmt: skip
+            result.touched.add(state.id)
+        elif name == "WorkflowStatusChanged":
+            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index)
+            result.touched.add(int(a.workflowId))
+        elif name == "RunFailed":
+            failed[(tx, int(a.workflowId), int(a.runIndex))] = bytes(a.reason)
+        elif name == "RunExecuted":
+            wid, run = int(a.workflowId), int(a.runIndex)
+            ts = self._timestamp(block)
+            self.store.executions.record_onchain(
+                chain_id=chain, workflow_id=wid, run_index=run, tx_hash=tx, log_index=index, block_number=block,
+                status="success" if a.success else "failed", included_at=ts, executor=a.executor,
+                gas_used=int(a.gasUsed), gas_price=int(a.gasPrice), fee=int(a.fee), premium_bps=int(a.premiumBps),
+                price=int(a.price) if a.priceSource else None,
+                price_source=PRICE_SOURCES.get(OnchainPriceSource(a.priceSource)),
+                revert_reason=failed.pop((tx, wid, run), None),
+            )  # fmt: skip
+            self.store.workflows.apply_run(wid, run, bool(a.success), int(a.status), block, ts, index)
+            row = self.store.workflows.get(wid)
+            if row is not None and int(a.fee):
+                self.store.escrow.record(
+                    chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="fee",
+                    account=row.owner, counterparty=a.executor, amount=int(a.fee), workflow_id=wid,
+                )  # fmt: skip
+            if row is not None and a.success and row.action_kind != ActionType.ERC20_TRANSFER and int(row.amount):
+                self.store.escrow.record(
+                    chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="payout",
+                    account=row.owner, counterparty=row.target, amount=int(row.amount), workflow_id=wid,
+                )  # fmt: skip
+            result.touched.add(wid)
+        elif name == "RunSkipped":
+            self.store.executions.record_onchain(
+                chain_id=chain, workflow_id=int(a.workflowId), run_index=int(a.runIndex), tx_hash=tx,
+                log_index=index, block_number=block, status="skipped", included_at=self._timestamp(block),
+                executor=a.executor, skip_reason=SkipReason(a.reason).label,
+            )  # fmt: skip
+            result.touched.add(int(a.workflowId))
+        elif name == "Deposited":
+            self.store.escrow.record(
+                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="deposit",
+                account=a.user, counterparty=getattr(a, "from"), amount=int(a.amount),
+            )  # fmt: skip
+        elif name == "Withdrawn":
+            self.store.escrow.record(
+                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="withdraw",
+                account=a.user, counterparty=a.to, amount=int(a.amount),
+            )  # fmt: skip
+        elif name == "RelayerReimbursed":
+            self.store.escrow.record(
+                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="reimburse",
+                account=a.owner, counterparty=a.relayer, amount=int(a.amount),
+            )  # fmt: skip
+
+    def _notify(self, ids: set[int]) -> None:
+        if not ids or not self.listeners:
+            return
+        states = []
+        for wid in sorted(ids):
+            row = self.store.workflows.get(wid)
+            if row is not None:
+                states.append(state_from_row(row))
+        for listener in self.listeners:
+            try:
+                listener(states)
+            except Exception:
+                log.exception("indexer listener failed")
+
+    def load_states(self) -> list[WorkflowState]:
+        """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
+        return [state_from_row(row) for row in self.store.workflows.list_active(self.chain_id)]

@@ -1,0 +1,128 @@
+"""The indexer keeps the store equal to the chain: through runs, escrow moves and reorgs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from web3.logs import DISCARD
+
+from autometa.chain.accounts import dev_account, dev_role
+from autometa.chain.contracts import autometa
+from autometa.chain.deploy import set_dev_price, transact
+from autometa.chain.indexer import EventIndexer, state_from_row
+from autometa.domain.kinds import Status
+from autometa.domain.state import WorkflowState
+from autometa.domain.workflow import WorkflowSpec
+from autometa.store import Store
+
+RECIPIENT = dev_role("recipient").address
+
+
+def seed_spec(amount: int = 10**17) -> WorkflowSpec:
+    return WorkflowSpec.model_validate(
+        {
+            "trigger_type": 2,
+            "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200},
+            "action_type": 0,
+            "action_data": {"to": RECIPIENT, "amount_wei": amount},
+            "max_runs": 3,
+        }
+    )
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    with Store.open(database_url) as s:
+        yield s
+
+
+@pytest.fixture
+def indexer(dev_chain, store: Store) -> EventIndexer:  # type: ignore[no-untyped-def]
+    dep = dev_chain.deployment
+    return EventIndexer(dev_chain.w3, store, dep.address, dep.block, batch_blocks=5)
+
+
+def create(chain, owner, spec: WorkflowSpec) -> int:  # type: ignore[no-untyped-def]
+    core = autometa(chain.w3, chain.deployment.address)
+    receipt = transact(chain.w3, owner, core.functions.createWorkflow(spec.to_abi()))
+    (event,) = core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
+    return int(event.args.workflowId)
+
+
+def execute(chain, wid: int, run: int) -> None:  # type: ignore[no-untyped-def]
+    core = autometa(chain.w3, chain.deployment.address)
+    transact(chain.w3, dev_role("executor"), core.functions.execute(wid, run, 0))
+
+
+def assert_store_equals_chain(chain, indexer: EventIndexer, accounts: list[str]) -> None:  # type: ignore[no-untyped-def]
+    core = autometa(chain.w3, chain.deployment.address)
+    count = core.functions.workflowCount().call()
+    assert indexer.store.workflows.count(chain_id=indexer.chain_id) == count
+    for wid in range(1, count + 1):
+        row = indexer.store.workflows.get(wid)
+        assert row is not None
+        assert state_from_row(row) == WorkflowState.from_view(core.functions.getWorkflow(wid).call())
+    balances = indexer.store.escrow.balances(indexer.chain_id)
+    for account in accounts:
+        assert balances.get(account, 0) == core.functions.balanceOf(account).call(), account
+    assert indexer.reconcile() == []
+
+
+def test_runs_and_escrow_are_indexed_exactly(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
+    users = [dev_account(i) for i in (3, 5, 6)]
+    for user in users:
+        transact(w3, user, core.functions.deposit(), value=10**18)
+    ids = [create(dev_chain, user, seed_spec()) for user in users]
+    transact(w3, users[0], core.functions.withdraw(10**16))
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3198.15"))
+    execute(dev_chain, ids[0], 0)
+    execute(dev_chain, ids[0], 0)  # same run again: skipped on-chain, nothing moves
+    execute(dev_chain, ids[1], 0)
+    transact(w3, users[2], core.functions.pauseWorkflow(ids[2]))
+    seen: list[list[WorkflowState]] = []
+    indexer.listeners.append(seen.append)
+    indexer.sync()
+    assert_store_equals_chain(dev_chain, indexer, [u.address for u in users] + [dev_role("executor").address])
+    page = indexer.store.executions.list(workflow_id=ids[0])
+    statuses = sorted(row.status for row in page.items)
+    assert statuses == ["skipped", "success"]
+    assert {s.id for batch in seen for s in batch} == set(ids)
+    assert indexer.store.workflows.get(ids[2]).status == Status.PAUSED  # type: ignore[union-attr]
+
+
+def test_reorg_of_depth_3_over_a_creation(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    w3 = dev_chain.w3
+    owner = dev_account(3)
+    kept = create(dev_chain, owner, seed_spec())
+    indexer.sync()
+    orphan = create(dev_chain, owner, seed_spec(2 * 10**17))
+    w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
+    indexer.sync()
+    assert indexer.store.workflows.get(orphan) is not None
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    results = indexer.sync()
+    assert results and results[0].reorg_depth >= 3
+    assert indexer.store.workflows.get(orphan) is None
+    assert indexer.store.workflows.get(kept) is not None
+    assert_store_equals_chain(dev_chain, indexer, [owner.address])
+
+
+def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
+    owner = dev_account(3)
+    transact(w3, owner, core.functions.deposit(), value=10**18)
+    wid = create(dev_chain, owner, seed_spec())
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
+    indexer.sync()
+    execute(dev_chain, wid, 0)
+    w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
+    indexer.sync()
+    assert indexer.store.workflows.get(wid).run_count == 1  # type: ignore[union-attr]
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    indexer.sync()
+    assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
+    assert indexer.store.executions.list(workflow_id=wid).total == 0
+    assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])
