@@ -9,7 +9,7 @@ from sqlalchemy import Numeric, case, delete, func, literal, select, type_coerce
 
 from autometa.store.base import Page, Repository, clamp_page, upsert
 from autometa.store.models import EscrowEvent
-from autometa.store.types import checksum, hexstr
+from autometa.store.types import checksum, hexstr, to_uint256
 
 # kind -> (sign for ``account``, sign for ``counterparty``). Fees and relayer reimbursements
 # move coin from the owner's balance into the payee's balance (the contract credits the
@@ -52,7 +52,7 @@ class EscrowRepository(Repository):
             "kind": kind,
             "account": checksum(account),
             "counterparty": checksum(counterparty) if counterparty is not None else None,
-            "amount": amount,
+            "amount": to_uint256(amount),
             "workflow_id": workflow_id,
         }
         with self._write() as session:

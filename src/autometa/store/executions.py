@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from autometa.store.base import Page, Repository, clamp_page
 from autometa.store.models import Execution, Workflow
-from autometa.store.types import checksum, hexstr, to_utc, utcnow
+from autometa.store.types import checksum, hexstr, to_uint256, to_utc, utcnow
 
 STATUSES = ("success", "failed", "skipped", "pending")
 PRICE_SOURCES = ("oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct")
@@ -98,6 +98,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     pos = q * (len(sorted_values) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _opt_uint(value: int | None) -> int | None:
+    return to_uint256(value) if value is not None else None
 
 
 def _lock_key(*parts: object) -> int:
@@ -211,9 +215,10 @@ class ExecutionRepository(Repository):
             row.included_at = to_utc(included_at) if included_at is not None else None
             if executor is not None:
                 row.executor = checksum(executor)
-            row.gas_used, row.gas_price, row.fee, row.premium_bps = gas_used, gas_price, fee, premium_bps
+            row.gas_used, row.premium_bps = gas_used, premium_bps
+            row.gas_price, row.fee = _opt_uint(gas_price), _opt_uint(fee)
             if price is not None:
-                row.price = price
+                row.price = to_uint256(price)
             row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=True)
             if revert_reason is not None:
                 row.revert_reason = hexstr(revert_reason)
@@ -273,7 +278,7 @@ class ExecutionRepository(Repository):
             row.reported_at = now
             row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=False)
             if price is not None and row.price is None:
-                row.price = price
+                row.price = to_uint256(price)
             if triggered_at is not None:
                 row.triggered_at = to_utc(triggered_at)
             if executor is not None and row.executor is None:

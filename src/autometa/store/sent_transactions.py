@@ -13,12 +13,16 @@ from sqlalchemy import func, select, update
 
 from autometa.store.base import Repository
 from autometa.store.models import SentTransaction
-from autometa.store.types import checksum, hexstr, utcnow
+from autometa.store.types import checksum, hexstr, to_uint256, utcnow
 
 TX_TYPES = ("eip1559", "legacy")
 TX_STATUSES = ("pending", "mined", "confirmed", "failed", "replaced", "dropped")
 # Still undecided: the nonce may yet be taken by any of these.
 OPEN_STATUSES = ("pending", "replaced")
+
+
+def _opt_uint(value: int | None) -> int | None:
+    return to_uint256(value) if value is not None else None
 
 
 class SentTransactionRepository(Repository):
@@ -64,9 +68,9 @@ class SentTransactionRepository(Repository):
                 tx_hash=tx,
                 raw_tx=hexstr(raw_tx),
                 tx_type=tx_type,
-                max_fee_per_gas=max_fee_per_gas,
-                max_priority_fee_per_gas=max_priority_fee_per_gas,
-                gas_price=gas_price,
+                max_fee_per_gas=_opt_uint(max_fee_per_gas),
+                max_priority_fee_per_gas=_opt_uint(max_priority_fee_per_gas),
+                gas_price=_opt_uint(gas_price),
                 gas_limit=gas_limit,
                 status=status,
                 purpose=purpose,

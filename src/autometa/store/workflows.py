@@ -10,11 +10,12 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from autometa.store.base import Page, Repository, clamp_page, upsert
 from autometa.store.models import Workflow
-from autometa.store.types import checksum, hexstr
+from autometa.store.types import Uint256, checksum, hexstr, to_uint256
 
 STATUS_ACTIVE = 1  # AutometaTypes.sol STATUS_ACTIVE
 
 _COLUMNS = frozenset(c.name for c in Workflow.__table__.columns)
+_UINT256 = frozenset(c.name for c in Workflow.__table__.columns if isinstance(c.type, Uint256))
 _REQUIRED = frozenset(
     {
         "id",
@@ -67,6 +68,8 @@ def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
     for name, default in defaults.items():
         if values.get(name) is None:
             values[name] = default
+    for name in _UINT256:
+        values[name] = to_uint256(values[name])
     return values
 
 
