@@ -104,8 +104,10 @@ def empty_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     with psycopg.connect(_libpq(base), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
         )
     finally:
         with psycopg.connect(_libpq(base), autocommit=True) as conn:
