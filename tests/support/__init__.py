@@ -1,0 +1,1 @@
+"""Real local stand-ins for services the tests talk to over HTTP."""
