@@ -35,11 +35,6 @@ class Repository:
     def __init__(self, sessions: sessionmaker[Session] | Engine) -> None:
         self._sessions = session_factory(sessions) if isinstance(sessions, Engine) else sessions
 
-    @property
-    def dialect(self) -> str:
-        bind = self._sessions.kw.get("bind")
-        return str(bind.dialect.name) if bind is not None else "unknown"
-
     @contextlib.contextmanager
     def _read(self) -> Iterator[Session]:
         with self._sessions() as session:
