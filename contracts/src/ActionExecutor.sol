@@ -33,6 +33,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 internal constant RUN_GAS_BOUND = 120_000;
     /// Gas kept back when checking that the action can get its full gas limit (EIP-150).
     uint256 internal constant CALL_RESERVE = 40_000;
+    /// Fee-bound allowance per 32 bytes of a call action's stored calldata (a cold SLOAD + copying).
+    uint256 internal constant CALLDATA_SLOT_GAS = 2_300;
 
     Config internal _config;
 
@@ -140,9 +142,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         returns (uint256 fee)
     {
         Workflow storage w = _workflows[id];
-        if (w.status != STATUS_ACTIVE) return _skip(id, runIndex, SKIP_NOT_ACTIVE);
+        // A done run index is reported as done whatever the status (a replay of the last run of a
+        // completed workflow is "done", not "not active"), so an executor can tell it succeeded.
         uint32 runCount = w.runCount;
-        if (runIndex != runCount) return _skip(id, runIndex, runIndex < runCount ? SKIP_RUN_DONE : SKIP_BAD_RUN_INDEX);
+        if (runIndex < runCount) return _skip(id, runIndex, SKIP_RUN_DONE);
+        if (w.status != STATUS_ACTIVE) return _skip(id, runIndex, SKIP_NOT_ACTIVE);
+        if (runIndex != runCount) return _skip(id, runIndex, SKIP_BAD_RUN_INDEX);
 
         // -- trigger, checked on-chain
         uint40 lastRun = w.lastRun;
@@ -175,7 +180,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             if (cap != 0 && cap < gasPrice) gasPrice = cap;
         }
         uint256 value = w.value;
-        uint256 feeBound = ((w.gasLimit + RUN_GAS_BOUND + extraGas) * gasPrice * (10_000 + c.premiumBps)) / 10_000;
+        uint256 runGas = w.gasLimit + RUN_GAS_BOUND + extraGas;
+        // A call action first loads its calldata from storage: one cold slot per 32 bytes.
+        if (w.actionKind == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
+        uint256 feeBound = (runGas * gasPrice * (10_000 + c.premiumBps)) / 10_000;
         if (feeBound > w.maxFeePerRun) feeBound = w.maxFeePerRun;
         uint256 balance = acct.balance;
         if (balance < value + feeBound) return _skip(id, runIndex, SKIP_INSUFFICIENT_ESCROW);
@@ -190,6 +198,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         (bool success, bytes memory reason) = _act(id, w, owner, value);
         if (success) {
             if (w.failures != 0) w.failures = 0;
+            if (status == STATUS_COMPLETED) emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_COMPLETION);
         } else {
             w.runCount = runCount;
             w.lastRun = lastRun;
@@ -226,32 +235,34 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         returns (bool success, bytes memory reason)
     {
         uint256 gasLimit = w.gasLimit;
-        // EIP-150 passes on at most 63/64 of what is left: make sure the action gets all of its
-        // limit, or refuse the whole call, so an executor cannot starve an action into failing.
-        if (gasleft() < gasLimit + gasLimit / 63 + CALL_RESERVE) revert NotEnoughGasForAction(id, gasLimit);
         uint8 kind = w.actionKind;
         address target = w.target;
         if (kind == ACTION_NATIVE) {
-            return _call(target, value, gasLimit, "");
+            return _call(id, target, value, gasLimit, "");
         }
         if (kind == ACTION_ERC20) {
             TokenAction storage t = _tokenActions[id];
-            (success, reason) = _call(t.token, 0, gasLimit, abi.encodeWithSelector(0x23b872dd, owner, target, t.amount));
+            (success, reason) =
+                _call(id, t.token, 0, gasLimit, abi.encodeWithSelector(0x23b872dd, owner, target, t.amount));
             // Tokens that return nothing are accepted; tokens that return false failed.
             if (success && reason.length != 0 && (reason.length < 32 || abi.decode(reason, (uint256)) != 1)) {
                 success = false;
             }
             return (success, reason);
         }
-        return _call(proxyOf(owner), value, gasLimit, abi.encodeCall(OwnerProxy.forward, (target, _callData[id])));
+        return _call(id, proxyOf(owner), value, gasLimit, abi.encodeCall(OwnerProxy.forward, (target, _callData[id])));
     }
 
-    /// A call that copies at most 256 bytes of return data, so a callee cannot make the
-    /// executor pay for a return bomb.
-    function _call(address to, uint256 value, uint256 gasLimit, bytes memory data)
+    /// A call with exactly `gasLimit` gas that copies at most 256 bytes of return data, so a
+    /// callee cannot make the executor pay for a return bomb.
+    function _call(uint256 id, address to, uint256 value, uint256 gasLimit, bytes memory data)
         private
         returns (bool ok, bytes memory ret)
     {
+        // EIP-150 passes on at most 63/64 of what is left: make sure the action gets all of its
+        // limit, or refuse the whole call, so an executor cannot starve an action into failing.
+        // Checked here, after the calldata is loaded from storage, right before the CALL.
+        if (gasleft() < gasLimit + gasLimit / 63 + CALL_RESERVE) revert NotEnoughGasForAction(id, gasLimit);
         assembly ("memory-safe") {
             ok := call(gasLimit, to, value, add(data, 0x20), mload(data), 0, 0)
             let size := returndatasize()

@@ -6,7 +6,7 @@ pragma solidity ^0.8.24;
 // builders for the specs every test file needs.
 
 import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
-import {Autometa} from "../src/Autometa.sol";
+import {IAutometa} from "./IAutometa.sol";
 import {DevToken} from "../src/dev/DevContracts.sol";
 import "../src/AutometaTypes.sol";
 
@@ -34,6 +34,8 @@ interface Vm {
     function assume(bool) external;
     function label(address, string calldata) external;
     function etch(address, bytes calldata) external;
+    function deployCode(string calldata, bytes calldata) external returns (address);
+    function expectPartialRevert(bytes4) external;
 }
 
 /// The decoded RunExecuted event.
@@ -106,7 +108,7 @@ contract Recorder {
         return x;
     }
 
-    function boom() external pure {
+    function boom() external payable {
         revert("boom");
     }
 
@@ -157,7 +159,7 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
     uint256 internal constant ALICE_KEY = 0xA11CE;
     uint256 internal constant BOB_KEY = 0xB0B;
 
-    Autometa internal core;
+    IAutometa internal core;
     MockV3Aggregator internal feed;
     DevToken internal token;
     address internal admin = address(0xAD);
@@ -171,7 +173,7 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         vm.warp(T0);
         alice = vm.addr(ALICE_KEY);
         bob = vm.addr(BOB_KEY);
-        core = new Autometa(admin);
+        core = _deployCore(admin);
         feed = new MockV3Aggregator(8, 3250e8);
         token = new DevToken("Dev", "DEV");
         vm.startPrank(admin);
@@ -182,6 +184,11 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         vm.deal(bob, 100 ether);
         vm.deal(recipient, 1 ether); // an existing account
         vm.txGasPrice(GWEI);
+    }
+
+    /// The real, via-IR-built Autometa from the forge artifact.
+    function _deployCore(address admin_) internal returns (IAutometa) {
+        return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_)));
     }
 
     // ------------------------------------------------------------ spec builders
