@@ -78,7 +78,7 @@ contract AdminTest is Base {
         core.setFeed(ETH, address(feed), 0); // a feed needs a max age
         vm.expectRevert(abi.encodeWithSelector(InvalidFeed.selector, ETH, address(0x1234)));
         core.setFeed(ETH, address(0x1234), 60); // not a contract
-        MockV3Aggregator wide = new MockV3Aggregator(37, 1);
+        MockV3Aggregator wide = _newFeed(37, 1);
         vm.expectRevert(abi.encodeWithSelector(InvalidFeed.selector, ETH, address(wide)));
         core.setFeed(ETH, address(wide), 60);
         // removing a feed makes the asset attested
@@ -93,8 +93,8 @@ contract AdminTest is Base {
     }
 
     function test_setFeed_scalesDecimals() public {
-        MockV3Aggregator f18 = new MockV3Aggregator(18, 3000e18);
-        MockV3Aggregator f6 = new MockV3Aggregator(6, 3000e6);
+        MockV3Aggregator f18 = _newFeed(18, 3000e18);
+        MockV3Aggregator f6 = _newFeed(6, 3000e6);
         vm.startPrank(admin);
         core.setFeed(bytes32("a18"), address(f18), 60);
         core.setFeed(bytes32("a6"), address(f6), 60);

@@ -5,9 +5,7 @@ pragma solidity ^0.8.24;
 // them ourselves), tiny assertions, a deployed core with a Chainlink mock feed and a token, and
 // builders for the specs every test file needs.
 
-import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
 import {IAutometa} from "./IAutometa.sol";
-import {DevToken} from "../src/dev/DevContracts.sol";
 import "../src/AutometaTypes.sol";
 
 struct VmLog {
@@ -36,6 +34,22 @@ interface Vm {
     function etch(address, bytes calldata) external;
     function deployCode(string calldata, bytes calldata) external returns (address);
     function expectPartialRevert(bytes4) external;
+}
+
+/// Chainlink's MockV3Aggregator (deployed from its artifact).
+interface MockV3Aggregator {
+    function decimals() external view returns (uint8);
+    function updateAnswer(int256 answer) external;
+    function updateRoundData(uint80 roundId, int256 answer, uint256 timestamp, uint256 startedAt) external;
+    function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80);
+}
+
+/// The dev ERC-20 (deployed from its artifact).
+interface DevToken {
+    function mint(address to, uint256 amount) external;
+    function approve(address spender, uint256 amount) external returns (bool);
+    function balanceOf(address who) external view returns (uint256);
+    function transfer(address to, uint256 amount) external returns (bool);
 }
 
 /// The decoded RunExecuted event.
@@ -174,8 +188,8 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         alice = vm.addr(ALICE_KEY);
         bob = vm.addr(BOB_KEY);
         core = _deployCore(admin);
-        feed = new MockV3Aggregator(8, 3250e8);
-        token = new DevToken("Dev", "DEV");
+        feed = _newFeed(8, 3250e8);
+        token = DevToken(vm.deployCode("DevContracts.sol:DevToken", abi.encode("Dev", "DEV")));
         vm.startPrank(admin);
         core.setExecutor(executor, true);
         core.setFeed(ETH, address(feed), 3600);
@@ -186,9 +200,14 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         vm.txGasPrice(GWEI);
     }
 
-    /// The real, via-IR-built Autometa from the forge artifact.
+    /// The real, via-IR-built Autometa from the forge artifact (tests never import the sources, so
+    /// the shipped artifacts are built by one compiler profile only).
     function _deployCore(address admin_) internal returns (IAutometa) {
         return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_)));
+    }
+
+    function _newFeed(uint8 decimals, int256 answer) internal returns (MockV3Aggregator) {
+        return MockV3Aggregator(vm.deployCode("MockV3Aggregator.sol:MockV3Aggregator", abi.encode(decimals, answer)));
     }
 
     // ------------------------------------------------------------ spec builders
