@@ -1,0 +1,747 @@
+"""The transaction sender: Autometa's relayer core.
+
+`TransactionSender` signs and broadcasts transactions for one or more local keys on one chain:
+
+* **Nonces** are assigned locally, one writer per key: an `asyncio.Lock` per (chain, sender)
+  covers nonce assignment, signing, journaling and broadcast. The next nonce starts from the
+  chain's `pending` count and the journal's in-flight entries; "nonce too low/high" and
+  "replacement transaction underpriced" errors resync it from the chain, and a broadcast refused
+  for any other reason gives its nonce back, so no gap is left.
+  **Several processes must not share a key**: the lock is per process. Give every worker its own.
+* **Fees** come from `FeePolicy` (EIP-1559 under a cap, or legacy gasPrice).
+* **Stuck transactions** (not mined `replace_after_blocks` blocks after their last broadcast) are
+  replaced with the same nonce and fees bumped by at least `fee_bump_percent`; whichever
+  transaction of that nonce is mined wins and the others are journaled as replaced. A transaction
+  the node no longer knows (dropped from the mempool) is rebroadcast once from its raw bytes, then
+  replaced if it disappears again or the node refuses it.
+* **The journal** (`TxJournal`) receives every signed transaction before it is broadcast; a
+  restarted sender reloads the pending ones, follows them (`recover`, `wait`) and, with
+  `dedupe=True`, returns the in-flight transaction instead of sending the same purpose twice.
+* **Reverts** are decoded (`simulate` before sending, replay at the block after a failed
+  receipt) into `TransactionReverted`.
+
+Private keys stay inside eth_account `LocalAccount` objects; logs carry addresses, nonces, hashes,
+fees and purposes, never transaction parameters or keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import rlp
+import structlog
+from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions import TypedTransaction
+from eth_typing import HexStr
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+
+from autometa.chain.fees import GWEI, FeePolicy, Fees
+from autometa.chain.journal import (
+    DROPPED,
+    FAILED,
+    MINED,
+    PENDING,
+    PURPOSE_MAX,
+    REVERTED,
+    InMemoryJournal,
+    JournalEntry,
+    TxJournal,
+)
+from autometa.chain.nonces import NONCE_ERRORS, BroadcastErrorKind, KeyState, classify_broadcast_error
+from autometa.chain.revert import (
+    Abi,
+    ErrorSpec,
+    RevertReason,
+    TransactionReverted,
+    decode_revert,
+    default_errors,
+    error_table,
+    revert_data_from_exception,
+)
+
+if TYPE_CHECKING:
+    from autometa.config import Settings
+
+__all__ = [
+    "Attempt",
+    "BroadcastError",
+    "NonceConsumed",
+    "SendError",
+    "SenderConfig",
+    "SentTx",
+    "TransactionReverted",
+    "TransactionSender",
+]
+
+log = structlog.get_logger("autometa.chain.sender")
+
+_FEE_KEYS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "type")
+_SIGNED_KEYS = ("to", "data", "value", "gas", "chainId", "accessList")
+
+
+class SendError(Exception):
+    """The sender could not get a transaction on chain."""
+
+
+class BroadcastError(SendError):
+    """The node refused a broadcast for a reason other than the nonce (the nonce was released)."""
+
+    def __init__(self, message: str, kind: BroadcastErrorKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class NonceConsumed(SendError):
+    """The nonce of a sent transaction was used by a transaction this sender does not know (sent
+    from the same key elsewhere): none of ours was mined."""
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    max_fee_per_gas_wei: int = 500 * GWEI
+    priority_fee_wei: int | None = 1 * GWEI  # None: ask the node (eth_maxPriorityFeePerGas)
+    replace_after_blocks: int = 3
+    fee_bump_percent: int = 15
+    confirmations: int = 0
+    legacy: bool | None = None  # None: legacy exactly when blocks have no baseFee
+    poll_interval: float = 1.0
+    gas_multiplier: float = 1.3  # estimate × multiplier + headroom, when `gas` is not given
+    gas_headroom: int = 20_000
+    max_nonce_retries: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SenderConfig:
+        values: dict[str, Any] = {
+            "max_fee_per_gas_wei": int(settings.MAX_FEE_PER_GAS_GWEI * GWEI),
+            "priority_fee_wei": int(settings.PRIORITY_FEE_GWEI * GWEI),
+            "replace_after_blocks": settings.TX_REPLACE_AFTER_BLOCKS,
+            "fee_bump_percent": settings.TX_FEE_BUMP_PERCENT,
+            "confirmations": settings.CONFIRMATIONS,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def fee_policy(self) -> FeePolicy:
+        return FeePolicy(
+            cap_wei=self.max_fee_per_gas_wei,
+            priority_fee_wei=self.priority_fee_wei,
+            legacy=self.legacy,
+            bump_percent=self.fee_bump_percent,
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One signed transaction for a nonce: the original or a replacement."""
+
+    tx_hash: str
+    raw_tx: str
+    fees: Fees
+    sent_block: int
+
+
+@dataclass(eq=False)
+class SentTx:
+    """A transaction handed to the sender: one nonce, one or more signed attempts. Updated in
+    place by the sender as it is followed (`wait`)."""
+
+    chain_id: int
+    sender: str
+    nonce: int
+    purpose: str
+    gas_limit: int
+    attempts: list[Attempt]
+    status: str = PENDING
+    rebroadcasts: int = 0
+    mined_hash: str | None = None
+    block_number: int | None = None
+    receipt: Any = field(default=None, repr=False)
+    unsigned: dict[str, Any] = field(default_factory=dict, repr=False)  # fields to re-sign with
+    last_action_block: int = 0  # block of the last (re)broadcast or replacement decision
+    fee_floor: Fees | None = field(default=None, repr=False)  # a refused replacement's fees
+    consumed_strikes: int = field(default=0, repr=False)
+    follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @property
+    def tx_hash(self) -> str:
+        """The mined transaction's hash once known, else the latest attempt's."""
+        return self.mined_hash or self.attempts[-1].tx_hash
+
+    @property
+    def original_hash(self) -> str:
+        return self.attempts[0].tx_hash
+
+    @property
+    def hashes(self) -> list[str]:
+        return [a.tx_hash for a in self.attempts]
+
+    @property
+    def fees(self) -> Fees:
+        return self.attempts[-1].fees
+
+    @property
+    def replacements(self) -> int:
+        return len(self.attempts) - 1
+
+    @property
+    def done(self) -> bool:
+        return self.status != PENDING
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _unsigned_from_raw(raw_tx: str) -> dict[str, Any]:
+    """The fields to re-sign a replacement with, from a journaled signed transaction."""
+    raw = bytes.fromhex(raw_tx[2:] if raw_tx.startswith("0x") else raw_tx)
+    if raw and raw[0] < 0x7F:
+        fields = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
+    else:
+        fields = dict(rlp.decode(raw, LegacyTransaction).as_dict())
+        v = int(fields["v"])
+        if v >= 35:
+            fields["chainId"] = (v - 35) // 2
+    out = {k: fields[k] for k in _SIGNED_KEYS if k in fields}
+    if isinstance(out.get("to"), bytes):
+        out["to"] = to_checksum_address(out["to"]) if out["to"] else None
+    if not out.get("to"):
+        out.pop("to", None)
+    if isinstance(out.get("data"), bytes):
+        out["data"] = _hex(out["data"])
+    if not out.get("accessList"):
+        out.pop("accessList", None)
+    return out
+
+
+class TransactionSender:
+    """Send transactions from `accounts` (LocalAccounts: the keys never leave them) on the chain
+    behind `w3`.
+
+    journal: where signed transactions are persisted before broadcast (default: in memory only).
+    config: fees, replacement and confirmation policy (`SenderConfig.from_settings(settings)`).
+    abis: extra ABIs whose custom errors decode reverts (the Autometa ABI is always included).
+    """
+
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        accounts: LocalAccount | Sequence[LocalAccount],
+        *,
+        journal: TxJournal | None = None,
+        config: SenderConfig | None = None,
+        abis: Sequence[Abi] = (),
+    ) -> None:
+        accs = [accounts] if isinstance(accounts, LocalAccount) else list(accounts)
+        if not accs:
+            raise ValueError("TransactionSender needs at least one account")
+        self.w3 = w3
+        self._accounts: dict[str, LocalAccount] = {to_checksum_address(a.address): a for a in accs}
+        self.default_address = to_checksum_address(accs[0].address)
+        self.journal: TxJournal = journal if journal is not None else InMemoryJournal()
+        self.config = config or SenderConfig()
+        self.fee_policy = self.config.fee_policy()
+        self.errors: dict[bytes, ErrorSpec] = {**default_errors(), **error_table(*abis)}
+        self._chain_id: int | None = None
+        self._states: dict[tuple[int, str], KeyState] = {}
+
+    def __repr__(self) -> str:
+        return f"TransactionSender(addresses={list(self._accounts)}, config={self.config!r})"
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self._accounts)
+
+    # ------------------------------------------------------------------------------ basics
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(await self.w3.eth.chain_id)
+        return self._chain_id
+
+    def _account_for(self, params: Mapping[str, Any]) -> LocalAccount:
+        sender = params.get("from")
+        if sender is None:
+            return self._accounts[self.default_address]
+        try:
+            return self._accounts[to_checksum_address(sender)]
+        except KeyError:
+            raise ValueError(f"this sender holds no key for {sender}") from None
+
+    async def _state(self, address: str) -> KeyState:
+        chain_id = await self.chain_id()
+        key = (chain_id, address)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = KeyState(chain_id=chain_id, address=address)
+        if state.next_nonce is None:
+            async with state.lock:
+                if state.next_nonce is None:
+                    await self._initialise(state)
+        return state
+
+    def _logger(self, state: KeyState | SentTx) -> Any:
+        if isinstance(state, SentTx):
+            return log.bind(chain_id=state.chain_id, sender=state.sender, nonce=state.nonce, purpose=state.purpose)
+        return log.bind(chain_id=state.chain_id, sender=state.address)
+
+    async def _pending_count(self, address: str) -> int:
+        return int(await self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+
+    async def _latest_count(self, address: str) -> int:
+        return int(await self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
+
+    # ------------------------------------------------------------------------ recovery
+
+    async def _initialise(self, state: KeyState) -> None:
+        """Next nonce from the chain and the journal; in-flight transactions from the journal."""
+        entries = self.journal.pending(state.chain_id, state.address)
+        block = int(await self.w3.eth.block_number)
+        by_nonce: dict[int, list[JournalEntry]] = {}
+        for entry in entries:
+            by_nonce.setdefault(entry.nonce, []).append(entry)
+        for nonce, group in sorted(by_nonce.items()):
+            sent = SentTx(
+                chain_id=state.chain_id,
+                sender=state.address,
+                nonce=nonce,
+                purpose=group[0].purpose,
+                gas_limit=group[-1].gas_limit,
+                attempts=[
+                    Attempt(
+                        e.tx_hash,
+                        e.raw_tx,
+                        Fees(e.max_fee_per_gas, e.max_priority_fee_per_gas, e.gas_price),
+                        block,
+                    )
+                    for e in group
+                ],
+                unsigned=_unsigned_from_raw(group[-1].raw_tx),
+                last_action_block=block,
+            )
+            state.in_flight[nonce] = sent
+        chain_pending = await self._pending_count(state.address)
+        state.resync(chain_pending)
+        self._logger(state).info(
+            "sender.nonce_initialised",
+            next_nonce=state.next_nonce,
+            chain_pending=chain_pending,
+            recovered=len(state.in_flight),
+        )
+
+    async def recover(self) -> list[SentTx]:
+        """Load every key's journaled, unfinished transactions; check each once (settle the
+        mined, rebroadcast the ones the node lost) and return those still in flight. Follow them
+        with `wait`."""
+        out: list[SentTx] = []
+        for address in self._accounts:
+            state = await self._state(address)
+            for sent in sorted(state.in_flight.values(), key=lambda s: s.nonce):
+                try:
+                    async with sent.follow_lock:
+                        await self._step(sent)
+                except SendError as exc:
+                    self._logger(sent).warning("sender.recover_failed", error=str(exc))
+                if not sent.done:
+                    out.append(sent)
+        return out
+
+    def in_flight(self, address: str | None = None) -> list[SentTx]:
+        """Unfinished transactions this sender knows, by nonce."""
+        out = [
+            s
+            for (_, addr), st in self._states.items()
+            if address is None or addr == to_checksum_address(address)
+            for s in st.in_flight.values()
+            if not s.done
+        ]
+        return sorted(out, key=lambda s: (s.sender, s.nonce))
+
+    # ------------------------------------------------------------------------ simulate
+
+    def _call_params(self, params: Mapping[str, Any], account: LocalAccount) -> dict[str, Any]:
+        call = {k: v for k, v in params.items() if k not in ("nonce", *_FEE_KEYS)}
+        call["from"] = account.address
+        return call
+
+    async def simulate(self, tx_params: Mapping[str, Any], block: int | str = "latest") -> int:
+        """eth_call then eth_estimateGas; returns the gas estimate, raises `TransactionReverted`
+        with the decoded reason if the transaction would revert."""
+        account = self._account_for(tx_params)
+        call = self._call_params(tx_params, account)
+        try:
+            await self.w3.eth.call(call, block)  # type: ignore[arg-type]
+            estimate_params = {k: v for k, v in call.items() if k != "gas"}
+            return int(await self.w3.eth.estimate_gas(estimate_params, block))  # type: ignore[arg-type]
+        except Exception as exc:
+            data = revert_data_from_exception(exc)
+            if data is None:
+                raise
+            raise TransactionReverted(decode_revert(data, self.errors)) from None
+
+    async def revert_reason(self, tx_hash: str, block_number: int | None = None) -> RevertReason:
+        """Why a mined transaction reverted: its call replayed at its block."""
+        tx = await self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        block = block_number if block_number is not None else int(tx["blockNumber"] or 0)
+        call: dict[str, Any] = {"from": tx["from"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        if tx.get("to"):
+            call["to"] = tx["to"]
+        last: Exception | None = None
+        for at in (block, max(block - 1, 0)):
+            try:
+                await self.w3.eth.call(call, at)  # type: ignore[arg-type]
+            except Exception as exc:
+                data = revert_data_from_exception(exc)
+                if data is not None:
+                    return decode_revert(data, self.errors)
+                last = exc
+        message = f"reverted ({last})" if last else "reverted (the reason could not be reproduced by a replay)"
+        return RevertReason("unknown", "", message=message)
+
+    # ------------------------------------------------------------------------ send
+
+    async def send(self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True) -> SentTx:
+        """Assign a nonce, sign, journal and broadcast. Returns once the node accepted the
+        transaction. `tx_params` must not carry a nonce; fees in it are ignored (the fee policy
+        sets them); `gas` is estimated (with headroom) if missing, which raises
+        `TransactionReverted` for a call that would revert.
+
+        `purpose` (at most 64 characters; longer is cut) names the work in logs and the journal.
+        With `dedupe`, an unfinished transaction of the same key and purpose (one recovered from
+        the journal after a restart, say) is returned instead of sending a second one."""
+        if "nonce" in tx_params:
+            raise ValueError("the sender assigns nonces: remove `nonce` from tx_params")
+        purpose = purpose[:PURPOSE_MAX]
+        account = self._account_for(tx_params)
+        address = to_checksum_address(account.address)
+        state = await self._state(address)
+        if dedupe and (existing := self._find_purpose(state, purpose)) is not None:
+            self._logger(existing).info("sender.deduplicated", tx_hash=existing.tx_hash)
+            return existing
+
+        unsigned = {k: v for k, v in tx_params.items() if k not in ("from", "nonce", *_FEE_KEYS)}
+        unsigned["chainId"] = state.chain_id
+        if "gas" not in unsigned:
+            estimate = await self.simulate(tx_params, "pending")
+            unsigned["gas"] = int(estimate * self.config.gas_multiplier) + self.config.gas_headroom
+
+        async with state.lock:
+            if dedupe and (existing := self._find_purpose(state, purpose)) is not None:
+                return existing
+            return await self._send_locked(state, account, unsigned, purpose)
+
+    @staticmethod
+    def _find_purpose(state: KeyState, purpose: str) -> SentTx | None:
+        for sent in state.in_flight.values():
+            if sent.purpose == purpose and not sent.done:
+                return sent
+        return None
+
+    async def _send_locked(
+        self, state: KeyState, account: LocalAccount, unsigned: dict[str, Any], purpose: str
+    ) -> SentTx:
+        logger = self._logger(state).bind(purpose=purpose)
+        for _ in range(self.config.max_nonce_retries):
+            nonce = state.take()
+            fees = await self.fee_policy.current(self.w3)
+            block = int(await self.w3.eth.block_number)
+            entry = self._sign(account, state, unsigned, nonce, fees, purpose)
+            self.journal.add(entry)  # write-ahead: journaled before the node sees it
+            error = await self._broadcast(entry.raw_tx)
+            if error is None or classify_broadcast_error(error) is BroadcastErrorKind.ALREADY_KNOWN:
+                sent = SentTx(
+                    chain_id=state.chain_id,
+                    sender=state.address,
+                    nonce=nonce,
+                    purpose=purpose,
+                    gas_limit=int(unsigned["gas"]),
+                    attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
+                    unsigned=dict(unsigned),
+                    last_action_block=block,
+                )
+                state.in_flight[nonce] = sent
+                logger.info("tx.sent", nonce=nonce, tx_hash=entry.tx_hash, fees=str(fees))
+                return sent
+            if not isinstance(error, Web3RPCError):
+                # Transport failure: the node may or may not have it. Keep it in flight (journaled);
+                # the follower rebroadcasts it if the node does not know it. No gap, no double send.
+                if await self._known_hash(entry.tx_hash) is None:
+                    logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error))
+                sent = SentTx(
+                    chain_id=state.chain_id,
+                    sender=state.address,
+                    nonce=nonce,
+                    purpose=purpose,
+                    gas_limit=int(unsigned["gas"]),
+                    attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
+                    unsigned=dict(unsigned),
+                    last_action_block=block,
+                )
+                state.in_flight[nonce] = sent
+                return sent
+            kind = classify_broadcast_error(error)
+            self.journal.set_status(entry.tx_hash, FAILED)
+            if kind in NONCE_ERRORS:
+                chain_pending = await self._pending_count(state.address)
+                at_least = nonce + 1 if kind is not BroadcastErrorKind.NONCE_TOO_HIGH else None
+                new = state.resync(chain_pending, at_least=at_least)
+                logger.warning(
+                    "tx.nonce_resync", kind=kind.value, tried=nonce, next_nonce=new, chain_pending=chain_pending
+                )
+                continue
+            state.release(nonce)
+            logger.warning("tx.broadcast_refused", nonce=nonce, kind=kind.value, error=_rpc_message(error))
+            raise BroadcastError(f"{purpose}: node refused the transaction: {_rpc_message(error)}", kind)
+        raise SendError(f"{purpose}: no usable nonce after {self.config.max_nonce_retries} attempts")
+
+    def _sign(
+        self,
+        account: LocalAccount,
+        state: KeyState,
+        unsigned: Mapping[str, Any],
+        nonce: int,
+        fees: Fees,
+        purpose: str,
+    ) -> JournalEntry:
+        tx = {**unsigned, "nonce": nonce, **fees.as_params()}
+        if not fees.is_legacy:
+            tx["type"] = 2
+        signed = account.sign_transaction(tx)
+        return JournalEntry(
+            chain_id=state.chain_id,
+            sender=state.address,
+            nonce=nonce,
+            tx_hash=_hex(signed.hash),
+            raw_tx=_hex(signed.raw_transaction),
+            tx_type=fees.tx_type,
+            gas_limit=int(unsigned["gas"]),
+            purpose=purpose,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+            gas_price=fees.gas_price,
+        )
+
+    async def _broadcast(self, raw_tx: str) -> Exception | None:
+        try:
+            await self.w3.eth.send_raw_transaction(HexStr(raw_tx))
+        except Exception as exc:  # classified by the caller
+            return exc
+        return None
+
+    # ------------------------------------------------------------------------ follow
+
+    async def wait(
+        self,
+        sent: SentTx,
+        confirmations: int | None = None,
+        *,
+        timeout: float | None = None,
+        raise_on_revert: bool = True,
+    ) -> Any:
+        """Follow `sent` until one of its attempts is mined `confirmations` blocks deep (default
+        from the config), replacing and rebroadcasting as needed. Returns the receipt; raises
+        `TransactionReverted` (decoded reason) for a failed receipt unless `raise_on_revert` is
+        false, `NonceConsumed` if an unknown transaction took the nonce, `TimeoutError` after
+        `timeout` seconds."""
+        depth = self.config.confirmations if confirmations is None else confirmations
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if sent.receipt is not None:
+                receipt = sent.receipt
+            else:
+                async with sent.follow_lock:
+                    receipt = await self._step(sent)
+                if receipt is not None and depth > 0:
+                    receipt = await self._confirmed(receipt, depth, deadline)
+                if receipt is not None:
+                    async with sent.follow_lock:
+                        self._settle(sent, receipt)
+            if receipt is not None:
+                if int(receipt["status"]) != 1 and raise_on_revert:
+                    reason = await self.revert_reason(sent.tx_hash, int(receipt["blockNumber"]))
+                    raise TransactionReverted(
+                        reason,
+                        tx_hash=sent.tx_hash,
+                        block_number=int(receipt["blockNumber"]),
+                        purpose=sent.purpose,
+                        receipt=receipt,
+                    )
+                return receipt
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{sent.purpose}: nonce {sent.nonce} not mined within {timeout} s")
+            await asyncio.sleep(self.config.poll_interval)
+
+    async def send_and_wait(
+        self,
+        tx_params: Mapping[str, Any],
+        purpose: str,
+        confirmations: int | None = None,
+        *,
+        timeout: float | None = None,
+        raise_on_revert: bool = True,
+    ) -> Any:
+        sent = await self.send(tx_params, purpose)
+        return await self.wait(sent, confirmations, timeout=timeout, raise_on_revert=raise_on_revert)
+
+    async def _confirmed(self, receipt: Any, depth: int, deadline: float | None) -> Any:
+        """Wait for `depth` blocks on top of the receipt's block; None if it was reorged out."""
+        target = int(receipt["blockNumber"]) + depth
+        while int(await self.w3.eth.block_number) < target:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"transaction {_hex(receipt['transactionHash'])} not confirmed in time")
+            await asyncio.sleep(self.config.poll_interval)
+        fresh = await self._receipt(_hex(receipt["transactionHash"]))
+        if fresh is None or fresh["blockHash"] != receipt["blockHash"]:
+            log.warning("tx.reorged", tx_hash=_hex(receipt["transactionHash"]))
+            return None
+        return fresh
+
+    async def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return await self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    async def _known_hash(self, tx_hash: str) -> Any:
+        try:
+            return await self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    async def _find_receipt(self, sent: SentTx) -> Any:
+        for attempt in reversed(sent.attempts):
+            receipt = await self._receipt(attempt.tx_hash)
+            if receipt is not None:
+                return receipt
+        return None
+
+    def _settle(self, sent: SentTx, receipt: Any) -> None:
+        if sent.receipt is not None:
+            return
+        winner = _hex(receipt["transactionHash"])
+        block = int(receipt["blockNumber"])
+        status = MINED if int(receipt["status"]) == 1 else REVERTED
+        self.journal.set_status(winner, status, block)
+        for attempt in sent.attempts:
+            if attempt.tx_hash.lower() != winner.lower():
+                self.journal.mark_replaced(attempt.tx_hash, winner)
+        sent.mined_hash, sent.block_number, sent.status, sent.receipt = winner, block, status, receipt
+        state = self._states.get((sent.chain_id, sent.sender))
+        if state is not None and state.in_flight.get(sent.nonce) is sent:
+            del state.in_flight[sent.nonce]
+        self._logger(sent).info(
+            "tx.mined",
+            tx_hash=winner,
+            block=block,
+            status=status,
+            replacements=sent.replacements,
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    async def _step(self, sent: SentTx) -> Any:
+        """One look at an unfinished transaction: its receipt if one attempt is mined, else
+        rebroadcast or replace it if it is lost or stuck, and return None."""
+        if sent.receipt is not None:
+            return sent.receipt
+        if sent.status in (FAILED, DROPPED):
+            raise NonceConsumed(f"{sent.purpose}: nonce {sent.nonce} was used by another transaction")
+        receipt = await self._find_receipt(sent)
+        if receipt is not None:
+            return receipt
+        logger = self._logger(sent)
+        if await self._latest_count(sent.sender) > sent.nonce:
+            receipt = await self._find_receipt(sent)  # mined between the two looks?
+            if receipt is not None:
+                return receipt
+            sent.consumed_strikes += 1
+            if sent.consumed_strikes >= 3:
+                for attempt in sent.attempts:
+                    self.journal.set_status(attempt.tx_hash, DROPPED)
+                sent.status = DROPPED
+                state = self._states.get((sent.chain_id, sent.sender))
+                if state is not None and state.in_flight.get(sent.nonce) is sent:
+                    del state.in_flight[sent.nonce]
+                logger.error("tx.nonce_consumed", hashes=sent.hashes)
+                raise NonceConsumed(f"{sent.purpose}: nonce {sent.nonce} was used by another transaction")
+            return None
+        block = int(await self.w3.eth.block_number)
+        known = False
+        for attempt in reversed(sent.attempts):
+            if await self._known_hash(attempt.tx_hash) is not None:
+                known = True
+                break
+        if not known:
+            if sent.rebroadcasts == 0:
+                sent.rebroadcasts += 1
+                error = await self._broadcast(sent.attempts[-1].raw_tx)
+                kind = None if error is None else classify_broadcast_error(error)
+                logger.warning(
+                    "tx.rebroadcast",
+                    tx_hash=sent.attempts[-1].tx_hash,
+                    refused=None if error is None else _rpc_message(error),
+                )
+                if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
+                    sent.last_action_block = block
+                    return None
+                if kind is BroadcastErrorKind.NONCE_TOO_LOW:
+                    return None  # mined or consumed: the next look settles it
+            await self._replace(sent, block, "dropped")
+        elif block - sent.last_action_block >= self.config.replace_after_blocks:
+            await self._replace(sent, block, "stuck")
+        return None
+
+    async def _replace(self, sent: SentTx, block: int, why: str) -> None:
+        """Sign the same nonce again with bumped fees and broadcast it."""
+        account = self._accounts[sent.sender]
+        state = await self._state(sent.sender)
+        logger = self._logger(sent)
+        async with state.lock:
+            market = await self.fee_policy.current(self.w3)
+            previous = sent.fee_floor or sent.fees
+            fees = self.fee_policy.bump(previous, market)
+            sent.last_action_block = block
+            if fees is None:
+                logger.warning("tx.replace_at_cap", why=why, fees=str(previous), cap=self.fee_policy.cap_wei)
+                return
+            entry = self._sign(account, state, sent.unsigned, sent.nonce, fees, sent.purpose)
+            self.journal.add(entry)
+            error = await self._broadcast(entry.raw_tx)
+            kind = None if error is None else classify_broadcast_error(error)
+            if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
+                sent.attempts.append(Attempt(entry.tx_hash, entry.raw_tx, fees, block))
+                sent.fee_floor = None
+                logger.info(
+                    "tx.replaced",
+                    why=why,
+                    replaces=sent.attempts[-2].tx_hash,
+                    tx_hash=entry.tx_hash,
+                    fees=str(fees),
+                    previous_fees=str(previous),
+                )
+                return
+            if not isinstance(error, Web3RPCError):
+                # Unknown outcome: keep it as an attempt so its receipt is looked for too.
+                sent.attempts.append(Attempt(entry.tx_hash, entry.raw_tx, fees, block))
+                logger.warning("tx.replace_uncertain", tx_hash=entry.tx_hash, error=str(error))
+                return
+            self.journal.set_status(entry.tx_hash, FAILED)
+            if kind in (BroadcastErrorKind.REPLACEMENT_UNDERPRICED, BroadcastErrorKind.FEE_TOO_LOW):
+                sent.fee_floor = fees  # bump from here next time
+            logger.warning("tx.replace_refused", why=why, kind=kind.value if kind else None, error=_rpc_message(error))
+
+
+def _rpc_message(error: BaseException) -> str:
+    response = getattr(error, "rpc_response", None)
+    if isinstance(response, Mapping):
+        err = response.get("error")
+        if isinstance(err, Mapping) and err.get("message"):
+            return str(err["message"])
+    return str(error)
