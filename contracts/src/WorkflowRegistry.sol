@@ -15,7 +15,8 @@ import "./AutometaTypes.sol";
 /// anyone who relays the owner's EIP-712 signature. A relayer is reimbursed its actual gas cost
 /// from the owner's escrow, never more than the `maxRelayerFee` the owner signed.
 abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
-    /// Storage layout: slot 0 is the one every run writes; slots 1-2 are read by every run;
+    /// Storage layout: slot 0 is the one every run writes; slots 0 and 1 are read as whole
+    /// words by ActionExecutor (by bit offset: keep the field order); slots 1-2 are read by every run;
     /// slot 3 only by price triggers. ERC-20 and call actions keep their extra data aside.
     struct Workflow {
         // slot 0
