@@ -8,6 +8,7 @@ import json
 
 import pytest
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from autometa.config import load_settings
 from autometa.prices import CoinGeckoClient, ManualClock, MemoryStore, PriceSource, RedisStore, SharedPriceCache
@@ -23,7 +24,7 @@ async def test_redis_hit_after_one_upstream_batch(
 ) -> None:
     cache = SharedPriceCache(
         CoinGeckoClient(coingecko.url, clock=clock),
-        RedisStore(Redis.from_url(REDIS_URL)),
+        RedisStore.from_url(REDIS_URL),
         prefix=redis_prefix,
         tracked=ASSETS,
         clock=clock,
@@ -45,7 +46,7 @@ async def test_redis_single_flight(coingecko: CoinGeckoStub, redis_prefix: str, 
     coingecko.delay = 0.05
     cache = SharedPriceCache(
         CoinGeckoClient(coingecko.url, clock=clock),
-        RedisStore(Redis.from_url(REDIS_URL)),
+        RedisStore.from_url(REDIS_URL),
         prefix=redis_prefix,
         tracked=ASSETS,
         clock=clock,
@@ -56,12 +57,31 @@ async def test_redis_single_flight(coingecko: CoinGeckoStub, redis_prefix: str, 
     assert coingecko.requests == 1
 
 
+async def test_a_burst_larger_than_the_redis_pool_waits_for_connections(
+    coingecko: CoinGeckoStub, redis_prefix: str, clock: ManualClock
+) -> None:
+    coingecko.delay = 0.02
+    cache = SharedPriceCache(
+        CoinGeckoClient(coingecko.url, clock=clock),
+        RedisStore.from_url(REDIS_URL, max_connections=4),
+        prefix=redis_prefix,
+        tracked=ASSETS,
+        clock=clock,
+    )
+    with capture_logs() as logs:
+        prices = await asyncio.gather(*(cache.get(ASSETS[i % len(ASSETS)]) for i in range(300)))
+    await cache.aclose()
+    assert all(p is not None for p in prices)
+    assert not [e for e in logs if e["event"] == "price_cache_unavailable"]
+    assert coingecko.requests == 1
+
+
 async def test_entries_expire_after_30s_by_the_clock(
     coingecko: CoinGeckoStub, redis_prefix: str, clock: ManualClock
 ) -> None:
     cache = SharedPriceCache(
         CoinGeckoClient(coingecko.url, clock=clock),
-        RedisStore(Redis.from_url(REDIS_URL)),
+        RedisStore.from_url(REDIS_URL),
         prefix=redis_prefix,
         tracked=ASSETS,
         clock=clock,
@@ -102,7 +122,7 @@ async def test_garbage_in_the_cache_is_a_miss(
     await redis.set(redis_prefix + "ethereum", "not json", ex=30)
     cache = SharedPriceCache(
         CoinGeckoClient(coingecko.url, clock=clock),
-        RedisStore(Redis.from_url(REDIS_URL)),
+        RedisStore.from_url(REDIS_URL),
         prefix=redis_prefix,
         clock=clock,
     )

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -157,7 +156,7 @@ class BackendStub:
         self._lock = threading.Lock()
         self._make_cache: Callable[[], SharedPriceCache] = lambda: SharedPriceCache(
             CoinGeckoClient(coingecko_url, clock=clock, timeout=5),
-            RedisStore(Redis.from_url(redis_url)) if redis_url else MemoryStore(clock),
+            RedisStore.from_url(redis_url) if redis_url else MemoryStore(clock),
             prefix=prefix,
             tracked=assets or [],
             clock=clock,

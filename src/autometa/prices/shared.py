@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from autometa.domain.assets import validate_asset
@@ -63,6 +63,13 @@ class RedisStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
+    @classmethod
+    def from_url(cls, url: str, *, max_connections: int = 50, timeout: float = 5.0) -> RedisStore:
+        """A blocking pool: under a burst, requests queue for a connection instead of failing
+        with "Too many connections" (which would turn every one of them into an upstream miss)."""
+        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout)
+        return cls(Redis.from_pool(pool))  # the client owns (and closes) the pool
+
     async def get_many(self, keys: list[str]) -> list[str | None]:
         values: list[Any] = await self._redis.mget(keys)
         return [v.decode() if isinstance(v, bytes) else v for v in values]
@@ -102,7 +109,7 @@ class SharedPriceCache:
     @classmethod
     def from_settings(cls, settings: Settings, upstream: PriceFetcher | None = None) -> SharedPriceCache:
         """Redis when `REDIS_URL` is set, else in-process; CoinGecko at `PRICE_FEED_URL`."""
-        store = RedisStore(Redis.from_url(settings.REDIS_URL)) if settings.REDIS_URL else None
+        store = RedisStore.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
         return cls(upstream or CoinGeckoClient(settings.PRICE_FEED_URL), store, tracked=settings.SUPPORTED_ASSETS)
 
     @property
@@ -147,11 +154,18 @@ class SharedPriceCache:
         return found
 
     async def _fetch(self, assets: list[str]) -> dict[str, Price]:
+        # Check again: a caller that missed just before another flight finished writing would
+        # otherwise start a second upstream request for prices that are already cached.
+        cached = await self._load(assets)
+        if len(cached) == len(assets):
+            return cached
         try:
             prices = await self._upstream.fetch(assets)
         except PriceError as exc:
             log.warning("price_source_failed", tier="shared-upstream", error=str(exc))
-            return {}
+            return cached
+        for asset in set(assets) - set(prices):
+            self._tracked.pop(asset, None)  # unknown upstream: stop widening every batch with it
         now = self._clock()
         fresh = {a: p.served(PriceSource.BACKEND_API, now) for a, p in prices.items() if a in assets}
         items = {self.prefix + a: json.dumps({"usd": str(p.usd), "fetched_at": p.fetched_at}) for a, p in fresh.items()}
