@@ -88,6 +88,10 @@ class TieredPriceAdapter:
 
     async def get(self, asset: str) -> Price | None:
         """`asset`'s price, or None when no tier could give one (logged)."""
+        entry = self._local.get(asset)  # fast path: a fresh local entry (the common case)
+        if entry is not None and (now := self._clock()) - entry.stored_at < self.local_ttl:
+            metrics.hit("local")
+            return entry.price.served(PriceSource.LOCAL_CACHE, now)
         return (await self.get_many([asset])).get(asset)
 
     async def get_many(self, assets: Iterable[str]) -> dict[str, Price]:

@@ -18,11 +18,17 @@ CACHE_HITS = _counter("autometa_price_cache_hits_total", "Price lookups answered
 CACHE_MISSES = _counter("autometa_price_cache_misses_total", "Price lookups a tier could not answer")
 
 
+TIERS = ("local", "backend", "coingecko", "oracle", "shared")
+# Label children resolved once: `.labels()` on every lookup would dominate a local-cache hit.
+_HITS = {tier: CACHE_HITS.labels(tier=tier) for tier in TIERS}
+_MISSES = {tier: CACHE_MISSES.labels(tier=tier) for tier in TIERS}
+
+
 def hit(tier: str, n: int = 1) -> None:
     if n:
-        CACHE_HITS.labels(tier=tier).inc(n)
+        _HITS[tier].inc(n)
 
 
 def miss(tier: str, n: int = 1) -> None:
     if n:
-        CACHE_MISSES.labels(tier=tier).inc(n)
+        _MISSES[tier].inc(n)
