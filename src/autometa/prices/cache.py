@@ -143,6 +143,8 @@ class TieredPriceAdapter:
             await asyncio.sleep(interval)
 
     def _stale(self, now: float) -> list[str]:
+        """Tracked assets at 80% of their TTL or beyond: worth riding along on a flight that is
+        going upstream anyway, so they do not each cause their own miss moments later."""
         return [
             a
             for a in self._tracked
