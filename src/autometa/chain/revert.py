@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -112,6 +112,9 @@ def decode_revert(data: bytes | str | None, errors: Mapping[bytes, ErrorSpec] | 
         spec = (errors or {}).get(selector)
         if spec is not None:
             values = decode(list(spec.arg_types), body)
+            values = tuple(
+                to_checksum_address(v) if t == "address" else v for t, v in zip(spec.arg_types, values, strict=True)
+            )
             args = dict(zip(spec.arg_names, values, strict=True))
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in args.items())
             return RevertReason("custom", spec.name, args, data, f"{spec.name}({shown})")

@@ -1,0 +1,394 @@
+"""TransactionSender against a real anvil: nonces under concurrency, replacement of stuck and
+dropped transactions, recovery from an outside sender and from a restart, decoded reverts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils import function_signature_to_4byte_selector
+from web3 import AsyncWeb3
+
+from autometa.chain.accounts import dev_account
+from autometa.chain.anvil import Anvil
+from autometa.chain.contracts import autometa_async
+from autometa.chain.fees import GWEI, FeePolicy, Fees
+from autometa.chain.journal import (
+    FAILED,
+    MINED,
+    PENDING,
+    REPLACED,
+    InMemoryJournal,
+    JournalEntry,
+    StoreJournal,
+)
+from autometa.chain.nonces import BroadcastErrorKind, classify_broadcast_error
+from autometa.chain.revert import TransactionReverted, decode_revert
+from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.web3 import connect_async
+
+FAST = SenderConfig(poll_interval=0.05, replace_after_blocks=3, fee_bump_percent=15)
+SINK = "0x000000000000000000000000000000000000dEaD"
+
+
+def transfer(value: int = 1) -> dict[str, Any]:
+    return {"to": SINK, "value": value, "gas": 21_000}
+
+
+@pytest.fixture
+def anvil() -> Iterator[Anvil]:
+    """A private anvil: these tests change mining mode, base fee and gas limit."""
+    with Anvil(accounts=3) as node:
+        yield node
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Any]:
+    """`connect_async`, with every provider's HTTP session closed after the test."""
+    made: list[AsyncWeb3[Any]] = []
+
+    def make(url: str) -> AsyncWeb3[Any]:
+        made.append(connect_async(url))
+        return made[-1]
+
+    yield make
+    for w3 in made:
+        await w3.provider.disconnect()  # type: ignore[attr-defined]
+
+
+async def rpc(w3: AsyncWeb3[Any], method: str, *params: Any) -> Any:
+    reply = await w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in reply, reply
+    return reply.get("result")
+
+
+@contextlib.asynccontextmanager
+async def miner(w3: AsyncWeb3[Any], every: float = 0.1) -> AsyncIterator[None]:
+    """Mine a block every `every` seconds while inside."""
+
+    async def loop() -> None:
+        while True:
+            await rpc(w3, "evm_mine")
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# ----------------------------------------------------------------------------- nonces
+
+
+async def test_100_transactions_from_10_tasks_get_contiguous_nonces(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+
+    async def worker(task: int) -> list[Any]:
+        return [await sender.send(transfer(task * 10 + i + 1), f"t{task}-{i}") for i in range(10)]
+
+    batches = await asyncio.gather(*(worker(t) for t in range(10)))
+    sent = [s for batch in batches for s in batch]
+    assert sorted(s.nonce for s in sent) == list(range(100))
+    receipts = await asyncio.gather(*(sender.wait(s) for s in sent))
+    assert all(r["status"] == 1 for r in receipts)
+    assert len({r["transactionHash"] for r in receipts}) == 100
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 100
+    entries = journal.all()
+    assert len(entries) == 100 and {e.status for e in entries} == {MINED}
+    assert sender.in_flight() == []
+
+
+async def test_nonce_recovered_after_a_transaction_sent_outside_the_sender(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    account = dev_account(1)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, account, journal=journal, config=FAST)
+    first = await sender.send_and_wait(transfer(), "first")
+    assert first["status"] == 1
+
+    # The same key sends behind the sender's back: nonce 1 is used.
+    outside = account.sign_transaction(
+        {**transfer(7), "nonce": 1, "chainId": 31337, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI}
+    )
+    await w3.eth.send_raw_transaction(outside.raw_transaction)
+
+    sent = await sender.send(transfer(2), "second")
+    assert sent.nonce == 2
+    assert (await sender.wait(sent))["status"] == 1
+    statuses = sorted((e.nonce, e.status) for e in journal.all())
+    assert statuses == [(0, MINED), (1, FAILED), (2, MINED)]  # the refused broadcast is marked, not left open
+    # and the next one follows on without a gap
+    assert (await sender.send(transfer(3), "third")).nonce == 3
+
+
+async def test_refused_broadcast_releases_its_nonce(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    sender = TransactionSender(w3, dev_account(1), journal=InMemoryJournal(), config=FAST)
+    too_much = {"to": SINK, "value": 10**30, "gas": 21_000}  # more than the account holds
+    with pytest.raises(Exception, match="(?i)insufficient|funds|balance"):
+        await sender.send(too_much, "broke")
+    sent = await sender.send(transfer(), "fine")
+    assert sent.nonce == 0
+    assert (await sender.wait(sent))["status"] == 1
+
+
+# ----------------------------------------------------------------------------- stuck & dropped
+
+
+async def test_stuck_transaction_is_replaced_with_bumped_fees(anvil: Anvil, connect: Any) -> None:
+    """Not included for `replace_after_blocks` blocks (it cannot fit in a block) → replaced with
+    the same nonce and ≥ 15 % higher fees; the replacement is mined, the original marked replaced."""
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+    await rpc(w3, "evm_setAutomine", False)
+    sent = await sender.send(transfer(), "stuck")
+    # Blocks go by without it: nothing fits under this gas limit (anvil keeps it in the pool).
+    await rpc(w3, "evm_setBlockGasLimit", hex(20_000))
+    for _ in range(FAST.replace_after_blocks):
+        await rpc(w3, "evm_mine")
+    assert (await rpc(w3, "eth_getTransactionByHash", sent.tx_hash)) is not None
+    # Room again (anvil refuses new transactions above the block gas limit), but no block yet:
+    # the sender sees a transaction 3 blocks old and replaces it before anything is mined.
+    await rpc(w3, "evm_setBlockGasLimit", hex(30_000_000))
+    waiter = asyncio.create_task(sender.wait(sent, timeout=20))
+    while not sent.replacements:
+        await asyncio.sleep(0.02)
+    async with miner(w3):
+        receipt = await waiter
+    assert receipt["status"] == 1
+    original, replacement = sent.attempts[0], sent.attempts[1]
+    assert sent.tx_hash == replacement.tx_hash
+    assert replacement.fees.max_fee_per_gas >= original.fees.max_fee_per_gas * 115 // 100  # type: ignore[operator]
+    assert replacement.fees.max_priority_fee_per_gas >= original.fees.max_priority_fee_per_gas * 115 // 100  # type: ignore[operator]
+    assert replacement.sent_block - original.sent_block >= FAST.replace_after_blocks
+    winner = journal.get(sent.tx_hash)
+    assert winner is not None and winner.status == MINED
+    losers = [journal.get(h) for h in sent.hashes if h != sent.tx_hash]
+    assert losers and all(e is not None and e.status == REPLACED and e.replaced_by == sent.tx_hash for e in losers)
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
+
+
+async def test_base_fee_spike_gets_the_transaction_replaced_and_mined(anvil: Anvil, connect: Any) -> None:
+    """The base fee jumps far above the transaction's maxFee: anvil evicts it at the next block
+    and refuses it back; the sender replaces it at market fees (under the cap) and it is mined."""
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+    await rpc(w3, "evm_setAutomine", False)
+    sent = await sender.send(transfer(), "spiked")
+    original = sent.attempts[0].fees
+    assert original.max_fee_per_gas is not None and original.max_fee_per_gas < 10 * GWEI
+    await rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(60 * GWEI))
+    async with miner(w3):
+        receipt = await sender.wait(sent, timeout=20)
+    assert receipt["status"] == 1
+    assert sent.replacements >= 1 and receipt["transactionHash"].to_0x_hex() == sent.attempts[-1].tx_hash
+    fees = sent.attempts[-1].fees
+    assert fees.max_fee_per_gas is not None and fees.max_priority_fee_per_gas is not None
+    assert fees.max_fee_per_gas >= original.max_fee_per_gas * 115 // 100
+    assert fees.max_priority_fee_per_gas >= original.max_priority_fee_per_gas * 115 // 100  # type: ignore[operator]
+    assert fees.max_fee_per_gas <= FAST.max_fee_per_gas_wei
+    block = await w3.eth.get_block(receipt["blockNumber"])
+    assert fees.max_fee_per_gas >= block["baseFeePerGas"]
+    assert journal.get(sent.original_hash).status == REPLACED  # type: ignore[union-attr]
+
+
+async def test_dropped_transaction_is_rebroadcast_once_and_mined(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+    await rpc(w3, "evm_setAutomine", False)
+    sent = await sender.send(transfer(), "dropped")
+    await rpc(w3, "anvil_dropTransaction", sent.tx_hash)
+    assert (await rpc(w3, "eth_getTransactionByHash", sent.tx_hash)) is None
+    waiter = asyncio.create_task(sender.wait(sent, timeout=20))
+    while not sent.rebroadcasts:
+        await asyncio.sleep(0.02)
+    async with miner(w3):
+        receipt = await waiter
+    assert receipt["status"] == 1
+    assert sent.rebroadcasts == 1 and sent.replacements == 0
+    assert receipt["transactionHash"].to_0x_hex() == sent.original_hash  # the same signed bytes
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
+
+
+# ----------------------------------------------------------------------------- restart
+
+
+async def test_restart_follows_the_journaled_transaction_without_sending_twice(
+    anvil: Anvil, tmp_path: Path, connect: Any
+) -> None:
+    """Process A broadcasts and dies; process B (a new sender on the same SQLite journal) finds
+    the pending transaction, does not send the same work again and follows it to its receipt."""
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    w3 = connect(anvil.url)
+    account = dev_account(1)
+    await rpc(w3, "evm_setAutomine", False)
+
+    first = TransactionSender(w3, account, journal=StoreJournal.open(url), config=FAST)
+    sent = await first.send(transfer(5), "execute workflow 7 run 0")
+    del first  # "killed" right after the broadcast
+
+    second = TransactionSender(w3, account, journal=StoreJournal.open(url), config=FAST)
+    recovered = await second.recover()
+    assert [(s.nonce, s.tx_hash, s.purpose) for s in recovered] == [(0, sent.tx_hash, sent.purpose)]
+    again = await second.send(transfer(5), "execute workflow 7 run 0")  # the same work, re-requested
+    assert again is recovered[0]
+    async with miner(w3):
+        receipt = await second.wait(again, timeout=20)
+    assert receipt["transactionHash"].to_0x_hex() == sent.tx_hash
+    assert await w3.eth.get_transaction_count(account.address) == 1  # one transaction, not two
+    nxt = await second.send(transfer(6), "next")
+    assert nxt.nonce == 1
+    store_journal = StoreJournal.open(url)
+    row = store_journal.repository.get(sent.tx_hash)
+    assert row.status == MINED and row.block_number == receipt["blockNumber"]
+
+
+class CrashAfterJournal(InMemoryJournal):
+    """Journals, then "dies" before the broadcast happens."""
+
+    crash = True
+
+    def add(self, entry: JournalEntry) -> None:
+        super().add(entry)
+        if self.crash:
+            raise KeyboardInterrupt("killed between journal and broadcast")
+
+
+async def test_restart_rebroadcasts_a_journaled_but_never_broadcast_transaction(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    account = dev_account(1)
+    journal = CrashAfterJournal()
+    with pytest.raises(KeyboardInterrupt):
+        await TransactionSender(w3, account, journal=journal, config=FAST).send(transfer(), "half-sent")
+    (entry,) = journal.all()
+    assert entry.status == PENDING and (await rpc(w3, "eth_getTransactionByHash", entry.tx_hash)) is None
+
+    journal.crash = False
+    sender = TransactionSender(w3, account, journal=journal, config=FAST)
+    (recovered,) = await sender.recover()  # rebroadcasts the journaled bytes
+    assert recovered.rebroadcasts == 1
+    receipt = await sender.wait(recovered, timeout=20)
+    assert receipt["transactionHash"].to_0x_hex() == entry.tx_hash
+    assert (await sender.send(transfer(), "after")).nonce == 1
+
+
+# ----------------------------------------------------------------------------- reverts
+
+# Runtime code `CALLDATACOPY(0, 0, CALLDATASIZE); REVERT(0, CALLDATASIZE)`: reverts with its input.
+REVERTER_INIT = "0x" + "66" + "365f5f37365ffd" + "5f52" + "6007" + "6019" + "f3"
+
+
+def error_string(reason: str) -> str:
+    return "0x" + (function_signature_to_4byte_selector("Error(string)") + encode(["string"], [reason])).hex()
+
+
+def panic(code: int) -> str:
+    return "0x" + (function_signature_to_4byte_selector("Panic(uint256)") + encode(["uint256"], [code])).hex()
+
+
+async def test_revert_reasons_error_string_and_panic(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    sender = TransactionSender(w3, dev_account(1), config=FAST)
+    deployed = await sender.send_and_wait({"data": REVERTER_INIT, "gas": 100_000}, "deploy reverter")
+    reverter = deployed["contractAddress"]
+
+    with pytest.raises(TransactionReverted) as caught:
+        await sender.simulate({"to": reverter, "data": error_string("workflow is paused")})
+    assert caught.value.reason.kind == "error" and caught.value.reason.message == "workflow is paused"
+
+    with pytest.raises(TransactionReverted) as caught:
+        await sender.simulate({"to": reverter, "data": panic(0x11)})
+    assert caught.value.reason.kind == "panic" and caught.value.args_by_name == {"code": 0x11}
+    assert "overflow" in str(caught.value)
+
+    # `send` estimates first, so a doomed transaction never takes a nonce …
+    with pytest.raises(TransactionReverted):
+        await sender.send({"to": reverter, "data": error_string("nope")}, "doomed")
+    # … and a mined one that reverts is reported with its replayed reason.
+    sent = await sender.send({"to": reverter, "data": error_string("too late"), "gas": 60_000}, "mined revert")
+    assert sent.nonce == 1
+    with pytest.raises(TransactionReverted) as caught:
+        await sender.wait(sent)
+    assert caught.value.reason.message == "too late"
+    assert caught.value.tx_hash == sent.tx_hash and caught.value.block_number is not None
+
+
+async def test_autometa_custom_error_is_decoded(dev_chain: Any, connect: Any) -> None:
+    w3 = connect(dev_chain.url)
+    nobody = dev_account(7)  # no escrow balance
+    sender = TransactionSender(w3, nobody, config=FAST)
+    core = autometa_async(w3, dev_chain.deployment.address)
+    call = await core.functions.withdraw(1).build_transaction({"from": nobody.address, "gas": 200_000})
+    params = {"to": call["to"], "data": call["data"], "gas": 200_000}
+
+    with pytest.raises(TransactionReverted) as caught:
+        await sender.simulate(params)
+    reason = caught.value.reason
+    assert reason.kind == "custom" and reason.name == "InsufficientEscrow"
+    assert reason.args == {"user": nobody.address, "balance": 0, "needed": 1}
+    assert "InsufficientEscrow(" in str(caught.value)
+
+    sent = await sender.send(params, "withdraw 1")
+    with pytest.raises(TransactionReverted) as caught:
+        await sender.wait(sent)
+    assert caught.value.error_name == "InsufficientEscrow" and caught.value.purpose == "withdraw 1"
+    receipt = await sender.wait(sent, raise_on_revert=False)
+    assert receipt["status"] == 0
+
+
+# ----------------------------------------------------------------------------- pure units
+
+
+def test_fee_bump_respects_percent_market_and_cap() -> None:
+    policy = FeePolicy(cap_wei=100 * GWEI, bump_percent=15)
+    old = Fees(max_fee_per_gas=10 * GWEI, max_priority_fee_per_gas=GWEI)
+    quiet = Fees(max_fee_per_gas=3 * GWEI, max_priority_fee_per_gas=GWEI)
+    bumped = policy.bump(old, quiet)
+    assert bumped == Fees(max_fee_per_gas=int(11.5 * GWEI), max_priority_fee_per_gas=int(1.15 * GWEI))
+    busy = Fees(max_fee_per_gas=50 * GWEI, max_priority_fee_per_gas=2 * GWEI)
+    assert policy.bump(old, busy) == Fees(max_fee_per_gas=50 * GWEI, max_priority_fee_per_gas=2 * GWEI)
+    capped = policy.bump(Fees(max_fee_per_gas=95 * GWEI, max_priority_fee_per_gas=GWEI), busy)
+    assert capped is None  # +10 % would pass the cap: a node would refuse the replacement
+    legacy = policy.bump(Fees(gas_price=10 * GWEI), Fees(gas_price=5 * GWEI))
+    assert legacy == Fees(gas_price=int(11.5 * GWEI))
+
+
+def test_broadcast_errors_are_classified() -> None:
+    cases = {
+        "nonce too low": BroadcastErrorKind.NONCE_TOO_LOW,
+        "nonce too high": BroadcastErrorKind.NONCE_TOO_HIGH,
+        "replacement transaction underpriced": BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
+        "transaction already imported": BroadcastErrorKind.ALREADY_KNOWN,
+        "already known": BroadcastErrorKind.ALREADY_KNOWN,
+        "max fee per gas less than block base fee": BroadcastErrorKind.FEE_TOO_LOW,
+        "insufficient funds for gas * price + value": BroadcastErrorKind.INSUFFICIENT_FUNDS,
+        "something else": BroadcastErrorKind.OTHER,
+    }
+    for message, kind in cases.items():
+        assert classify_broadcast_error(Exception(message)) is kind, message
+
+
+def test_unknown_revert_data_is_reported_raw() -> None:
+    assert decode_revert(b"").kind == "empty"
+    odd = decode_revert(bytes.fromhex("deadbeef01"))
+    assert odd.kind == "unknown" and "deadbeef01" in odd.message
+
+
+def test_no_key_in_repr(anvil: Anvil) -> None:
+    account = dev_account(1)
+    sender = TransactionSender(connect_async(anvil.url), account)
+    key_hex = account.key.hex()
+    assert key_hex not in repr(sender) and key_hex.removeprefix("0x") not in repr(sender)
