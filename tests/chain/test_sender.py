@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -392,3 +394,61 @@ def test_no_key_in_repr(anvil: Anvil) -> None:
     sender = TransactionSender(connect_async(anvil.url), account)
     key_hex = account.key.hex()
     assert key_hex not in repr(sender) and key_hex.removeprefix("0x") not in repr(sender)
+
+
+CHILD = """
+import asyncio, sys
+from autometa.chain.accounts import dev_account
+from autometa.chain.journal import StoreJournal
+from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.web3 import connect_async
+
+async def main():
+    w3 = connect_async(sys.argv[1])
+    sender = TransactionSender(w3, dev_account(1), journal=StoreJournal.open(sys.argv[2]), config=SenderConfig())
+    sent = await sender.send({"to": sys.argv[3], "value": 9, "gas": 21000}, "killed mid-flight")
+    print("SENT", sent.tx_hash, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_sigkilled_process_is_finished_by_its_successor(anvil: Anvil, tmp_path: Path, connect: Any) -> None:
+    """A real process broadcasts, is SIGKILLed while waiting; the next process finds the journaled
+    transaction in SQLite and follows it to its receipt, sending nothing new."""
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    w3 = connect(anvil.url)
+    await rpc(w3, "evm_setAutomine", False)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, anvil.url, url, SINK, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    tx_hash = ""
+    while not tx_hash:  # structlog writes to stdout too
+        line = (await asyncio.wait_for(child.stdout.readline(), timeout=30)).decode()
+        assert line, "the child exited before sending"
+        if line.startswith("SENT "):
+            tx_hash = line.split()[1]
+    child.send_signal(signal.SIGKILL)
+    await child.wait()
+    assert tx_hash.startswith("0x") and (await rpc(w3, "eth_getTransactionByHash", tx_hash)) is not None
+
+    sender = TransactionSender(w3, dev_account(1), journal=StoreJournal.open(url), config=FAST)
+    (recovered,) = await sender.recover()
+    assert recovered.tx_hash == tx_hash
+    assert await sender.send({"to": SINK, "value": 9, "gas": 21_000}, "killed mid-flight") is recovered
+    async with miner(w3):
+        receipt = await sender.wait(recovered, timeout=20)
+    assert receipt["transactionHash"].to_0x_hex() == tx_hash
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
+
+
+async def test_legacy_gas_price_when_configured(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    sender = TransactionSender(w3, dev_account(2), config=SenderConfig(legacy=True, poll_interval=0.05))
+    sent = await sender.send(transfer(), "legacy")
+    assert sent.fees.is_legacy and sent.fees.gas_price is not None
+    receipt = await sender.wait(sent)
+    assert receipt["status"] == 1 and receipt["type"] == 0
