@@ -37,12 +37,12 @@ _PATTERNS: list[tuple[BroadcastErrorKind, tuple[str, ...]]] = [
         (
             "nonce too low",
             "nonce is too low",
-            "invalid nonce",
             "nonce has already been used",
             "transaction is outdated",
         ),
     ),
-    (BroadcastErrorKind.NONCE_TOO_HIGH, ("nonce too high", "nonce is too high", "nonce gap")),
+    # "invalid nonce" says neither way: resync from the chain without skipping ahead.
+    (BroadcastErrorKind.NONCE_TOO_HIGH, ("nonce too high", "nonce is too high", "nonce gap", "invalid nonce")),
     (
         BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
         ("replacement transaction underpriced", "replacement underpriced", "already in pool with higher"),
