@@ -1,0 +1,64 @@
+"""A dev chain that survives restarts: anvil loads and dumps its state in the data directory,
+and the deployment recorded there is reused while its contract is still on the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from web3 import Web3
+
+from autometa.chain.anvil import Anvil
+from autometa.chain.deploy import Deployment
+from autometa.chain.devnet import setup_dev_stack
+from autometa.chain.web3 import connect
+from autometa.config import Settings
+
+log = structlog.get_logger("autometa.devchain")
+
+
+@dataclass
+class DevChain:
+    anvil: Anvil
+    w3: Web3
+    deployment: Deployment
+    resumed: bool
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+    def database_url(self, settings: Settings) -> str:
+        """The store for this deployment: a redeployed chain starts with a clean database."""
+        if settings.DATABASE_URL:
+            return settings.DATABASE_URL
+        name = f"autometa-{self.deployment.chain_id}-{self.deployment.address[2:10].lower()}.db"
+        return f"sqlite:///{(settings.DATA_DIR / name).resolve()}"
+
+    def stop(self) -> None:
+        self.anvil.stop()  # SIGTERM: anvil dumps its state file
+
+
+def state_file(data_dir: Path) -> Path:
+    return data_dir / "chain" / "anvil-state.json"
+
+
+def start_dev_chain(settings: Settings, *, port: int = 0, block_time: float | None = 1.0, chain_id: int = 31337) -> DevChain:
+    """Start (or resume) the local chain and make sure Autometa is deployed on it."""
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    anvil = Anvil(port=port, chain_id=chain_id, block_time=block_time, state_path=state_file(settings.DATA_DIR))
+    anvil.start()
+    try:
+        w3 = connect(anvil.url)
+        dep = Deployment.load(settings.DATA_DIR, chain_id)
+        if dep is not None and w3.eth.get_code(Web3.to_checksum_address(dep.address)):
+            log.info("resumed dev chain", rpc=anvil.url, contract=dep.address, block=w3.eth.block_number)
+            return DevChain(anvil, w3, dep, resumed=True)
+        dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
+        dep.save(settings.DATA_DIR)
+        log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
+        return DevChain(anvil, w3, dep, resumed=False)
+    except BaseException:
+        anvil.stop()
+        raise
