@@ -26,13 +26,18 @@ triggers = st.one_of(
     st.builds(lambda at: (0, {"at": at}), st.integers(NOW, 2**40 - 1)),
     _interval().map(lambda d: (1, d)),
     st.builds(
-        lambda token, comp, price, cooldown: (2, {"token": token, "comparator": comp, "price_usd": price, "cooldown": cooldown}),
+        lambda token, comp, price, cooldown: (
+            2, {"token": token, "comparator": comp, "price_usd": price, "cooldown": cooldown}
+        ),
         assets, st.sampled_from([0, 1]), prices, st.integers(0, UINT32_MAX),
     ),
 )  # fmt: skip
 actions = st.one_of(
     st.builds(lambda to, amt: (0, {"to": to, "amount_wei": amt}), addresses, st.integers(1, UINT96_MAX)),
-    st.builds(lambda tok, to, amt: (1, {"token": tok, "to": to, "amount": amt}), addresses, addresses, st.integers(1, 2**256 - 1)),
+    st.builds(
+        lambda tok, to, amt: (1, {"token": tok, "to": to, "amount": amt}),
+        addresses, addresses, st.integers(1, 2**256 - 1),
+    ),
     st.builds(
         lambda t, data, v: (2, {"target": t, "data": "0x" + data.hex(), "value_wei": v}),
         addresses, st.binary(max_size=300), st.integers(0, UINT96_MAX),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
 
 
@@ -10,6 +12,6 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
 
 
-def connect_async(rpc_url: str, timeout: float = 30.0) -> AsyncWeb3:
+def connect_async(rpc_url: str, timeout: float = 30.0) -> AsyncWeb3[Any]:
     """An asyncio Web3 for the long-running services."""
     return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))

@@ -60,7 +60,11 @@ def devnet_command(
         with progress("deploying contracts and dev price feeds…"):
             dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
         dep.save(settings.DATA_DIR)
-        env = [f"MOONBASE_RPC={anvil.url}", *dep.env_lines(), f"WORKER_PRIVATE_KEY={dev_account(ROLE_INDEX['executor']).key.hex()}"]
+        env = [
+            f"MOONBASE_RPC={anvil.url}",
+            *dep.env_lines(),
+            f"WORKER_PRIVATE_KEY={dev_account(ROLE_INDEX['executor']).key.hex()}",
+        ]
 
         def human() -> None:
             console.print(f"[green]dev chain ready[/] at {anvil.url} (chain {chain_id})")

@@ -20,7 +20,9 @@ WeiOpt = Annotated[bool, typer.Option("--wei", help="AMOUNT is in wei, not coins
 
 @app.command()
 @handle_errors
-def deposit(amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False) -> None:
+def deposit(
+    amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False
+) -> None:
     """Deposit AMOUNT coins into your escrow."""
     ctx, account, value = chain_context(rpc_url), load_key(key), parse_coin(amount, wei)
     with progress("depositing…"):
@@ -35,7 +37,9 @@ def deposit(amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt
 
 @app.command()
 @handle_errors
-def withdraw(amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False) -> None:
+def withdraw(
+    amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False
+) -> None:
     """Withdraw AMOUNT coins from your escrow."""
     ctx, account, value = chain_context(rpc_url), load_key(key), parse_coin(amount, wei)
     with progress("withdrawing…"):

@@ -30,7 +30,8 @@ RpcOpt = Annotated[str | None, typer.Option(help="JSON-RPC endpoint (default: MO
 KeyOpt = Annotated[str | None, typer.Option(help="your private key (default: $USER_PRIVATE_KEY)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 RelayOpt = Annotated[
-    str | None, typer.Option(help="send through this backend's relayer (e.g. http://localhost:8000) instead of directly")
+    str | None,
+    typer.Option(help="send through this backend's relayer (e.g. http://localhost:8000) instead of directly"),
 ]
 
 
@@ -133,7 +134,9 @@ def show(workflow_id: int, rpc_url: RpcOpt = None, as_json: JsonOpt = False) -> 
     emit(row, as_json, lambda: console.print_json(data=row))
 
 
-def _change(op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool) -> None:
+def _change(
+    op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool
+) -> None:
     account = load_key(key)
     name = op.name.lower()
     if relayer:
@@ -170,22 +173,26 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
 
 @app.command()
 @handle_errors
-def pause(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+def pause(
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
+) -> None:
     """Pause one of your workflows."""
     _change(StatusOp.PAUSE, workflow_id, rpc_url, key, relayer, as_json)
 
 
 @app.command()
 @handle_errors
-def resume(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+def resume(
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
+) -> None:
     """Resume one of your paused workflows."""
     _change(StatusOp.RESUME, workflow_id, rpc_url, key, relayer, as_json)
 
 
 @app.command()
 @handle_errors
-def cancel(workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False) -> None:
+def cancel(
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
+) -> None:
     """Cancel one of your workflows for good."""
     _change(StatusOp.CANCEL, workflow_id, rpc_url, key, relayer, as_json)
-
-

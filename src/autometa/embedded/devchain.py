@@ -44,7 +44,9 @@ def state_file(data_dir: Path) -> Path:
     return data_dir / "chain" / "anvil-state.json"
 
 
-def start_dev_chain(settings: Settings, *, port: int = 0, block_time: float | None = 1.0, chain_id: int = 31337) -> DevChain:
+def start_dev_chain(
+    settings: Settings, *, port: int = 0, block_time: float | None = 1.0, chain_id: int = 31337
+) -> DevChain:
     """Start (or resume) the local chain and make sure Autometa is deployed on it."""
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     anvil = Anvil(port=port, chain_id=chain_id, block_time=block_time, state_path=state_file(settings.DATA_DIR))
