@@ -1,0 +1,49 @@
+"""Structured logging for every process: console lines for people, JSON lines for machines
+(LOG_JSON=true). A last-line-of-defence processor masks anything shaped like a private key."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_KEY_RE = re.compile(r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_SECRET_FIELDS = {"private_key", "key", "secret", "password", "api_key", "signature_key"}
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _KEY_RE.sub("0x<redacted>", value)
+    return value
+
+
+def redact_secrets(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Mask 32-byte hex strings that are not known to be hashes, and fields named like secrets.
+    Transaction and block hashes are logged under names ending in `hash`, which are kept."""
+    for name, value in list(event.items()):
+        if name in _SECRET_FIELDS:
+            event[name] = "<redacted>"
+        elif not name.endswith("hash") and name != "tx":
+            event[name] = _redact(value)
+    return event
+
+
+def configure_logging(level: str = "INFO", json: bool = False) -> None:
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=getattr(logging, level, logging.INFO))
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,88 @@
+"""Configuration: the seed's .env works unchanged; bad settings fail naming the setting; keys
+never leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import structlog
+
+from autometa.config import ConfigError, Network, load_settings
+from autometa.logs import configure_logging
+
+SEED_ENV = """\
+MOONBASE_RPC=https://rpc.api.moonbase.moonbeam.network
+REGISTRY_ADDRESS=0x87bb7A86E657f1dDd2e84946545b6686935E3a56
+ACTIONEXECUTOR_ADDRESS=0x1Cb45BceCC3f0CEd2875b49d4f6dd5543B2bD559
+FEEESCROW_ADDRESS=0x6a4E6dA8A8B9C1a178d7B1E4EE1279653A806C7e
+WORKER_PRIVATE_KEY={key}
+POLL_INTERVAL=10
+MAX_CONCURRENT_EXECUTIONS=3
+PRICE_FEED_URL=https://api.coingecko.com/api/v3/simple/price
+REDIS_URL=redis://localhost:6379/0
+BACKEND_API_URL=http://localhost:8000
+USE_BACKEND_INTEGRATION=true
+"""
+KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("MOONBASE_RPC", "REGISTRY_ADDRESS", "WORKER_PRIVATE_KEY", "POLL_INTERVAL", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_seed_env_file_loads_unchanged(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(SEED_ENV.format(key=KEY))
+    s = load_settings()
+    assert s.rpc_url == "https://rpc.api.moonbase.moonbeam.network"
+    assert s.REGISTRY_ADDRESS == "0x87bb7A86E657f1dDd2e84946545b6686935E3a56"
+    assert s.POLL_INTERVAL == 10 and s.MAX_CONCURRENT_EXECUTIONS == 3
+    assert s.REDIS_URL == "redis://localhost:6379/0" and s.USE_BACKEND_INTEGRATION is True
+    assert s.WORKER_PRIVATE_KEY is not None and s.WORKER_PRIVATE_KEY.get_secret_value() == KEY
+    # The seed named three contracts; ours is one, so differing addresses are refused when used.
+    with pytest.raises(ConfigError, match="REGISTRY_ADDRESS"):
+        _ = s.contract_address
+
+
+def test_network_presets() -> None:
+    assert load_settings(NETWORK="moonbase").expected_chain_id == 1287
+    assert load_settings(NETWORK="moonbeam").expected_chain_id == 1284
+    assert load_settings().NETWORK is Network.DEV
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("POLL_INTERVAL", "-1"),
+        ("MAX_CONCURRENT_EXECUTIONS", "lots"),
+        ("REGISTRY_ADDRESS", "0x1234"),
+        ("REGISTRY_ADDRESS", "0x87bb7a86e657f1ddd2e84946545b6686935E3a56"),  # bad checksum
+        ("PRICE_FEED_URL", "ftp://example"),
+        ("USE_BACKEND_INTEGRATION", "maybe"),
+        ("LOG_LEVEL", "LOUD"),
+        ("NETWORK", "mainnet"),
+    ],
+)
+def test_a_bad_setting_fails_naming_it(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert name in str(err.value)
+
+
+def test_a_private_key_never_shows(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("WORKER_PRIVATE_KEY", KEY)
+    s = load_settings()
+    assert KEY[2:] not in repr(s) and KEY[2:] not in str(s.model_dump())
+    bad = KEY[:-2] + "zz"
+    monkeypatch.setenv("WORKER_PRIVATE_KEY", bad)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "WORKER_PRIVATE_KEY" in str(err.value) and bad[2:20] not in str(err.value)
+    configure_logging()
+    structlog.get_logger().info("oops", detail=f"key is {KEY}", key=KEY, tx_hash="0x" + "ab" * 32)
+    out = capsys.readouterr().err
+    assert KEY[2:] not in out and "ab" * 32 in out
