@@ -1,0 +1,1 @@
+"""The off-chain worker: trigger index, scheduler, job queue and executor."""
