@@ -1,0 +1,79 @@
+"""Who is the active scheduler: a lease in Redis (`SET NX PX`, renewed while alive).
+
+Only the holder schedules; standbys retry every `ttl/3` and take over within about `ttl` after
+the holder dies. Renewal and release are compare-and-set scripts, so a holder that stalled past
+its lease can never extend or delete a lease someone else now holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+import structlog
+from redis.asyncio import Redis
+
+log = structlog.get_logger("autometa.worker.lease")
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class Lease(Protocol):
+    holder: str
+
+    async def acquire(self) -> bool:
+        """Take the lease if free, or renew it if ours; True while we hold it."""
+        ...
+
+    async def release(self) -> None: ...
+
+
+class LocalLease:
+    """Embedded mode: one process, always the holder."""
+
+    def __init__(self, holder: str | None = None) -> None:
+        self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class RedisLease:
+    def __init__(self, redis: Redis, key: str, ttl_s: float = 5.0, holder: str | None = None) -> None:
+        self.redis, self.key = redis, key
+        self.ttl_ms = int(ttl_s * 1000)
+        self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    @property
+    def retry_s(self) -> float:
+        return self.ttl_ms / 3000
+
+    async def acquire(self) -> bool:
+        if self.held and await self.redis.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):  # type: ignore[misc]
+            return True
+        got = bool(await self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms))
+        if got != self.held:
+            log.info("lease.acquired" if got else "lease.lost", holder=self.holder, key=self.key)
+        self.held = got
+        return got
+
+    async def release(self) -> None:
+        if self.held:
+            await self.redis.eval(_RELEASE, 1, self.key, self.holder)  # type: ignore[misc]
+            self.held = False
+            log.info("lease.released", holder=self.holder)
+
+    async def current_holder(self) -> str | None:
+        value = await self.redis.get(self.key)
+        return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,171 @@
+"""The scheduler (`autometa scheduler`): on every new block, find the due runs and queue them.
+
+Per block: apply the workflow changes the source reports (the indexer's listener), take the
+runs due by the block's timestamp from the trigger index, read the price of every token that
+has an armed price trigger (its on-chain feed, or the off-chain tiers without one), take the
+runs those prices cross, and enqueue each as a job with a deterministic id. One scheduler is
+active at a time (a Redis lease); a standby builds its index from the source when it takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from web3 import AsyncWeb3
+
+from autometa.domain.kinds import TriggerType
+from autometa.worker.blocks import BlockFollower
+from autometa.worker.lease import Lease, LocalLease
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import Job, JobQueue
+from autometa.worker.sources import WorkflowSource
+from autometa.worker.trigger_index import FIRED, DueRun, TriggerIndex, entry_from_state
+
+log = structlog.get_logger("autometa.worker.scheduler")
+
+
+@dataclass
+class BlockReport:
+    block: int
+    timestamp: int
+    changed: int = 0
+    due: int = 0
+    enqueued: int = 0
+
+
+class Scheduler:
+    """refire_s: a run handed out but not reported back (skipped at simulation, or lost) is
+    offered again after this long; the queue's claim drops it if it is still queued."""
+
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        source: WorkflowSource,
+        queue: JobQueue,
+        prices: PriceReader,
+        *,
+        lease: Lease | None = None,
+        follower: BlockFollower | None = None,
+        refire_s: float = 30.0,
+    ) -> None:
+        self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
+        self.lease: Lease = lease or LocalLease()
+        self.follower = follower or BlockFollower(w3)
+        self.refire_s = refire_s
+        self.index = TriggerIndex()
+        self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
+        self.loaded = False
+        self.last_block: int | None = None
+
+    # ------------------------------------------------------------------ state
+
+    async def load(self) -> int:
+        """(Re)build the index from the source: at start and on taking over the lease."""
+        started = time.monotonic()
+        self.index, self._fired = TriggerIndex(), {}
+        states = await self.source.initial()
+        entries = [e for e in (entry_from_state(s) for s in states) if e is not None]
+        self.index.upsert_many(entries)
+        self.loaded = True
+        log.info("scheduler.loaded", workflows=len(self.index), seconds=round(time.monotonic() - started, 2))
+        return len(self.index)
+
+    def _apply(self, states: list[Any]) -> None:
+        for state in states:
+            self.index.upsert(state)
+            self._fired.pop(state.id, None)
+
+    def _refire(self) -> None:
+        now = time.monotonic()
+        for wid, (run, at) in list(self._fired.items()):
+            if now - at < self.refire_s:
+                continue
+            del self._fired[wid]
+            if self.index.where(wid) == FIRED and self.index.run_index(wid) == run:
+                self.index.rearm(wid)
+
+    # ------------------------------------------------------------------ one block
+
+    async def process_block(self, number: int) -> BlockReport:
+        block = await self.w3.eth.get_block(number)
+        ts = int(block["timestamp"])
+        report = BlockReport(number, ts)
+        changed = await self.source.changes(number)
+        self._apply(changed)
+        report.changed = len(changed)
+        self._refire()
+        due: list[tuple[DueRun, str | None]] = [(r, None) for r in self.index.due_by_time(ts)]
+        tokens = self.index.armed_tokens()
+        if tokens:
+            for tick in await self.prices.read(tokens, number):
+                due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
+        report.due = len(due)
+        for run, source in due:
+            self._fired[run.workflow_id] = (run.run_index, time.monotonic())
+            job = Job(
+                run.workflow_id, run.run_index, int(run.kind), float(ts), number,
+                run.token, run.price, source if run.kind is TriggerType.PRICE else None,
+            )  # fmt: skip
+            if await self.queue.enqueue(job):
+                report.enqueued += 1
+        self.last_block = number
+        if report.due or report.changed:
+            log.info("scheduler.block", **report.__dict__)
+        return report
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow blocks while holding the lease; stand by otherwise. Returns when `stop` is set."""
+        while not stop.is_set():
+            if not await self.lease.acquire():
+                self.loaded = False
+                await _sleep_or_stop(stop, getattr(self.lease, "retry_s", 1.0))
+                continue
+            log.info("scheduler.active", holder=self.lease.holder)
+            try:
+                await self._lead(stop)
+            finally:
+                self.loaded = False
+        await self.lease.release()
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        renew_every = getattr(self.lease, "retry_s", 1.0)
+        await self.load()
+        numbers: asyncio.Queue[int] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for number in self.follower.follow():
+                numbers.put_nowait(number)
+
+        pumping = asyncio.create_task(pump())
+        renewed = time.monotonic()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    number = await asyncio.wait_for(numbers.get(), renew_every)
+                    try:
+                        await self.process_block(number)
+                    except Exception:
+                        log.exception("scheduler.block_failed", block=number)
+                if pumping.done():
+                    pumping.result()  # the follower failed: raise it
+                if time.monotonic() - renewed >= renew_every:
+                    if not await self.lease.acquire():
+                        log.warning("scheduler.standby", reason="lease lost")
+                        return
+                    renewed = time.monotonic()
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,106 @@
+"""Where the scheduler learns workflows from, without polling per user.
+
+* `IndexerWorkflowSource`: the event indexer (`chain/indexer.py`) writes the store and tells
+  its listeners which workflows changed; the scheduler applies exactly those.
+* `ChainWorkflowSource`: no store: the initial set from `workflowCount` + `getWorkflow`, then
+  per block only the workflows named by the contract's events in that block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Protocol
+
+import structlog
+from eth_utils import event_abi_to_log_topic
+from web3 import AsyncWeb3
+
+from autometa.chain.contracts import autometa_async
+from autometa.chain.indexer import EventIndexer
+from autometa.domain.state import WorkflowState
+
+log = structlog.get_logger("autometa.worker.sources")
+
+# Events whose first indexed topic is a workflow id and that may change its state.
+_WORKFLOW_EVENTS = ("WorkflowCreated", "WorkflowStatusChanged", "RunExecuted", "RunSkipped", "RunFailed")
+
+
+class WorkflowSource(Protocol):
+    async def initial(self) -> list[WorkflowState]:
+        """Every workflow that may still run (a scheduler's start or takeover)."""
+        ...
+
+    async def changes(self, block: int) -> list[WorkflowState]:
+        """Workflows whose state changed up to `block` since the last call."""
+        ...
+
+
+class ChainWorkflowSource:
+    def __init__(self, w3: AsyncWeb3[Any], address: str, batch: int = 200) -> None:
+        self.w3 = w3
+        self.core = autometa_async(w3, address)
+        self.batch = batch
+        self._topics = [
+            "0x" + event_abi_to_log_topic(abi).hex()
+            for abi in self.core.abi
+            if abi["type"] == "event" and abi["name"] in _WORKFLOW_EVENTS
+        ]
+        self._next_block: int | None = None
+
+    async def _read(self, ids: list[int]) -> list[WorkflowState]:
+        views = await asyncio.gather(*(self.core.functions.getWorkflow(wid).call() for wid in ids))
+        return [WorkflowState.from_view(v) for v in views]
+
+    async def initial(self) -> list[WorkflowState]:
+        block = int(await self.w3.eth.block_number)
+        count = int(await self.core.functions.workflowCount().call(block_identifier=block))
+        states: list[WorkflowState] = []
+        for start in range(1, count + 1, self.batch):
+            chunk = await self._read(list(range(start, min(start + self.batch, count + 1))))
+            states.extend(s for s in chunk if s.is_live)
+            log.info("workflows.loading", loaded=min(start + self.batch - 1, count), total=count)
+        self._next_block = block + 1
+        return states
+
+    async def changes(self, block: int) -> list[WorkflowState]:
+        if self._next_block is None:
+            self._next_block = block
+        if block < self._next_block:
+            return []
+        logs = await self.w3.eth.get_logs(
+            {"address": self.core.address, "fromBlock": self._next_block, "toBlock": block,
+             "topics": [self._topics]}  # type: ignore[typeddict-item]
+        )  # fmt: skip
+        self._next_block = block + 1
+        ids = sorted({int.from_bytes(bytes(item["topics"][1]), "big") for item in logs if len(item["topics"]) > 1})
+        return await self._read(ids) if ids else []
+
+
+class IndexerWorkflowSource:
+    """Runs the (synchronous) indexer in a thread each block and collects what it reports."""
+
+    def __init__(self, indexer: EventIndexer) -> None:
+        self.indexer = indexer
+        self._lock = threading.Lock()
+        self._changed: dict[int, WorkflowState] = {}
+        indexer.listeners.append(self._heard)
+
+    def _heard(self, states: list[WorkflowState]) -> None:
+        with self._lock:
+            for state in states:
+                self._changed[state.id] = state
+
+    def _take(self) -> list[WorkflowState]:
+        with self._lock:
+            changed, self._changed = list(self._changed.values()), {}
+        return changed
+
+    async def initial(self) -> list[WorkflowState]:
+        await asyncio.to_thread(self.indexer.sync)
+        self._take()
+        return await asyncio.to_thread(self.indexer.load_states)
+
+    async def changes(self, block: int) -> list[WorkflowState]:
+        await asyncio.to_thread(self.indexer.sync)
+        return self._take()

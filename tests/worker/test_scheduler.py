@@ -1,0 +1,72 @@
+"""The scheduler enqueues each due TIME / INTERVAL / PRICE run exactly once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from autometa.chain.accounts import dev_role
+from autometa.chain.deploy import set_dev_price
+from autometa.chain.web3 import connect_async
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import InMemoryJobQueue
+from autometa.worker.scheduler import Scheduler
+from autometa.worker.sources import ChainWorkflowSource
+
+from .helpers import advance, create, now, seed_spec, spec
+
+
+def _scheduler(dev_chain, queue: InMemoryJobQueue) -> Scheduler:  # type: ignore[no-untyped-def]
+    w3 = connect_async(dev_chain.url)
+    address = dev_chain.deployment.address
+    return Scheduler(w3, ChainWorkflowSource(w3, address), queue, PriceReader(w3, address))
+
+
+async def test_due_runs_are_enqueued_exactly_once(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    t0 = now(w3)
+    time_id = create(w3, address, user, spec(0, {"at": t0 + 100}))
+    interval_id = create(w3, address, user, spec(1, {"interval": 60, "start": t0 + 100}))
+    price_id = create(w3, address, user, seed_spec())
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    scheduler = _scheduler(dev_chain, queue)
+    assert await scheduler.load() == 3
+
+    report = await scheduler.process_block(int(w3.eth.block_number))
+    assert report.enqueued == 0  # not due yet; ethereum at 3250
+
+    block = advance(w3, 120)
+    report = await scheduler.process_block(block)
+    assert report.enqueued == 2
+    assert (await scheduler.process_block(advance(w3, 1))).enqueued == 0  # handed out once
+
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3198.15"))
+    block = int(w3.eth.block_number)
+    report = await scheduler.process_block(block)
+    assert report.enqueued == 1
+    assert (await scheduler.process_block(advance(w3, 1))).enqueued == 0
+
+    jobs = [queue._buffer.get_nowait() for _ in range(queue.pending())]
+    assert sorted((j.workflow_id, j.run_index) for j in jobs) == [(time_id, 0), (interval_id, 0), (price_id, 0)]
+    price_job = next(j for j in jobs if j.workflow_id == price_id)
+    assert (price_job.price, price_job.price_source, price_job.trigger_block) == (319815000000, "oracle", block)
+
+    # a second scheduler (a standby taking over) offers the same runs: the queue drops them
+    other = _scheduler(dev_chain, queue)
+    await other.load()
+    assert (await other.process_block(advance(w3, 1))).enqueued == 0
+    assert (await other.process_block(advance(w3, 1))).due == 0  # its index fired them too
+    await queue.shutdown()
+
+
+async def test_changes_reach_the_index_without_a_reload(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    scheduler = _scheduler(dev_chain, queue)
+    assert await scheduler.load() == 0
+    wid = create(w3, address, user, spec(1, {"interval": 30, "start": 0}))
+    report = await scheduler.process_block(int(w3.eth.block_number))
+    assert (report.changed, report.enqueued) == (1, 1)
+    assert queue._buffer.get_nowait().workflow_id == wid
+    await queue.shutdown()
