@@ -29,7 +29,7 @@ triggers = st.one_of(
         lambda token, comp, price, cooldown: (
             2, {"token": token, "comparator": comp, "price_usd": price, "cooldown": cooldown}
         ),
-        assets, st.sampled_from([0, 1]), prices, st.integers(0, UINT32_MAX),
+        assets, st.sampled_from([0, 1]), prices, st.integers(0, 2**24 - 1),
     ),
 )  # fmt: skip
 actions = st.one_of(

@@ -13,6 +13,7 @@ from autometa.domain.kinds import (
     MAX_CALLDATA,
     MAX_GAS_LIMIT,
     MIN_GAS_LIMIT,
+    UINT24_MAX,
     UINT32_MAX,
     UINT40_MAX,
     UINT80_MAX,
@@ -65,7 +66,7 @@ class PriceTriggerData(_Data):
     token: str = Field(examples=["ethereum"], description="CoinGecko id of the asset")
     comparator: Comparator = Field(examples=[0])
     price_usd: PriceUsd = Field(examples=[3200.0])
-    cooldown: int = Field(default=0, ge=0, le=UINT32_MAX, description="seconds between runs")
+    cooldown: int = Field(default=0, ge=0, le=UINT24_MAX, description="seconds between runs (at most 2**24-1)")
     not_before: UnixTime = 0
     not_after: UnixTime | None = None
 
