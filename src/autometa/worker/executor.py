@@ -1,0 +1,345 @@
+"""The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
+
+Jobs are gathered into batches of up to `batch_size`, with up to `max_concurrent` batches in
+flight. Each batch is first simulated (`eth_simulateV1`, which returns the logs): runs the
+contract would skip (insufficient escrow, condition no longer true, already done, …) are dropped
+and their skips recorded, so the owner and the executor pay nothing for them. The rest go out in
+one transaction through the core `TransactionSender` (nonces, fees, replacement) with this
+executor's own key. Every run's outcome is recorded from the receipt (tx hash, status, gas, fee,
+price and its source, trigger-to-inclusion latency) before its job is acknowledged, so a killed
+executor's unacknowledged jobs are reclaimed and finished by another one; the contract refuses a
+run index twice, so a reclaimed job never runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from web3 import AsyncWeb3
+from web3.logs import DISCARD
+
+from autometa.chain.contracts import autometa_async
+from autometa.chain.sender import TransactionReverted, TransactionSender
+from autometa.domain.kinds import OnchainPriceSource, SkipReason
+from autometa.worker.queue import Delivery, Job, JobQueue
+
+log = structlog.get_logger("autometa.worker.executor")
+
+# Skips worth retrying later: the scheduler offers the run again (the queue claim is released).
+RETRYABLE = {SkipReason.NOT_DUE, SkipReason.CONDITION_FALSE, SkipReason.INSUFFICIENT_ESCROW,
+             SkipReason.PRICE_UNAVAILABLE}  # fmt: skip
+# Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
+SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
+ONCHAIN_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
+
+
+def pack_run(job: Job) -> int:
+    """`workflowId << 96 | runIndex << 64 | attestedPrice` (an oracle-checked run attests 0)."""
+    attested = job.price if job.price and job.price_source not in (None, "oracle") else 0
+    return job.workflow_id << 96 | job.run_index << 64 | attested
+
+
+@dataclass
+class BatchOutcome:
+    executed: list[tuple[int, int]] = field(default_factory=list)
+    skipped: dict[tuple[int, int], SkipReason] = field(default_factory=dict)
+    tx_hash: str | None = None
+    block: int | None = None
+
+
+class Executor:
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        address: str,
+        sender: TransactionSender,
+        queue: JobQueue,
+        store: Any | None = None,
+        *,
+        batch_size: int = 50,
+        max_concurrent: int = 3,
+        worker_id: str | None = None,
+        version: str = "",
+        linger_s: float = 0.05,
+        heartbeat_s: float = 5.0,
+    ) -> None:
+        self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
+        self.core = autometa_async(w3, address)
+        self.address = sender.default_address
+        self.batch_size, self.max_concurrent = batch_size, max_concurrent
+        self.worker_id = worker_id or f"executor-{socket.gethostname()}-{os.getpid()}"
+        self.version, self.linger_s, self.heartbeat_s = version, linger_s, heartbeat_s
+        self._held: set[int] = set()  # ids of deliveries we hold (buffered or in flight)
+        self._deliveries: dict[int, Delivery] = {}
+        self._simulate_v1 = True
+        self.outcomes: list[BatchOutcome] = []
+        self._chain_id: int | None = None
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        buffer: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=self.batch_size * self.max_concurrent * 2)
+        slots = asyncio.Semaphore(self.max_concurrent)
+        batches: set[asyncio.Task[None]] = set()
+
+        async def read() -> None:
+            async for delivery in self.queue.deliveries():
+                self._hold(delivery)
+                await buffer.put(delivery)
+
+        async def touch() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    await self.queue.touch(list(self._deliveries.values()))
+
+        async def beat() -> None:
+            while True:
+                await asyncio.to_thread(self._beat)
+                await asyncio.sleep(self.heartbeat_s)
+
+        helpers = [asyncio.create_task(read()), asyncio.create_task(touch()), asyncio.create_task(beat())]
+        log.info("executor.started", worker_id=self.worker_id, address=self.address, batch_size=self.batch_size)
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    first = await asyncio.wait_for(buffer.get(), 0.5)
+                    batch = [first]
+                    deadline = time.monotonic() + self.linger_s
+                    while len(batch) < self.batch_size:
+                        try:
+                            batch.append(await asyncio.wait_for(buffer.get(), max(0.0, deadline - time.monotonic())))
+                        except TimeoutError:
+                            break
+                    await slots.acquire()
+                    task = asyncio.create_task(self._guarded(batch, slots))
+                    batches.add(task)
+                    task.add_done_callback(batches.discard)
+                for helper in helpers:
+                    if helper.done() and not helper.cancelled() and helper.exception():
+                        raise helper.exception()  # type: ignore[misc]
+            if batches:
+                await asyncio.gather(*batches, return_exceptions=True)
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if self.store is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.heartbeats.remove, self.worker_id)
+
+    def _hold(self, d: Delivery) -> None:
+        self._held.add(id(d))
+        self._deliveries[id(d)] = d
+
+    def _drop(self, d: Delivery) -> None:
+        self._held.discard(id(d))
+        self._deliveries.pop(id(d), None)
+
+    def _beat(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.heartbeats.beat(
+                self.worker_id, "executor", self.address, self.version, host=socket.gethostname(), pid=os.getpid(),
+                extra={"in_flight": len(self._deliveries)},
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning("executor.heartbeat_failed", error=str(exc))
+
+    async def _guarded(self, batch: list[Delivery], slots: asyncio.Semaphore) -> None:
+        try:
+            await self.execute(batch)
+        except Exception:
+            # Not acknowledged: after the idle timeout another executor (or we) take them again.
+            log.exception("executor.batch_failed", runs=len(batch))
+            for d in batch:
+                self._drop(d)
+        finally:
+            slots.release()
+
+    # ------------------------------------------------------------------ one batch
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(await self.w3.eth.chain_id)
+        return self._chain_id
+
+    async def execute(self, batch: list[Delivery]) -> BatchOutcome:
+        """Simulate, send and record one batch; acknowledge its jobs. Returns what happened."""
+        unique: dict[tuple[int, int], Delivery] = {}
+        for d in batch:
+            key = (d.job.workflow_id, d.job.run_index)
+            if key in unique:
+                await self._finish(d)  # the same run twice in one batch: one suffices
+            else:
+                unique[key] = d
+        outcome = BatchOutcome()
+        runs = {key: pack_run(d.job) for key, d in unique.items()}
+        skipped, sim_block = await self._simulate(list(runs.values()))
+        for key, reason in skipped.items():
+            outcome.skipped[key] = reason
+            await self._record_skip(unique[key].job, reason, sim_block, simulated=True)
+            runs.pop(key, None)
+        if runs:
+            data = self.core.encode_abi("executeBatch", args=[list(runs.values())])
+            digest = hashlib.blake2b(repr(sorted(runs)).encode(), digest_size=6).hexdigest()
+            try:
+                sent = await self.sender.send(
+                    {"from": self.address, "to": self.core.address, "data": data}, f"batch:{digest}"
+                )
+                receipt = await self.sender.wait(sent, raise_on_revert=False)
+            except TransactionReverted as exc:
+                log.warning("executor.batch_reverted", runs=len(runs), reason=str(exc))
+                for key in runs:
+                    await self.queue.release(unique[key].job)
+                    await self._finish(unique[key])
+                return outcome
+            outcome.tx_hash, outcome.block = sent.tx_hash, int(receipt["blockNumber"])
+            await self._record_receipt(receipt, unique, outcome)
+        for key, reason in outcome.skipped.items():
+            if reason in RETRYABLE:
+                await self.queue.release(unique[key].job)
+        for d in unique.values():
+            await self._finish(d)
+        self.outcomes.append(outcome)
+        log.info("executor.batch", runs=len(unique), executed=len(outcome.executed), skipped=len(outcome.skipped),
+                 tx_hash=outcome.tx_hash, block=outcome.block)  # fmt: skip
+        return outcome
+
+    async def _finish(self, d: Delivery) -> None:
+        await d.ack()
+        self._drop(d)
+
+    async def _simulate(self, packed: list[int]) -> tuple[dict[tuple[int, int], SkipReason], int]:
+        """Which runs the contract would skip right now (eth_simulateV1 with the logs)."""
+        block = int(await self.w3.eth.block_number)
+        if not self._simulate_v1:
+            return {}, block
+        data = self.core.encode_abi("executeBatch", args=[packed])
+        gas_price = int(await self.w3.eth.gas_price)
+        call = {"from": self.address, "to": self.core.address, "data": data, "gasPrice": hex(gas_price)}
+        try:
+            reply = await self.w3.provider.make_request(
+                "eth_simulateV1",  # type: ignore[arg-type]
+                [{"blockStateCalls": [{"calls": [call]}], "validation": False}, "latest"],
+            )
+        except Exception as exc:
+            reply = {"error": str(exc)}
+        if "error" in reply or not reply.get("result"):
+            log.info("executor.simulate_unavailable", error=str(reply.get("error")))
+            self._simulate_v1 = False
+            return {}, block
+        result = reply["result"][0]["calls"][0]
+        if result.get("status") not in ("0x1", 1):
+            return {}, block  # the whole batch reverts: sending will say why
+        skipped: dict[tuple[int, int], SkipReason] = {}
+        event = self.core.events.RunSkipped()
+        for raw in result.get("logs", []):
+            try:
+                ev = event.process_log(_log_entry(raw))
+            except Exception:
+                continue
+            skipped[(int(ev.args.workflowId), int(ev.args.runIndex))] = SkipReason(ev.args.reason)
+        return skipped, block
+
+    async def _record_receipt(
+        self, receipt: Any, unique: dict[tuple[int, int], Delivery], outcome: BatchOutcome
+    ) -> None:
+        block = await self.w3.eth.get_block(receipt["blockNumber"])
+        included = int(block["timestamp"])
+        tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        chain_id = await self.chain_id()
+        rows: list[dict[str, Any]] = []
+        for ev in self.core.events.RunExecuted().process_receipt(receipt, errors=DISCARD):
+            a = ev.args
+            key = (int(a.workflowId), int(a.runIndex))
+            outcome.executed.append(key)
+            source = ONCHAIN_SOURCES.get(OnchainPriceSource(a.priceSource))
+            rows.append({
+                "kind": "run", "key": key, "log_index": int(ev.logIndex),
+                "status": "success" if a.success else "failed",
+                "gas_used": int(a.gasUsed), "gas_price": int(a.gasPrice), "fee": int(a.fee),
+                "premium_bps": int(a.premiumBps), "price": int(a.price) if a.priceSource else None, "source": source,
+            })  # fmt: skip
+        for ev in self.core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
+            key = (int(ev.args.workflowId), int(ev.args.runIndex))
+            outcome.skipped[key] = SkipReason(ev.args.reason)
+            rows.append(
+                {"kind": "skip", "key": key, "log_index": int(ev.logIndex), "reason": SkipReason(ev.args.reason)}
+            )
+        if self.store is None:
+            return
+        await asyncio.to_thread(self._write_rows, rows, unique, chain_id, tx, int(receipt["blockNumber"]), included)
+
+    def _write_rows(
+        self, rows: list[dict[str, Any]], unique: dict[tuple[int, int], Delivery], chain_id: int, tx: str,
+        block: int, included: int,
+    ) -> None:  # fmt: skip
+        ex = self.store.executions  # type: ignore[union-attr]
+        for row in rows:
+            wid, run = row["key"]
+            job = unique[row["key"]].job if row["key"] in unique else None
+            if row["kind"] == "skip":
+                if row["reason"] in SILENT:
+                    continue
+                ex.record_onchain(
+                    chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx, log_index=row["log_index"],
+                    block_number=block, status="skipped", included_at=included, executor=self.address,
+                    skip_reason=row["reason"].label,
+                )  # fmt: skip
+                continue
+            ex.record_onchain(
+                chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx, log_index=row["log_index"],
+                block_number=block, status=row["status"], included_at=included, executor=self.address,
+                gas_used=row["gas_used"], gas_price=row["gas_price"], fee=row["fee"], premium_bps=row["premium_bps"],
+                price=row["price"], price_source=row["source"],
+            )  # fmt: skip
+            if job is not None:
+                tier = job.price_source if job.price_source in _STORE_SOURCES else None
+                ex.record_offchain(chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx,
+                                   price_source=tier, triggered_at=job.triggered_at, executor=self.address)  # fmt: skip
+
+    async def _record_skip(self, job: Job, reason: SkipReason, block: int, *, simulated: bool) -> None:
+        """A run dropped at simulation: no transaction, so the row gets a marker hash (zeros,
+        then a digest of the run and the block) instead of a real one."""
+        log.info("executor.skip", workflow_id=job.workflow_id, run_index=job.run_index, reason=reason.label,
+                 simulated=simulated)  # fmt: skip
+        if self.store is None or reason in SILENT:
+            return
+        digest = hashlib.blake2b(f"{job.workflow_id}:{job.run_index}:{block}".encode(), digest_size=24).hexdigest()
+        marker = "0x" + "0" * 16 + digest
+        chain_id = await self.chain_id()
+        await asyncio.to_thread(
+            self.store.executions.record_onchain,
+            chain_id=chain_id, workflow_id=job.workflow_id, run_index=job.run_index, tx_hash=marker, log_index=0,
+            block_number=block, status="skipped", included_at=int(time.time()), executor=self.address,
+            skip_reason=reason.label,
+        )  # fmt: skip
+
+
+_STORE_SOURCES = {"oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct"}
+
+
+def _log_entry(raw: dict[str, Any]) -> dict[str, Any]:
+    """An eth_simulateV1 log (hex strings) in the shape web3's `process_log` decodes."""
+    from hexbytes import HexBytes
+
+    return {
+        "address": AsyncWeb3.to_checksum_address(raw["address"]),
+        "topics": [HexBytes(t) for t in raw["topics"]],
+        "data": HexBytes(raw["data"]),
+        "logIndex": int(raw.get("logIndex", "0x0"), 16),
+        "transactionIndex": 0,
+        "transactionHash": HexBytes(raw.get("transactionHash") or b"\0" * 32),
+        "blockHash": HexBytes(raw.get("blockHash") or b"\0" * 32),
+        "blockNumber": int(raw.get("blockNumber", "0x0"), 16),
+    }

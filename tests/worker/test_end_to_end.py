@@ -1,0 +1,69 @@
+"""Embedded mode end to end: the seed's workflow (ethereum below $3200 → send 1 coin) fires
+once when the feed moves to 3198.15, and the run is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from autometa.chain.accounts import dev_role
+from autometa.chain.deploy import set_dev_price
+from autometa.chain.indexer import EventIndexer
+from autometa.chain.sender import TransactionSender
+from autometa.chain.web3 import connect_async
+from autometa.store import Store
+from autometa.worker.blocks import BlockFollower
+from autometa.worker.executor import Executor
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import InMemoryJobQueue
+from autometa.worker.scheduler import Scheduler
+from autometa.worker.sources import IndexerWorkflowSource
+
+from .helpers import RECIPIENT, create, deposit, seed_spec
+
+
+async def test_seed_workflow_executes_once_and_is_recorded(dev_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
+    deposit(w3, dep.address, user, 2 * 10**18)
+    wid = create(w3, dep.address, user, seed_spec())
+    store = Store.open(f"sqlite:///{tmp_path / 'autometa.db'}")
+    aw3 = connect_async(dev_chain.url)
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    indexer = EventIndexer(w3, store, dep.address, dep.block)
+    scheduler = Scheduler(
+        aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
+        follower=BlockFollower(aw3, poll_interval=0.2),
+    )  # fmt: skip
+    executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store, batch_size=10)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
+    before = w3.eth.get_balance(RECIPIENT)
+    try:
+        while not scheduler.loaded:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert executor.outcomes == []  # 3250: nothing due
+        set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))
+        for _ in range(100):
+            if executor.outcomes:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # more blocks: nothing else may run
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await queue.shutdown()
+    executed = [key for o in executor.outcomes for key in o.executed]
+    assert executed == [(wid, 0)]
+    assert w3.eth.get_balance(RECIPIENT) - before == 10**18
+    (row,) = store.executions.for_run(dep.chain_id, wid, 0)
+    assert row.status == "success" and row.tx_hash == executor.outcomes[0].tx_hash
+    assert row.price == 319815000000 and row.price_source == "oracle"
+    assert row.gas_used and row.fee and row.latency_s is not None and row.latency_s >= 0
+    beats = store.heartbeats.all()
+    assert beats == [] or beats[0].address == dev_role("executor").address
+    store.close()
