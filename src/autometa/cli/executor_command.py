@@ -1,0 +1,68 @@
+"""`autometa executor`: take due runs from the queue and execute them in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from autometa.cli.common import CliError, chain_context, handle_errors
+
+
+async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str | None) -> None:
+    from eth_account import Account
+
+    from autometa import __version__
+    from autometa.chain.journal import StoreJournal
+    from autometa.chain.sender import SenderConfig, TransactionSender
+    from autometa.chain.web3 import connect_async
+    from autometa.logs import configure_logging
+    from autometa.store import Store
+    from autometa.worker.executor import Executor
+    from autometa.worker.queue import make_queue
+
+    ctx = chain_context(rpc_url, contract)
+    s = ctx.settings
+    configure_logging(s.LOG_LEVEL, s.LOG_JSON)
+    if s.WORKER_PRIVATE_KEY is None:
+        raise CliError("WORKER_PRIVATE_KEY is not set: each executor signs with its own allow-listed key")
+    account = Account.from_key(s.WORKER_PRIVATE_KEY.get_secret_value())
+    _, _, allowed = ctx.core.functions.accountOf(account.address).call()
+    if not allowed:
+        raise CliError(f"{account.address} is not an allow-listed executor (the admin calls setExecutor)")
+    chain_id = int(ctx.w3.eth.chain_id)
+    store = Store.open(s.database_url)
+    w3 = connect_async(s.rpc_url)
+    sender = TransactionSender(
+        w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(s)
+    )
+    queue = make_queue(s.REDIS_URL, f"autometa:{chain_id}:{ctx.core.address}")
+    executor = Executor(
+        w3, ctx.core.address, sender, queue, store, batch_size=s.BATCH_SIZE,
+        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await queue.startup()
+    try:
+        for sent in await sender.recover():  # finish what a previous run of this key left in flight
+            await sender.wait(sent, raise_on_revert=False)
+        await executor.run(stop)
+    finally:
+        await queue.shutdown()
+        store.close()
+
+
+@handle_errors
+def executor_command(
+    rpc_url: str | None = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default: MOONBASE_RPC)"),
+    contract: str | None = typer.Option(None, "--contract", help="Autometa contract (default: REGISTRY_ADDRESS)"),
+    worker_id: str | None = typer.Option(None, "--id", help="this executor's id in heartbeats (default: host-pid)"),
+) -> None:
+    """Run an executor: due runs from the queue, simulated, batched, sent with WORKER_PRIVATE_KEY.
+    Needs REDIS_URL to share work with a separate scheduler; run as many as you like, each with
+    its own key."""
+    asyncio.run(run_executor(rpc_url, contract, worker_id))
