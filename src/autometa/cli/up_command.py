@@ -1,0 +1,77 @@
+"""`autometa up`: everything in one process on the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from autometa.chain.accounts import ROLE_INDEX, dev_account
+from autometa.cli.common import console, handle_errors, progress, settings_with
+from autometa.config import Settings
+from autometa.embedded.devchain import start_dev_chain
+from autometa.embedded.stack import Stack, run_stack
+from autometa.logs import configure_logging
+
+
+def _print_ready(stack: Stack, api_url: str | None) -> None:
+    dep = stack.chain.deployment
+    console.print(f"[bold green]Autometa is up[/] ({'resumed' if stack.chain.resumed else 'fresh'} dev chain)")
+    if api_url:
+        console.print(f"  API        {api_url}  (docs: {api_url}/docs)", highlight=False)
+    console.print(f"  chain      {stack.chain.url}  (chain id {dep.chain_id})", highlight=False)
+    console.print(f"  contract   {dep.address}  (WorkflowRegistry = ActionExecutor = FeeEscrow)", highlight=False)
+    console.print(f"  store      {stack.chain.database_url(stack.settings)}", highlight=False)
+    console.print(f"  executor   {stack.executor_account.address}", highlight=False)
+    console.print("  dev accounts (test money only):")
+    for role, index in ROLE_INDEX.items():
+        console.print(f"    {role:9} {dev_account(index).address}", highlight=False)
+    console.print("Ctrl-C stops; the next `autometa up` resumes from the data directory.")
+
+
+async def _api_runner(settings: Settings, store: object, stop: asyncio.Event) -> None:  # replaced when the API lands
+    await stop.wait()
+
+
+@handle_errors
+def up_command(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="where chain state and the database live (default: DATA_DIR)")
+    ] = None,
+    api_port: Annotated[int | None, typer.Option(help="API port (default: API_PORT)")] = None,
+    chain_port: Annotated[int, typer.Option(help="dev chain port (0 = a free one)")] = 0,
+    block_time: Annotated[float, typer.Option(help="seconds per dev-chain block")] = 1.0,
+) -> None:
+    """Run the dev chain, indexer, scheduler, executor and API in one process."""
+    overrides = {}
+    if data_dir is not None:
+        overrides["DATA_DIR"] = str(data_dir)
+    if api_port is not None:
+        overrides["API_PORT"] = str(api_port)
+    import os
+
+    os.environ.update(overrides)
+    settings = settings_with(None)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+    with progress("starting the dev chain and deploying contracts…"):
+        chain = start_dev_chain(settings, port=chain_port, block_time=block_time)
+    try:
+        asyncio.run(_main(chain, settings))
+    finally:
+        chain.stop()
+        console.print("stopped; state kept in " + str(settings.DATA_DIR.resolve()))
+
+
+async def _main(chain: object, settings: Settings) -> None:
+    from autometa.embedded.devchain import DevChain
+
+    assert isinstance(chain, DevChain)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    api_url = f"http://{settings.API_HOST}:{settings.API_PORT}"
+    await run_stack(chain, settings, stop, api=_api_runner, on_ready=lambda s: _print_ready(s, api_url))

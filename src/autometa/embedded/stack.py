@@ -1,0 +1,111 @@
+"""`autometa up`: the dev chain, indexer, scheduler, executor and API in one process, sharing
+an in-process queue and a SQLite store in the data directory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from autometa import __version__
+from autometa.chain.accounts import dev_role
+from autometa.chain.indexer import EventIndexer
+from autometa.chain.journal import StoreJournal
+from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.web3 import connect_async
+from autometa.config import Settings
+from autometa.embedded.devchain import DevChain
+from autometa.prices import TieredPriceAdapter
+from autometa.store import Store
+from autometa.worker.blocks import BlockFollower, ws_url_for
+from autometa.worker.executor import Executor
+from autometa.worker.lease import LocalLease
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import make_queue
+from autometa.worker.scheduler import Scheduler
+from autometa.worker.sources import IndexerWorkflowSource
+
+log = structlog.get_logger("autometa.up")
+
+ApiRunner = Callable[[Settings, Store, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Stack:
+    """What `up` runs, exposed so tests and the demo can look inside."""
+
+    chain: DevChain
+    settings: Settings
+    store: Store
+    executor_account: LocalAccount
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def executor_account(settings: Settings) -> LocalAccount:
+    if settings.WORKER_PRIVATE_KEY is not None:
+        account: LocalAccount = Account.from_key(settings.WORKER_PRIVATE_KEY.get_secret_value())
+        return account
+    return dev_role("executor")  # allow-listed by the dev stack
+
+
+async def run_stack(
+    chain: DevChain,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    api: ApiRunner | None = None,
+    on_ready: Callable[[Stack], None] | None = None,
+) -> None:
+    """Run every service until `stop` is set; a service that crashes stops the others."""
+    address, rpc = chain.deployment.address, chain.url
+    store = Store.open(chain.database_url(settings))
+    indexer = EventIndexer(
+        chain.w3, store, address, chain.deployment.block,
+        confirmations=settings.CONFIRMATIONS, batch_blocks=settings.INDEXER_BATCH_BLOCKS,
+    )  # fmt: skip
+    w3 = connect_async(rpc)
+    queue = make_queue(None)
+    offchain = TieredPriceAdapter.from_settings(settings)
+    scheduler = Scheduler(
+        w3, IndexerWorkflowSource(indexer), queue, PriceReader(w3, address, offchain),
+        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
+    )  # fmt: skip
+    account = executor_account(settings)
+    sender = TransactionSender(
+        w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(settings)
+    )
+    executor = Executor(
+        w3, address, sender, queue, store, batch_size=settings.BATCH_SIZE,
+        max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS, worker_id="embedded-executor", version=__version__,
+    )  # fmt: skip
+    stack = Stack(chain, settings, store, account)
+    await queue.startup()
+    try:
+        for sent in await sender.recover():  # finish what the last run left in flight
+            await sender.wait(sent, raise_on_revert=False)
+        services: dict[str, Coroutine[Any, Any, None]] = {
+            "scheduler": scheduler.run(stop),
+            "executor": executor.run(stop),
+        }
+        if api is not None:
+            services["api"] = api(settings, store, stop)
+        stack.tasks = [asyncio.create_task(coro, name=name) for name, coro in services.items()]
+        if on_ready is not None:
+            on_ready(stack)
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*stack.tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("service crashed; stopping", service=task.get_name(), error=repr(task.exception()))
+        stop.set()
+        await asyncio.gather(*stack.tasks, return_exceptions=True)
+        stopper.cancel()
+    finally:
+        await queue.shutdown()
+        await offchain.aclose()
+        store.close()
