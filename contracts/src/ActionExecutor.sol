@@ -52,13 +52,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 private constant S0_RUN_COUNT = 184;
     uint256 private constant S0_LAST_RUN = 216;
     /// Bit offsets in Workflow slot 1: maxFeePerRun (0), gasLimit (80), maxRuns (104), failures (136),
-    /// startTime (144), interval (184), endTime (216).
+    /// trigger (144; a union on the trigger kind, offsets T_* in WorkflowRegistry).
     uint256 private constant S1_GAS_LIMIT = 80;
     uint256 private constant S1_MAX_RUNS = 104;
     uint256 private constant S1_FAILURES = 136;
-    uint256 private constant S1_START_TIME = 144;
-    uint256 private constant S1_INTERVAL = 184;
-    uint256 private constant S1_END_TIME = 216;
+    uint256 private constant S1_TRIGGER = 144;
     uint256 private constant S0_KEEP = (uint256(1) << 160) - 1 | (uint256(0xffff) << 168);
 
     /// The last oracle price read in this transaction: a batch reads each feed once.
@@ -196,23 +194,35 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         if (runIndex != runCount) return _skip(id, runIndex, SKIP_BAD_RUN_INDEX);
 
         // -- trigger, checked on-chain
-        uint40 lastRun = uint40(s0 >> S0_LAST_RUN);
-        uint256 s1; // slot 1: maxFeePerRun, gasLimit, maxRuns, failures, startTime, interval, endTime
+        uint256 s1; // slot 1: maxFeePerRun, gasLimit, maxRuns, failures, trigger (union)
         assembly ("memory-safe") {
             s1 := sload(add(w.slot, 1))
         }
-        uint40 endTime = uint40(s1 >> S1_END_TIME);
+        uint256 t = s1 >> S1_TRIGGER;
+        bool isPrice = uint8(s0 >> S0_TRIGGER_KIND) == TRIGGER_PRICE;
+        uint256 startTime;
+        uint256 gap; // INTERVAL: interval; PRICE: cooldown
+        uint256 endTime;
+        if (isPrice) {
+            gap = uint24(t >> T_COOLDOWN);
+            // the window (slot 3) is read only by the price triggers that have one
+            if (uint8(t >> T_COMPARATOR) & PRICE_WINDOW != 0) (startTime, endTime) = (w.windowStart, w.windowEnd);
+        } else {
+            startTime = uint40(t >> T_START_TIME);
+            gap = uint32(t >> T_INTERVAL);
+            endTime = uint40(t >> T_END_TIME);
+        }
         if (endTime != 0 && block.timestamp > endTime) {
             w.status = STATUS_COMPLETED;
             emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_EXPIRY);
             return _skip(id, runIndex, SKIP_EXPIRED);
         }
-        uint256 due = runCount == 0 ? uint40(s1 >> S1_START_TIME) : uint256(lastRun) + uint32(s1 >> S1_INTERVAL);
+        uint256 due = runCount == 0 ? startTime : uint256(uint40(s0 >> S0_LAST_RUN)) + gap;
         if (block.timestamp < due) return _skip(id, runIndex, SKIP_NOT_DUE);
         uint256 price;
         uint8 source;
-        if (uint8(s0 >> S0_TRIGGER_KIND) == TRIGGER_PRICE) {
-            uint16 aid = w.assetId;
+        if (isPrice) {
+            uint16 aid = uint16(t >> T_ASSET_ID);
             if (aid == pc.assetId) {
                 (price, source) = (pc.price, SOURCE_ORACLE);
             } else {
@@ -221,8 +231,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 if (!ok) return _skip(id, runIndex, SKIP_PRICE_UNAVAILABLE);
                 if (source == SOURCE_ORACLE) (pc.assetId, pc.price) = (aid, price);
             }
-            uint256 threshold = w.priceUsd;
-            if (w.comparator == COMPARATOR_BELOW ? price >= threshold : price <= threshold) {
+            uint256 threshold = uint64(t >> T_PRICE_USD);
+            if (uint8(t >> T_COMPARATOR) & COMPARATOR_ABOVE == 0 ? price >= threshold : price <= threshold) {
                 return _skip(id, runIndex, SKIP_CONDITION_FALSE);
             }
         }
@@ -235,7 +245,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             uint256 cap = acct.maxGasPrice;
             if (cap != 0 && cap < gasPrice) gasPrice = cap;
         }
-        uint256 value = w.value;
+        uint256 s2; // slot 2: target, value
+        assembly ("memory-safe") {
+            s2 := sload(add(w.slot, 2))
+        }
+        uint256 value = s2 >> 160;
         uint256 runGas = uint24(s1 >> S1_GAS_LIMIT) + RUN_GAS_BOUND + extraGas;
         // A call action first loads its calldata from storage: one cold slot per 32 bytes.
         if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
@@ -256,7 +270,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         if (value != 0) acct.balance = uint128(balance - value);
         (bool success, bytes memory reason) =
-            _act(id, uint8(s0 >> S0_ACTION_KIND), uint24(s1 >> S1_GAS_LIMIT), w.target, owner, value);
+            _act(id, uint8(s0 >> S0_ACTION_KIND), uint24(s1 >> S1_GAS_LIMIT), address(uint160(s2)), owner, value);
         if (success) {
             if (uint8(s1 >> S1_FAILURES) != 0) w.failures = 0;
             if (status == STATUS_COMPLETED) emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_COMPLETION);

@@ -15,9 +15,18 @@ import "./AutometaTypes.sol";
 /// anyone who relays the owner's EIP-712 signature. A relayer is reimbursed its actual gas cost
 /// from the owner's escrow, never more than the `maxRelayerFee` the owner signed.
 abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
-    /// Storage layout: slot 0 is the one every run writes; slots 0 and 1 are read as whole
-    /// words by ActionExecutor (by bit offset: keep the field order); slots 1-2 are read by every run;
-    /// slot 3 only by price triggers. ERC-20 and call actions keep their extra data aside.
+    /// Storage layout: slot 0 is the one every run writes; slots 0-2 are read as whole words by
+    /// ActionExecutor (by bit offset: keep the field order) and by every run. Slot 3 holds a
+    /// PRICE trigger's time window and is read only when the trigger has one. ERC-20 and call
+    /// actions keep their extra data aside.
+    ///
+    /// Slot 1's last 112 bits (`trigger`) are a union on the trigger kind (offsets within it):
+    /// - TIME / INTERVAL: startTime uint40 (0) | interval uint32 (40) | endTime uint40 (72)
+    /// - PRICE:           assetId uint16 (0) | comparator uint8 (16) | priceUsd uint64 (24) |
+    ///                    cooldown uint24 (88)
+    /// A PRICE trigger's comparator byte is COMPARATOR_BELOW / COMPARATOR_ABOVE in bit 0 and
+    /// PRICE_WINDOW in bit 1: set iff the spec has a startTime or an endTime, which then live in
+    /// slot 3 (`windowStart`, `windowEnd`). A price run without a window touches slots 0-2 only.
     struct Workflow {
         // slot 0
         address owner;
@@ -31,17 +40,25 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         uint24 gasLimit;
         uint32 maxRuns;
         uint8 failures;
-        uint40 startTime;
-        uint32 interval;
-        uint40 endTime;
+        uint112 trigger; // the union above
         // slot 2
         address target;
         uint96 value; // NATIVE amount / CALL value
-        // slot 3 (price triggers)
-        uint16 assetId;
-        uint8 comparator;
-        uint64 priceUsd;
+        // slot 3 (PRICE triggers with PRICE_WINDOW only)
+        uint40 windowStart; // not before (0 = at once)
+        uint40 windowEnd; // not after (0 = never)
     }
+
+    /// Offsets within `Workflow.trigger` (add 144 for the bit offset in slot 1).
+    uint256 internal constant T_START_TIME = 0;
+    uint256 internal constant T_INTERVAL = 40;
+    uint256 internal constant T_END_TIME = 72;
+    uint256 internal constant T_ASSET_ID = 0;
+    uint256 internal constant T_COMPARATOR = 16;
+    uint256 internal constant T_PRICE_USD = 24;
+    uint256 internal constant T_COOLDOWN = 88;
+    /// Bit 1 of a PRICE trigger's stored comparator byte: the window is in slot 3.
+    uint8 internal constant PRICE_WINDOW = 2;
 
     struct TokenAction {
         address token;
@@ -174,13 +191,21 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         v.failures = w.failures;
         WorkflowSpec memory s = v.spec;
         s.triggerKind = w.triggerKind;
-        s.startTime = w.startTime;
-        s.endTime = w.endTime;
-        s.interval = w.interval;
+        uint256 trig = w.trigger;
         if (w.triggerKind == TRIGGER_PRICE) {
-            s.comparator = w.comparator;
-            s.priceUsd = w.priceUsd;
-            s.asset = _assets[w.assetId].name;
+            uint8 comparator = uint8(trig >> T_COMPARATOR);
+            s.comparator = comparator & ~PRICE_WINDOW;
+            s.priceUsd = uint64(trig >> T_PRICE_USD);
+            s.interval = uint24(trig >> T_COOLDOWN);
+            s.asset = _assets[uint16(trig >> T_ASSET_ID)].name;
+            if (comparator & PRICE_WINDOW != 0) {
+                s.startTime = w.windowStart;
+                s.endTime = w.windowEnd;
+            }
+        } else {
+            s.startTime = uint40(trig >> T_START_TIME);
+            s.interval = uint32(trig >> T_INTERVAL);
+            s.endTime = uint40(trig >> T_END_TIME);
         }
         s.actionKind = w.actionKind;
         s.target = w.target;
@@ -281,14 +306,24 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         w.maxFeePerRun = s.maxFeePerRun;
         w.gasLimit = s.gasLimit;
         w.maxRuns = s.maxRuns;
-        w.startTime = s.startTime;
-        w.interval = s.interval;
-        w.endTime = s.endTime;
         w.target = s.target;
         if (s.triggerKind == TRIGGER_PRICE) {
-            w.assetId = _assetIdOrRegister(s.asset);
-            w.comparator = s.comparator;
-            w.priceUsd = s.priceUsd;
+            uint256 comparator = s.comparator;
+            if (s.startTime != 0 || s.endTime != 0) {
+                comparator |= PRICE_WINDOW;
+                w.windowStart = s.startTime;
+                w.windowEnd = s.endTime;
+            }
+            // _validate bounds the cooldown to 24 bits
+            w.trigger = uint112(
+                (uint256(_assetIdOrRegister(s.asset)) << T_ASSET_ID) | (comparator << T_COMPARATOR)
+                    | (uint256(s.priceUsd) << T_PRICE_USD) | (uint256(s.interval) << T_COOLDOWN)
+            );
+        } else {
+            w.trigger = uint112(
+                (uint256(s.startTime) << T_START_TIME) | (uint256(s.interval) << T_INTERVAL)
+                    | (uint256(s.endTime) << T_END_TIME)
+            );
         }
         if (s.actionKind == ACTION_ERC20) {
             _tokenActions[workflowId] = TokenAction(s.token, s.amount);
@@ -318,6 +353,7 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
             if (s.comparator > COMPARATOR_ABOVE) revert InvalidSpec("comparator");
             if (s.priceUsd == 0) revert InvalidSpec("priceUsd");
             if (s.asset == bytes32(0)) revert InvalidSpec("asset");
+            if (s.interval > type(uint24).max) revert InvalidSpec("interval"); // the stored cooldown is 24 bits
         }
         if (tk != TRIGGER_PRICE && (s.comparator != 0 || s.priceUsd != 0 || s.asset != bytes32(0))) {
             revert InvalidSpec("priceUsd");

@@ -152,6 +152,7 @@ contract FuzzTest is Base {
         if (w.triggerKind == TRIGGER_INTERVAL) assertTrue(w.interval != 0, "interval");
         if (w.triggerKind == TRIGGER_PRICE) {
             assertTrue(w.priceUsd != 0 && w.asset != bytes32(0) && w.comparator <= 1, "price");
+            assertLe(w.interval, (1 << 24) - 1, "price cooldown fits its 24 stored bits");
         } else {
             assertTrue(s.priceUsd == 0 && s.comparator == 0 && s.asset == bytes32(0), "no price fields");
         }
