@@ -1,0 +1,74 @@
+"""The app factory: `create_app(settings)` for `autometa api`, `autometa up` and the tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from autometa import __version__
+from autometa.api.errors import install_handlers
+from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware
+from autometa.api.routes import executions, metrics, price, stats, utils, workers, workflow
+from autometa.api.services import Services
+from autometa.config import Settings
+
+log = structlog.get_logger("autometa.api")
+
+DESCRIPTION = """Autometa's backend: a relayer for signed (EIP-712) workflow intents, a shared
+price cache for workers, and history and statistics from the indexed store.
+
+Creating a workflow: `POST /api/workflow/prepare` with the create body → sign `typed_data`
+(eth_signTypedData_v4) with the owner's key → `POST /api/workflow/create` with the same body plus
+`signature`, `nonce`, `deadline` and `max_relayer_fee_wei`. The relayer pays the gas and is
+reimbursed from the owner's escrow, never more than the signed `max_relayer_fee_wei`."""
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the API. Without `services` they are built from `settings` at start-up (inside the
+    server's event loop) and closed at shutdown; given ones belong to the caller."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        built = services if services is not None else await Services.from_settings(settings)
+        app.state.services = built
+        if built.relayer is not None:
+            with contextlib.suppress(Exception):  # chain down at start: in-flight txs are followed later
+                await built.relayer.sender.recover()
+        log.info("api_started", relayer=built.relayer.address if built.relayer else None)
+        try:
+            yield
+        finally:
+            if owned:
+                await built.aclose()
+
+    app = FastAPI(
+        title="Autometa API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "utils", "description": "health and contract addresses"},
+            {"name": "price", "description": "cached USD prices"},
+            {"name": "workflow", "description": "signed creation and status changes; reads"},
+            {"name": "history", "description": "executions and statistics"},
+        ],
+    )
+    if services is not None:
+        app.state.services = services  # usable without the lifespan too (e.g. httpx.ASGITransport)
+    install_handlers(app)
+    for router in (utils.router, price.router, workflow.router, executions.router, stats.router, workers.router,
+                   metrics.router):  # fmt: skip
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key"], max_age=600,
+        )  # fmt: skip
+    app.add_middleware(MetricsMiddleware)
+    return app

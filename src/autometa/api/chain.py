@@ -1,0 +1,102 @@
+"""The API's view of the chain: one AsyncWeb3, the Autometa contract, resolved lazily so the API
+starts (and serves prices) while the node is still coming up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import AsyncWeb3
+from web3.contract import AsyncContract
+
+from autometa.api.errors import Unavailable
+from autometa.chain.contracts import autometa_async
+from autometa.chain.deploy import Deployment
+from autometa.chain.web3 import connect_async
+from autometa.config import ConfigError, Settings
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    chain_id: int
+    contract: str
+    start_block: int  # deployment block when known (where an indexer starts), else 0
+
+
+class ChainGateway:
+    """Chain id, contract address and reads. Every failure is `Unavailable` (a 503)."""
+
+    def __init__(self, w3: AsyncWeb3[Any], settings: Settings, *, contract: str | None = None) -> None:
+        self.w3 = w3
+        self._settings = settings
+        self._contract_override = contract
+        self._info: ChainInfo | None = None
+        self._core: AsyncContract | None = None
+        self._lock = asyncio.Lock()
+        self._head: tuple[float, int, int] | None = None  # (monotonic time, number, timestamp)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
+        return cls(connect_async(settings.rpc_url, timeout=10.0), settings, contract=contract)
+
+    async def info(self) -> ChainInfo:
+        if self._info is None:
+            async with self._lock:
+                if self._info is None:
+                    self._info = await self._resolve()
+        return self._info
+
+    async def core(self) -> AsyncContract:
+        if self._core is None:
+            self._core = autometa_async(self.w3, (await self.info()).contract)
+        return self._core
+
+    async def _resolve(self) -> ChainInfo:
+        try:
+            chain_id = int(await self.w3.eth.chain_id)
+        except Exception as exc:
+            raise Unavailable("chain", f"cannot reach the chain node: {type(exc).__name__}") from None
+        expected = self._settings.expected_chain_id
+        if expected is not None and expected != chain_id:
+            raise Unavailable("chain", f"CHAIN_ID is {expected} but the node is chain {chain_id}")
+        try:
+            address = self._contract_override or self._settings.contract_address
+        except ConfigError as exc:
+            raise Unavailable("chain", str(exc)) from None
+        dep = Deployment.load(self._settings.DATA_DIR, chain_id)
+        if address is None and dep is not None:
+            address = dep.address
+        if address is None:
+            raise Unavailable("chain", f"no Autometa contract known for chain {chain_id}: set REGISTRY_ADDRESS")
+        start = dep.block if dep is not None and dep.address.lower() == address.lower() else 0
+        return ChainInfo(chain_id, AsyncWeb3.to_checksum_address(address), start)
+
+    async def head(self, max_age: float = 1.0) -> tuple[int, int]:
+        """(latest block number, its timestamp), cached for `max_age` seconds."""
+        now = time.monotonic()
+        if self._head is not None and now - self._head[0] < max_age:
+            return self._head[1], self._head[2]
+        block = await self.w3.eth.get_block("latest")
+        self._head = (now, int(block["number"]), int(block["timestamp"]))
+        return self._head[1], self._head[2]
+
+    async def balance_of(self, owner: str) -> int:
+        return int(await (await self.core()).functions.balanceOf(owner).call())
+
+    async def nonce_of(self, owner: str) -> int:
+        return int(await (await self.core()).functions.nonces(owner).call())
+
+    async def has_code(self, address: str) -> bool:
+        return bool(await self.w3.eth.get_code(AsyncWeb3.to_checksum_address(address)))
+
+    async def get_workflow(self, workflow_id: int) -> Any:
+        """The contract's `getWorkflow` tuple (reverts `UnknownWorkflow` for an unknown id)."""
+        return await (await self.core()).functions.getWorkflow(workflow_id).call()
+
+    async def aclose(self) -> None:
+        provider = self.w3.provider
+        disconnect = getattr(provider, "disconnect", None)
+        if disconnect is not None:
+            await disconnect()

@@ -1,0 +1,99 @@
+"""Pure ASGI middleware (BaseHTTPMiddleware costs a task per request): request body size limit
+and request metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from autometa.api.metrics import HTTP_LATENCY
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _too_large(limit: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps({"error": "body_too_large", "message": f"request body over {limit} bytes", "field": "body"})
+    return body.encode(), [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+
+class BodyLimitMiddleware:
+    """413 for a body over `limit` bytes, by Content-Length or while streaming a chunked body."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    await self._reject(send)
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body, headers = _too_large(self.limit)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class MetricsMiddleware:
+    """Latency per route template (not raw path: ids would explode the label set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            key = (scope["method"], path, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = HTTP_LATENCY.labels(method=key[0], route=path, status=str(status))
+            child.observe(time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Routers by concern; `app.create_app` includes them all."""

@@ -1,0 +1,54 @@
+"""Execution history from the store, filtered and paginated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from autometa.api.deps import StoreDep
+from autometa.api.errors import invalid
+from autometa.api.schemas import MAX_WORKFLOW_ID, ErrorOut, ExecutionPageOut
+from autometa.api.views import execution_view
+from autometa.domain.types import Address
+
+router = APIRouter(prefix="/api", tags=["history"])
+
+StatusFilter = Literal["success", "failed", "skipped", "pending"]
+WorkflowFilter = Annotated[int | None, Query(ge=1, le=MAX_WORKFLOW_ID, description="one workflow")]
+UserFilter = Annotated[Address | None, Query(description="workflows of this owner")]
+Since = Annotated[datetime | None, Query(description="from (inclusive): ISO 8601 or unix seconds")]
+Until = Annotated[datetime | None, Query(description="until (exclusive): ISO 8601 or unix seconds")]
+
+
+def time_range(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """Naive times are UTC; an empty range is a client error, not an empty answer."""
+    since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    until = until.replace(tzinfo=UTC) if until is not None and until.tzinfo is None else until
+    if since is not None and until is not None and until <= since:
+        raise invalid("until", "must be after since")
+    return since, until
+
+
+@router.get("/executions", response_model=ExecutionPageOut, responses={422: {"model": ErrorOut}})
+async def executions(
+    store: StoreDep,
+    workflow_id: WorkflowFilter = None,
+    user: UserFilter = None,
+    status: Annotated[StatusFilter | None, Query()] = None,
+    since: Since = None,
+    until: Until = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ExecutionPageOut:
+    """Run attempts, newest first: on-chain facts (gas, fee, block) merged with the executor's
+    (price source, trigger time, latency)."""
+    since, until = time_range(since, until)
+    page = await run_in_threadpool(
+        lambda: store.executions.list(workflow_id=workflow_id, owner=user, status=status, since=since,
+                                      until=until, offset=offset, limit=limit)
+    )  # fmt: skip
+    return ExecutionPageOut(items=[execution_view(r) for r in page.items], total=page.total, offset=page.offset,
+                            limit=page.limit)  # fmt: skip

@@ -1,0 +1,73 @@
+"""Health and contract addresses: what a worker asks first."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from autometa import __version__
+from autometa.api.deps import ServicesDep
+from autometa.api.schemas import ContractsOut, ErrorOut, HealthComponent, HealthOut
+from autometa.api.services import Services
+
+router = APIRouter(prefix="/api/utils", tags=["utils"])
+PROBE_TIMEOUT_S = 3.0
+
+
+async def _chain(services: Services, out: dict[str, object]) -> HealthComponent:
+    try:
+        info = await asyncio.wait_for(services.chain.info(), PROBE_TIMEOUT_S)
+        number, _ = await asyncio.wait_for(services.chain.head(max_age=0), PROBE_TIMEOUT_S)
+    except Exception as exc:
+        return HealthComponent(ok=False, detail=getattr(exc, "message", None) or type(exc).__name__)
+    out.update(chain_id=info.chain_id, latest_block=number, contract=info.contract)
+    return HealthComponent(ok=True)
+
+
+async def _database(services: Services) -> HealthComponent:
+    def ping() -> None:
+        with services.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(run_in_threadpool(ping), PROBE_TIMEOUT_S)
+    except Exception as exc:
+        return HealthComponent(ok=False, detail=type(exc).__name__)
+    return HealthComponent(ok=True, detail=services.store.engine.dialect.name)
+
+
+async def _redis(services: Services) -> HealthComponent:
+    if services.redis is None:
+        return HealthComponent(ok=True, detail="not configured: in-process cache and rate limits")
+    try:
+        await asyncio.wait_for(services.redis.ping(), PROBE_TIMEOUT_S)
+    except Exception as exc:
+        return HealthComponent(ok=False, detail=type(exc).__name__)
+    return HealthComponent(ok=True, detail="connected")
+
+
+@router.get(
+    "/healthz",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "a dependency is down (body says which)"}},
+)
+async def healthz(services: ServicesDep) -> JSONResponse:
+    """Chain, database and Redis, probed now. 503 when any is down, so load balancers notice."""
+    extra: dict[str, object] = {}
+    chain, database, redis = await asyncio.gather(_chain(services, extra), _database(services), _redis(services))
+    ok = chain.ok and database.ok and redis.ok
+    body = HealthOut(status="ok" if ok else "degraded", version=__version__, chain=chain, database=database,
+                     redis=redis, **extra)  # type: ignore[arg-type]  # fmt: skip
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+@router.get("/contracts", response_model=ContractsOut, responses={503: {"model": ErrorOut}})
+async def contracts(services: ServicesDep) -> ContractsOut:
+    """The seed's WorkflowRegistry / ActionExecutor / FeeEscrow: all three are the one Autometa contract."""
+    info = await services.chain.info()
+    return ContractsOut(WorkflowRegistry=info.contract, ActionExecutor=info.contract, FeeEscrow=info.contract,
+                        chain_id=info.chain_id)  # fmt: skip

@@ -1,0 +1,286 @@
+"""Request and response models of the HTTP API, shared by the server and `autometa.client`.
+
+No FastAPI import here: the client imports this module, and a client install should not need
+the server's stack. Wei amounts travel as decimal strings (they exceed what JSON numbers hold).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from autometa.domain.kinds import UINT256_MAX
+from autometa.domain.types import Address, Wei
+from autometa.domain.workflow import WorkflowSpec
+
+MAX_SIGNATURE_BYTES = 2048  # ECDSA is 65; ERC-1271 wallets may send more, never this much
+MAX_WORKFLOW_ID = 2**63 - 1  # the store's BIGINT key
+
+
+def _check_signature(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) % 2:
+        raise ValueError("must be 0x-prefixed hex with an even number of digits")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        raise ValueError("must be 0x-prefixed hex") from None
+    if not 1 <= len(raw) <= MAX_SIGNATURE_BYTES:
+        raise ValueError(f"must be 1-{MAX_SIGNATURE_BYTES} bytes (an ECDSA signature is 65)")
+    return "0x" + raw.hex()
+
+
+Signature = Annotated[str, BeforeValidator(_check_signature)]
+Uint256Int = Annotated[int, BeforeValidator(lambda v: _uint(v))]
+
+SEED_CREATE_BODY: dict[str, Any] = {
+    "user_address": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "trigger_type": 2,
+    "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200},
+    "action_type": 0,
+    "action_data": {"to": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", "amount_wei": "1000000000000000000"},
+    "max_fee_per_run_wei": "10000000000000000",
+}
+_SIG_EXAMPLE = "0x" + "ab" * 65
+
+
+def _uint(value: Any) -> int:
+    from autometa.domain.types import check_uint256
+
+    return check_uint256(value)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+class WorkflowCreateBody(WorkflowSpec):
+    """The seed's create body: the owner plus the workflow."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [SEED_CREATE_BODY]})
+
+    user_address: Address = Field(description="the owner, whose escrow pays for the workflow")
+
+    def spec(self) -> WorkflowSpec:
+        return WorkflowSpec.model_validate({name: getattr(self, name) for name in WorkflowSpec.model_fields})
+
+
+class SignedIntent(BaseModel):
+    """What a signature authorises, echoed back from the prepared typed data."""
+
+    signature: Signature | None = Field(default=None, description="eth_signTypedData_v4 of the prepared typed_data")
+    nonce: Uint256Int | None = Field(default=None, description="the typed data's nonce")
+    deadline: Uint256Int | None = Field(default=None, description="the typed data's deadline (unix seconds)")
+    max_relayer_fee_wei: Wei | None = Field(default=None, description="the typed data's maxRelayerFee")
+
+
+class WorkflowCreateRequest(WorkflowCreateBody, SignedIntent):
+    """The create body plus the owner's signature over the prepared `CreateWorkflow` data."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {**SEED_CREATE_BODY, "signature": _SIG_EXAMPLE, "nonce": 0, "deadline": 1893456000,
+                 "max_relayer_fee_wei": "1000000000000000"}
+            ]
+        },
+    )  # fmt: skip
+
+
+class StatusPrepareRequest(_Model):
+    """Who asks to pause / resume / cancel (the workflow's owner)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user_address": SEED_CREATE_BODY["user_address"]}]}
+    )
+
+    user_address: Address
+
+
+class StatusChangeRequest(StatusPrepareRequest, SignedIntent):
+    """The owner's signature over the prepared Pause/Resume/CancelWorkflow data."""
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx/5xx body: a stable code, a sentence, and the offending field where there is one."""
+
+    error: str = Field(examples=["validation_error"])
+    message: str
+    field: str | None = None
+    details: list[dict[str, Any]] | dict[str, Any] | None = None
+
+
+class HealthComponent(BaseModel):
+    ok: bool
+    detail: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    chain_id: int | None = None
+    latest_block: int | None = None
+    contract: str | None = None
+    chain: HealthComponent
+    database: HealthComponent
+    redis: HealthComponent
+
+
+class ContractsOut(BaseModel):
+    """The seed's three contract names; all are the one Autometa contract."""
+
+    WorkflowRegistry: str
+    ActionExecutor: str
+    FeeEscrow: str
+    chain_id: int
+
+
+class AssetsOut(BaseModel):
+    assets: list[str]
+
+
+class PriceOut(BaseModel):
+    """What `BackendClient.get_price` reads (the seed's shape)."""
+
+    symbol: str = Field(examples=["ethereum"])
+    usd: float = Field(examples=[3198.15])
+    source: str = Field(examples=["backend-redis"])
+    age_s: float = Field(examples=[4.2])
+    fetched_at: float
+
+
+class PreparedIntent(BaseModel):
+    """EIP-712 typed data to sign, and what it commits to."""
+
+    typed_data: dict[str, Any]
+    nonce: int
+    deadline: int
+    max_relayer_fee_wei: Wei
+    chain_id: int
+    contract: str
+    relayer: str
+
+
+class WorkflowCreatedOut(BaseModel):
+    workflow_id: int
+    tx_hash: str
+    block_number: int
+    relayer: str
+    relayer_fee_wei: Wei = 0
+
+
+class StatusChangedOut(BaseModel):
+    workflow_id: int
+    status: str
+    tx_hash: str
+    block_number: int
+    relayer: str
+    relayer_fee_wei: Wei = 0
+
+
+class EscrowOut(BaseModel):
+    balance_wei: Wei
+    per_run_wei: Wei = Field(description="most one run can take: max fee per run + native amount")
+    runway_runs: int = Field(description="runs the balance still pays for: balance // per_run")
+    source: Literal["chain", "store"]
+
+
+class WorkflowOut(BaseModel):
+    id: int
+    owner: str
+    status: str
+    status_code: int
+    spec: dict[str, Any]
+    run_count: int
+    max_runs: int
+    runs_left: int
+    failures: int
+    last_run: int | None
+    next_due_time: int | None
+    created_block: int | None = None
+    created_tx: str | None = None
+    escrow: EscrowOut | None = None
+    indexed: bool = Field(description="false when read from the chain before the indexer saw it")
+
+
+class WorkflowListOut(BaseModel):
+    owner: str
+    workflows: list[WorkflowOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class ExecutionOut(BaseModel):
+    id: int
+    workflow_id: int
+    run_index: int
+    status: str
+    skip_reason: str | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    gas_used: int | None = None
+    gas_price_wei: Wei | None = None
+    fee_wei: Wei | None = None
+    price_source: str | None = None
+    executor: str | None = None
+    revert_reason: str | None = None
+    triggered_at: datetime | None = None
+    included_at: datetime | None = None
+    latency_s: float | None = None
+    occurred_at: datetime
+
+
+class ExecutionPageOut(BaseModel):
+    items: list[ExecutionOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class StatsOut(BaseModel):
+    scope: Literal["global", "user", "workflow"]
+    user: str | None = None
+    workflow_id: int | None = None
+    total: int
+    counts: dict[str, int]
+    success_rate: float | None
+    total_gas_used: int
+    avg_gas_per_run: float | None
+    total_fees_wei: Wei
+    avg_latency_s: float | None = Field(description="trigger-to-inclusion latency")
+    p50_latency_s: float | None
+    p95_latency_s: float | None
+    workflows: int
+    active_workflows: int
+
+
+class WorkerOut(BaseModel):
+    worker_id: str
+    role: str
+    address: str | None
+    version: str | None
+    host: str | None
+    pid: int | None
+    started_at: datetime
+    last_seen: datetime
+    age_s: float
+
+
+class WorkersOut(BaseModel):
+    within_s: float
+    executors: int
+    scheduler_active: bool
+    workers: list[WorkerOut]
+
+
+UINT256 = UINT256_MAX

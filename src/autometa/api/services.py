@@ -1,0 +1,87 @@
+"""What the routes depend on, built once per app from the settings (or handed in by a test or by
+`autometa up`, which already holds a store)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from eth_account import Account
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from autometa.api.chain import ChainGateway
+from autometa.api.metrics import app_registry
+from autometa.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from autometa.api.relayer import Relayer, RelayerConfig
+from autometa.chain.journal import StoreJournal
+from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.config import Settings
+from autometa.prices import SharedPriceCache
+from autometa.store import Store
+
+log = structlog.get_logger("autometa.api")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    prices: SharedPriceCache
+    chain: ChainGateway
+    limiter: RateLimiter
+    relayer: Relayer | None = None  # None without RELAYER_PRIVATE_KEY
+    redis: Redis | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _closers: list[Callable[[], Awaitable[Any] | Any]] = field(default_factory=list)
+
+    @classmethod
+    async def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        prices: SharedPriceCache | None = None,
+        chain: ChainGateway | None = None,
+        redis_prefix: str = "autometa:",
+    ) -> Services:
+        """Everything from configuration; parts given here are used as they are and not closed."""
+        closers: list[Callable[[], Awaitable[Any] | Any]] = []
+        if store is None:
+            store = Store.open(settings.database_url)
+            closers.append(store.close)
+        if prices is None:
+            prices = SharedPriceCache.from_settings(settings)
+            prices.prefix = redis_prefix + "price:"
+            closers.append(prices.aclose)
+        if chain is None:
+            chain = ChainGateway.from_settings(settings)
+            closers.append(chain.aclose)
+        redis: Redis | None = None
+        limiter: RateLimiter
+        if settings.REDIS_URL:
+            redis = Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+            closers.append(redis.aclose)
+            limiter = RedisRateLimiter(redis, settings.RATE_LIMIT_PER_MINUTE, prefix=redis_prefix + "ratelimit:")
+        else:
+            limiter = MemoryRateLimiter(settings.RATE_LIMIT_PER_MINUTE)
+        relayer = None
+        if settings.RELAYER_PRIVATE_KEY is not None:
+            account = Account.from_key(settings.RELAYER_PRIVATE_KEY.get_secret_value())
+            sender = TransactionSender(chain.w3, account, journal=StoreJournal(store.sent_transactions),
+                                       config=SenderConfig.from_settings(settings))  # fmt: skip
+            config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
+            relayer = Relayer(chain, sender, config)
+            log.info("relayer_ready", relayer=relayer.address)  # the address only, never the key
+        return cls(settings, store, prices, chain, limiter, relayer, redis, app_registry(store), closers)
+
+    async def aclose(self) -> None:
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                result = close()
+                if result is not None and hasattr(result, "__await__"):
+                    await result
+        self._closers.clear()
