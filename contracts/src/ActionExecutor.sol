@@ -57,6 +57,9 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 private constant S1_MAX_RUNS = 104;
     uint256 private constant S1_FAILURES = 136;
     uint256 private constant S1_TRIGGER = 144;
+    /// Bit offsets in an Account word (FeeEscrow): balance (0, 128 bits), maxGasPrice (128), isExecutor (192).
+    uint256 private constant A_BALANCE = type(uint128).max;
+    uint256 private constant A_MAX_GAS_PRICE = 128;
     uint256 private constant S0_KEEP = (uint256(1) << 160) - 1 | (uint256(0xffff) << 168);
 
     /// The last oracle price read in this transaction: a batch reads each feed once.
@@ -240,9 +243,15 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // -- escrow: the owner must cover the amount and the most this run's fee can be
         address owner = address(uint160(s0));
         Account storage acct = _accounts[owner];
+        // The owner's Account word (balance, maxGasPrice, isExecutor: see A_* above), read once
+        // and written back below before the action with nothing in between that could change it.
+        uint256 a;
+        assembly ("memory-safe") {
+            a := sload(acct.slot)
+        }
         uint256 gasPrice = tx.gasprice;
         {
-            uint256 cap = acct.maxGasPrice;
+            uint256 cap = uint64(a >> A_MAX_GAS_PRICE);
             if (cap != 0 && cap < gasPrice) gasPrice = cap;
         }
         uint256 s2; // slot 2: target, value
@@ -255,7 +264,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
         uint256 feeBound = (runGas * gasPrice * (10_000 + c.premiumBps)) / 10_000;
         if (feeBound > uint80(s1)) feeBound = uint80(s1);
-        uint256 balance = acct.balance;
+        uint256 balance = uint128(a);
         if (balance < value + feeBound) return _skip(id, runIndex, SKIP_INSUFFICIENT_ESCROW);
 
         // -- consume the run before acting (a re-entrant call sees it done), roll back on failure
@@ -268,7 +277,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 sstore(w.slot, consumed)
             }
         }
-        if (value != 0) acct.balance = uint128(balance - value);
+        if (value != 0) {
+            uint256 debited = (a & ~A_BALANCE) | (balance - value);
+            assembly ("memory-safe") {
+                sstore(acct.slot, debited)
+            }
+        }
         (bool success, bytes memory reason) =
             _act(id, uint8(s0 >> S0_ACTION_KIND), uint24(s1 >> S1_GAS_LIMIT), address(uint160(s2)), owner, value);
         if (success) {
@@ -295,10 +309,48 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint256 gasUsed = gasStart - gasleft() + extraGas;
         fee = (gasUsed * gasPrice * (10_000 + c.premiumBps)) / 10_000;
         if (fee > feeBound) fee = feeBound;
-        acct.balance -= uint128(fee);
-        emit RunExecuted(
-            id, runIndex, msg.sender, success, status, gasUsed, gasPrice, fee, c.premiumBps, price, source
-        );
+        // acct.balance -= fee, reading the word again: the action ran since it was last read
+        {
+            uint256 word;
+            assembly ("memory-safe") {
+                word := sload(acct.slot)
+            }
+            word = (word & ~A_BALANCE) | (uint128(word) - fee); // checked: reverts if fee > balance
+            assembly ("memory-safe") {
+                sstore(acct.slot, word)
+            }
+        }
+        _emitRunExecuted(id, runIndex, success, status, gasUsed, gasPrice, fee, c.premiumBps, price, source);
+    }
+
+    /// `emit RunExecuted(id, runIndex, msg.sender, success, status, gasUsed, gasPrice, fee,
+    /// premiumBps, price, source)`, encoded by hand (eight static words in scratch memory past the
+    /// free pointer, which stays put): the same log, for less gas than the generic ABI encoder.
+    function _emitRunExecuted(
+        uint256 id,
+        uint256 runIndex,
+        bool success,
+        uint256 status,
+        uint256 gasUsed,
+        uint256 gasPrice,
+        uint256 fee,
+        uint256 premiumBps,
+        uint256 price,
+        uint256 source
+    ) private {
+        bytes32 topic = RunExecuted.selector;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, success)
+            mstore(add(m, 0x20), status)
+            mstore(add(m, 0x40), gasUsed)
+            mstore(add(m, 0x60), gasPrice)
+            mstore(add(m, 0x80), fee)
+            mstore(add(m, 0xa0), premiumBps)
+            mstore(add(m, 0xc0), price)
+            mstore(add(m, 0xe0), source)
+            log4(m, 0x100, topic, id, runIndex, caller())
+        }
     }
 
     function _skip(uint256 id, uint32 runIndex, uint8 reason) private returns (uint256) {
@@ -312,7 +364,13 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         returns (bool success, bytes memory reason)
     {
         if (kind == ACTION_NATIVE) {
-            return _call(id, target, value, gasLimit, "");
+            // A plain transfer: no calldata, and the return data is wanted only as a failure reason.
+            _checkGasForAction(id, gasLimit);
+            assembly ("memory-safe") {
+                success := call(gasLimit, target, value, 0, 0, 0, 0)
+            }
+            if (!success) reason = _returnData();
+            return (success, reason);
         }
         if (kind == ACTION_ERC20) {
             TokenAction storage t = _tokenActions[id];
@@ -333,12 +391,23 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         private
         returns (bool ok, bytes memory ret)
     {
-        // EIP-150 passes on at most 63/64 of what is left: make sure the action gets all of its
-        // limit, or refuse the whole call, so an executor cannot starve an action into failing.
-        // Checked here, after the calldata is loaded from storage, right before the CALL.
-        if (gasleft() < gasLimit + gasLimit / 63 + CALL_RESERVE) revert NotEnoughGasForAction(id, gasLimit);
+        _checkGasForAction(id, gasLimit);
         assembly ("memory-safe") {
             ok := call(gasLimit, to, value, add(data, 0x20), mload(data), 0, 0)
+        }
+        ret = _returnData();
+    }
+
+    /// EIP-150 passes on at most 63/64 of what is left: make sure the action gets all of its
+    /// limit, or refuse the whole call, so an executor cannot starve an action into failing.
+    /// Checked right before the CALL (after a call action's calldata is loaded from storage).
+    function _checkGasForAction(uint256 id, uint256 gasLimit) private view {
+        if (gasleft() < gasLimit + gasLimit / 63 + CALL_RESERVE) revert NotEnoughGasForAction(id, gasLimit);
+    }
+
+    /// The last call's return data, at most 256 bytes of it (no return bomb costs the executor).
+    function _returnData() private pure returns (bytes memory ret) {
+        assembly ("memory-safe") {
             let size := returndatasize()
             if gt(size, 256) { size := 256 }
             ret := mload(0x40)
