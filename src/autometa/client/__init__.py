@@ -1,0 +1,196 @@
+"""Typed Python clients for the Autometa API (sync and async, on httpx), speaking the API's own
+pydantic models (`autometa.api.schemas`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from eth_account.signers.local import LocalAccount
+
+from autometa.api.schemas import (
+    ContractsOut,
+    ExecutionPageOut,
+    HealthOut,
+    PreparedIntent,
+    PriceOut,
+    StatsOut,
+    StatusChangedOut,
+    StatusChangeRequest,
+    WorkersOut,
+    WorkflowCreateBody,
+    WorkflowCreatedOut,
+    WorkflowCreateRequest,
+    WorkflowListOut,
+    WorkflowOut,
+)
+from autometa.client._base import ApiClientError, Call, Endpoints, Op, decode, signed_create, signed_terms
+
+__all__ = ["ApiClientError", "AsyncAutometaClient", "AutometaClient"]
+
+M = TypeVar("M")
+E = Endpoints
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"X-API-Key": api_key} if api_key else {}
+
+
+class AutometaClient:
+    """Blocking client. `transport` lets tests talk to an app in-process."""
+
+    def __init__(
+        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:  # fmt: skip
+        self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport)
+
+    def _do(self, call: Call[M]) -> M:
+        response = self._http.request(call.method, call.path, json=call.json, params=call.params or None)
+        return decode(call, response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AutometaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def healthz(self) -> HealthOut:
+        return self._do(E.healthz())
+
+    def contracts(self) -> ContractsOut:
+        return self._do(E.contracts())
+
+    def assets(self) -> list[str]:
+        return self._do(E.assets()).assets
+
+    def price(self, symbol: str) -> PriceOut:
+        return self._do(E.price(symbol))
+
+    def prepare_create(self, body: WorkflowCreateBody | dict[str, Any]) -> PreparedIntent:
+        return self._do(E.prepare_create(body))
+
+    def create(self, body: WorkflowCreateRequest | dict[str, Any]) -> WorkflowCreatedOut:
+        return self._do(E.create(body))
+
+    def create_signed(self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]) -> WorkflowCreatedOut:
+        """prepare → sign with `account` → create."""
+        return self.create(signed_create(body, self.prepare_create(body), account))
+
+    def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
+        return self._do(E.prepare_status(workflow_id, op, user_address))
+
+    def change_status(self, workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> StatusChangedOut:
+        return self._do(E.change_status(workflow_id, op, body))
+
+    def change_status_signed(self, account: LocalAccount, workflow_id: int, op: Op) -> StatusChangedOut:
+        prepared = self.prepare_status(workflow_id, op, account.address)
+        body = {"user_address": account.address, **signed_terms(prepared, account)}
+        return self.change_status(workflow_id, op, body)
+
+    def workflow(self, workflow_id: int) -> WorkflowOut:
+        return self._do(E.workflow(workflow_id))
+
+    def user_workflows(self, address: str, offset: int = 0, limit: int = 50) -> WorkflowListOut:
+        return self._do(E.user_workflows(address, offset, limit))
+
+    def executions(self, **filters: Any) -> ExecutionPageOut:
+        """Filters: workflow_id, user, status, since, until (datetimes), offset, limit."""
+        return self._do(E.executions(**filters))
+
+    def stats(self, *, user: str | None = None, workflow_id: int | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> StatsOut:  # fmt: skip
+        return self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
+
+    def workers(self, within_s: float = 60) -> WorkersOut:
+        return self._do(E.workers(within_s))
+
+    def metrics(self) -> str:
+        return self._do(E.metrics())
+
+
+class AsyncAutometaClient:
+    """The same endpoints for asyncio code."""
+
+    def __init__(
+        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:  # fmt: skip
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
+
+    async def _do(self, call: Call[M]) -> M:
+        response = await self._http.request(call.method, call.path, json=call.json, params=call.params or None)
+        return decode(call, response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAutometaClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def healthz(self) -> HealthOut:
+        return await self._do(E.healthz())
+
+    async def contracts(self) -> ContractsOut:
+        return await self._do(E.contracts())
+
+    async def assets(self) -> list[str]:
+        return (await self._do(E.assets())).assets
+
+    async def price(self, symbol: str) -> PriceOut:
+        return await self._do(E.price(symbol))
+
+    async def prepare_create(self, body: WorkflowCreateBody | dict[str, Any]) -> PreparedIntent:
+        return await self._do(E.prepare_create(body))
+
+    async def create(self, body: WorkflowCreateRequest | dict[str, Any]) -> WorkflowCreatedOut:
+        return await self._do(E.create(body))
+
+    async def create_signed(
+        self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]
+    ) -> WorkflowCreatedOut:
+        return await self.create(signed_create(body, await self.prepare_create(body), account))
+
+    async def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
+        return await self._do(E.prepare_status(workflow_id, op, user_address))
+
+    async def change_status(
+        self, workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]
+    ) -> StatusChangedOut:
+        return await self._do(E.change_status(workflow_id, op, body))
+
+    async def change_status_signed(self, account: LocalAccount, workflow_id: int, op: Op) -> StatusChangedOut:
+        prepared = await self.prepare_status(workflow_id, op, account.address)
+        body = {"user_address": account.address, **signed_terms(prepared, account)}
+        return await self.change_status(workflow_id, op, body)
+
+    async def workflow(self, workflow_id: int) -> WorkflowOut:
+        return await self._do(E.workflow(workflow_id))
+
+    async def user_workflows(self, address: str, offset: int = 0, limit: int = 50) -> WorkflowListOut:
+        return await self._do(E.user_workflows(address, offset, limit))
+
+    async def executions(self, **filters: Any) -> ExecutionPageOut:
+        return await self._do(E.executions(**filters))
+
+    async def stats(self, *, user: str | None = None, workflow_id: int | None = None,
+                    since: datetime | None = None, until: datetime | None = None) -> StatsOut:  # fmt: skip
+        return await self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
+
+    async def workers(self, within_s: float = 60) -> WorkersOut:
+        return await self._do(E.workers(within_s))
+
+    async def metrics(self) -> str:
+        return await self._do(E.metrics())

@@ -1,0 +1,169 @@
+"""What the sync and async clients share: each endpoint as a request description, the decoding
+of answers into the API's own models, and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+import httpx
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel
+
+from autometa.api.schemas import (
+    AssetsOut,
+    ContractsOut,
+    ExecutionPageOut,
+    HealthOut,
+    PreparedIntent,
+    PriceOut,
+    StatsOut,
+    StatusChangedOut,
+    StatusChangeRequest,
+    StatusPrepareRequest,
+    WorkersOut,
+    WorkflowCreateBody,
+    WorkflowCreatedOut,
+    WorkflowCreateRequest,
+    WorkflowListOut,
+    WorkflowOut,
+)
+from autometa.domain.eip712 import sign_typed_data
+
+M = TypeVar("M")
+Op = Literal["pause", "resume", "cancel"]
+
+
+class ApiClientError(Exception):
+    """A 4xx/5xx answer: `status`, the API's `error` code, `message` and the offending `field`."""
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None, details: Any = None):
+        super().__init__(f"{status} {error}: {message}")
+        self.status, self.error, self.message, self.field, self.details = status, error, message, field, details
+
+
+@dataclass(frozen=True)
+class Call(Generic[M]):
+    method: str
+    path: str
+    model: type[M] | None  # None: the raw text
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def decode(call: Call[M], response: httpx.Response) -> M:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        message = str(body.get("message", response.text[:200]))
+        error = str(body.get("error", "http_error"))
+        raise ApiClientError(response.status_code, error, message, body.get("field"), body.get("details"))
+    if call.model is None:
+        return response.text  # type: ignore[return-value]
+    assert issubclass(call.model, BaseModel)
+    return call.model.model_validate_json(response.content)  # type: ignore[return-value]
+
+
+def _body(model: type[BaseModel], value: BaseModel | dict[str, Any]) -> Any:
+    """Validate locally (same model as the server) and send the JSON form."""
+    obj = value if isinstance(value, model) else model.model_validate(value)
+    return obj.model_dump(mode="json", exclude_none=True)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+class Endpoints:
+    """One method per endpoint, returning the `Call` to make."""
+
+    @staticmethod
+    def healthz() -> Call[HealthOut]:
+        return Call("GET", "/api/utils/healthz", HealthOut)
+
+    @staticmethod
+    def contracts() -> Call[ContractsOut]:
+        return Call("GET", "/api/utils/contracts", ContractsOut)
+
+    @staticmethod
+    def assets() -> Call[AssetsOut]:
+        return Call("GET", "/api/price/assets", AssetsOut)
+
+    @staticmethod
+    def price(symbol: str) -> Call[PriceOut]:
+        return Call("GET", f"/api/price/{symbol}", PriceOut)
+
+    @staticmethod
+    def prepare_create(body: WorkflowCreateBody | dict[str, Any]) -> Call[PreparedIntent]:
+        return Call("POST", "/api/workflow/prepare", PreparedIntent, _body(WorkflowCreateBody, body))
+
+    @staticmethod
+    def create(body: WorkflowCreateRequest | dict[str, Any]) -> Call[WorkflowCreatedOut]:
+        return Call("POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body))
+
+    @staticmethod
+    def prepare_status(workflow_id: int, op: Op, user_address: str) -> Call[PreparedIntent]:
+        body = _body(StatusPrepareRequest, {"user_address": user_address})
+        return Call("POST", f"/api/workflow/{workflow_id}/{op}/prepare", PreparedIntent, body)
+
+    @staticmethod
+    def change_status(workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> Call[StatusChangedOut]:
+        return Call("POST", f"/api/workflow/{workflow_id}/{op}", StatusChangedOut, _body(StatusChangeRequest, body))
+
+    @staticmethod
+    def workflow(workflow_id: int) -> Call[WorkflowOut]:
+        return Call("GET", f"/api/workflow/{workflow_id}", WorkflowOut)
+
+    @staticmethod
+    def user_workflows(address: str, offset: int = 0, limit: int = 50) -> Call[WorkflowListOut]:
+        return Call("GET", f"/api/workflow/user/{address}", WorkflowListOut, params=_params(offset=offset, limit=limit))
+
+    @staticmethod
+    def executions(
+        *, workflow_id: int | None = None, user: str | None = None, status: str | None = None,
+        since: datetime | None = None, until: datetime | None = None, offset: int = 0, limit: int = 50,
+    ) -> Call[ExecutionPageOut]:  # fmt: skip
+        params = _params(workflow_id=workflow_id, user=user, status=status, since=since, until=until,
+                         offset=offset, limit=limit)  # fmt: skip
+        return Call("GET", "/api/executions", ExecutionPageOut, params=params)
+
+    @staticmethod
+    def stats(
+        *, user: str | None = None, workflow_id: int | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Call[StatsOut]:  # fmt: skip
+        return Call("GET", "/api/stats", StatsOut, params=_params(user=user, workflow_id=workflow_id, since=since,
+                                                                  until=until))  # fmt: skip
+
+    @staticmethod
+    def workers(within_s: float = 60) -> Call[WorkersOut]:
+        return Call("GET", "/api/workers", WorkersOut, params={"within_s": within_s})
+
+    @staticmethod
+    def metrics() -> Call[str]:
+        return Call("GET", "/metrics", None)
+
+
+def signed_create(body: WorkflowCreateBody | dict[str, Any], prepared: PreparedIntent, account: LocalAccount) -> Any:
+    """The create request for `body`, signed by `account` over the prepared terms."""
+    plain = _body(WorkflowCreateBody, body)
+    return {**plain, **signed_terms(prepared, account)}
+
+
+def signed_terms(prepared: PreparedIntent, account: LocalAccount) -> dict[str, Any]:
+    return {
+        "signature": sign_typed_data(account, prepared.typed_data),
+        "nonce": prepared.nonce,
+        "deadline": prepared.deadline,
+        "max_relayer_fee_wei": str(prepared.max_relayer_fee_wei),
+    }
