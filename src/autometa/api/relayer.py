@@ -103,6 +103,7 @@ class Relayer:
     # ------------------------------------------------------------------ submit
 
     async def create(self, body: WorkflowCreateBody, intent: SignedIntent) -> WorkflowCreatedOut:
+        self._check_token(body.spec())  # a bad body names its field before the missing signature
         signature, nonce, deadline, fee = self._require_signed(intent, "/api/workflow/prepare")
         info = await self.chain.info()
         _, now = await self.chain.head(max_age=0)
@@ -152,11 +153,14 @@ class Relayer:
 
     # ------------------------------------------------------------------ checks
 
-    def _check_spec(self, body: WorkflowCreateBody, now: int) -> WorkflowSpec:
-        spec = body.spec()
+    def _check_token(self, spec: WorkflowSpec) -> None:
         trigger = spec.trigger_data
         if isinstance(trigger, PriceTriggerData) and trigger.token not in self.config.supported_assets:
             raise invalid("trigger_data.token", f"unknown token; supported: {', '.join(self.config.supported_assets)}")
+
+    def _check_spec(self, body: WorkflowCreateBody, now: int) -> WorkflowSpec:
+        spec = body.spec()
+        self._check_token(spec)
         try:
             spec.check_times(now)
         except ValueError as exc:
