@@ -28,15 +28,17 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// counted exactly on top, by CalldataGas). Calibrated with bench/gas.py on anvil (cancun),
     /// which prints residual = receipt.gasUsed − Σ RunExecuted.gasUsed:
     /// - SINGLE: residual of a steady-state `execute` (PRICE and TIME workflows, native action)
-    ///   was −626 with 21,000 + 10,300, so 21,000 + 9,670; after the slot-0/1 rework −6 / −13 → 9,660.
+    ///   was −626 with 21,000 + 10,300, so 21,000 + 9,670; after the slot-0/1 rework −6 / −13 → 9,660;
+    ///   after the price-trigger union and the leaner fee debit / RunExecuted −266 / −273 → 9,390.
     /// - BATCH / ITEM: residual(n) of `executeBatch` is linear in the batch size n (per item, the
     ///   loop and the fee debit + RunExecuted emitted after the item's last `gasleft()`). Measured
     ///   at n = 1 and n = 50: residual ≈ −4,807 + 2,123·n with 21,000 + 9,000 / 3,000, so
-    ///   BATCH = 21,000 + 4,190 + 150 and ITEM = 3,000 + 2,123 − 24 after re-measuring.
+    ///   BATCH = 21,000 + 4,190 + 150 and ITEM = 3,000 + 2,123 − 24 after re-measuring; after the
+    ///   leaner fee debit / RunExecuted ≈ 6 − 280.5·n, so BATCH + 6 and ITEM − 280.
     /// Result: |fee − gasUsed × price × (1 + premium)| ≤ 0.2 % of the tx cost in every measured case.
-    uint256 internal constant SINGLE_OVERHEAD = 21_000 + 9_660;
-    uint256 internal constant BATCH_OVERHEAD = 21_000 + 4_340;
-    uint256 internal constant ITEM_OVERHEAD = 5_100;
+    uint256 internal constant SINGLE_OVERHEAD = 21_000 + 9_390;
+    uint256 internal constant BATCH_OVERHEAD = 21_000 + 4_346;
+    uint256 internal constant ITEM_OVERHEAD = 4_820;
     /// Upper bound on a run's gas besides its action, for the escrow check before the action.
     uint256 internal constant RUN_GAS_BOUND = 120_000;
     /// Gas kept back when checking that the action can get its full gas limit (EIP-150).
@@ -259,16 +261,27 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             s2 := sload(add(w.slot, 2))
         }
         uint256 value = s2 >> 160;
-        uint256 runGas = uint24(s1 >> S1_GAS_LIMIT) + RUN_GAS_BOUND + extraGas;
-        // A call action first loads its calldata from storage: one cold slot per 32 bytes.
-        if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
-        uint256 feeBound = (runGas * gasPrice * (10_000 + c.premiumBps)) / 10_000;
-        if (feeBound > uint80(s1)) feeBound = uint80(s1);
+        // Unchecked sums of small numbers (gas amounts < 2^64, a stored calldata length ≤
+        // MAX_CALLDATA, value < 2^96 plus a fee bound < 2^80, runCount < maxRuns < 2^32: an active
+        // workflow has runs left); the products with the gas price in _fee stay checked.
+        uint256 feeBound;
+        unchecked {
+            uint256 runGas = uint24(s1 >> S1_GAS_LIMIT) + RUN_GAS_BOUND + extraGas;
+            // A call action first loads its calldata from storage: one cold slot per 32 bytes.
+            if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
+            feeBound = _fee(runGas, gasPrice, c.premiumBps);
+            if (feeBound > uint80(s1)) feeBound = uint80(s1);
+        }
         uint256 balance = uint128(a);
-        if (balance < value + feeBound) return _skip(id, runIndex, SKIP_INSUFFICIENT_ESCROW);
+        unchecked {
+            if (balance < value + feeBound) return _skip(id, runIndex, SKIP_INSUFFICIENT_ESCROW);
+        }
 
         // -- consume the run before acting (a re-entrant call sees it done), roll back on failure
-        uint32 nextCount = runCount + 1;
+        uint32 nextCount;
+        unchecked {
+            nextCount = runCount + 1;
+        }
         uint8 status = nextCount == uint32(s1 >> S1_MAX_RUNS) ? STATUS_COMPLETED : STATUS_ACTIVE;
         {
             uint256 consumed = (s0 & S0_KEEP) | (uint256(status) << S0_STATUS) | (uint256(nextCount) << S0_RUN_COUNT)
@@ -306,8 +319,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
 
         // -- charge: measured gas + what gasleft() cannot see, at min(gas price, owner's cap), + premium
-        uint256 gasUsed = gasStart - gasleft() + extraGas;
-        fee = (gasUsed * gasPrice * (10_000 + c.premiumBps)) / 10_000;
+        uint256 gasUsed;
+        unchecked {
+            gasUsed = gasStart - gasleft() + extraGas; // gasleft() only goes down
+        }
+        fee = _fee(gasUsed, gasPrice, c.premiumBps);
         if (fee > feeBound) fee = feeBound;
         // acct.balance -= fee, reading the word again: the action ran since it was last read
         {
@@ -351,6 +367,15 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             mstore(add(m, 0xe0), source)
             log4(m, 0x100, topic, id, runIndex, caller())
         }
+    }
+
+    /// gas × gasPrice × (1 + premium): checked products (a gas price is not bounded), premiumBps ≤ MAX_PREMIUM_BPS.
+    function _fee(uint256 gas, uint256 gasPrice, uint256 premiumBps) private pure returns (uint256) {
+        uint256 factor;
+        unchecked {
+            factor = 10_000 + premiumBps;
+        }
+        return (gas * gasPrice * factor) / 10_000;
     }
 
     function _skip(uint256 id, uint32 runIndex, uint8 reason) private returns (uint256) {
