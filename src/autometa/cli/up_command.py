@@ -12,8 +12,9 @@ import typer
 from autometa.chain.accounts import ROLE_INDEX, dev_account
 from autometa.cli.common import console, handle_errors, progress, settings_with
 from autometa.config import Settings
+from autometa.embedded.api import make_api_runner
 from autometa.embedded.devchain import start_dev_chain
-from autometa.embedded.stack import Stack, run_stack
+from autometa.embedded.stack import Stack, run_stack, stack_settings
 from autometa.logs import configure_logging
 
 
@@ -30,10 +31,6 @@ def _print_ready(stack: Stack, api_url: str | None) -> None:
     for role, index in ROLE_INDEX.items():
         console.print(f"    {role:9} {dev_account(index).address}", highlight=False)
     console.print("Ctrl-C stops; the next `autometa up` resumes from the data directory.")
-
-
-async def _api_runner(settings: Settings, store: object, stop: asyncio.Event) -> None:  # replaced when the API lands
-    await stop.wait()
 
 
 @handle_errors
@@ -73,5 +70,7 @@ async def _main(chain: object, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    settings = stack_settings(settings, chain)
     api_url = f"http://{settings.API_HOST}:{settings.API_PORT}"
-    await run_stack(chain, settings, stop, api=_api_runner, on_ready=lambda s: _print_ready(s, api_url))
+    api = make_api_runner(chain.deployment.feeds)
+    await run_stack(chain, settings, stop, api=api, on_ready=lambda s: _print_ready(s, api_url))

@@ -49,18 +49,22 @@ def start_dev_chain(
 ) -> DevChain:
     """Start (or resume) the local chain and make sure Autometa is deployed on it."""
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    anvil = Anvil(port=port, chain_id=chain_id, block_time=block_time, state_path=state_file(settings.DATA_DIR))
+    # Start on automine so deployment takes milliseconds, then switch to steady blocks.
+    anvil = Anvil(port=port, chain_id=chain_id, state_path=state_file(settings.DATA_DIR))
     anvil.start()
     try:
         w3 = connect(anvil.url)
         dep = Deployment.load(settings.DATA_DIR, chain_id)
-        if dep is not None and w3.eth.get_code(Web3.to_checksum_address(dep.address)):
+        resumed = dep is not None and bool(w3.eth.get_code(Web3.to_checksum_address(dep.address)))
+        if dep is not None and resumed:
             log.info("resumed dev chain", rpc=anvil.url, contract=dep.address, block=w3.eth.block_number)
-            return DevChain(anvil, w3, dep, resumed=True)
-        dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
-        dep.save(settings.DATA_DIR)
-        log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
-        return DevChain(anvil, w3, dep, resumed=False)
+        else:
+            dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
+            dep.save(settings.DATA_DIR)
+            log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
+        if block_time:
+            w3.provider.make_request("evm_setIntervalMining", [block_time])  # type: ignore[arg-type]
+        return DevChain(anvil, w3, dep, resumed=resumed)
     except BaseException:
         anvil.stop()
         raise

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
 
 from autometa import __version__
 from autometa.chain.accounts import dev_role
@@ -44,6 +45,23 @@ class Stack:
     store: Store
     executor_account: LocalAccount
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def stack_settings(settings: Settings, chain: DevChain) -> Settings:
+    """The settings every service of the embedded stack shares: this chain, this contract, this
+    store, and the dev relayer unless a relayer key is configured."""
+    update: dict[str, Any] = {
+        "MOONBASE_RPC": chain.url,
+        "REGISTRY_ADDRESS": chain.deployment.address,
+        "ACTIONEXECUTOR_ADDRESS": chain.deployment.address,
+        "FEEESCROW_ADDRESS": chain.deployment.address,
+        "CHAIN_ID": chain.deployment.chain_id,
+        "DATABASE_URL": chain.database_url(settings),
+        "BACKEND_API_URL": f"http://{settings.API_HOST}:{settings.API_PORT}",
+    }
+    if settings.RELAYER_PRIVATE_KEY is None:
+        update["RELAYER_PRIVATE_KEY"] = SecretStr(dev_role("relayer").key.hex())
+    return settings.model_copy(update=update)
 
 
 def executor_account(settings: Settings) -> LocalAccount:
