@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -12,7 +13,7 @@ from tests.api.conftest import USER, Api, deposit, seed_body
 ESCROW = 3 * 10**18
 
 
-async def _indexed_workflow(api: Api, **extra: object) -> int:
+async def _indexed_workflow(api: Api, **extra: Any) -> int:
     deposit(api.chain, USER, ESCROW)
     wid = (await api.typed.create_signed(USER, seed_body(**extra))).workflow_id
     indexer = EventIndexer(api.chain.w3, api.store, api.chain.deployment.address, api.chain.deployment.block)

@@ -63,7 +63,8 @@ async def test_times_in_the_past_are_refused(api_embedded: Api) -> None:
 
 async def test_malformed_json_wrong_types_and_oversize(api_embedded: Api) -> None:
     client = api_embedded.client
-    bad = await client.post("/api/workflow/prepare", content=b'{"user_address": ', headers={"content-type": "application/json"})
+    json_type = {"content-type": "application/json"}
+    bad = await client.post("/api/workflow/prepare", content=b'{"user_address": ', headers=json_type)
     assert bad.status_code == 400 and _field(bad) == "body"
     listed = await client.post("/api/workflow/prepare", json=[1, 2, 3])
     assert listed.status_code == 422

@@ -8,13 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import AsyncWeb3
+from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 
 from autometa.api.errors import Unavailable
 from autometa.chain.contracts import autometa_async
 from autometa.chain.deploy import Deployment
-from autometa.chain.web3 import connect_async
 from autometa.config import ConfigError, Settings
 
 
@@ -39,7 +38,10 @@ class ChainGateway:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
-        return cls(connect_async(settings.rpc_url, timeout=10.0), settings, contract=contract)
+        # No provider-level retries: a request should fail fast with a 503, not hang in backoff.
+        provider = AsyncHTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10.0},
+                                     exception_retry_configuration=None)  # fmt: skip
+        return cls(AsyncWeb3(provider), settings, contract=contract)
 
     async def info(self) -> ChainInfo:
         if self._info is None:
