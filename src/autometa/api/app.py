@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from autometa import __version__
 from autometa.api.errors import install_handlers
-from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware
+from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware, PriceFastPath
 from autometa.api.routes import executions, metrics, price, stats, utils, workers, workflow
 from autometa.api.services import Services
 from autometa.config import Settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
                    metrics.router):  # fmt: skip
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.add_middleware(PriceFastPath, state=app.state)  # inside CORS and metrics
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"],

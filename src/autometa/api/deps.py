@@ -18,7 +18,7 @@ from autometa.prices import SharedPriceCache
 from autometa.store import Store
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -26,23 +26,23 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_store(services: ServicesDep) -> Store:
+async def get_store(services: ServicesDep) -> Store:
     return services.store
 
 
-def get_prices(services: ServicesDep) -> SharedPriceCache:
+async def get_prices(services: ServicesDep) -> SharedPriceCache:
     return services.prices
 
 
-def get_chain(services: ServicesDep) -> ChainGateway:
+async def get_chain(services: ServicesDep) -> ChainGateway:
     return services.chain
 
 
-def get_relayer(services: ServicesDep) -> Relayer:
+async def get_relayer(services: ServicesDep) -> Relayer:
     if services.relayer is None:
         raise Unavailable("relayer", "the relayer is not configured: set RELAYER_PRIVATE_KEY")
     return services.relayer

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from autometa.api.metrics import HTTP_LATENCY
 
 MAX_BODY_BYTES = 64 * 1024
+FAST_ROUTE = "autometa.route"  # scope key: the route template a fast path answered for
 
 
 def _too_large(limit: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -91,9 +92,45 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            path = getattr(route, "path", None) or scope.get(FAST_ROUTE) or "unmatched"
             key = (scope["method"], path, status)
             child = self._children.get(key)
             if child is None:
                 child = self._children[key] = HTTP_LATENCY.labels(method=key[0], route=path, status=str(status))
             child.observe(time.perf_counter() - start)
+
+
+class PriceFastPath:
+    """`GET /api/price/{symbol}` for a supported symbol, answered before FastAPI's routing and
+    dependency injection (~150 µs of a ~250 µs request): every worker polls it, so it bounds the
+    fleet a single API process serves. The route in `routes/price.py` stays the documented
+    endpoint and answers everything this declines: unknown symbols, cache failures, no price."""
+
+    PREFIX = "/api/price/"
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith(self.PREFIX):
+            services = getattr(self.state, "services", None)
+            symbol = scope["path"][len(self.PREFIX) :]
+            if services is not None and symbol in services.settings.SUPPORTED_ASSETS:
+                try:
+                    price = await services.prices.get(symbol)
+                except Exception:  # the route answers with the right error
+                    await self.app(scope, receive, send)
+                    return
+                scope[FAST_ROUTE] = "/api/price/{symbol}"
+                if price is None:  # the same answer as the route's, without a second upstream attempt
+                    status, payload = 503, {"error": "price_unavailable", "field": None,
+                                            "message": f"no price for {symbol} right now (upstream unavailable); "
+                                                       "retry shortly"}  # fmt: skip
+                else:
+                    status, payload = 200, price.to_payload()
+                body = json.dumps(payload).encode()
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -12,15 +12,19 @@ import uvicorn
 from autometa.api.app import create_app
 from autometa.api.services import Services
 from autometa.config import Settings
+from autometa.prices import SharedPriceCache
 from autometa.store import Store
 
 
-class _EmbeddedServer(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its host (`autometa up` owns Ctrl-C)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+_EmbeddedServer = EmbeddedServer  # the name `autometa.embedded.api` imports
 
 
 def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Config:
@@ -37,10 +41,13 @@ def run(settings: Settings, **overrides: Any) -> None:
     uvicorn.Server(uvicorn_config(settings, create_app(settings), **overrides)).run()
 
 
-async def run_api(settings: Settings, store: Store, stop: asyncio.Event) -> None:
-    """`autometa up`'s API runner: serve on API_HOST:API_PORT with `up`'s store until `stop`."""
-    services = await Services.from_settings(settings, store=store)
-    server = _EmbeddedServer(uvicorn_config(settings, create_app(settings, services=services)))
+async def run_api(
+    settings: Settings, store: Store, stop: asyncio.Event, *, prices: SharedPriceCache | None = None
+) -> None:
+    """`autometa up`'s API runner: serve on API_HOST:API_PORT with `up`'s store (and, if given,
+    its price cache) until `stop`. Bind extra arguments with functools.partial."""
+    services = await Services.from_settings(settings, store=store, prices=prices)
+    server = EmbeddedServer(uvicorn_config(settings, create_app(settings, services=services)))
     task = asyncio.create_task(server.serve())
     stopper = asyncio.create_task(stop.wait())
     try:
