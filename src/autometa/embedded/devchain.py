@@ -63,7 +63,11 @@ def start_dev_chain(
             dep.save(settings.DATA_DIR)
             log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
         if block_time:
-            w3.provider.make_request("evm_setIntervalMining", [block_time])  # type: ignore[arg-type]
+            # anvil takes whole seconds here
+            reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
+            if "error" in reply:
+                raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
+        (state_file(settings.DATA_DIR).parent / "rpc_url").write_text(anvil.url + "\n")  # for other tools
         return DevChain(anvil, w3, dep, resumed=resumed)
     except BaseException:
         anvil.stop()
