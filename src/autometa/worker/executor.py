@@ -248,7 +248,8 @@ class Executor:
                 ev = event.process_log(_log_entry(raw))
             except Exception:
                 continue
-            skipped[(int(ev.args.workflowId), int(ev.args.runIndex))] = SkipReason(ev.args.reason)
+            args = ev["args"]  # a plain dict: web3 returns AttributeDicts only for AttributeDict logs
+            skipped[(int(args["workflowId"]), int(args["runIndex"]))] = SkipReason(args["reason"])
         return skipped, block
 
     async def _record_receipt(
