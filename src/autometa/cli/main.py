@@ -6,6 +6,7 @@ import typer
 
 from autometa import __version__
 from autometa.cli import chain_commands, escrow_commands, price_commands, workflow_commands
+from autometa.cli.api_command import api_command
 from autometa.cli.demo_command import demo_command
 from autometa.cli.executor_command import executor_command
 from autometa.cli.scheduler_command import scheduler_command
@@ -21,6 +22,7 @@ app.command("deploy")(chain_commands.deploy_command)
 app.command("devnet")(chain_commands.devnet_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
+app.command("api")(api_command)
 app.command("scheduler")(scheduler_command)
 app.command("executor")(executor_command)
 app.add_typer(escrow_commands.app, name="escrow")
