@@ -136,34 +136,53 @@ class Scheduler:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         renew_every = getattr(self.lease, "retry_s", 1.0)
-        await self.load()
-        numbers: asyncio.Queue[int] = asyncio.Queue()
+        lost = asyncio.Event()
 
-        async def pump() -> None:
-            async for number in self.follower.follow():
-                numbers.put_nowait(number)
+        async def renew() -> None:
+            # On a clock of its own: a long block (the indexer catching up on hundreds of events)
+            # or a long load must not let the lease lapse while we still act as the active one.
+            try:
+                while True:
+                    await asyncio.sleep(renew_every)
+                    if not await self.lease.acquire():
+                        return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler.lease_renewal_failed")
+            finally:
+                lost.set()
 
-        pumping = asyncio.create_task(pump())
-        renewed = time.monotonic()
+        renewing = asyncio.create_task(renew())
+        pumping: asyncio.Task[None] | None = None
         try:
-            while not stop.is_set():
+            await self.load()
+            numbers: asyncio.Queue[int] = asyncio.Queue()
+
+            async def pump() -> None:
+                async for number in self.follower.follow():
+                    numbers.put_nowait(number)
+
+            pumping = asyncio.create_task(pump())
+            while not stop.is_set() and not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     number = await asyncio.wait_for(numbers.get(), renew_every)
+                    if lost.is_set():
+                        break
                     try:
                         await self.process_block(number)
                     except Exception:
                         log.exception("scheduler.block_failed", block=number)
                 if pumping.done():
                     pumping.result()  # the follower failed: raise it
-                if time.monotonic() - renewed >= renew_every:
-                    if not await self.lease.acquire():
-                        log.warning("scheduler.standby", reason="lease lost")
-                        return
-                    renewed = time.monotonic()
+            if lost.is_set() and not stop.is_set():
+                log.warning("scheduler.standby", reason="lease lost")
         finally:
-            pumping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pumping
+            for task in (pumping, renewing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
