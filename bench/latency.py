@@ -1,0 +1,99 @@
+"""Benchmark: blocks and seconds from an oracle price move to the runs it triggers.
+
+200 PRICE workflows in the seed's shape (ethereum below $3200 -> send a small amount, each to
+its own recipient; three owners) are created on a dev chain mining a block every second. One
+`autometa scheduler` and two `autometa executor` processes (own keys) run against Redis and a
+fresh PostgreSQL database. The ethereum feed (MockV3Aggregator) then moves from 3250 to
+3198.15 (`updateAnswer`), and for every workflow we take the block of that update and the block
+including its execution:
+
+- p50_blocks / p99_blocks: execution block - update block (1 = the very next block);
+- p50_s / p99_s: the same as block timestamps (seconds).
+
+Targets: p50 <= 1 block, p99 <= 2 blocks. Progress goes to stderr; the last stdout line is one
+JSON object. Run: .venv/bin/python bench/latency.py [--workflows 200 --batch-size 50 --concurrency 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.conftest import fresh_pg_database  # noqa: E402
+from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
+
+from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
+from autometa.chain.deploy import set_dev_price  # noqa: E402
+
+EXECUTORS = (5, 6)
+
+
+def progress(message: str) -> None:
+    print(f"[latency] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=3)
+    args = parser.parse_args()
+    n = args.workflows
+    settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
+    with fresh_pg_database("autometa_bench") as db, distributed_stack(db, executors=EXECUTORS, **settings) as stack:
+        w3 = stack.w3
+        owners = [dev_account(i) for i in OWNER_KEYS]
+        trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
+        progress(f"creating {n} price workflows (ethereum below $3200)")
+        ids = stack.create_many([(owners[i % 3], native_spec(2, trigger, recipient(i))) for i in range(n)])
+        stack.interval_mining(1)
+        stack.start("scheduler", "scheduler")
+        for i, key in enumerate(EXECUTORS):
+            stack.start_executor(f"executor-{i}", key)
+        stack.wait_started(*(f"executor-{i}" for i in range(len(EXECUTORS))), marker="executor.started", timeout=90)
+        stack.wait_for("the scheduler to load", lambda: f"workflows={n}" in stack.log_text("scheduler"), timeout=120)
+        time.sleep(2)  # a couple of quiet blocks: the scheduler follows the head
+        receipt = set_dev_price(w3, dev_role("admin"), stack.dep.feeds["ethereum"], Decimal("3198.15"))
+        update_block = int(receipt["blockNumber"])
+        update_ts = int(w3.eth.get_block(update_block)["timestamp"])
+        progress(f"feed moved to 3198.15 in block {update_block}")
+        stack.wait_executed(ids, timeout=120, progress=progress_printer("latency"))
+        logs = stack.executed_logs(update_block)
+        stamps = {b: int(w3.eth.get_block(b)["timestamp"]) for b in {int(e.blockNumber) for e in logs}}
+        first = {}
+        for e in sorted(logs, key=lambda e: (e.blockNumber, e.logIndex)):
+            first.setdefault(int(e.args.workflowId), int(e.blockNumber))
+        blocks = [float(first[wid] - update_block) for wid in ids]
+        seconds = [float(stamps[first[wid]] - update_ts) for wid in ids]
+        result = {
+            "workflows": n,
+            "executors": len(EXECUTORS),
+            "batch_size": args.batch_size,
+            "concurrency": args.concurrency,
+            "update_block": update_block,
+            "p50_blocks": percentile(blocks, 50),
+            "p99_blocks": percentile(blocks, 99),
+            "max_blocks": max(blocks),
+            "p50_s": percentile(seconds, 50),
+            "p99_s": percentile(seconds, 99),
+            "duplicates": len(logs) - len({(int(e.args.workflowId), int(e.args.runIndex)) for e in logs}),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
