@@ -8,7 +8,6 @@ and start from emptied tables. ``AUTOMETA_TEST_PG_URL`` points at another server
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from autometa.store import Base, Store
-
-PG_URL = os.environ.get("AUTOMETA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.conftest import fresh_pg_database
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -34,24 +32,11 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _admin() -> psycopg.Connection[tuple[object, ...]]:
-    try:
-        return psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({exc}); deselect with -m 'not postgres'")
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh, uniquely named database for this test session, dropped afterwards."""
-    name = f"autometa_store_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with _admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with _admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_pg_database("autometa_store") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
