@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import redis
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.anvil import Anvil, free_port
@@ -23,9 +22,9 @@ from autometa.chain.web3 import connect
 from autometa.client import AutometaClient
 from tests.conftest import fresh_pg_database
 from tests.support.coingecko_stub import CoinGeckoStub
+from tests.support.stack import redis_database  # its own Redis db: every fresh anvil reuses one address
 
 AUTOMETA = str(Path(sys.executable).parent / "autometa")
-REDIS_DB = 11  # this test's own database: a fresh anvil deploys to the same address every time
 
 
 @pytest.fixture
@@ -37,9 +36,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
         w3 = connect(anvil.url)
         dep = setup_dev_stack(w3)
         dep.save(tmp_path)
-        redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-        redis.Redis.from_url(redis_url).flushdb()
-        with fresh_pg_database("autometa_dist") as db_url:
+        with fresh_pg_database("autometa_dist") as db_url, redis_database() as redis_url:
             port = free_port()
             env = {
                 **os.environ, "MOONBASE_RPC": anvil.url, "REGISTRY_ADDRESS": dep.address, "DATABASE_URL": db_url,
