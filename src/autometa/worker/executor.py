@@ -19,6 +19,7 @@ import hashlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,15 +157,25 @@ class Executor:
             log.warning("executor.heartbeat_failed", error=str(exc))
 
     async def _guarded(self, batch: list[Delivery], slots: asyncio.Semaphore) -> None:
+        released = False
+
+        def free() -> None:
+            # A slot bounds transactions in flight, not bookkeeping: it is freed as soon as the
+            # batch is included, so recording rows never delays the next batch.
+            nonlocal released
+            if not released:
+                released = True
+                slots.release()
+
         try:
-            await self.execute(batch)
+            await self.execute(batch, on_included=free)
         except Exception:
             # Not acknowledged: after the idle timeout another executor (or we) take them again.
             log.exception("executor.batch_failed", runs=len(batch))
             for d in batch:
                 self._drop(d)
         finally:
-            slots.release()
+            free()
 
     # ------------------------------------------------------------------ one batch
 
@@ -173,8 +184,9 @@ class Executor:
             self._chain_id = int(await self.w3.eth.chain_id)
         return self._chain_id
 
-    async def execute(self, batch: list[Delivery]) -> BatchOutcome:
-        """Simulate, send and record one batch; acknowledge its jobs. Returns what happened."""
+    async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
+        """Simulate, send and record one batch; acknowledge its jobs. Returns what happened.
+        `on_included` is called once the transaction is mined (or nothing was sent)."""
         unique: dict[tuple[int, int], Delivery] = {}
         for d in batch:
             key = (d.job.workflow_id, d.job.run_index)
@@ -197,6 +209,8 @@ class Executor:
                     {"from": self.address, "to": self.core.address, "data": data}, f"batch:{digest}"
                 )
                 receipt = await self.sender.wait(sent, raise_on_revert=False)
+                if on_included is not None:
+                    on_included()
             except TransactionReverted as exc:
                 log.warning("executor.batch_reverted", runs=len(runs), reason=str(exc))
                 for key in runs:

@@ -105,14 +105,16 @@ class Scheduler:
             for tick in await self.prices.read(tokens, number):
                 due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
         report.due = len(due)
+        jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
-            job = Job(
+            jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source if run.kind is TriggerType.PRICE else None,
-            )  # fmt: skip
-            if await self.queue.enqueue(job):
-                report.enqueued += 1
+            ))  # fmt: skip
+        # All of a block's jobs at once: a thousand runs due together must not wait on a
+        # thousand sequential round trips to Redis before executors see them.
+        report.enqueued = sum(await asyncio.gather(*(self.queue.enqueue(job) for job in jobs)))
         self.last_block = number
         if report.due or report.changed:
             log.info("scheduler.block", **report.__dict__)
