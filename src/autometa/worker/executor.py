@@ -114,10 +114,13 @@ class Executor:
                 with contextlib.suppress(TimeoutError):
                     first = await asyncio.wait_for(buffer.get(), 0.5)
                     batch = [first]
-                    deadline = time.monotonic() + self.linger_s
+                    # Gather a burst into one batch: keep taking runs while they arrive within
+                    # `linger_s` of each other, but never hold the first longer than 6 lingers.
+                    deadline = time.monotonic() + 6 * self.linger_s
                     while len(batch) < self.batch_size:
+                        wait = min(self.linger_s, deadline - time.monotonic())
                         try:
-                            batch.append(await asyncio.wait_for(buffer.get(), max(0.0, deadline - time.monotonic())))
+                            batch.append(await asyncio.wait_for(buffer.get(), max(0.0, wait)))
                         except TimeoutError:
                             break
                     await slots.acquire()

@@ -38,6 +38,9 @@ class BlockReport:
     enqueued: int = 0
 
 
+ENQUEUE_CONCURRENCY = 16
+
+
 class Scheduler:
     """refire_s: a run handed out but not reported back (skipped at simulation, or lost) is
     offered again after this long; the queue's claim drops it if it is still queued."""
@@ -112,9 +115,11 @@ class Scheduler:
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source if run.kind is TriggerType.PRICE else None,
             ))  # fmt: skip
-        # All of a block's jobs at once: a thousand runs due together must not wait on a
-        # thousand sequential round trips to Redis before executors see them.
-        report.enqueued = sum(await asyncio.gather(*(self.queue.enqueue(job) for job in jobs)))
+        # Many at a time: a thousand runs due together must not wait on a thousand sequential
+        # round trips to Redis, nor exceed the client's connection pool.
+        for start in range(0, len(jobs), ENQUEUE_CONCURRENCY):
+            chunk = jobs[start : start + ENQUEUE_CONCURRENCY]
+            report.enqueued += sum(await asyncio.gather(*(self.queue.enqueue(job) for job in chunk)))
         self.last_block = number
         if report.due or report.changed:
             log.info("scheduler.block", **report.__dict__)
