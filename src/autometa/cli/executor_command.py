@@ -46,6 +46,9 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from autometa.worker.startup import check_backend
+
+    await check_backend(s)  # the seed's start-up lines; a missing backend only means direct prices
     await queue.startup()
     try:
         for sent in await sender.recover():  # finish what a previous run of this key left in flight

@@ -54,6 +54,9 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from autometa.worker.startup import check_backend
+
+    await check_backend(s)  # the seed's start-up lines; a missing backend only means direct prices
     await queue.startup()
     try:
         await scheduler.run(stop)
