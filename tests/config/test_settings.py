@@ -82,7 +82,10 @@ def test_a_private_key_never_shows(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert "WORKER_PRIVATE_KEY" in str(err.value) and bad[2:20] not in str(err.value)
-    configure_logging()
-    structlog.get_logger().info("oops", detail=f"key is {KEY}", key=KEY, tx_hash="0x" + "ab" * 32)
-    out = capsys.readouterr().err
+    try:
+        configure_logging()
+        structlog.get_logger().info("oops", detail=f"key is {KEY}", key=KEY, tx_hash="0x" + "ab" * 32)
+        out = capsys.readouterr().err
+    finally:
+        structlog.reset_defaults()
     assert KEY[2:] not in out and "ab" * 32 in out
