@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -152,3 +154,16 @@ def emit(data: Any, as_json: bool, human: Callable[[], None]) -> None:
 def progress(message: str) -> Iterator[None]:
     with err_console.status(message):
         yield
+
+
+async def worker_start(settings: Settings) -> asyncio.Event:
+    """What every long-running worker does first: an event that SIGINT/SIGTERM set, and the
+    seed's start-up check of the backend (a missing backend only means direct prices)."""
+    from autometa.worker.startup import check_backend
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await check_backend(settings)
+    return stop

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import typer
 
-from autometa.cli.common import CliError, chain_context, handle_errors
+from autometa.cli.common import CliError, chain_context, handle_errors, worker_start
 
 
 async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str | None) -> None:
@@ -42,13 +41,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         w3, ctx.core.address, sender, queue, store, batch_size=s.BATCH_SIZE,
         max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__,
     )  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from autometa.worker.startup import check_backend
-
-    await check_backend(s)  # the seed's start-up lines; a missing backend only means direct prices
+    stop = await worker_start(s)
     await queue.startup()
     try:
         for sent in await sender.recover():  # finish what a previous run of this key left in flight

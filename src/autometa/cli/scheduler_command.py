@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 import typer
 
-from autometa.cli.common import chain_context, handle_errors
+from autometa.cli.common import chain_context, handle_errors, worker_start
 
 
 async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
@@ -50,13 +49,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
         w3, IndexerWorkflowSource(indexer), queue, PriceReader(w3, ctx.core.address, offchain),
         lease=lease, follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll),
     )  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from autometa.worker.startup import check_backend
-
-    await check_backend(s)  # the seed's start-up lines; a missing backend only means direct prices
+    stop = await worker_start(s)
     await queue.startup()
     try:
         await scheduler.run(stop)
