@@ -456,17 +456,13 @@ class TransactionSender:
             entry = self._sign(account, state, unsigned, nonce, fees, purpose)
             self.journal.add(entry)  # write-ahead: journaled before the node sees it
             error = await self._broadcast(entry.raw_tx)
+            # What is followed as in flight if the node has (or may have) the transaction.
+            sent = SentTx(
+                chain_id=state.chain_id, sender=state.address, nonce=nonce, purpose=purpose,
+                gas_limit=int(unsigned["gas"]), attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
+                unsigned=dict(unsigned), last_action_block=block,
+            )  # fmt: skip
             if error is None or classify_broadcast_error(error) is BroadcastErrorKind.ALREADY_KNOWN:
-                sent = SentTx(
-                    chain_id=state.chain_id,
-                    sender=state.address,
-                    nonce=nonce,
-                    purpose=purpose,
-                    gas_limit=int(unsigned["gas"]),
-                    attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
-                    unsigned=dict(unsigned),
-                    last_action_block=block,
-                )
                 state.in_flight[nonce] = sent
                 logger.info("tx.sent", nonce=nonce, tx_hash=entry.tx_hash, fees=str(fees))
                 return sent
@@ -475,16 +471,6 @@ class TransactionSender:
                 # the follower rebroadcasts it if the node does not know it. No gap, no double send.
                 if await self._known_hash(entry.tx_hash) is None:
                     logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error))
-                sent = SentTx(
-                    chain_id=state.chain_id,
-                    sender=state.address,
-                    nonce=nonce,
-                    purpose=purpose,
-                    gas_limit=int(unsigned["gas"]),
-                    attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
-                    unsigned=dict(unsigned),
-                    last_action_block=block,
-                )
                 state.in_flight[nonce] = sent
                 return sent
             kind = classify_broadcast_error(error)
