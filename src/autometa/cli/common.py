@@ -76,11 +76,11 @@ class ChainContext:
     core: Contract
 
 
-def settings_with(rpc_url: str | None) -> Settings:
-    overrides: dict[str, Any] = {}
+def settings_with(rpc_url: str | None, **overrides: Any) -> Settings:
+    """Settings from the environment, with command-line options taking precedence."""
     if rpc_url:
         overrides["MOONBASE_RPC"] = rpc_url
-    return load_settings(**overrides)
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def chain_context(rpc_url: str | None = None, contract: str | None = None) -> ChainContext:
@@ -156,14 +156,20 @@ def progress(message: str) -> Iterator[None]:
         yield
 
 
-async def worker_start(settings: Settings) -> asyncio.Event:
-    """What every long-running worker does first: an event that SIGINT/SIGTERM set, and the
-    seed's start-up check of the backend (a missing backend only means direct prices)."""
-    from autometa.worker.startup import check_backend
-
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT/SIGTERM set: how every long-running command stops cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def worker_start(settings: Settings) -> asyncio.Event:
+    """What every long-running worker does first: stop on signals, and the seed's start-up
+    check of the backend (a missing backend only means direct prices)."""
+    from autometa.worker.startup import check_backend
+
+    stop = stop_on_signals()
     await check_backend(settings)
     return stop

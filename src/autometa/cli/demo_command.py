@@ -25,12 +25,8 @@ def demo_command(
     verbose: Annotated[bool, typer.Option(help="show the services' logs")] = False,
 ) -> None:
     """Deposit, create the seed's workflow through the relayer, move the price, watch it execute."""
-    import os
-
     folder = data_dir or Path(tempfile.mkdtemp(prefix="autometa-demo-"))
-    os.environ["DATA_DIR"] = str(folder)
-    os.environ["API_PORT"] = str(free_port())
-    settings = settings_with(None)
+    settings = settings_with(None, DATA_DIR=folder, API_PORT=free_port())
     configure_logging("INFO" if verbose else "WARNING", settings.LOG_JSON)
     with progress("starting a dev chain and deploying contracts…"):
         chain = start_dev_chain(settings, block_time=1.0)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from autometa.chain.accounts import ROLE_INDEX, dev_account
-from autometa.cli.common import console, handle_errors, progress, settings_with
+from autometa.cli.common import console, handle_errors, progress, settings_with, stop_on_signals
 from autometa.config import Settings
 from autometa.embedded.api import make_api_runner
-from autometa.embedded.devchain import start_dev_chain
+from autometa.embedded.devchain import DevChain, start_dev_chain
 from autometa.embedded.stack import Stack, run_stack, stack_settings
 from autometa.logs import configure_logging
 
@@ -43,15 +42,7 @@ def up_command(
     block_time: Annotated[float, typer.Option(help="seconds per dev-chain block")] = 1.0,
 ) -> None:
     """Run the dev chain, indexer, scheduler, executor and API in one process."""
-    overrides = {}
-    if data_dir is not None:
-        overrides["DATA_DIR"] = str(data_dir)
-    if api_port is not None:
-        overrides["API_PORT"] = str(api_port)
-    import os
-
-    os.environ.update(overrides)
-    settings = settings_with(None)
+    settings = settings_with(None, DATA_DIR=data_dir, API_PORT=api_port)
     configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
     with progress("starting the dev chain and deploying contracts…"):
         chain = start_dev_chain(settings, port=chain_port, block_time=block_time)
@@ -62,14 +53,8 @@ def up_command(
         console.print("stopped; state kept in " + str(settings.DATA_DIR.resolve()))
 
 
-async def _main(chain: object, settings: Settings) -> None:
-    from autometa.embedded.devchain import DevChain
-
-    assert isinstance(chain, DevChain)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _main(chain: DevChain, settings: Settings) -> None:
+    stop = stop_on_signals()
     settings = stack_settings(settings, chain)
     api_url = f"http://{settings.API_HOST}:{settings.API_PORT}"
     api = make_api_runner(chain.deployment.feeds)
