@@ -280,13 +280,15 @@ class Stack:
 @contextlib.contextmanager
 def distributed_stack(
     database_url: str, executors: tuple[int, ...] = EXECUTOR_KEYS, owners: tuple[int, ...] = OWNER_KEYS,
-    deposit_wei: int = 100 * 10**18, **settings: str,
+    deposit_wei: int = 100 * 10**18, redis_url: str | None = None, **settings: str,
 ) -> Iterator[Stack]:  # fmt: skip
     """Anvil with the dev stack, executors allow-listed, owners' deposits made; processes are
-    started by the caller and always stopped (then anvil) when the block exits."""
+    started by the caller and always stopped (then anvil) when the block exits. `redis_url`: a
+    Redis of the caller's (a private server a test restarts) instead of a shared-server database."""
     from autometa.store import Store
 
-    with tempfile.TemporaryDirectory(prefix="autometa-stack-") as tmp, redis_database() as redis_url, Anvil() as anvil:
+    redis_db = contextlib.nullcontext(redis_url) if redis_url is not None else redis_database()
+    with tempfile.TemporaryDirectory(prefix="autometa-stack-") as tmp, redis_db as redis_url, Anvil() as anvil:
         w3 = connect(anvil.url)
         dep = setup_dev_stack(w3)
         admin = dev_role("admin")
