@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from autometa import __version__
+from autometa.api.dashboard import STATIC_DIR
 from autometa.api.errors import install_handlers
 from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware, PriceFastPath
-from autometa.api.routes import executions, metrics, price, stats, utils, workers, workflow
+from autometa.api.routes import dashboard, escrow, executions, metrics, price, stats, stream, utils, workers, workflow
 from autometa.api.services import Services
 from autometa.config import Settings
 
@@ -61,9 +64,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     if services is not None:
         app.state.services = services  # usable without the lifespan too (e.g. httpx.ASGITransport)
     install_handlers(app)
-    for router in (utils.router, price.router, workflow.router, executions.router, stats.router, workers.router,
-                   metrics.router):  # fmt: skip
+    app.state.stopping = asyncio.Event()  # set when the server starts shutting down (ends live streams)
+    for router in (utils.router, price.router, workflow.router, stream.router, executions.router, stats.router,
+                   workers.router, metrics.router, escrow.router, dashboard.router):  # fmt: skip
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.add_middleware(PriceFastPath, state=app.state)  # inside CORS and metrics
     if settings.CORS_ORIGINS:

@@ -16,7 +16,18 @@ from autometa.prices import SharedPriceCache
 from autometa.store import Store
 
 
-class EmbeddedServer(uvicorn.Server):
+class Server(uvicorn.Server):
+    """uvicorn, telling the app when shutdown starts: uvicorn waits for open responses to finish
+    and never tells a streaming one, so the live feed (`routes/stream.py`) ends on this event."""
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        stopping = getattr(getattr(self.config.app, "state", None), "stopping", None)
+        if stopping is not None:
+            stopping.set()
+        await super().shutdown(sockets)
+
+
+class EmbeddedServer(Server):
     """A uvicorn server that leaves signal handling to its host (`autometa up` owns Ctrl-C)."""
 
     @contextlib.contextmanager
@@ -38,7 +49,7 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
 
 def run(settings: Settings, **overrides: Any) -> None:
     """Serve until SIGINT/SIGTERM (the `autometa api` command)."""
-    uvicorn.Server(uvicorn_config(settings, create_app(settings), **overrides)).run()
+    Server(uvicorn_config(settings, create_app(settings), **overrides)).run()
 
 
 async def run_api(

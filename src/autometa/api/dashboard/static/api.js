@@ -1,0 +1,62 @@
+// The backend's HTTP API, with one error shape for everything that can go wrong.
+
+export class ApiError extends Error {
+  constructor(status, code, message, field = null, details = null) {
+    super(message);
+    this.status = status; this.code = code; this.field = field; this.details = details;
+  }
+}
+
+const BIG = /^-?\d+$/;
+
+// JSON.parse that keeps integers beyond 2^53 exact (as decimal strings): typed data carries wei
+// amounts, and a rounded amount would make the wallet sign different terms than the API checks.
+export function parseJSON(text) {
+  let sawContext = false;
+  const value = JSON.parse(text, function (key, v, context) {
+    if (context !== undefined) sawContext = true;
+    if (typeof v === 'number' && !Number.isSafeInteger(v) && context && BIG.test(context.source)) return context.source;
+    return v;
+  });
+  if (sawContext || !/\d{16}/.test(text)) return value;
+  // Older engines without the reviver's source text: quote long bare integers first.
+  return JSON.parse(text.replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'));
+}
+
+export async function request(method, path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, 'unreachable', 'The backend is unreachable: check that the Autometa API is running.');
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? parseJSON(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    if (data && data.error) throw new ApiError(response.status, data.error, data.message, data.field, data.details);
+    const code = response.status >= 500 ? 'unreachable' : 'http_error';
+    throw new ApiError(response.status, code, `The backend answered ${response.status}${response.status >= 502 ? ' (is it running?)' : ''}.`);
+  }
+  return data;
+}
+
+export const api = {
+  health: () => request('GET', '/api/utils/healthz').catch((e) => { if (e.status === 503) return null; throw e; }),
+  contracts: () => request('GET', '/api/utils/contracts'),
+  assets: () => request('GET', '/api/price/assets'),
+  price: (symbol) => request('GET', `/api/price/${encodeURIComponent(symbol)}`),
+  workers: () => request('GET', '/api/workers?within_s=120'),
+  escrow: (address) => request('GET', `/api/escrow/${address}`),
+  workflows: (address) => request('GET', `/api/workflow/user/${address}?limit=100`),
+  stats: (address) => request('GET', `/api/stats?user=${address}`),
+  validate: (body) => request('POST', '/api/dashboard/validate', body),
+  prepareCreate: (body) => request('POST', '/api/workflow/prepare', body),
+  create: (body) => request('POST', '/api/workflow/create', body),
+  prepareStatus: (id, op, user) => request('POST', `/api/workflow/${id}/${op}/prepare`, { user_address: user }),
+  changeStatus: (id, op, body) => request('POST', `/api/workflow/${id}/${op}`, body),
+};

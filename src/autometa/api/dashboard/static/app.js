@@ -1,0 +1,356 @@
+// The dashboard: who is looking (wallet or address), their workflows and escrow, the create
+// form, signed status changes, the live execution feed (SSE), charts, prices and workers.
+
+import { api, ApiError } from './api.js';
+import { barChart, bucketize, lineChart } from './charts.js';
+import { check, showErrors, showKind } from './form.js';
+import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
+import * as wallet from './wallet.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { address: null, mode: null, walletChain: null, chain: null, executions: new Map(), source: null,
+  workflows: [], unreachable: false, busy: false };
+const UINT32_MAX = 4294967295;
+
+// ------------------------------------------------------------------ messages
+
+function banner(text, kind = 'error') {
+  $('banner-text').textContent = text;
+  $('banner').className = `banner ${kind === 'info' ? 'info' : ''}`;
+  $('banner').dataset.kind = kind;
+  $('banner').hidden = false;
+}
+function clearBanner(kind) { if (!kind || $('banner').dataset.kind === kind) $('banner').hidden = true; }
+
+// One sentence for anything that went wrong, naming what to do next.
+export function describe(err, doing) {
+  if (err instanceof wallet.WalletError) {
+    if (err.code === 'rejected') return `You rejected the signature in your wallet; nothing was ${doing}.`;
+    return err.message;
+  }
+  if (err instanceof ApiError) {
+    if (err.code === 'unreachable') return err.message;
+    if (err.code === 'insufficient_escrow') {
+      const d = err.details || {};
+      return `Insufficient escrow: your escrow holds ${formatWei(d.balance_wei ?? 0)} coin, less than the ${formatWei(d.fee_wei ?? 0)} coin ` +
+        'relayer fee. Deposit to your escrow first; nothing was ' + doing + '.';
+    }
+    if (err.code === 'rate_limited') return `Too many requests: ${err.message}`;
+    return `Refused (${err.code}): ${err.message}`;
+  }
+  return `Unexpected error: ${err && err.message ? err.message : err}`;
+}
+
+function reportReach(ok) {
+  if (!ok && !state.unreachable) banner('The backend is unreachable: check that the Autometa API is running. Retrying…', 'unreachable');
+  if (ok && state.unreachable) clearBanner('unreachable');
+  state.unreachable = !ok;
+}
+
+async function guarded(fn) {
+  try { const out = await fn(); reportReach(true); return out; } catch (err) {
+    if (err instanceof ApiError && err.code === 'unreachable') { reportReach(false); return undefined; }
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------ who
+
+async function useAddress(address, mode) {
+  state.address = address; state.mode = mode;
+  $('account-empty').hidden = true; $('account-info').hidden = false;
+  $('acct-address').textContent = address;
+  $('acct-mode').textContent = mode === 'wallet' ? 'connected wallet (can sign)' : 'view only';
+  $('deposit-form').hidden = mode !== 'wallet';
+  $('connect').textContent = mode === 'wallet' ? shortHex(address, 4) : 'Connect wallet';
+  document.body.dataset.address = address;
+  openFeed();
+  await refreshAccount();
+  validateSoon();
+}
+
+async function connectWallet() {
+  try {
+    const { address, chainId } = await wallet.connect();
+    state.walletChain = chainId;
+    if (state.chain && chainId !== null && chainId !== state.chain.chain_id) {
+      banner(`Your wallet is on chain ${chainId} but this backend relays on chain ${state.chain.chain_id}: switch networks in the wallet.`, 'warning');
+    }
+    await useAddress(address, 'wallet');
+  } catch (err) { banner(describe(err, 'connected')); }
+}
+
+// ------------------------------------------------------------------ workflows and escrow
+
+function triggerText(spec) {
+  const t = spec.trigger_data;
+  if (spec.trigger_type === 2) return `${t.token} ${Number(t.comparator) === 0 ? 'below' : 'above'} $${Number(t.price_usd)}`;
+  if (spec.trigger_type === 0) return `at ${new Date(t.at * 1000).toLocaleString()}`;
+  return `every ${t.interval} s`;
+}
+function actionText(spec) {
+  const a = spec.action_data;
+  if (spec.action_type === 0) return `send ${formatWei(a.amount_wei)} coin to ${shortHex(a.to, 4)}`;
+  if (spec.action_type === 1) return `send ${a.amount} of ${shortHex(a.token, 4)} to ${shortHex(a.to, 4)}`;
+  return `call ${shortHex(a.target, 4)}${a.value_wei && a.value_wei !== '0' ? ` with ${formatWei(a.value_wei)} coin` : ''}`;
+}
+
+function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
+function pill(text) { const s = document.createElement('span'); s.className = `pill ${text}`; s.textContent = text; return s; }
+
+function renderWorkflows() {
+  const rows = state.workflows.map((w) => {
+    const tr = document.createElement('tr');
+    tr.dataset.workflowId = w.id; tr.dataset.status = w.status;
+    const status = document.createElement('td'); status.append(pill(w.status));
+    const runs = w.max_runs >= UINT32_MAX ? `${w.run_count}` : `${w.run_count} / ${w.max_runs}`;
+    const runway = w.escrow ? `${w.escrow.runway_runs} runs` : '–';
+    tr.append(cell(`#${w.id}`), cell(triggerText(w.spec)), cell(actionText(w.spec), 'opt'), status,
+      cell(w.status === 'active' ? when(w.next_due_time) : '–', 'opt'), cell(runs), cell(runway, 'opt'));
+    const actions = cell('', 'actions');
+    if (state.mode === 'wallet' && w.owner.toLowerCase() === state.address.toLowerCase()) {
+      const ops = w.status === 'active' ? ['pause', 'cancel'] : w.status === 'paused' ? ['resume', 'cancel'] : [];
+      for (const op of ops) {
+        const b = document.createElement('button');
+        b.type = 'button'; b.textContent = op; b.className = op === 'cancel' ? 'danger' : 'secondary';
+        b.dataset.op = op; b.dataset.testid = `${op}-${w.id}`;
+        b.addEventListener('click', () => changeStatus(w.id, op, b));
+        actions.append(b);
+      }
+    }
+    tr.append(actions);
+    return tr;
+  });
+  $('wf-rows').replaceChildren(...rows);
+  $('wf-empty').hidden = rows.length > 0;
+  $('wf-count').textContent = rows.length ? `(${rows.length})` : '';
+}
+
+async function refreshAccount() {
+  if (!state.address) return;
+  const address = state.address;
+  const [list, escrow] = await Promise.all([
+    guarded(() => api.workflows(address)),
+    guarded(() => api.escrow(address)).catch((err) => { $('acct-balance').textContent = describe(err, 'read'); return undefined; }),
+  ]);
+  if (address !== state.address) return;
+  if (list) { state.workflows = list.workflows; renderWorkflows(); }
+  if (escrow) {
+    state.escrow = escrow;
+    $('acct-balance').textContent = `${formatWei(escrow.balance_wei)} coin (${escrow.source})`;
+    $('acct-runway').textContent = escrow.runway_runs === null
+      ? 'no active workflows'
+      : `${escrow.runway_runs} more runs of your ${escrow.active_workflows} active workflow(s) at their fee caps`;
+  }
+}
+
+async function changeStatus(id, op, button) {
+  if (state.busy) return;
+  state.busy = true; button.disabled = true;
+  const past = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[op];
+  try {
+    const prepared = await api.prepareStatus(id, op, state.address);
+    banner(`Sign the ${op} of workflow #${id} in your wallet…`, 'info');
+    const signature = await wallet.signTypedData(state.address, prepared.typed_data);
+    const done = await api.changeStatus(id, op, { user_address: state.address, signature, nonce: prepared.nonce,
+      deadline: prepared.deadline, max_relayer_fee_wei: prepared.max_relayer_fee_wei });
+    banner(`Workflow #${id} ${past} (now ${done.status}) in ${shortHex(done.tx_hash)}.`, 'info');
+    await refreshAccount();
+  } catch (err) {
+    banner(describe(err, past));
+  } finally { state.busy = false; button.disabled = false; }
+}
+
+async function deposit(event) {
+  event.preventDefault();
+  if (state.mode !== 'wallet') return;
+  let value;
+  try { value = toWei($('deposit-amount').value); } catch (e) { banner(`Deposit amount ${e.message}.`); return; }
+  if (value <= 0n) { banner('Deposit amount must be positive.'); return; }
+  try {
+    const account = state.escrow || (await api.escrow(state.address));
+    if (!account.deposit) { banner('The chain is unreachable, so deposits are not possible right now.'); return; }
+    const hash = await wallet.sendTransaction({ from: state.address, to: account.deposit.to, data: account.deposit.data,
+      value: '0x' + value.toString(16) });
+    banner(`Deposit of ${formatWei(value)} coin sent in ${shortHex(hash)}; the balance updates once it is mined.`, 'info');
+    setTimeout(refreshAccount, 1500);
+  } catch (err) { banner(describe(err, 'deposited')); }
+}
+
+// ------------------------------------------------------------------ create
+
+let validateTimer = null;
+let validateSeq = 0;
+function validateSoon(all = false) {
+  clearTimeout(validateTimer);
+  validateTimer = setTimeout(() => validateNow(all), 250);
+}
+async function validateNow(all = false) {
+  const form = $('create-form'), seq = ++validateSeq;
+  try {
+    const { body, errors } = await check(form, state.address);
+    if (seq !== validateSeq) return null;
+    const shown = showErrors(form, $('create-errors'), errors, all);
+    form.dataset.valid = errors.length ? 'false' : 'true';
+    return shown || errors.length ? null : body;
+  } catch (err) {
+    if (seq === validateSeq) showErrors(form, $('create-errors'), [{ field: 'form', message: describe(err, 'checked') }], true);
+    return null;
+  }
+}
+
+async function create(event) {
+  event.preventDefault();
+  if (state.busy) return;
+  const form = $('create-form'), status = $('create-status');
+  form.querySelectorAll('input').forEach((i) => { i.dataset.touched = '1'; });
+  if (state.mode !== 'wallet') { banner('Connect a wallet to create workflows (viewing an address cannot sign).'); return; }
+  clearTimeout(validateTimer);
+  const body = await validateNow(true);
+  if (!body) { status.textContent = 'Fix the fields above first.'; return; }
+  state.busy = true; $('create-submit').disabled = true;
+  try {
+    status.textContent = 'Preparing…';
+    const prepared = await api.prepareCreate(body);
+    status.textContent = 'Sign the request in your wallet…';
+    const signature = await wallet.signTypedData(state.address, prepared.typed_data);
+    status.textContent = 'Relaying…';
+    const created = await api.create({ ...body, signature, nonce: prepared.nonce, deadline: prepared.deadline,
+      max_relayer_fee_wei: prepared.max_relayer_fee_wei });
+    status.textContent = `Created workflow #${created.workflow_id} in ${shortHex(created.tx_hash)}.`;
+    clearBanner();
+    await refreshAccount();
+  } catch (err) {
+    status.textContent = 'Not created.';
+    banner(describe(err, 'created'));
+    if (err instanceof ApiError && err.field) showErrors(form, $('create-errors'), [{ field: err.field, message: err.message }], true);
+  } finally { state.busy = false; $('create-submit').disabled = false; }
+}
+
+// ------------------------------------------------------------------ live feed and charts
+
+function openFeed() {
+  if (state.source) state.source.close();
+  state.executions.clear();
+  const query = new URLSearchParams({ backlog: '100' });
+  if (state.address) query.set('user', state.address);
+  const source = new EventSource(`/api/executions/stream?${query}`);
+  state.source = source;
+  const feedState = (s) => { $('feed-state').textContent = s; $('feed-state').className = `pill ${s === 'live' ? 'live' : 'offline'}`; };
+  source.addEventListener('open', () => { feedState('live'); reportReach(true); });
+  source.addEventListener('error', () => { feedState(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting'); });
+  source.addEventListener('execution', (event) => {
+    const row = JSON.parse(event.data);
+    const fresh = !state.executions.has(row.id);
+    state.executions.set(row.id, row);
+    renderFeed(fresh ? row.id : null);
+    if (row.status !== 'pending') refreshSoon();
+  });
+  $('chart-scope').textContent = state.address ? `(workflows of ${shortHex(state.address, 4)})` : '(all workflows)';
+}
+
+let refreshTimer = null;
+function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refreshAccount, 300); }
+
+function renderFeed(freshId) {
+  const rows = [...state.executions.values()].sort((a, b) => b.id - a.id);
+  const trs = rows.slice(0, 50).map((e) => {
+    const tr = document.createElement('tr');
+    tr.dataset.executionId = e.id; tr.dataset.workflowId = e.workflow_id; tr.dataset.status = e.status;
+    if (e.id === freshId) tr.className = 'fresh';
+    const status = document.createElement('td'); status.append(pill(e.status));
+    const why = e.skip_reason || e.revert_reason;
+    if (why) status.title = why;
+    const price = e.price_usd ? `$${e.price_usd}${e.price_source ? ' · ' + e.price_source : ''}` : (e.price_source || '–');
+    const tx = cell(e.tx_hash ? shortHex(e.tx_hash, 4) : '–', 'mono'); if (e.tx_hash) tx.title = e.tx_hash;
+    tr.append(cell(new Date(e.occurred_at).toLocaleTimeString(), 'opt'), cell(`#${e.workflow_id}`), cell(String(e.run_index), 'opt'),
+      status, cell(price), tx, cell(e.gas_used ?? '–', 'opt'), cell(e.fee_wei ? formatWei(e.fee_wei) : '–', 'opt'),
+      cell(typeof e.latency_s === 'number' ? `${e.latency_s.toFixed(2)} s` : '–'));
+    return tr;
+  });
+  $('feed-rows').replaceChildren(...trs);
+  $('feed-empty').hidden = trs.length > 0;
+  drawCharts(rows);
+}
+
+let chartTimer = null;
+function drawCharts(rows) {
+  clearTimeout(chartTimer);
+  chartTimer = setTimeout(() => {
+    const buckets = bucketize(rows, 12);
+    lineChart($('chart-success'), buckets, 'success', { max: 1, fmt: (v) => `${Math.round(v * 100)}%` });
+    barChart($('chart-fees'), buckets, 'fees', { fmt: (v) => (v ? v.toPrecision(2) : '0') });
+    lineChart($('chart-latency'), buckets, 'latency', { fmt: (v) => v.toFixed(1) });
+  }, 100);
+}
+
+// ------------------------------------------------------------------ prices, workers, chain
+
+async function refreshChain() {
+  const health = await guarded(() => api.health());
+  if (health === undefined) { $('chain').textContent = 'backend unreachable'; return; }
+  if (health === null) { $('chain').textContent = 'backend degraded'; return; }
+  state.chain = { chain_id: health.chain_id, contract: health.contract };
+  $('chain').textContent = `chain ${health.chain_id} · block ${health.latest_block}`;
+}
+
+async function refreshPrices(assets) {
+  const items = await Promise.all(assets.map(async (symbol) => {
+    const li = document.createElement('li'); li.dataset.symbol = symbol;
+    try {
+      const p = await api.price(symbol);
+      li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
+        Object.assign(document.createElement('span'), { textContent: `$${p.usd} · ${p.source} · ${p.age_s.toFixed(0)} s old` }));
+    } catch (err) {
+      li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
+        Object.assign(document.createElement('span'), { textContent: err instanceof ApiError ? err.message : 'unavailable', className: 'muted' }));
+    }
+    return li;
+  }));
+  $('price-list').replaceChildren(...items);
+}
+
+async function refreshWorkers() {
+  const w = await guarded(() => api.workers());
+  if (!w) return;
+  const items = w.workers.map((x) => {
+    const li = document.createElement('li'); li.dataset.role = x.role;
+    li.append(Object.assign(document.createElement('span'), { textContent: `${x.role} ${x.worker_id}` }),
+      Object.assign(document.createElement('span'), { textContent: `last heartbeat ${ago(x.age_s)}`, className: 'muted' }));
+    return li;
+  });
+  if (!items.length) items.push(Object.assign(document.createElement('li'), { textContent: 'no worker seen in the last 2 minutes', className: 'muted' }));
+  $('worker-list').replaceChildren(...items);
+}
+
+// ------------------------------------------------------------------ start
+
+async function start() {
+  const form = $('create-form');
+  showKind(form);
+  form.addEventListener('input', (e) => { if (e.target.name) e.target.dataset.touched = '1'; showKind(form); validateSoon(); });
+  form.addEventListener('change', () => { showKind(form); validateSoon(); });
+  form.addEventListener('submit', create);
+  $('connect').addEventListener('click', connectWallet);
+  $('deposit-form').addEventListener('submit', deposit);
+  $('banner-close').addEventListener('click', () => { $('banner').hidden = true; });
+  $('view-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('view-address').value.trim();
+    if (!isAddress(text)) { banner('That is not an address: expected 0x followed by 40 hex digits.'); return; }
+    useAddress(text, 'view');
+  });
+  wallet.onAccountsChanged((accounts) => { if (accounts && accounts[0] && state.mode === 'wallet') useAddress(accounts[0], 'wallet'); });
+  if (!wallet.hasWallet()) $('connect').title = 'no browser wallet found; you can still view an address';
+
+  await refreshChain();
+  const assets = (await guarded(() => api.assets())) || { assets: [] };
+  form.elements.token.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+  openFeed();
+  await Promise.all([refreshPrices(assets.assets), refreshWorkers()]);
+  setInterval(refreshAccount, 3000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); }, 5000);
+  document.body.dataset.ready = '1';
+}
+
+start();

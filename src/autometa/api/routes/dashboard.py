@@ -1,0 +1,66 @@
+"""The dashboard page at `/`, and the create form's validation as the user types.
+
+Validation runs the very models the relayer uses (`WorkflowCreateBody`, the supported tokens,
+times against chain time), so the form can never accept what `prepare` would refuse."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+
+from autometa.api.dashboard import INDEX_HTML
+from autometa.api.dashboard.schemas import FieldError, ValidationOut
+from autometa.api.deps import ChainDep, SettingsDep
+from autometa.api.errors import validation_details
+from autometa.api.schemas import ErrorOut, WorkflowCreateBody
+from autometa.domain.workflow import PriceTriggerData
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    """The single-page dashboard (ES modules under /static)."""
+    return FileResponse(INDEX_HTML, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def _message(text: str) -> str:
+    return text.removeprefix("Value error, ")
+
+
+@router.post("/api/dashboard/validate", response_model=ValidationOut,
+             responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}})  # fmt: skip
+async def validate(
+    body: Annotated[dict[str, Any], Body(description="a create body, possibly incomplete")],
+    settings: SettingsDep,
+    chain: ChainDep,
+) -> ValidationOut:
+    """Every problem of a create body, each on its field; `ok` when `prepare` would accept it
+    (escrow aside). Answers 200 either way: an invalid draft is the normal case here."""
+    try:
+        parsed = WorkflowCreateBody.model_validate(body)
+    except ValidationError as exc:
+        details = validation_details(exc.errors())
+        errors = [FieldError(field=d["field"], message=_message(d["message"])) for d in details]
+        return ValidationOut(ok=False, errors=errors)
+    spec = parsed.spec()
+    problems: list[FieldError] = []
+    trigger = spec.trigger_data
+    if isinstance(trigger, PriceTriggerData) and trigger.token not in settings.SUPPORTED_ASSETS:
+        supported = ", ".join(settings.SUPPORTED_ASSETS)
+        problems.append(FieldError(field="trigger_data.token", message=f"unknown token; supported: {supported}"))
+    try:
+        _, now = await chain.head()
+    except Exception:
+        now = None  # chain down: the relayer checks times when it prepares
+    if now is not None:
+        try:
+            spec.check_times(now)
+        except ValueError as exc:
+            text = str(exc)
+            field = "trigger_data.at" if text.startswith("trigger_data.at") else "trigger_data"
+            problems.append(FieldError(field=field, message=text.removeprefix("trigger_data.at ")))
+    return ValidationOut(ok=not problems, errors=problems, spec=spec.resolved().model_dump(mode="json"))

@@ -1,0 +1,195 @@
+"""The dashboard in headless Chromium against the embedded stack, with a test wallet in the page:
+deposit, create a workflow through the form, watch it execute in the live feed, pause it; the
+errors a person meets (rejected signature, empty escrow, backend down); a phone screen.
+Screenshots of each page go to test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from autometa.chain.accounts import dev_account, dev_role
+from autometa.chain.deploy import set_dev_price
+from tests.dashboard.conftest import InjectedWallet, Stack
+
+pytestmark = pytest.mark.slow
+RECIPIENT = dev_role("recipient").address
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    made = context.new_page()
+    made.set_default_timeout(15_000)
+    made.page_errors = []  # type: ignore[attr-defined]
+    made.on("pageerror", lambda exc: made.page_errors.append(str(exc)))
+    yield made
+    context.close()
+    assert not made.page_errors, f"JavaScript errors on the page: {made.page_errors}"
+
+
+def open_dashboard(page: Any, stack: Stack, wallet: InjectedWallet | None) -> None:
+    if wallet is not None:
+        wallet.install(page)
+    page.goto(stack.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def connect(page: Any, wallet: InjectedWallet) -> None:
+    page.click("[data-testid=connect]")
+    page.wait_for_function("a => document.getElementById('acct-address').textContent === a", arg=wallet.account.address)
+
+
+def fill_native(page: Any, *, trigger: str, amount: str = "0.001", **fields: str) -> None:
+    page.select_option("[data-testid=trigger-type]", trigger)
+    for name, value in fields.items():
+        page.fill(f"#create-form [name={name}]", value)
+    page.select_option("[data-testid=action-type]", "0")
+    page.fill("#create-form [name=to]", RECIPIENT)
+    page.fill("#create-form [name=amount]", amount)
+
+
+def workflow_count(stack: Stack, owner: str) -> int:
+    return int(httpx.get(f"{stack.url}/api/workflow/user/{owner}", timeout=10).json()["total"])
+
+
+def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: Path) -> None:
+    wallet = InjectedWallet(dev_role("user"), stack.chain.w3)
+    open_dashboard(page, stack, wallet)
+    page.wait_for_selector("[data-testid=prices] li[data-symbol=ethereum]")
+    page.wait_for_selector("[data-testid=workers] li[data-role=executor]")
+    price = page.inner_text("[data-testid=prices] li[data-symbol=ethereum]")
+    assert re.search(r"\$3250 · backend-\w+ · \d+ s old", price), price  # the dev feed's price and its source
+    page.screenshot(path=str(artifacts / "01-overview.png"), full_page=True)
+
+    connect(page, wallet)
+    page.fill("#deposit-amount", "2")
+    page.click("[data-testid=deposit]")
+    page.wait_for_function("() => /^2(\\.|\\s)/.test(document.getElementById('acct-balance').textContent)")
+    assert wallet.calls.count("eth_sendTransaction") == 1
+
+    # Validation as you type: a bad recipient is flagged on its field before anything is sent.
+    fill_native(page, trigger="1", interval="2", max_runs="50")
+    page.fill("#create-form [name=to]", "0x1234")
+    page.wait_for_selector("#create-form [name=to][aria-invalid=true]")
+    assert "action_data.to" in page.inner_text("[data-testid=create-errors]")
+    page.fill("#create-form [name=to]", RECIPIENT)
+    page.wait_for_selector("#create-form[data-valid=true]")
+    assert page.inner_text("[data-testid=create-errors]") == ""
+    page.screenshot(path=str(artifacts / "02-create-form.png"), full_page=True)
+
+    page.click("[data-testid=create-submit]")
+    page.wait_for_function("() => /Created workflow #\\d+/.test(document.getElementById('create-status').textContent)")
+    workflow_id = int(re.search(r"#(\d+)", page.inner_text("[data-testid=create-status]")).group(1))  # type: ignore[union-attr]
+    assert [t["primaryType"] for t in wallet.signed] == ["CreateWorkflow"]
+    page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{workflow_id}'][data-status=active]")
+
+    # It executes: the live feed shows the run with its tx, gas, fee and latency.
+    cells = executed(page, workflow_id)
+    assert cells[5].startswith("0x") and cells[6].isdigit() and int(cells[6]) > 0, cells
+    assert cells[7] != "–" and float(cells[8].removesuffix(" s")) >= 0, cells
+    page.wait_for_selector("[data-testid=chart-success][data-points]")
+    page.wait_for_selector("[data-testid=feed-state]:has-text('live')")
+    runway = page.inner_text("[data-testid=runway]")
+    assert re.search(r"\d+ more runs of your 1 active", runway), runway
+    page.screenshot(path=str(artifacts / "03-executed.png"), full_page=True)
+
+    page.click(f"[data-testid=pause-{workflow_id}]")
+    page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{workflow_id}'][data-status=paused]")
+    assert [t["primaryType"] for t in wallet.signed] == ["CreateWorkflow", "PauseWorkflow"]
+    assert httpx.get(f"{stack.url}/api/workflow/{workflow_id}", timeout=10).json()["status"] == "paused"
+    page.wait_for_selector(f"[data-testid=resume-{workflow_id}]")
+    page.screenshot(path=str(artifacts / "04-paused.png"), full_page=True)
+
+    # The seed's price workflow through the form: the feed names the price and where it came from.
+    page.select_option("[data-testid=trigger-type]", "2")
+    page.select_option("#create-form [name=token]", "ethereum")
+    page.select_option("#create-form [name=comparator]", "0")
+    page.fill("#create-form [name=price_usd]", "3200")
+    page.fill("#create-form [name=max_runs]", "")
+    page.wait_for_selector("#create-form[data-valid=true]")
+    page.click("[data-testid=create-submit]")
+    page.wait_for_function(f"() => /Created workflow #(?!{workflow_id}\\b)\\d+/.test("
+                           "document.getElementById('create-status').textContent)")  # fmt: skip
+    price_id = int(re.search(r"#(\d+)", page.inner_text("[data-testid=create-status]")).group(1))  # type: ignore[union-attr]
+    set_dev_price(stack.chain.w3, dev_role("admin"), stack.chain.deployment.feeds["ethereum"], Decimal("3198.15"))
+    cells = executed(page, price_id)
+    assert cells[4] == "$3198.15 · oracle", cells
+    page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{price_id}'][data-status=completed]")
+    page.screenshot(path=str(artifacts / "04b-price-run.png"), full_page=True)
+
+
+def executed(page: Any, workflow_id: int) -> list[str]:
+    """The feed row of the workflow's first successful run, once the executor reported its latency."""
+    selector = f"[data-testid=feed] tr[data-workflow-id='{workflow_id}'][data-status=success]"
+    page.wait_for_function(
+        "s => { const r = document.querySelector(s); return r && r.lastElementChild.textContent.endsWith(' s'); }",
+        arg=selector, timeout=30_000,
+    )  # fmt: skip
+    return [c.inner_text() for c in page.query_selector_all(f"{selector} td")]
+
+
+def test_a_rejected_signature_says_so_and_creates_nothing(stack: Stack, page: Any, artifacts: Path) -> None:
+    wallet = InjectedWallet(dev_role("user"), stack.chain.w3)
+    wallet.reject = True
+    open_dashboard(page, stack, wallet)
+    connect(page, wallet)
+    before = workflow_count(stack, wallet.account.address)
+    fill_native(page, trigger="0", in_s="600")
+    page.wait_for_selector("#create-form[data-valid=true]")
+    page.click("[data-testid=create-submit]")
+    page.wait_for_selector("[data-testid=banner]:has-text('You rejected the signature in your wallet')")
+    assert "nothing was created" in page.inner_text("[data-testid=banner]")
+    assert page.inner_text("[data-testid=create-status]") == "Not created."
+    assert workflow_count(stack, wallet.account.address) == before
+    page.screenshot(path=str(artifacts / "05-rejected.png"), full_page=True)
+
+
+def test_an_empty_escrow_is_named_before_anything_is_signed(stack: Stack, page: Any, artifacts: Path) -> None:
+    wallet = InjectedWallet(dev_account(7), stack.chain.w3)  # funded on the chain, nothing in escrow
+    open_dashboard(page, stack, wallet)
+    connect(page, wallet)
+    page.wait_for_function("() => document.getElementById('acct-balance').textContent.startsWith('0 coin')")
+    fill_native(page, trigger="0", in_s="600")
+    page.wait_for_selector("#create-form[data-valid=true]")
+    page.click("[data-testid=create-submit]")
+    page.wait_for_selector("[data-testid=banner]:has-text('Insufficient escrow')")
+    assert "Deposit to your escrow first" in page.inner_text("[data-testid=banner]")
+    assert wallet.signed == [] and workflow_count(stack, wallet.account.address) == 0
+    page.screenshot(path=str(artifacts / "06-insufficient-escrow.png"), full_page=True)
+
+
+def test_an_unreachable_backend_is_reported(stack: Stack, page: Any, artifacts: Path) -> None:
+    page.route("**/api/**", lambda route: route.abort("connectionrefused"))
+    page.goto(stack.url + "/")
+    page.wait_for_selector("[data-testid=banner]:has-text('backend is unreachable')")
+    assert page.inner_text("[data-testid=chain]") == "backend unreachable"
+    page.screenshot(path=str(artifacts / "07-backend-unreachable.png"), full_page=True)
+    page.unroute("**/api/**")
+    page.wait_for_selector("[data-testid=banner]", state="hidden", timeout=10_000)  # recovers by itself
+
+
+def test_a_phone_screen_shows_all_without_sideways_scrolling(stack: Stack, browser: Any, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2)  # fmt: skip
+    page = context.new_page()
+    try:
+        page.goto(stack.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.fill("[data-testid=view-address]", dev_role("user").address)
+        page.press("[data-testid=view-address]", "Enter")
+        page.wait_for_function("() => document.getElementById('acct-mode').textContent === 'view only'")
+        page.wait_for_selector("[data-testid=workflows] tr[data-workflow-id]")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        for testid in ("connect", "create-submit", "workflows", "feed", "prices", "account"):
+            box = page.locator(f"[data-testid={testid}]").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 391, (testid, box)
+        page.screenshot(path=str(artifacts / "08-phone.png"), full_page=True)
+    finally:
+        context.close()
