@@ -32,6 +32,26 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
     return event
 
 
+class _RedactingFilter(logging.Filter):
+    """The same masking for records of stdlib loggers (uvicorn, web3, alembic, …), which do not
+    pass through structlog's processors: the message and any traceback are rendered and masked
+    here, before a handler formats them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = _redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _redact(record.stack_info)
+        return True
+
+
+_REDACTING_FILTER = _RedactingFilter()
+
+
 class _StderrLogger:
     """Writes to whatever `sys.stderr` is *now* (not the stream at configuration time), so a
     replaced or closed stream never breaks logging."""
@@ -44,6 +64,9 @@ class _StderrLogger:
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=getattr(logging, level, logging.INFO))
+    for handler in logging.getLogger().handlers:
+        if _REDACTING_FILTER not in handler.filters:
+            handler.addFilter(_REDACTING_FILTER)
     for noisy in ("httpx", "httpcore", "alembic", "web3", "websockets", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level, logging.INFO)))
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -52,8 +75,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
+            structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact_secrets,  # after the traceback is rendered: an exception's message may hold a key
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level, logging.INFO)),
