@@ -21,7 +21,11 @@ def _too_large(limit: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 
 
 class BodyLimitMiddleware:
-    """413 for a body over `limit` bytes, by Content-Length or while streaming a chunked body."""
+    """413 for a body over `limit` bytes, by Content-Length or while streaming a chunked body.
+
+    The body (at most `limit` bytes) is read before the app runs and replayed to it: an exception
+    raised from inside `receive` would reach FastAPI's body parser, which turns any error into a
+    400 "error parsing the body" — so a streamed oversize body must be refused out here."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
@@ -35,37 +39,34 @@ class BodyLimitMiddleware:
                 if not value.isdigit() or int(value) > self.limit:
                     await self._reject(send)
                     return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                first: Message = message
+                break
+            body += message.get("body", b"")
+            if len(body) > self.limit:
                 await self._reject(send)
+                return
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": bytes(body), "more_body": False}
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
         body, headers = _too_large(self.limit)
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class MetricsMiddleware:
