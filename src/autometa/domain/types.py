@@ -30,7 +30,8 @@ def check_uint256(value: Any) -> int:
         raise ValueError("must be an integer, not a boolean")
     if isinstance(value, str):
         text = value.strip()
-        if not text.isdigit() or len(text) > 78:
+        # ASCII only: str.isdigit() and int() also take other scripts' digits ("١٠٠٠", "１０００")
+        if not (text.isascii() and text.isdigit()) or len(text) > 78:
             raise ValueError("must be a non-negative integer (decimal string)")
         value = int(text)
     if not isinstance(value, int):
@@ -42,8 +43,8 @@ def check_uint256(value: Any) -> int:
 
 def check_price(value: Any) -> Decimal:
     """A positive USD price with at most 8 decimals (the on-chain precision)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number")
+    if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+        raise ValueError("must be a number (ASCII digits)")  # Decimal() also takes other scripts' digits
     try:
         price = Decimal(str(value))
     except (InvalidOperation, ValueError):
