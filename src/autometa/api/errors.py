@@ -61,9 +61,18 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _error_field(error: Any) -> str:
+    field = _field(error.get("loc", ()))
+    # a nested boolean refused by schemas._refuse_booleans: its path within the field
+    path = str((error.get("ctx") or {}).get("path") or "") if error.get("type") == "bool_type" else ""
+    if path:
+        field = path if field == "body" else f"{field}.{path}"
+    return field
+
+
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Field, message and type of each error; never the input (it may be huge or binary)."""
-    return [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+    return [{"field": _error_field(e), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in errors]  # fmt: skip
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from autometa.domain.kinds import UINT256_MAX
 from autometa.domain.types import Address, Wei
@@ -51,6 +52,21 @@ def _uint(value: Any) -> int:
     return check_uint256(value)
 
 
+def _refuse_booleans(value: Any, path: str = "") -> Any:
+    """No field of a request is a boolean, but pydantic's lax mode reads `true` as 1 for an
+    integer (`"max_runs": true`, `"comparator": true`): refuse them, naming where."""
+    if isinstance(value, bool):
+        # `path` (within the field) is appended to the error's field by api.errors.validation_details
+        raise PydanticCustomError("bool_type", "must be a number or a string, not a boolean", {"path": path})
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_booleans(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_booleans(item, f"{path}[{i}]" if path else f"[{i}]")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +80,11 @@ class WorkflowCreateBody(WorkflowSpec):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [SEED_CREATE_BODY]})
 
     user_address: Address = Field(description="the owner, whose escrow pays for the workflow")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        return _refuse_booleans(value)
 
     def spec(self) -> WorkflowSpec:
         return WorkflowSpec.model_validate({name: getattr(self, name) for name in WorkflowSpec.model_fields})
