@@ -19,6 +19,7 @@ import hypothesis
 import pytest
 import structlog
 from eth_account import Account
+from eth_utils import to_checksum_address
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -123,6 +124,13 @@ async def funded(api_embedded: Api) -> Api:
     return api_embedded
 
 
+@pytest.fixture
+async def funded_any(api: Api) -> Api:
+    """Both backends: embedded, and distributed (PostgreSQL journal and store, Redis)."""
+    deposit(api.chain, USER, ESCROW)
+    return api
+
+
 # ---------------------------------------------------------------------------- generated bodies
 
 
@@ -153,7 +161,9 @@ async def test_generated_prepare_bodies_never_fail_the_server(funded: Api, chang
     if reply.status_code != 200:
         _refused_with_reason(reply, changes)
     else:
-        assert reply.json()["typed_data"]["message"]["owner"] == body["user_address"] or True
+        prepared = reply.json()  # typed data for exactly the owner asked about, within the relayer's fee cap
+        assert prepared["typed_data"]["message"]["owner"] == to_checksum_address(body["user_address"])
+        assert 0 < int(prepared["max_relayer_fee_wei"]) <= funded.settings.MAX_RELAYER_FEE_WEI
     assert _world(funded) == before
 
 
@@ -355,10 +365,10 @@ def _signed_status(
             "max_relayer_fee_wei": str(fee)}  # fmt: skip
 
 
-async def test_relayer_sends_nothing_the_owner_did_not_sign(funded: Api) -> None:
+async def test_relayer_sends_nothing_the_owner_did_not_sign(funded_any: Api) -> None:
     """Status changes signed by someone else, for another op, another workflow, another chain
     or contract, with a changed fee, or a create whose spec was altered after signing."""
-    api = funded
+    api = funded_any
     wid = (await api.typed.create_signed(USER, seed_body())).workflow_id
     second = (await api.typed.create_signed(USER, seed_body())).workflow_id
     nonce = int(autometa(api.chain.w3, api.chain.deployment.address).functions.nonces(USER.address).call())
@@ -397,10 +407,10 @@ async def test_relayer_sends_nothing_the_owner_did_not_sign(funded: Api) -> None
     assert _world(api) == before
 
 
-async def test_one_signed_intent_raced_is_sent_once(funded: Api) -> None:
+async def test_one_signed_intent_raced_is_sent_once(funded_any: Api) -> None:
     """The same signed create submitted ten times at once: one transaction, one workflow; the
     others get the same answer or a 409 — the relayer never pays for a doomed duplicate."""
-    api = funded
+    api = funded_any
     request = _signed_create(api, USER, seed_body())
     count, _balance, workflows, *_ = _world(api)
     replies = await asyncio.gather(*(api.client.post("/api/workflow/create", json=request) for _ in range(10)))
@@ -446,7 +456,8 @@ async def test_secrets_never_reach_logs_or_responses(
     executor = Account.create()
     executor_key = bytes(executor.key).hex()
     db_password = "pw-Xq7zSecret"
-    secrets = [relayer_key, executor_key, db_password]
+    rpc_secret = "rpc-K3ySecret"  # an RPC provider's key, in the URL's userinfo and path
+    secrets = [relayer_key, executor_key, db_password, rpc_secret]
     texts: list[str] = []
     try:
         for json_logs in (False, True):
@@ -475,8 +486,9 @@ async def test_secrets_never_reach_logs_or_responses(
                     structlog.get_logger("test").exception("store_failed", url_error=str(exc))
                 # an unreachable chain, for the relayer (its key is loaded)
                 try:
+                    rpc = f"http://u:{rpc_secret}@127.0.0.1:1/v3/{rpc_secret}"
                     down, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path / f"d{json_logs}", None,
-                                                  MOONBASE_RPC="http://127.0.0.1:1")  # fmt: skip
+                                                  MOONBASE_RPC=rpc)  # fmt: skip
                 except Exception as exc:
                     texts.append(repr(exc) + str(exc))
                 else:
