@@ -26,7 +26,7 @@ RECIPIENT = dev_role("recipient").address
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     made = context.new_page()
-    made.set_default_timeout(15_000)
+    made.set_default_timeout(30_000)  # chain waits on a shared, busy machine
     made.page_errors = []  # type: ignore[attr-defined]
     made.on("pageerror", lambda exc: made.page_errors.append(str(exc)))
     yield made
@@ -130,7 +130,7 @@ def executed(page: Any, workflow_id: int) -> list[str]:
     selector = f"[data-testid=feed] tr[data-workflow-id='{workflow_id}'][data-status=success]"
     page.wait_for_function(
         "s => { const r = document.querySelector(s); return r && r.lastElementChild.textContent.endsWith(' s'); }",
-        arg=selector, timeout=30_000,
+        arg=selector, timeout=45_000,
     )  # fmt: skip
     return [c.inner_text() for c in page.query_selector_all(f"{selector} td")]
 

@@ -104,7 +104,7 @@ function renderWorkflows() {
     tr.dataset.workflowId = w.id; tr.dataset.status = w.status;
     const status = document.createElement('td'); status.append(pill(w.status));
     const runs = w.max_runs >= UINT32_MAX ? `${w.run_count}` : `${w.run_count} / ${w.max_runs}`;
-    const runway = w.escrow ? `${w.escrow.runway_runs} runs` : '–';
+    const runway = w.escrow && w.status === 'active' ? `${w.escrow.runway_runs} runs` : '–';
     tr.append(cell(`#${w.id}`), cell(triggerText(w.spec)), cell(actionText(w.spec), 'opt'), status,
       cell(w.status === 'active' ? when(w.next_due_time) : '–', 'opt'), cell(runs), cell(runway, 'opt'));
     const actions = cell('', 'actions');
@@ -262,7 +262,7 @@ function renderFeed(freshId) {
     const why = e.skip_reason || e.revert_reason;
     if (why) status.title = why;
     const price = e.price_usd ? `$${e.price_usd}${e.price_source ? ' · ' + e.price_source : ''}` : (e.price_source || '–');
-    const tx = cell(e.tx_hash ? shortHex(e.tx_hash, 4) : '–', 'mono'); if (e.tx_hash) tx.title = e.tx_hash;
+    const tx = cell(e.tx_hash ? shortHex(e.tx_hash, 4) : '–', 'mono nowrap'); if (e.tx_hash) tx.title = e.tx_hash;
     tr.append(cell(new Date(e.occurred_at).toLocaleTimeString(), 'opt'), cell(`#${e.workflow_id}`), cell(String(e.run_index), 'opt'),
       status, cell(price), tx, cell(e.gas_used ?? '–', 'opt'), cell(e.fee_wei ? formatWei(e.fee_wei) : '–', 'opt'),
       cell(typeof e.latency_s === 'number' ? `${e.latency_s.toFixed(2)} s` : '–'));
