@@ -82,3 +82,41 @@ async def test_dead_consumers_jobs_are_reclaimed_live_ones_are_not(redis_prefix:
     finally:
         for q in (dead, alive, other):
             await q.shutdown()
+
+
+async def test_in_memory_enqueue_many_skips_claimed_runs() -> None:
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    assert await queue.enqueue(Job(1, 0, 0, 1.0)) is True
+    jobs = [Job(i, 0, 0, 1.0, gas_limit=30_000) for i in range(5)] + [Job(3, 0, 0, 2.0)]
+    assert await queue.enqueue_many(jobs) == 4  # 1 was queued before, 3 twice in the list
+    assert queue.pending() == 5
+    await queue.shutdown()
+
+
+@pytest.mark.redis
+async def test_redis_enqueue_many_pipelines_claims_and_entries(redis_prefix: str) -> None:
+    a, b = RedisJobQueue(REDIS_URL, redis_prefix), RedisJobQueue(REDIS_URL, redis_prefix)
+    for q in (a, b):
+        await q.startup()
+    try:
+        assert await b.enqueue(Job(7, 0, 0, 1.0)) is True
+        jobs = [Job(i, 0, 0, 1.0, trigger_block=5, gas_limit=30_000 + i) for i in range(250)]
+        jobs.append(Job(200, 0, 0, 9.0))  # a duplicate within the list, in another chunk
+        # Chunks of 100: the duplicate's claim is taken by the earlier chunk; another queue's
+        # claim (job 7) holds too.
+        assert await a.enqueue_many(jobs, chunk=100) == 249
+        assert await a.enqueue_many(jobs[:10], chunk=3) == 0  # all claimed now
+        it = b.deliveries().__aiter__()
+        seen = [await asyncio.wait_for(it.__anext__(), 5) for _ in range(250)]
+        assert sorted(d.job.workflow_id for d in seen) == list(range(250))
+        by_id = {d.job.workflow_id: d.job for d in seen}
+        assert by_id[42] == jobs[42]  # every field round-trips, gas limit included
+        for d in seen:
+            await d.ack()
+        assert await a.backlog() == 0
+        await a.release(jobs[3])
+        assert await a.enqueue_many([jobs[3], jobs[4]]) == 1  # only the released one
+    finally:
+        for q in (a, b):
+            await q.shutdown()

@@ -153,7 +153,7 @@ def test_states_follow_the_contracts_due_rule() -> None:
     index.upsert(_state(1, {"interval": 60, "start": 100}, run_count=2, last_run=500))
     assert index.due_by_time(559) == []
     (run,) = index.due_by_time(560)
-    assert run == DueRun(7, 2, TriggerType.INTERVAL, 560)
+    assert run == DueRun(7, 2, TriggerType.INTERVAL, 560, gas_limit=30_000)  # the native transfer default
     assert index.where(7) == FIRED and index.due_by_time(10_000) == []
     # the indexer reports the run: the next one is due an interval later
     index.upsert(_state(1, {"interval": 60, "start": 100}, run_count=3, last_run=561))

@@ -48,6 +48,7 @@ class DueRun(NamedTuple):
     token: str | None = None
     price: int | None = None
     threshold: int | None = None
+    gas_limit: int = 0  # the action's gasLimit (0: unknown): lets the executor size the tx itself
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TriggerEntry:
     token: str | None = None
     comparator: Comparator = Comparator.BELOW
     threshold: int = 0
+    gas_limit: int = 0
 
 
 def entry_from_state(state: WorkflowState) -> TriggerEntry | None:
@@ -70,12 +72,14 @@ def entry_from_state(state: WorkflowState) -> TriggerEntry | None:
     if due is None:
         return None
     end = state.spec.end_time() or 0
+    gas = state.spec.resolved_gas_limit
     t = state.spec.trigger_data
     if isinstance(t, PriceTriggerData):
+        threshold = price_to_int(t.price_usd)
         return TriggerEntry(
-            state.id, state.run_count, TriggerType.PRICE, due, end, t.token, t.comparator, price_to_int(t.price_usd)
+            state.id, state.run_count, TriggerType.PRICE, due, end, t.token, t.comparator, threshold, gas
         )
-    return TriggerEntry(state.id, state.run_count, state.trigger_type, due, end)
+    return TriggerEntry(state.id, state.run_count, state.trigger_type, due, end, gas_limit=gas)
 
 
 class _Side:
@@ -148,6 +152,7 @@ class TriggerIndex:
         self._token = array("H")
         self._comparator = array("B")
         self._threshold = array("Q")
+        self._gas = array("I")  # the action's gasLimit (uint24 on chain)
         self._heap: list[tuple[int, int, int]] = []  # (due, workflow id, version)
         self._ready: list[int] = []  # time triggers whose due time passed in `crossed`
         self._sides: dict[tuple[int, int], _Side] = {}  # (token no., comparator) -> thresholds
@@ -192,7 +197,7 @@ class TriggerIndex:
         extra = max(extra, len(self._where) // 2, 16)
         for col in (self._where, self._kind, self._comparator):
             col.extend(bytes(extra))
-        for col in (self._version, self._run, self._due, self._end, self._token, self._threshold):
+        for col in (self._version, self._run, self._due, self._end, self._token, self._threshold, self._gas):
             col.extend(array(col.typecode, bytes(extra * col.itemsize)))
 
     def _token_no(self, token: str) -> int:
@@ -230,7 +235,7 @@ class TriggerIndex:
             self._count += 1
         self._disarm(wid)
         self._version[wid] = (self._version[wid] + 1) & 0xFFFFFFFF
-        self._kind[wid], self._run[wid] = int(e.kind), e.run_index
+        self._kind[wid], self._run[wid], self._gas[wid] = int(e.kind), e.run_index, e.gas_limit
         self._due[wid], self._end[wid] = min(e.due, _U64), min(e.end, _U64)
         if e.kind is TriggerType.PRICE:
             if e.token is None:
@@ -306,7 +311,8 @@ class TriggerIndex:
                 self.remove(wid)
                 continue
             self._where[wid] = FIRED
-            out.append(DueRun(wid, self._run[wid], TriggerType(self._kind[wid]), self._due[wid]))
+            out.append(DueRun(wid, self._run[wid], TriggerType(self._kind[wid]), self._due[wid],
+                              gas_limit=self._gas[wid]))  # fmt: skip
         return out
 
     def crossed(self, token: str, price: int, now: int) -> list[DueRun]:
@@ -329,13 +335,14 @@ class TriggerIndex:
                     self.remove(wid)
                     continue
                 self._where[wid] = FIRED
-                out.append(DueRun(wid, self._run[wid], TriggerType.PRICE, self._due[wid], token, price, threshold))
+                out.append(DueRun(wid, self._run[wid], TriggerType.PRICE, self._due[wid], token, price, threshold,
+                                  self._gas[wid]))  # fmt: skip
         return out
 
     def memory_bytes(self) -> int:
         """Bytes held by the index's arrays and heap (an estimate for the heap's tuples)."""
         cols = (self._where, self._kind, self._version, self._run, self._due, self._end, self._token,
-                self._comparator, self._threshold)  # fmt: skip
+                self._comparator, self._threshold, self._gas)  # fmt: skip
         total = sum(c.buffer_info()[1] * c.itemsize for c in cols)
         total += sum(len(s) * 16 for s in self._sides.values())
         total += len(self._heap) * (8 + 64 + 3 * 32)
