@@ -9,6 +9,19 @@ executor's own key. Every run's outcome is recorded from the receipt (tx hash, s
 price and its source, trigger-to-inclusion latency) before its job is acknowledged, so a killed
 executor's unacknowledged jobs are reclaimed and finished by another one; the contract refuses a
 run index twice, so a reclaimed job never runs twice.
+
+Gas: the simulation already executed the batch, so when it skipped nothing and every job
+carries its action's `gasLimit`, the transaction's gas is sized from the simulation instead of
+asking the node for `eth_call` + `eth_estimateGas` again (a binary search of several more
+executions of the whole batch, on the hot path of every batch). The contract refuses to start
+an action unless `gasleft() >= gasLimit + gasLimit/63 + CALL_RESERVE`, and execution before any
+item uses at most 5/4 of the reported `gasUsed` (refunds are capped at a fifth), so
+`gasUsed * 5/4 + max(gasLimit + gasLimit/63) + CALL_RESERVE + headroom` passes every check
+on the simulated state. Otherwise (a skip changed the batch, a job without its gas limit, no
+`eth_simulateV1`) the sender estimates as before. Fees do not depend on the gas limit: the
+contract charges measured gas at min(gas price, the owner's cap). A batch that still reverts
+(state moved between simulation and inclusion) executes none of its runs: their claims are
+released so the scheduler offers them again.
 """
 
 from __future__ import annotations
@@ -40,6 +53,15 @@ RETRYABLE = {SkipReason.NOT_DUE, SkipReason.CONDITION_FALSE, SkipReason.INSUFFIC
 # Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
 SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
 ONCHAIN_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
+CALL_RESERVE = 40_000  # ActionExecutor.CALL_RESERVE: gas kept back beyond each action's gasLimit
+GAS_HEADROOM = 50_000  # for state that moves between simulation and inclusion
+
+
+def batch_gas(simulated_gas: int, gas_limits: list[int]) -> int:
+    """A gas limit for a batch the simulation executed with `simulated_gas` (see the module
+    docstring): enough for every item's `_checkGasForAction` on the simulated state."""
+    allowance = max(g + g // 63 for g in gas_limits) + CALL_RESERVE
+    return simulated_gas * 5 // 4 + allowance + GAS_HEADROOM
 
 
 def pack_run(job: Job) -> int:
@@ -54,6 +76,8 @@ class BatchOutcome:
     skipped: dict[tuple[int, int], SkipReason] = field(default_factory=dict)
     tx_hash: str | None = None
     block: int | None = None
+    gas: int | None = None  # the gas limit sized from the simulation; None: the sender estimated
+    reverted: bool = False  # the transaction was mined but reverted: none of its runs happened
 
 
 class Executor:
@@ -66,7 +90,7 @@ class Executor:
         store: Any | None = None,
         *,
         batch_size: int = 50,
-        max_concurrent: int = 3,
+        max_concurrent: int = 8,
         worker_id: str | None = None,
         version: str = "",
         linger_s: float = 0.05,
@@ -198,20 +222,27 @@ class Executor:
             else:
                 unique[key] = d
         outcome = BatchOutcome()
+        t0 = time.time()
+        stages = {"queued_s": round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)}
         runs = {key: pack_run(d.job) for key, d in unique.items()}
-        skipped, sim_block = await self._simulate(list(runs.values()))
+        skipped, sim_block, sim_gas = await self._simulate(list(runs.values()))
+        stages["simulate_s"] = round(time.time() - t0, 3)
+        limits = [d.job.gas_limit for d in unique.values()]
+        tx: dict[str, Any] = {"from": self.address, "to": self.core.address}
+        if sim_gas and not skipped and min(limits) > 0:
+            tx["gas"] = outcome.gas = batch_gas(sim_gas, limits)
         for key, reason in skipped.items():
             outcome.skipped[key] = reason
             await self._record_skip(unique[key].job, reason, sim_block, simulated=True)
             runs.pop(key, None)
         if runs:
-            data = self.core.encode_abi("executeBatch", args=[list(runs.values())])
+            tx["data"] = self.core.encode_abi("executeBatch", args=[list(runs.values())])
             digest = hashlib.blake2b(repr(sorted(runs)).encode(), digest_size=6).hexdigest()
             try:
-                sent = await self.sender.send(
-                    {"from": self.address, "to": self.core.address, "data": data}, f"batch:{digest}"
-                )
+                sent = await self.sender.send(tx, f"batch:{digest}")
+                stages["send_s"] = round(time.time() - t0, 3)
                 receipt = await self.sender.wait(sent, raise_on_revert=False)
+                stages["mined_s"] = round(time.time() - t0, 3)
                 if on_included is not None:
                     on_included()
             except TransactionReverted as exc:
@@ -221,26 +252,35 @@ class Executor:
                     await self._finish(unique[key])
                 return outcome
             outcome.tx_hash, outcome.block = sent.tx_hash, int(receipt["blockNumber"])
-            await self._record_receipt(receipt, unique, outcome)
+            if int(receipt["status"]) != 1:
+                # Nothing in it happened (no run consumed): offer the runs again.
+                outcome.reverted = True
+                log.warning("executor.batch_reverted", runs=len(runs), tx_hash=sent.tx_hash, gas=sent.gas_limit)
+                for key in runs:
+                    await self.queue.release(unique[key].job)
+            else:
+                await self._record_receipt(receipt, unique, outcome)
         for key, reason in outcome.skipped.items():
             if reason in RETRYABLE:
                 await self.queue.release(unique[key].job)
         for d in unique.values():
             await self._finish(d)
         self.outcomes.append(outcome)
+        stages["recorded_s"] = round(time.time() - t0, 3)
         log.info("executor.batch", runs=len(unique), executed=len(outcome.executed), skipped=len(outcome.skipped),
-                 tx_hash=outcome.tx_hash, block=outcome.block)  # fmt: skip
+                 tx_hash=outcome.tx_hash, block=outcome.block, gas=tx.get("gas", "estimated"), **stages)  # fmt: skip
         return outcome
 
     async def _finish(self, d: Delivery) -> None:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(self, packed: list[int]) -> tuple[dict[tuple[int, int], SkipReason], int]:
-        """Which runs the contract would skip right now (eth_simulateV1 with the logs)."""
+    async def _simulate(self, packed: list[int]) -> tuple[dict[tuple[int, int], SkipReason], int, int | None]:
+        """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
+        block simulated on, and the gas the batch used (None: unknown, or it would revert)."""
         block = int(await self.w3.eth.block_number)
         if not self._simulate_v1:
-            return {}, block
+            return {}, block, None
         data = self.core.encode_abi("executeBatch", args=[packed])
         gas_price = int(await self.w3.eth.gas_price)
         call = {"from": self.address, "to": self.core.address, "data": data, "gasPrice": hex(gas_price)}
@@ -254,10 +294,10 @@ class Executor:
         if "error" in reply or not reply.get("result"):
             log.info("executor.simulate_unavailable", error=str(reply.get("error")))
             self._simulate_v1 = False
-            return {}, block
+            return {}, block, None
         result = reply["result"][0]["calls"][0]
         if result.get("status") not in ("0x1", 1):
-            return {}, block  # the whole batch reverts: sending will say why
+            return {}, block, None  # the whole batch reverts: sending (estimating) will say why
         skipped: dict[tuple[int, int], SkipReason] = {}
         event = self.core.events.RunSkipped()
         for raw in result.get("logs", []):
@@ -267,7 +307,8 @@ class Executor:
                 continue
             args = ev["args"]  # a plain dict: web3 returns AttributeDicts only for AttributeDict logs
             skipped[(int(args["workflowId"]), int(args["runIndex"]))] = SkipReason(args["reason"])
-        return skipped, block
+        used = result.get("gasUsed")
+        return skipped, block, (int(used, 16) if isinstance(used, str) else used) or None
 
     async def _record_receipt(
         self, receipt: Any, unique: dict[tuple[int, int], Delivery], outcome: BatchOutcome
@@ -303,6 +344,13 @@ class Executor:
         block: int, included: int,
     ) -> None:  # fmt: skip
         ex = self.store.executions  # type: ignore[union-attr]
+        with ex.batch([(chain_id, *row["key"], tx) for row in rows]):  # one transaction for the batch's rows
+            self._write_rows_in(ex, rows, unique, chain_id, tx, block, included)
+
+    def _write_rows_in(
+        self, ex: Any, rows: list[dict[str, Any]], unique: dict[tuple[int, int], Delivery], chain_id: int, tx: str,
+        block: int, included: int,
+    ) -> None:  # fmt: skip
         for row in rows:
             wid, run = row["key"]
             job = unique[row["key"]].job if row["key"] in unique else None

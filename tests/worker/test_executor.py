@@ -1,0 +1,92 @@
+"""The executor sizes a batch's gas from its simulation (no eth_estimateGas) with room for every
+action's gasLimit, and a batch that reverts on chain anyway gives its runs back to the queue."""
+
+from __future__ import annotations
+
+import pytest
+from web3.exceptions import ContractLogicError
+
+from autometa.chain.accounts import dev_role
+from autometa.chain.contracts import autometa
+from autometa.chain.sender import TransactionSender
+from autometa.chain.web3 import connect_async
+from autometa.worker.executor import Executor
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import Delivery, InMemoryJobQueue, Job
+from autometa.worker.scheduler import Scheduler
+from autometa.worker.sources import ChainWorkflowSource
+
+from .helpers import advance, create, deposit, now, spec
+
+BIG_GAS_LIMIT = 2_000_000  # far more than a native transfer uses: only the gas check needs it
+
+
+async def _deliveries(queue: InMemoryJobQueue, n: int) -> list[Delivery]:
+    it = queue.deliveries().__aiter__()
+    return [await it.__anext__() for _ in range(n)]
+
+
+def _executor(dev_chain, queue: InMemoryJobQueue) -> Executor:  # type: ignore[no-untyped-def]
+    aw3 = connect_async(dev_chain.url)
+    return Executor(aw3, dev_chain.deployment.address, TransactionSender(aw3, dev_role("executor")), queue)
+
+
+async def test_batch_gas_is_sized_from_the_simulation_and_covers_every_actions_gas_limit(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    deposit(w3, address, user, 10**18)
+    t0 = now(w3)
+    ids = [create(w3, address, user, spec(0, {"at": t0 + 100})) for _ in range(2)]
+    ids.append(create(w3, address, user, spec(0, {"at": t0 + 100}, gas_limit=BIG_GAS_LIMIT)))
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    aw3 = connect_async(dev_chain.url)
+    scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address))
+    await scheduler.load()
+    report = await scheduler.process_block(advance(w3, 120))
+    assert report.enqueued == 3
+    batch = await _deliveries(queue, 3)
+    assert sorted(d.job.gas_limit for d in batch) == [30_000, 30_000, BIG_GAS_LIMIT]  # the scheduler passes them on
+    before = int(w3.eth.block_number)
+
+    outcome = await _executor(dev_chain, queue).execute(batch)
+
+    assert sorted(outcome.executed) == sorted((wid, 0) for wid in ids) and not outcome.reverted
+    tx = w3.eth.get_transaction(outcome.tx_hash)  # type: ignore[arg-type]
+    assert outcome.gas is not None and tx["gas"] == outcome.gas  # sized by us, not estimated
+    receipt = w3.eth.get_transaction_receipt(outcome.tx_hash)  # type: ignore[arg-type]
+    assert receipt["gasUsed"] < BIG_GAS_LIMIT < outcome.gas
+    # The allowance for the big gasLimit is what lets the batch through: without it, the same
+    # call on the same state stops at the contract's gas check.
+    call = {"from": tx["from"], "to": tx["to"], "data": tx["input"]}
+    w3.eth.call({**call, "gas": outcome.gas}, before)  # type: ignore[typeddict-item]
+    with pytest.raises(ContractLogicError):
+        w3.eth.call({**call, "gas": outcome.gas - BIG_GAS_LIMIT}, before)  # type: ignore[typeddict-item]
+    await queue.shutdown()
+
+
+async def test_a_batch_that_reverts_on_chain_gives_its_runs_back(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    deposit(w3, address, user, 10**18)
+    t0 = now(w3)
+    wid = create(w3, address, user, spec(0, {"at": t0 + 100}, gas_limit=BIG_GAS_LIMIT))
+    advance(w3, 120)
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    executor = _executor(dev_chain, queue)
+    # A job that understates its action's gasLimit: the simulation succeeds (it runs with ample
+    # gas), the sized transaction fails the contract's gas check on chain and reverts whole.
+    wrong = Job(wid, 0, 0, float(t0 + 120), gas_limit=30_000)
+    assert await queue.enqueue(wrong)
+    outcome = await executor.execute(await _deliveries(queue, 1))
+    assert outcome.reverted and outcome.executed == []
+    assert int(w3.eth.get_transaction_receipt(outcome.tx_hash)["status"]) == 0  # type: ignore[arg-type]
+    core = autometa(w3, address)
+    assert list(core.events.RunExecuted().get_logs(from_block=0)) == []  # nothing consumed
+
+    right = Job(wid, 0, 0, float(t0 + 120), gas_limit=BIG_GAS_LIMIT)
+    assert await queue.enqueue(right)  # the claim was released: the run can be offered again
+    outcome = await executor.execute(await _deliveries(queue, 1))
+    assert outcome.executed == [(wid, 0)] and not outcome.reverted
+    (event,) = core.events.RunExecuted().get_logs(from_block=0)
+    assert (int(event.args.workflowId), int(event.args.runIndex)) == (wid, 0)
+    await queue.shutdown()
