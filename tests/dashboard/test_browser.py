@@ -162,6 +162,8 @@ def test_an_empty_escrow_is_named_before_anything_is_signed(stack: Stack, page: 
     page.wait_for_selector("[data-testid=banner]:has-text('Insufficient escrow')")
     assert "Deposit to your escrow first" in page.inner_text("[data-testid=banner]")
     assert wallet.signed == [] and workflow_count(stack, wallet.account.address) == 0
+    assert page.inner_text("[data-testid=create-errors]") == ""  # not a problem of any field of the form
+    assert page.query_selector("[data-testid=feed] tr[data-execution-id]") is None  # only this owner's runs
     page.screenshot(path=str(artifacts / "06-insufficient-escrow.png"), full_page=True)
 
 
@@ -193,3 +195,36 @@ def test_a_phone_screen_shows_all_without_sideways_scrolling(stack: Stack, brows
         page.screenshot(path=str(artifacts / "08-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_form_shows_each_kinds_fields_and_flags_problems_as_you_type(stack: Stack, page: Any) -> None:
+    wallet = InjectedWallet(dev_role("user"), stack.chain.w3)
+    open_dashboard(page, stack, wallet)
+    connect(page, wallet)
+    form = "#create-form"
+    page.select_option("[data-testid=trigger-type]", "1")
+    page.fill(f"{form} [name=interval]", "0")
+    page.wait_for_selector(f"{form} [name=interval][aria-invalid=true]")
+    page.fill(f"{form} [name=interval]", "60")
+
+    page.select_option("[data-testid=action-type]", "1")  # ERC-20
+    assert page.is_visible(f"{form} [name=erc20_token]") and not page.is_visible(f"{form} [name=amount]")
+    page.fill(f"{form} [name=erc20_token]", "0xzz")
+    page.fill(f"{form} [name=erc20_to]", RECIPIENT)
+    page.fill(f"{form} [name=erc20_amount]", "1000")
+    page.wait_for_selector(f"{form} [name=erc20_token][aria-invalid=true]")
+    assert "action_data.token" in page.inner_text("[data-testid=create-errors]")
+    page.fill(f"{form} [name=erc20_token]", RECIPIENT)
+    page.wait_for_selector(f"{form}[data-valid=true]")
+
+    page.select_option("[data-testid=action-type]", "2")  # contract call
+    assert page.is_visible(f"{form} [name=target]") and not page.is_visible(f"{form} [name=erc20_token]")
+    page.fill(f"{form} [name=target]", RECIPIENT)
+    page.fill(f"{form} [name=data]", "0x123")  # odd length
+    page.wait_for_selector(f"{form} [name=data][aria-invalid=true]")
+    page.fill(f"{form} [name=data]", "0x12345678")
+    page.fill(f"{form} [name=value]", "0.5.1")
+    page.wait_for_selector(f"{form} [name=value][aria-invalid=true]")
+    page.fill(f"{form} [name=value]", "0.5")
+    page.wait_for_selector(f"{form}[data-valid=true]")
+    assert page.inner_text("[data-testid=create-errors]") == "" and wallet.signed == []

@@ -92,6 +92,8 @@ async def test_validate_accepts_a_good_body_and_resolves_its_defaults(api_embedd
         ({"action_data": {"to": "0x12", "amount_wei": "1"}}, "action_data.to", ""),
         ({"action_data": {"to": RECIPIENT, "amount_wei": "-1"}}, "action_data.amount_wei", ""),
         ({"user_address": None}, "user_address", ""),
+        ({"trigger_type": 1, "trigger_data": {"interval": 0}}, "trigger_data.interval", "greater than or equal to 1"),
+        ({"action_type": 2, "action_data": {"target": RECIPIENT, "data": "0x123"}}, "action_data.data", "even"),
     ],
 )  # fmt: skip
 async def test_validate_names_each_problem_on_its_field(

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from autometa.api.dashboard import INDEX_HTML
 from autometa.api.dashboard.schemas import FieldError, ValidationOut
 from autometa.api.deps import ChainDep, SettingsDep
-from autometa.api.errors import validation_details
 from autometa.api.schemas import ErrorOut, WorkflowCreateBody
 from autometa.domain.workflow import PriceTriggerData
 
@@ -31,6 +30,15 @@ def _message(text: str) -> str:
     return text.removeprefix("Value error, ")
 
 
+def _field(loc: tuple[int | str, ...]) -> str:
+    """`("trigger_data", "interval", "interval")` → `trigger_data.interval`: drop the union's tag
+    (the second place under trigger_data/action_data), keep a field named like a tag."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in ("trigger_data", "action_data"):
+        del parts[1]
+    return ".".join(p for p in parts if not p.startswith("function-")) or "body"
+
+
 @router.post("/api/dashboard/validate", response_model=ValidationOut,
              responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}})  # fmt: skip
 async def validate(
@@ -43,8 +51,7 @@ async def validate(
     try:
         parsed = WorkflowCreateBody.model_validate(body)
     except ValidationError as exc:
-        details = validation_details(exc.errors())
-        errors = [FieldError(field=d["field"], message=_message(d["message"])) for d in details]
+        errors = [FieldError(field=_field(e["loc"]), message=_message(e["msg"])) for e in exc.errors()]
         return ValidationOut(ok=False, errors=errors)
     spec = parsed.spec()
     problems: list[FieldError] = []

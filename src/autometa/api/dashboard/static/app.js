@@ -3,7 +3,7 @@
 
 import { api, ApiError } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
-import { check, showErrors, showKind } from './form.js';
+import { check, inputFor, showErrors, showKind } from './form.js';
 import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
 import * as wallet from './wallet.js';
 
@@ -223,7 +223,10 @@ async function create(event) {
   } catch (err) {
     status.textContent = 'Not created.';
     banner(describe(err, 'created'));
-    if (err instanceof ApiError && err.field) showErrors(form, $('create-errors'), [{ field: err.field, message: err.message }], true);
+    if (err instanceof ApiError && err.field && inputFor(form, err.field)) {
+      const message = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+      showErrors(form, $('create-errors'), [{ field: err.field, message }], true);
+    }
   } finally { state.busy = false; $('create-submit').disabled = false; }
 }
 
@@ -232,6 +235,7 @@ async function create(event) {
 function openFeed() {
   if (state.source) state.source.close();
   state.executions.clear();
+  renderFeed(null);  // nothing of the previous scope stays on screen
   const query = new URLSearchParams({ backlog: '100' });
   if (state.address) query.set('user', state.address);
   const source = new EventSource(`/api/executions/stream?${query}`);

@@ -96,8 +96,9 @@ export function showErrors(form, list, errors, all) {
 // Full check: the browser's, then the API's. Returns {body, errors}.
 export async function check(form, user) {
   const { body, errors } = readForm(form, user);
-  if (!user) errors.unshift({ field: 'user_address', message: 'connect a wallet first' });
-  if (errors.length) return { body, errors };
+  if (!user) return { body, errors: [{ field: 'user_address', message: 'connect a wallet first' }, ...errors] };
+  // The API checks everything else, also while some fields are still empty or malformed.
   const answer = await api.validate(body);
-  return { body, errors: answer.errors };
+  const local = new Set(errors.map((e) => e.field));
+  return { body, errors: [...errors, ...answer.errors.filter((e) => !local.has(e.field))] };
 }
