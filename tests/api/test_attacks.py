@@ -573,3 +573,55 @@ def test_log_redaction_is_the_last_step_for_tracebacks_and_stdlib_records() -> N
     finally:
         _restore_structlog()
         root.handlers, root.level = saved_handlers, saved_level
+
+
+async def test_two_intents_with_one_nonce_raced_each_get_their_own_answer(funded_any: Api) -> None:
+    """The owner signs two different workflows with the same nonce (prepared twice) and both are
+    submitted at once: only one can exist. Its caller gets its id; the other caller must not be
+    told that *its* workflow was created (it gets a 409), and the relayer sends one transaction."""
+    api = funded_any
+    first = _signed_create(api, USER, seed_body())
+    other_body = seed_body(action_data={"to": RECIPIENT, "amount_wei": "7"})
+    second = _signed_create(api, USER, other_body)
+    count, _balance, workflows, *_ = _world(api)
+    replies = await asyncio.gather(*(api.client.post("/api/workflow/create", json=r) for r in (first, second) * 3))
+    core = autometa(api.chain.w3, api.chain.deployment.address)
+    created_amount = int(core.functions.getWorkflow(workflows + 1).call()[6][10])
+    winners = 0
+    for request, reply in zip((first, second) * 3, replies, strict=True):
+        if reply.status_code == 200:  # only the created intent's callers, with its id
+            assert int(request["action_data"]["amount_wei"]) == created_amount, reply.text
+            assert reply.json()["workflow_id"] == workflows + 1, reply.text
+            winners += 1
+        else:  # the other intent, or a duplicate that came after the transaction was mined
+            assert reply.status_code == 409 and reply.json()["field"] == "nonce", reply.text
+    assert winners >= 1
+    after_count, _, after_workflows, *_ = _world(api)
+    assert after_workflows == workflows + 1 and after_count == count + 1
+
+
+async def test_two_intents_with_one_nonce_while_the_first_is_pending(funded_any: Api) -> None:
+    """As above on a chain that does not mine at once: the second intent arrives while the first
+    transaction is still pending (its nonce not yet used on-chain) and is refused, not joined."""
+    api = funded_any
+    first = _signed_create(api, USER, seed_body())
+    second = _signed_create(api, USER, seed_body(action_data={"to": RECIPIENT, "amount_wei": "7"}))
+    count, _balance, workflows, *_ = _world(api)
+    w3 = api.chain.w3
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        task = asyncio.ensure_future(api.client.post("/api/workflow/create", json=first))
+        for _ in range(200):  # until the first is broadcast and pending
+            if w3.eth.get_transaction_count(RELAYER.address, "pending") > count:
+                break
+            await asyncio.sleep(0.02)
+        assert w3.eth.get_transaction_count(RELAYER.address, "pending") == count + 1
+        again = await api.client.post("/api/workflow/create", json=second)
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        reply = await asyncio.wait_for(task, timeout=60)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert reply.status_code == 200 and reply.json()["workflow_id"] == workflows + 1, reply.text
+    assert again.status_code == 409 and again.json()["field"] == "nonce", again.text
+    after_count, _, after_workflows, *_ = _world(api)
+    assert after_workflows == workflows + 1 and after_count == count + 1

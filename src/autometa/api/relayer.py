@@ -10,7 +10,9 @@ costs the relayer an RPC call, never gas.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +33,7 @@ from autometa.api.schemas import (
     WorkflowCreatedOut,
 )
 from autometa.chain.revert import TransactionReverted, decode_revert, revert_data_from_exception
-from autometa.chain.sender import TransactionSender
+from autometa.chain.sender import SentTx, TransactionSender
 from autometa.domain.eip712 import create_typed_data, status_typed_data
 from autometa.domain.kinds import Status, StatusOp
 from autometa.domain.workflow import PriceTriggerData, WorkflowSpec
@@ -71,6 +73,17 @@ class Relayer:
     def __init__(self, chain: ChainGateway, sender: TransactionSender, config: RelayerConfig) -> None:
         self.chain, self.sender, self.config = chain, sender, config
         self.address = sender.default_address
+        # One owner's intents are checked and sent one at a time (see `_owner_lock`).
+        self._owner_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _owner_lock(self, owner: str) -> asyncio.Lock:
+        """Held from the nonce check to the broadcast of one owner's intent: a second intent raced
+        against it then sees the nonce used (409, nothing sent) or joins the very same transaction
+        in flight — never a doomed duplicate the relayer pays gas for."""
+        lock = self._owner_locks.get(owner)
+        if lock is None:
+            lock = self._owner_locks[owner] = asyncio.Lock()
+        return lock
 
     # ------------------------------------------------------------------ prepare
 
@@ -112,13 +125,15 @@ class Relayer:
         self._check_terms(deadline, fee, now)
         typed = create_typed_data(spec, owner, nonce, deadline, fee, info.chain_id, info.contract)
         await self._check_signer(typed, signature, owner)
-        await self._check_nonce(owner, nonce)
-        await self._check_escrow(owner, fee)
         core = await self.chain.core()
         data = core.encode_abi(
             "createWorkflowFor", args=[owner, spec.to_abi(), nonce, deadline, fee, bytes.fromhex(signature[2:])]
         )
-        receipt = await self._submit("create", data, fee, f"relay-create:{owner}:{nonce}")
+        async with self._owner_lock(owner):
+            await self._check_nonce(owner, nonce)
+            await self._check_escrow(owner, fee)
+            sent = await self._send("create", data, fee, f"relay-create:{owner}:{nonce}")
+        receipt = await self._wait("create", sent)
         (created,) = core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
         return WorkflowCreatedOut(
             workflow_id=int(created.args.workflowId), tx_hash=_hex(receipt["transactionHash"]),
@@ -137,13 +152,15 @@ class Relayer:
         await self._check_owner(op, workflow_id, owner)
         typed = status_typed_data(op, workflow_id, owner, nonce, deadline, fee, info.chain_id, info.contract)
         await self._check_signer(typed, signature, owner)
-        await self._check_nonce(owner, nonce)
-        await self._check_escrow(owner, fee)
         core = await self.chain.core()
         data = core.encode_abi(
             "changeStatusBySig", args=[workflow_id, int(op), nonce, deadline, fee, bytes.fromhex(signature[2:])]
         )
-        receipt = await self._submit(name, data, fee, f"relay-{name}:{owner}:{nonce}")
+        async with self._owner_lock(owner):
+            await self._check_nonce(owner, nonce)
+            await self._check_escrow(owner, fee)
+            sent = await self._send(name, data, fee, f"relay-{name}:{owner}:{nonce}")
+        receipt = await self._wait(name, sent)
         status = Status(int((await self.chain.get_workflow(workflow_id))[2]))
         return StatusChangedOut(
             workflow_id=workflow_id, status=status.label, tx_hash=_hex(receipt["transactionHash"]),
@@ -237,7 +254,10 @@ class Relayer:
         fees = await self.sender.fee_policy.current(self.chain.w3)
         return min(self.config.max_fee_wei, int(gas * fees.ceiling * self.config.fee_headroom))
 
-    async def _submit(self, kind: str, data: str, fee: int, purpose: str) -> Any:
+    async def _send(self, kind: str, data: str, fee: int, purpose: str) -> SentTx:
+        """Simulate, check the fee covers the gas, broadcast. An unfinished transaction of the same
+        purpose (owner and nonce) is joined when it is this very intent, refused otherwise: its
+        caller must not be told that a different workflow or status change is theirs."""
         info = await self.chain.info()
         fees = await self.sender.fee_policy.current(self.chain.w3)
         call = {"from": self.address, "to": info.contract, "data": data, "gasPrice": fees.ceiling}
@@ -249,11 +269,19 @@ class Relayer:
             raise ApiError(402, "fee_too_low", f"max_relayer_fee_wei: {fee} wei does not cover the gas "
                            f"(~{gas * expected_price} wei at the current price); prepare again",
                            field="max_relayer_fee_wei")  # fmt: skip
-        started = time.monotonic()
         limit = int(gas * self.config.gas_multiplier) + self.config.gas_headroom
         tx = {"to": info.contract, "data": data, "gas": limit}
         sent = await self.sender.send(tx, purpose)
+        if _hex(sent.unsigned.get("data", data)).lower() != data.lower():
+            RELAYER_TXS.labels(kind=kind, outcome="refused").inc()
+            raise ApiError(409, "bad_nonce", f"nonce: another intent with this nonce is being relayed "
+                           f"({sent.tx_hash}); prepare again", field="nonce",
+                           details={"tx_hash": sent.tx_hash})  # fmt: skip
         log.info("relayer.sent", kind=kind, tx_hash=sent.tx_hash, purpose=purpose)
+        return sent
+
+    async def _wait(self, kind: str, sent: SentTx) -> Any:
+        started = time.monotonic()
         try:
             receipt = await self.sender.wait(sent, timeout=self.config.wait_timeout_s)
         except TransactionReverted as exc:
