@@ -75,7 +75,8 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
     assert wallet.calls.count("eth_sendTransaction") == 1
 
     # Validation as you type: a bad recipient is flagged on its field before anything is sent.
-    fill_native(page, trigger="1", interval="2", max_runs="50")
+    # An amount beyond 2**53 wei: a float anywhere between the API and the wallet would change it.
+    fill_native(page, trigger="1", interval="2", max_runs="50", amount="0.012345678912345679")
     page.fill("#create-form [name=to]", "0x1234")
     page.wait_for_selector("#create-form [name=to][aria-invalid=true]")
     assert "action_data.to" in page.inner_text("[data-testid=create-errors]")
@@ -88,6 +89,7 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
     page.wait_for_function("() => /Created workflow #\\d+/.test(document.getElementById('create-status').textContent)")
     workflow_id = int(re.search(r"#(\d+)", page.inner_text("[data-testid=create-status]")).group(1))  # type: ignore[union-attr]
     assert [t["primaryType"] for t in wallet.signed] == ["CreateWorkflow"]
+    assert int(wallet.signed[0]["message"]["spec"]["amount"]) == 12_345_678_912_345_679
     page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{workflow_id}'][data-status=active]")
 
     # It executes: the live feed shows the run with its tx, gas, fee and latency.
@@ -102,6 +104,7 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
 
     page.click(f"[data-testid=pause-{workflow_id}]")
     page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{workflow_id}'][data-status=paused]")
+    page.wait_for_selector(f"[data-testid=banner]:has-text('Workflow #{workflow_id} paused (now paused)')")
     assert [t["primaryType"] for t in wallet.signed] == ["CreateWorkflow", "PauseWorkflow"]
     assert httpx.get(f"{stack.url}/api/workflow/{workflow_id}", timeout=10).json()["status"] == "paused"
     page.wait_for_selector(f"[data-testid=resume-{workflow_id}]")
@@ -115,14 +118,22 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
     page.fill("#create-form [name=max_runs]", "")
     page.wait_for_selector("#create-form[data-valid=true]")
     page.click("[data-testid=create-submit]")
-    page.wait_for_function(f"() => /Created workflow #(?!{workflow_id}\\b)\\d+/.test("
-                           "document.getElementById('create-status').textContent)")  # fmt: skip
+    created_again(page, workflow_id)
     price_id = int(re.search(r"#(\d+)", page.inner_text("[data-testid=create-status]")).group(1))  # type: ignore[union-attr]
     set_dev_price(stack.chain.w3, dev_role("admin"), stack.chain.deployment.feeds["ethereum"], Decimal("3198.15"))
     cells = executed(page, price_id)
     assert cells[4] == "$3198.15 · oracle", cells
     page.wait_for_selector(f"[data-testid=workflows] tr[data-workflow-id='{price_id}'][data-status=completed]")
     page.screenshot(path=str(artifacts / "04b-price-run.png"), full_page=True)
+
+
+def created_again(page: Any, previous: int) -> None:
+    try:
+        page.wait_for_function(f"() => /Created workflow #(?!{previous}\\b)\\d+/.test("
+                               "document.getElementById('create-status').textContent)")  # fmt: skip
+    except Exception as exc:
+        status, banner = page.inner_text("[data-testid=create-status]"), page.inner_text("[data-testid=banner]")
+        raise AssertionError(f"not created: {status!r}; banner {banner!r}") from exc
 
 
 def executed(page: Any, workflow_id: int) -> list[str]:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,9 @@ from autometa.chain.anvil import free_port
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import transact
 from autometa.domain.kinds import PRICE_DECIMALS
-from tests.api.conftest import RECIPIENT, USER, Api
+from tests.api.conftest import RECIPIENT, USER, Api, close_api, open_api
+from tests.conftest import DevChain
+from tests.support.coingecko_stub import CoinGeckoStub
 
 SEED = {
     "trigger_type": 2, "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "3200"},
@@ -67,6 +70,17 @@ async def _index(api: Api) -> None:
 
     indexer = EventIndexer(api.chain.w3, api.store, api.chain.deployment.address, api.chain.deployment.block)
     await asyncio.to_thread(indexer.sync)
+
+
+async def test_escrow_without_a_chain_is_a_503_with_the_reason(
+    dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path
+) -> None:
+    api, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None, MOONBASE_RPC=f"http://127.0.0.1:{free_port()}")
+    try:
+        got = await api.client.get(f"/api/escrow/{USER.address}")
+        assert got.status_code == 503 and got.json()["error"] == "chain_unavailable", got.text
+    finally:
+        await close_api(api, prefix)
 
 
 @pytest.mark.parametrize("address", ["0x1234", "not-an-address", "0x" + "g" * 40])

@@ -145,7 +145,7 @@ async function refreshAccount() {
 }
 
 async function changeStatus(id, op, button) {
-  if (state.busy) return;
+  if (state.busy) { banner('Another request is still in progress; try again in a moment.', 'info'); return; }
   state.busy = true; button.disabled = true;
   const past = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[op];
   try {
@@ -201,8 +201,8 @@ async function validateNow(all = false) {
 
 async function create(event) {
   event.preventDefault();
-  if (state.busy) return;
   const form = $('create-form'), status = $('create-status');
+  if (state.busy) { status.textContent = 'Another request is still in progress; try again in a moment.'; return; }
   form.querySelectorAll('input').forEach((i) => { i.dataset.touched = '1'; });
   if (state.mode !== 'wallet') { banner('Connect a wallet to create workflows (viewing an address cannot sign).'); return; }
   clearTimeout(validateTimer);
