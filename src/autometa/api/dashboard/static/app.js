@@ -98,6 +98,14 @@ function actionText(spec) {
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
 function pill(text) { const s = document.createElement('span'); s.className = `pill ${text}`; s.textContent = text; return s; }
 
+/** A price trigger's next due time is only when it may fire: past that, it waits for the price. */
+function nextDue(w) {
+  if (w.status !== 'active') return '–';
+  const eligible = w.next_due_time !== null && w.next_due_time !== undefined && w.next_due_time <= Date.now() / 1000;
+  if (w.spec.trigger_type === 2 && eligible) return 'when the price crosses';
+  return when(w.next_due_time);
+}
+
 function renderWorkflows() {
   const rows = state.workflows.map((w) => {
     const tr = document.createElement('tr');
@@ -106,7 +114,7 @@ function renderWorkflows() {
     const runs = w.max_runs >= UINT32_MAX ? `${w.run_count}` : `${w.run_count} / ${w.max_runs}`;
     const runway = w.escrow && w.status === 'active' ? `${w.escrow.runway_runs} runs` : '–';
     tr.append(cell(`#${w.id}`), cell(triggerText(w.spec)), cell(actionText(w.spec), 'opt'), status,
-      cell(w.status === 'active' ? when(w.next_due_time) : '–', 'opt'), cell(runs), cell(runway, 'opt'));
+      cell(nextDue(w), 'opt'), cell(runs), cell(runway, 'opt'));
     const actions = cell('', 'actions');
     if (state.mode === 'wallet' && w.owner.toLowerCase() === state.address.toLowerCase()) {
       const ops = w.status === 'active' ? ['pause', 'cancel'] : w.status === 'paused' ? ['resume', 'cancel'] : [];

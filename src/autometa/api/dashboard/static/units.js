@@ -33,7 +33,9 @@ export function ago(seconds) {
 }
 
 export function when(unix) {
-  if (!unix) return '–';
+  // null: never due by time alone; 0 or a past time: due as soon as the next block is mined.
+  if (unix === null || unix === undefined) return '–';
+  if (unix <= Date.now() / 1000) return 'due now';
   const d = new Date(unix * 1000);
   const diff = unix - Date.now() / 1000;
   const rel = Math.abs(diff) < 3600 ? ` (${diff >= 0 ? 'in ' : ''}${Math.round(Math.abs(diff))} s${diff < 0 ? ' ago' : ''})` : '';
