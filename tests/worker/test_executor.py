@@ -1,7 +1,10 @@
 """The executor sizes a batch's gas from its simulation (no eth_estimateGas) with room for every
-action's gasLimit, and a batch that reverts on chain anyway gives its runs back to the queue."""
+action's gasLimit; a batch that reverts on chain anyway gives its runs back to the queue; an
+executor takes runs from the stream only when it has a free slot for them."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from web3.exceptions import ContractLogicError
@@ -12,10 +15,11 @@ from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import connect_async
 from autometa.worker.executor import Executor
 from autometa.worker.prices import PriceReader
-from autometa.worker.queue import Delivery, InMemoryJobQueue, Job
+from autometa.worker.queue import Delivery, InMemoryJobQueue, Job, RedisJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import ChainWorkflowSource
 
+from .conftest import REDIS_URL
 from .helpers import advance, create, deposit, now, spec
 
 BIG_GAS_LIMIT = 2_000_000  # far more than a native transfer uses: only the gas check needs it
@@ -90,3 +94,39 @@ async def test_a_batch_that_reverts_on_chain_gives_its_runs_back(dev_chain) -> N
     (event,) = core.events.RunExecuted().get_logs(from_block=0)
     assert (int(event.args.workflowId), int(event.args.runIndex)) == (wid, 0)
     await queue.shutdown()
+
+
+@pytest.mark.redis
+async def test_an_executor_with_no_free_slot_leaves_the_runs_to_others(dev_chain, redis_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    """It reads a batch only when it can send it, so a burst spreads over the executors."""
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    deposit(w3, address, user, 10**18)
+    t0 = now(w3)
+    ids = [create(w3, address, user, spec(0, {"at": t0 + 100})) for _ in range(60)]
+    advance(w3, 120)
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]  # its first batch never mines
+    busy = RedisJobQueue(REDIS_URL, redis_prefix, consumer="busy", read_count=5)
+    other = RedisJobQueue(REDIS_URL, redis_prefix, consumer="other")
+    for q in (busy, other):
+        await q.startup()
+    aw3 = connect_async(dev_chain.url)
+    executor = Executor(aw3, address, TransactionSender(aw3, dev_role("executor")), busy, batch_size=5,
+                        max_concurrent=1)  # fmt: skip
+    stop = asyncio.Event()
+    running = asyncio.create_task(executor.run(stop))
+    try:
+        assert await busy.enqueue_many([Job(wid, 0, 0, float(t0 + 120), gas_limit=30_000) for wid in ids]) == 60
+        await asyncio.sleep(2.0)  # its one slot holds a sent batch; what else did it take?
+        taken = await busy.redis.xpending_range(busy.stream, busy.group, "-", "+", 100, consumername="busy")
+        # in flight (5) + the next batch waiting in its buffer (5) + the rest of one read (5)
+        assert 5 < len(taken) <= 16
+        it = other.deliveries().__aiter__()
+        rest = [await asyncio.wait_for(it.__anext__(), 5) for _ in range(60 - len(taken))]
+        assert len({d.job.workflow_id for d in rest}) == 60 - len(taken)
+    finally:
+        stop.set()
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        await asyncio.wait_for(running, 15)
+        for q in (busy, other):
+            await q.shutdown()

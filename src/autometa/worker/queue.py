@@ -155,10 +155,11 @@ class InMemoryJobQueue:
         self._claims.pop(job.job_id, None)
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
+        async def ack() -> None:
+            return None
+
         while True:
-            job = await self._buffer.get()
-            # Acknowledged = done: the claim is dropped (see RedisJobQueue.deliveries).
-            yield Delivery(job, lambda job=job: self.release(job))  # type: ignore[misc]
+            yield Delivery(await self._buffer.get(), ack)
 
     async def touch(self, deliveries: list[Delivery]) -> None:
         return None
@@ -217,7 +218,9 @@ class RedisJobQueue:
     """Several processes: one Redis stream, one consumer group; claims as Redis keys.
 
     `prefix` names every key (tests use a unique one). `idle_timeout_ms`: how long a job may
-    sit unacknowledged and untouched before another executor takes it over.
+    sit unacknowledged and untouched before another executor takes it over. `read_count`: jobs
+    per stream read; a read hands them all to this consumer, so it is kept to about one batch
+    (the executor reads only when it can use them) and a burst spreads over the executors.
     """
 
     def __init__(
@@ -228,7 +231,7 @@ class RedisJobQueue:
         consumer: str | None = None,
         idle_timeout_ms: int = 5_000,
         claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
-        read_count: int = 100,
+        read_count: int = 50,
         read_block_ms: int = 500,
     ) -> None:
         self.url, self.prefix = url, prefix
@@ -301,15 +304,7 @@ class RedisJobQueue:
                 log.error("queue.bad_job", error=str(exc))
                 await message.ack()  # type: ignore[misc]
                 continue
-
-            async def ack(message: Any = message, job: Job = job) -> None:
-                await message.ack()
-                # Acknowledged = its outcome is recorded: the claim has done its job (no second
-                # enqueue while queued or in flight). Kept until its TTL, it would stop a run that
-                # a reorg undid from being queued again for minutes.
-                await self.release(job)
-
-            yield Delivery(job, ack, getattr(message, "message_id", None))
+            yield Delivery(job, message.ack, getattr(message, "message_id", None))  # type: ignore[arg-type]
 
     async def touch(self, deliveries: list[Delivery]) -> None:
         ids: list[Any] = [d.message_id for d in deliveries if d.message_id]
