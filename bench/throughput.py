@@ -14,7 +14,9 @@ block's timestamp is set to the due time, so every run falls due in that one blo
 
 Targets: blocks_to_drain <= 5, duplicates == 0.
 Progress goes to stderr; the last stdout line is one JSON object.
-Run: .venv/bin/python bench/throughput.py [--workflows 1000 --batch-size 50 --concurrency 3]
+Run: .venv/bin/python bench/throughput.py [--workflows 1000 --batch-size N --concurrency N]
+(without --batch-size / --concurrency the executors run at the settings' defaults, BATCH_SIZE and
+MAX_CONCURRENT_EXECUTIONS; the JSON reports the values used).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, prog
 
 from autometa.chain.accounts import dev_account  # noqa: E402
 from autometa.chain.contracts import autometa  # noqa: E402
+from autometa.config import Settings  # noqa: E402
 
 EXECUTORS = (5, 6)
 
@@ -45,11 +48,14 @@ def progress(message: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workflows", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=None)
     args = parser.parse_args()
     n = args.workflows
-    settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
+    defaults = Settings.model_fields
+    batch_size = args.batch_size or int(defaults["BATCH_SIZE"].default)
+    concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
+    settings = {"BATCH_SIZE": str(batch_size), "MAX_CONCURRENT_EXECUTIONS": str(concurrency)}
     with fresh_pg_database("autometa_bench") as db, distributed_stack(db, executors=EXECUTORS, **settings) as stack:
         w3 = stack.w3
         owners = [dev_account(i) for i in OWNER_KEYS]
@@ -81,8 +87,8 @@ def main() -> None:
         result = {
             "workflows": n,
             "executors": len(EXECUTORS),
-            "batch_size": args.batch_size,
-            "concurrency": args.concurrency,
+            "batch_size": batch_size,
+            "concurrency": concurrency,
             "due_block": due_block,
             "last_block": last_block,
             "blocks_to_drain": last_block - due_block,
