@@ -110,6 +110,25 @@ def test_reorg_of_depth_3_over_a_creation(dev_chain, indexer: EventIndexer) -> N
     assert_store_equals_chain(dev_chain, indexer, [owner.address])
 
 
+def test_a_reorg_tells_listeners_the_orphaned_workflows_are_gone(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's trigger index learns workflows only from the listeners: a workflow whose
+    creation was reorged out must be reported as no longer live, or it stays armed and fires."""
+    w3 = dev_chain.w3
+    owner = dev_account(3)
+    kept = create(dev_chain, owner, seed_spec())
+    indexer.sync()
+    orphan = create(dev_chain, owner, seed_spec(2 * 10**17))
+    w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
+    indexer.sync()
+    heard: list[WorkflowState] = []
+    indexer.listeners.append(heard.extend)
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    indexer.sync()
+    last = {s.id: s for s in heard}
+    assert orphan in last and not last[orphan].is_live
+    assert kept not in last or last[kept].is_live
+
+
 def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
     w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
     owner = dev_account(3)
@@ -121,8 +140,36 @@ def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: Even
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
     assert indexer.store.workflows.get(wid).run_count == 1  # type: ignore[union-attr]
+    undone: list[tuple[int, int]] = []
+    indexer.undone_listeners.append(undone.extend)
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     indexer.sync()
     assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
+    assert undone == [(wid, 0)]  # the run is due again: the queue's claim on it must go
     assert indexer.store.executions.list(workflow_id=wid).total == 0
     assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])
+
+
+def test_a_report_of_an_orphaned_transaction_does_not_stay_pending(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """The executor reported its run in a transaction a reorg then dropped: the row goes back
+    to 'pending'; once the run is executed by another transaction, that row must go (it can
+    never complete), or the run shows as pending forever next to its success."""
+    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
+    owner = dev_account(3)
+    transact(w3, owner, core.functions.deposit(), value=10**18)
+    wid = create(dev_chain, owner, seed_spec())
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
+    indexer.sync()
+    receipt = transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))
+    orphaned = "0x" + bytes(receipt["transactionHash"]).hex()
+    indexer.store.executions.record_offchain(chain_id=indexer.chain_id, workflow_id=wid, run_index=0,
+                                             tx_hash=orphaned, price_source="oracle")  # fmt: skip
+    w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
+    indexer.sync()
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    indexer.sync()
+    assert [r.status for r in indexer.store.executions.for_run(indexer.chain_id, wid, 0)] == ["pending"]
+    execute(dev_chain, wid, 0)  # executed again, in another transaction
+    indexer.sync()
+    rows = indexer.store.executions.for_run(indexer.chain_id, wid, 0)
+    assert [r.status for r in rows] == ["success"] and rows[0].tx_hash != orphaned

@@ -225,6 +225,25 @@ async def test_dropped_transaction_is_rebroadcast_once_and_mined(anvil: Anvil, c
     assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
 
 
+async def test_a_nonce_freed_by_a_reorg_is_filled_so_the_next_transaction_is_mined(anvil: Anvil, connect: Any) -> None:
+    """A mined transaction of ours is reorged out (its nonce is free again, but its SentTx is
+    settled and nobody sends that nonce again): the next transaction waits in the node's queue
+    behind the hole forever unless the sender fills the hole."""
+    w3 = connect(anvil.url)
+    sender = TransactionSender(w3, dev_account(1), config=FAST)
+    first = await sender.send(transfer(), "first")
+    await sender.wait(first, timeout=20)
+    await rpc(w3, "anvil_reorg", 1, [])  # the block with the first transaction is replaced
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 0
+    await rpc(w3, "evm_setAutomine", False)
+    second = await sender.send(transfer(2), "second")
+    assert second.nonce == 1  # the sender still believes nonce 0 is used
+    async with miner(w3):
+        receipt = await sender.wait(second, timeout=20)
+    assert receipt["status"] == 1
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 2
+
+
 # ----------------------------------------------------------------------------- restart
 
 

@@ -102,6 +102,23 @@ class Scenario:
                      accounts=accounts, expect_skipped=self.expect_skipped)  # fmt: skip
 
 
+def pending_runs(stack: Stack) -> set[Run]:
+    """The runs in executeBatch transactions waiting in the pool (any sender)."""
+    from autometa.chain.contracts import autometa
+
+    core = autometa(stack.w3, stack.dep.address)
+    pool: Any = stack.w3.provider.make_request("txpool_content", [])  # type: ignore[arg-type]
+    runs: set[Run] = set()
+    for txs in pool["result"].get("pending", {}).values():
+        for tx in txs.values():
+            if (tx.get("to") or "").lower() != stack.dep.address.lower():
+                continue
+            fn, args = core.decode_function_input(tx["input"])
+            if fn.fn_name == "executeBatch":
+                runs.update((packed >> 96, (packed >> 64) & 0xFFFFFFFF) for packed in args["runs"])
+    return runs
+
+
 def _pool_empty(stack: Stack) -> bool:
     status: Any = stack.w3.provider.make_request("txpool_status", [])  # type: ignore[arg-type]
     result = status["result"]

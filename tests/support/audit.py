@@ -259,6 +259,8 @@ def audit(
             if key not in seen:
                 differ(f"row {row.workflow_id}/{row.run_index} {row.status} in {key[0]} has no log on the chain")
         for row in store_rows:
+            if int(row.workflow_id) not in facts.created:
+                differ(f"row {row.workflow_id}/{row.run_index} {row.status} for a workflow the chain does not have")
             if row.status == "pending":
                 differ(f"row {row.workflow_id}/{row.run_index} still pending in {row.tx_hash}")
         for wid in sorted(facts.created):

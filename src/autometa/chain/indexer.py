@@ -10,6 +10,7 @@ so nothing downstream ever polls per user.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import structlog
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
+from sqlalchemy import delete, select
 from web3 import Web3
 from web3.contract import Contract
 
@@ -27,6 +29,8 @@ from autometa.domain.kinds import ActionType, OnchainPriceSource, SkipReason, St
 from autometa.domain.state import WorkflowState
 from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
 from autometa.store import Store
+from autometa.store.db import write_session
+from autometa.store.models import Execution
 from autometa.store.models import Workflow as WorkflowRow
 
 log = structlog.get_logger("autometa.indexer")
@@ -93,9 +97,13 @@ class EventIndexer:
         self.confirmations = confirmations
         self.batch_blocks = batch_blocks
         self.listeners = list(listeners)
+        # Told the (workflow id, run index) of runs a reorg undid: they are due again, and
+        # whoever deduplicates runs (the queue's claims) must let them through once more.
+        self.undone_listeners: list[Callable[[list[tuple[int, int]]], None]] = []
         self.name = f"indexer:{self.chain_id}:{self.core.address}"
         self._events = {event_abi_to_log_topic(abi): abi["name"] for abi in self.core.abi if abi["type"] == "event"}
         self._timestamps: dict[int, int] = {}
+        self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
 
     # ------------------------------------------------------------------ progress
 
@@ -175,16 +183,27 @@ class EventIndexer:
         contract's view at `ancestor`, so replaying the new branch's events lands exactly."""
         first = ancestor + 1
         touched = self.store.workflows.changed_since(self.chain_id, first)
+        # Workflows created on the orphaned branch no longer exist: listeners (the scheduler's
+        # trigger index) must drop them too, or they would fire runs of workflows the chain
+        # does not have (and, ids being sequential, the ids come back for other workflows).
+        gone = []
+        for wid in touched:
+            row = self.store.workflows.get(wid)
+            if row is not None and int(row.created_block) >= first:
+                gone.append(dataclasses.replace(state_from_row(row), status=Status.NONE))
+        self._remember_reset_reports(first)
         self.store.executions.delete_from_block(self.chain_id, first)
         self.store.escrow.delete_from_block(self.chain_id, first)
         self.store.workflows.delete_from_block(self.chain_id, first)
         self.store.checkpoints.forget_from(self.chain_id, first)
+        undone: list[tuple[int, int]] = []
         for wid in touched:
             row = self.store.workflows.get(wid)
             if row is None:
                 continue  # created on the orphaned branch: deleted above
             view = self.core.functions.getWorkflow(wid).call(block_identifier=max(ancestor, 0))
             state = WorkflowState.from_view(view)
+            undone.extend((wid, run) for run in range(state.run_count, int(row.run_count)))
             self.store.workflows.upsert(
                 _row_from_state(
                     state, self.chain_id, created_block=row.created_block, created_tx=row.created_tx,
@@ -193,7 +212,42 @@ class EventIndexer:
             )  # fmt: skip
         ancestor_hash = bytes(self.w3.eth.get_block(ancestor)["hash"]) if ancestor >= 0 else None
         self.store.checkpoints.set(self.name, ancestor, ancestor_hash)
+        self._tell(gone)
+        if undone:
+            log.warning("reorg undid runs", runs=len(undone))
+            for hear in self.undone_listeners:
+                try:
+                    hear(undone)
+                except Exception:
+                    log.exception("indexer undone-runs listener failed")
         self._notify(set(touched))
+
+    def _remember_reset_reports(self, first: int) -> None:
+        """The executor-reported rows the rollback sends back to 'pending' (their transaction is
+        orphaned): once the run is executed by another transaction, such a row can never complete
+        and would show the run as pending forever, so it is dropped then (`_drop_stale_reports`)."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(Execution.workflow_id, Execution.run_index, Execution.tx_hash).where(
+                    Execution.chain_id == self.chain_id, Execution.block_number >= first,
+                    Execution.reported_at.is_not(None),
+                )
+            ).all()  # fmt: skip
+        for wid, run, tx in rows:
+            self._stale_reports.setdefault((int(wid), int(run)), set()).add(str(tx))
+
+    def _drop_stale_reports(self, wid: int, run: int, tx: str) -> None:
+        stale = self._stale_reports.pop((wid, run), set()) - {tx}
+        if not stale:
+            return
+        with write_session(self.store.sessions) as session:
+            session.execute(
+                delete(Execution).where(
+                    Execution.chain_id == self.chain_id, Execution.workflow_id == wid, Execution.run_index == run,
+                    Execution.status == "pending", Execution.tx_hash.in_(sorted(stale)),
+                )
+            )  # fmt: skip
+        log.info("dropped reports of orphaned transactions", workflow_id=wid, run_index=run, txs=len(stale))
 
     def _remember_hashes(self, start: int, end: int) -> None:
         blocks = [(n, bytes(self.w3.eth.get_block(n)["hash"])) for n in range(start, end + 1)]
@@ -264,6 +318,8 @@ class EventIndexer:
                 revert_reason=failed.pop((tx, wid, run), None),
             )  # fmt: skip
             self.store.workflows.apply_run(wid, run, bool(a.success), int(a.status), block, ts, index)
+            if a.success and self._stale_reports:
+                self._drop_stale_reports(wid, run, tx)
             row = self.store.workflows.get(wid)
             if row is not None and int(a.fee):
                 self.store.escrow.record(
@@ -307,6 +363,11 @@ class EventIndexer:
             row = self.store.workflows.get(wid)
             if row is not None:
                 states.append(state_from_row(row))
+        self._tell(states)
+
+    def _tell(self, states: list[WorkflowState]) -> None:
+        if not states:
+            return
         for listener in self.listeners:
             try:
                 listener(states)

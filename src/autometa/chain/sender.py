@@ -681,8 +681,35 @@ class TransactionSender:
                     return None  # mined or consumed: the next look settles it
             await self._replace(sent, block, "dropped")
         elif block - sent.last_action_block >= self.config.replace_after_blocks:
+            if await self._fill_gaps(sent, block):
+                return None
             await self._replace(sent, block, "stuck")
         return None
+
+    async def _fill_gaps(self, sent: SentTx, block: int) -> bool:
+        """Fill the nonces below `sent` that no transaction holds, so that it can be mined; True
+        if there were any. A hole appears when a reorg drops a mined transaction of ours (its
+        SentTx is settled, so nobody sends that nonce again) or the node forgets one: the node
+        then holds everything above it as queued, forever, and bumping fees cannot help. Each
+        hole gets a zero-value transfer to ourselves (not journaled: it carries no work, and a
+        lost filler leaves the hole to be found and filled again)."""
+        state = await self._state(sent.sender)
+        async with state.lock:
+            chain_pending = await self._pending_count(sent.sender)
+            holes = [n for n in range(chain_pending, sent.nonce) if n not in state.in_flight]
+            if not holes:
+                return False
+            account = self._accounts[sent.sender]
+            fees = await self.fee_policy.current(self.w3)
+            sent.last_action_block = block
+            logger = self._logger(sent)
+            for nonce in holes:
+                filler = {"to": sent.sender, "value": 0, "gas": 21_000, "data": "0x", "chainId": state.chain_id}
+                entry = self._sign(account, state, filler, nonce, fees, "nonce-gap")
+                error = await self._broadcast(entry.raw_tx)
+                logger.warning("tx.nonce_gap_filled", hole=nonce, tx_hash=entry.tx_hash,
+                               refused=None if error is None else _rpc_message(error))  # fmt: skip
+            return True
 
     async def _replace(self, sent: SentTx, block: int, why: str) -> None:
         """Sign the same nonce again with bumped fees and broadcast it."""

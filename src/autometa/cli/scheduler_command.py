@@ -46,7 +46,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     poll = min(s.POLL_INTERVAL, 0.5) if s.NETWORK is Network.DEV else s.POLL_INTERVAL
     offchain = TieredPriceAdapter.from_settings(s)
     scheduler = Scheduler(
-        w3, IndexerWorkflowSource(indexer), queue, PriceReader(w3, ctx.core.address, offchain),
+        w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, ctx.core.address, offchain),
         lease=lease, follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll),
     )  # fmt: skip
     stop = await worker_start(s)

@@ -90,7 +90,7 @@ async def run_stack(
     queue = make_queue(None)
     offchain = TieredPriceAdapter.from_settings(settings)
     scheduler = Scheduler(
-        w3, IndexerWorkflowSource(indexer), queue, PriceReader(w3, address, offchain),
+        w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, address, offchain),
         lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
     )  # fmt: skip
     account = executor_account(settings)

@@ -19,6 +19,7 @@ from web3 import AsyncWeb3
 from autometa.chain.contracts import autometa_async
 from autometa.chain.indexer import EventIndexer
 from autometa.domain.state import WorkflowState
+from autometa.worker.queue import Job, JobQueue
 
 log = structlog.get_logger("autometa.worker.sources")
 
@@ -78,13 +79,34 @@ class ChainWorkflowSource:
 
 
 class IndexerWorkflowSource:
-    """Runs the (synchronous) indexer in a thread each block and collects what it reports."""
+    """Runs the (synchronous) indexer in a thread each block and collects what it reports.
 
-    def __init__(self, indexer: EventIndexer) -> None:
+    queue: when given, the claims of runs a reorg undid are released before the changes are
+    handed on, so the scheduler can queue those runs again at once (a claim outlives its
+    acknowledged job by design: it stops duplicate enqueues for its whole TTL)."""
+
+    def __init__(self, indexer: EventIndexer, queue: JobQueue | None = None) -> None:
         self.indexer = indexer
+        self.queue = queue
         self._lock = threading.Lock()
         self._changed: dict[int, WorkflowState] = {}
+        self._undone: list[tuple[int, int]] = []
         indexer.listeners.append(self._heard)
+        indexer.undone_listeners.append(self._heard_undone)
+
+    def _heard_undone(self, runs: list[tuple[int, int]]) -> None:
+        with self._lock:
+            self._undone.extend(runs)
+
+    async def _release_undone(self) -> None:
+        with self._lock:
+            runs, self._undone = self._undone, []
+        if self.queue is None:
+            return
+        for wid, run in runs:
+            await self.queue.release(Job(wid, run, 0, 0.0))
+        if runs:
+            log.warning("workflows.runs_undone_by_reorg", runs=len(runs))
 
     def _heard(self, states: list[WorkflowState]) -> None:
         with self._lock:
@@ -98,9 +120,11 @@ class IndexerWorkflowSource:
 
     async def initial(self) -> list[WorkflowState]:
         await asyncio.to_thread(self.indexer.sync)
+        await self._release_undone()
         self._take()
         return await asyncio.to_thread(self.indexer.load_states)
 
     async def changes(self, block: int) -> list[WorkflowState]:
         await asyncio.to_thread(self.indexer.sync)
+        await self._release_undone()
         return self._take()
