@@ -120,3 +120,10 @@ async def test_redis_enqueue_many_pipelines_claims_and_entries(redis_prefix: str
     finally:
         for q in (a, b):
             await q.shutdown()
+
+
+def test_a_job_from_a_newer_scheduler_still_decodes() -> None:
+    job = Job(3, 1, 0, 5.0, gas_limit=30_000)
+    raw = job.encode().decode().replace("}", ',"added_later":1}')
+    assert Job.decode(raw) == job
+    assert Job.decode(raw.replace(',"gas_limit":30000', "")).gas_limit == 0  # from an older one: unknown

@@ -26,11 +26,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
 from taskiq import InMemoryBroker
 from taskiq.acks import AckableMessage
 from taskiq.message import BrokerMessage
@@ -67,7 +68,9 @@ class Job:
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Job:
-        return cls(**json.loads(raw))
+        """Fields this version does not know (a newer scheduler's) are ignored, not fatal."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
 
 
 def job_id(workflow_id: int, run_index: int) -> str:
@@ -182,29 +185,49 @@ class ReclaimingStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:  # type: ignore[override]
         async with Redis(connection_pool=self.connection_pool) as conn:
             while True:
-                fetched: Any = await conn.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    count=self.count,
-                )
+                try:
+                    fetched: Any = await conn.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        count=self.count,
+                    )
+                except RedisError as exc:
+                    await self._survive(exc)
+                    continue
                 for stream, entries in fetched or []:
                     for msg_id, msg in entries:
                         yield self._message(stream, msg_id, msg)
-                autoclaimed: Any = await conn.xautoclaim(
-                    self.queue_name,
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    count=self.unacknowledged_batch_size,
-                )
+                try:
+                    autoclaimed: Any = await conn.xautoclaim(
+                        self.queue_name,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        count=self.unacknowledged_batch_size,
+                    )
+                except RedisError as exc:
+                    await self._survive(exc)
+                    continue
                 claimed = autoclaimed[1]
                 if claimed:
                     log.warning("queue.reclaimed", jobs=len(claimed), consumer=self.consumer_name)
                 for msg_id, msg in claimed:
                     if msg is not None:  # None: deleted from the stream meanwhile
                         yield self._message(self.queue_name, msg_id, msg)
+
+    async def _survive(self, exc: RedisError) -> None:
+        """Redis went away (or came back empty, without our consumer group): wait and retry,
+        declaring the group again, rather than let the executor die with its connection. A
+        restarted Redis without persistence lost the queued jobs too: the scheduler offers
+        what it handed out again after its refire delay."""
+        if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
+            raise exc
+        log.warning("queue.redis_unavailable", error=str(exc), consumer=self.consumer_name)
+        await asyncio.sleep(1.0)
+        with contextlib.suppress(RedisError):
+            await self._declare_consumer_group()
 
     def _message(self, stream: Any, msg_id: Any, msg: Any) -> StreamMessage:
         return StreamMessage(
