@@ -244,6 +244,33 @@ async def test_a_nonce_freed_by_a_reorg_is_filled_so_the_next_transaction_is_min
     assert await w3.eth.get_transaction_count(dev_account(1).address) == 2
 
 
+class _JournalDown(InMemoryJournal):
+    """A journal whose database is down for the first `failures` writes."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def add(self, entry: JournalEntry) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database is restarting")
+        super().add(entry)
+
+
+async def test_a_failed_journal_write_gives_the_nonce_back(anvil: Anvil, connect: Any) -> None:
+    """The write-ahead journal write fails (PostgreSQL restarting): nothing was broadcast, so
+    the nonce must be free for the next send, or that send waits behind a hole."""
+    w3 = connect(anvil.url)
+    sender = TransactionSender(w3, dev_account(1), journal=_JournalDown(1), config=FAST)
+    with pytest.raises(ConnectionError):
+        await sender.send(transfer(), "first")
+    sent = await sender.send(transfer(), "second")
+    assert sent.nonce == 0
+    receipt = await sender.wait(sent, timeout=10)
+    assert receipt["status"] == 1
+
+
 # ----------------------------------------------------------------------------- restart
 
 

@@ -450,11 +450,18 @@ class TransactionSender:
     ) -> SentTx:
         logger = self._logger(state).bind(purpose=purpose)
         for _ in range(self.config.max_nonce_retries):
-            nonce = state.take()
             fees = await self.fee_policy.current(self.w3)
             block = int(await self.w3.eth.block_number)
+            # Taken only now: a failed RPC above or a failed journal write below must not leave
+            # the nonce used locally and never broadcast (a hole every later transaction waits
+            # behind in the node's queue).
+            nonce = state.take()
             entry = self._sign(account, state, unsigned, nonce, fees, purpose)
-            self.journal.add(entry)  # write-ahead: journaled before the node sees it
+            try:
+                self.journal.add(entry)  # write-ahead: journaled before the node sees it
+            except Exception:
+                state.release(nonce)  # never broadcast: the nonce is free again
+                raise
             error = await self._broadcast(entry.raw_tx)
             # What is followed as in flight if the node has (or may have) the transaction.
             sent = SentTx(

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 log = structlog.get_logger("autometa.worker.lease")
 
@@ -60,6 +61,19 @@ class RedisLease:
         return self.ttl_ms / 3000
 
     async def acquire(self) -> bool:
+        try:
+            return await self._acquire()
+        except RedisError as exc:
+            # Redis unreachable: we cannot know who holds the lease, so we do not act as if we
+            # did (it may lapse meanwhile); the caller stands by and tries again.
+            if self.held:
+                log.warning("lease.lost", holder=self.holder, key=self.key, error=str(exc))
+            else:
+                log.warning("lease.unavailable", holder=self.holder, key=self.key, error=str(exc))
+            self.held = False
+            return False
+
+    async def _acquire(self) -> bool:
         if self.held and await self.redis.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):  # type: ignore[misc]
             return True
         got = bool(await self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms))
@@ -70,8 +84,12 @@ class RedisLease:
 
     async def release(self) -> None:
         if self.held:
-            await self.redis.eval(_RELEASE, 1, self.key, self.holder)  # type: ignore[misc]
             self.held = False
+            try:
+                await self.redis.eval(_RELEASE, 1, self.key, self.holder)  # type: ignore[misc]
+            except RedisError as exc:  # it lapses by itself
+                log.warning("lease.release_failed", holder=self.holder, error=str(exc))
+                return
             log.info("lease.released", holder=self.holder)
 
     async def current_holder(self) -> str | None:
