@@ -25,6 +25,9 @@ from autometa.prices import TieredPriceAdapter
 log = structlog.get_logger("autometa.worker.prices")
 
 
+MAX_ATTESTED = 2**64 - 1  # an attested price is a uint64 (USD, 8 decimals): ~$1.8e11
+
+
 @dataclass(frozen=True)
 class TickPrice:
     token: str
@@ -63,5 +66,12 @@ class PriceReader:
         offchain = [t for t in tokens if t in self._no_feed]
         if offchain and self.offchain is not None:
             found = await self.offchain.get_many(offchain)
-            out.extend(TickPrice(t, price_to_int(p.usd), p.source.value) for t, p in found.items())
+            for t, p in found.items():
+                raw = price_to_int(p.usd)
+                if not 0 < raw <= MAX_ATTESTED:
+                    # The executor attests it as a uint64 packed under the run index: a larger
+                    # value would spill into the index bits (a corrupted run), a zero is "none".
+                    log.warning("price.out_of_range", token=t, usd=str(p.usd), source=p.source.value)
+                    continue
+                out.append(TickPrice(t, raw, p.source.value))
         return out
