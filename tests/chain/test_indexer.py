@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from web3.logs import DISCARD
@@ -173,3 +174,37 @@ def test_a_report_of_an_orphaned_transaction_does_not_stay_pending(dev_chain, in
     indexer.sync()
     rows = indexer.store.executions.for_run(indexer.chain_id, wid, 0)
     assert [r.status for r in rows] == ["success"] and rows[0].tx_hash != orphaned
+
+
+def test_a_reorg_while_a_range_is_read_is_not_checkpointed_as_canonical(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """The reorg lands between reading a range's logs and reading its block hashes: the range
+    must not be checkpointed with the new branch's hash over the old branch's events (the
+    reorg would never be noticed and the undone execution would stay in the store)."""
+    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
+    owner = dev_account(3)
+    transact(w3, owner, core.functions.deposit(), value=10**18)
+    wid = create(dev_chain, owner, seed_spec())
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
+    indexer.sync()
+    execute(dev_chain, wid, 0)
+    w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
+    read_logs = w3.eth.get_logs
+    reorged: list[bool] = []
+
+    def get_logs_then_reorg(params: Any) -> Any:
+        logs = read_logs(params)
+        if not reorged:
+            reorged.append(True)
+            w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+        return logs
+
+    w3.eth.get_logs = get_logs_then_reorg  # type: ignore[method-assign]
+    try:
+        indexer.sync()
+        indexer.sync()
+    finally:
+        w3.eth.get_logs = read_logs  # type: ignore[method-assign]
+    assert reorged
+    assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
+    assert indexer.store.executions.list(workflow_id=wid).total == 0
+    assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])

@@ -135,7 +135,19 @@ class EventIndexer:
                 return SyncResult(start, start - 1, reorg_depth=depth)
             return None
         result = SyncResult(start, end, reorg_depth=depth)
+        # The range's recent block hashes before and after reading its logs, and each log's own
+        # block hash: a reorg landing while we read (logs from the old branch, hashes from the
+        # new) would otherwise be checkpointed as canonical and never detected, its orphaned
+        # events (say, runs the reorg undid) kept in the store for good.
+        window = range(max(start, end - REORG_WINDOW + 1), end + 1)
+        before = self._hashes(window)
         logs = self.w3.eth.get_logs({"address": self.core.address, "fromBlock": start, "toBlock": end})
+        after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
+        if any(after[n] != h for n, h in before.items()) or any(
+            bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
+        ):
+            log.warning("the chain changed while a range was read: read again", blocks=f"{start}-{end}")
+            return None
         failed_reasons: dict[tuple[str, int, int], bytes] = {}
         for raw in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
             name = self._events.get(bytes(raw["topics"][0])) if raw["topics"] else None
@@ -144,9 +156,8 @@ class EventIndexer:
             event = self.core.events[name]().process_log(raw)
             self._apply(name, event, result, failed_reasons)
             result.events += 1
-        self._remember_hashes(max(start, end - REORG_WINDOW + 1), end)
-        end_hash = self.w3.eth.get_block(end)["hash"]
-        self.store.checkpoints.set(self.name, end, bytes(end_hash))
+        self.store.checkpoints.remember_blocks(self.chain_id, [(n, after[n]) for n in window])
+        self.store.checkpoints.set(self.name, end, after[end])
         self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
         if result.events or depth:
             log.info("indexed", blocks=f"{start}-{end}", events=result.events, reorg_depth=depth)
@@ -249,9 +260,8 @@ class EventIndexer:
             )  # fmt: skip
         log.info("dropped reports of orphaned transactions", workflow_id=wid, run_index=run, txs=len(stale))
 
-    def _remember_hashes(self, start: int, end: int) -> None:
-        blocks = [(n, bytes(self.w3.eth.get_block(n)["hash"])) for n in range(start, end + 1)]
-        self.store.checkpoints.remember_blocks(self.chain_id, blocks)
+    def _hashes(self, numbers: Iterable[int]) -> dict[int, bytes]:
+        return {n: bytes(self.w3.eth.get_block(n)["hash"]) for n in numbers}
 
     # ------------------------------------------------------------------ reconcile
 
