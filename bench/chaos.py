@@ -1,0 +1,214 @@
+"""Benchmark: the distributed worker through a mixed storm of faults, audited to the wei.
+
+Two `autometa scheduler` (one active, one standby) and three `autometa executor` processes,
+anvil with 1 s blocks, a private Redis and a private PostgreSQL (both restarted on the way; the
+shared servers are never touched). The executors reach the chain through a fault-injecting
+JSON-RPC proxy that, all along, drops responses to eth_sendRawTransaction after forwarding them,
+answers 5xx to receipt lookups, resets simulations and delays nonce reads.
+
+1,000+ one-shot TIME workflows fall due over about a minute (plus oracle-priced workflows fired
+by a feed move, and an owner whose escrow is drained just before theirs fall due). During that
+minute: kill -9 of an executor mid-batch (a new one takes its key and journal), a Redis restart,
+kill -9 of the active scheduler, a PostgreSQL restart, a base-fee spike, a reorg of depth 3, and
+an executor emptied of gas money for a while.
+
+Then, once every due run settled, `tests/support/audit.py` checks: every due run executed
+exactly once or skipped with its reason recorded, the store equal to the chain, the escrow
+exact to the wei. Keys: workflows, due_runs, executed, skipped_with_reason, duplicates, missed,
+store_mismatches, escrow_error_wei, faults_injected (+ faults: what was injected, seconds).
+Targets: duplicates, missed, store_mismatches and escrow_error_wei all 0.
+
+Progress goes to stderr; the last stdout line is one JSON object.
+Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.faults.helpers import AMOUNT, Scenario, pending_runs  # noqa: E402
+from tests.support.rpc_proxy import RpcProxy  # noqa: E402
+from tests.support.services import PrivatePostgres, PrivateRedis  # noqa: E402
+from tests.support.stack import distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
+
+from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
+from autometa.chain.contracts import autometa  # noqa: E402
+from autometa.chain.deploy import set_dev_price, transact  # noqa: E402
+
+EXECUTORS = {"executor-0": 5, "executor-1": 6, "executor-2": 7}
+OWNERS = (3, 8, 9)
+DRAINED = 4
+WINDOW_S = 60  # the due times spread over this many seconds
+
+
+def progress(message: str) -> None:
+    print(f"[chaos] {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflows", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    started = time.monotonic()
+    faults: Counter[str] = Counter()
+    with (
+        PrivateRedis() as redis_server,
+        PrivatePostgres() as pg,
+        distributed_stack(pg.url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED),
+                          redis_url=redis_server.url) as stack,
+        RpcProxy(stack.anvil.url, seed=args.seed) as proxy,
+    ):  # fmt: skip
+        sc = Scenario(stack)
+        w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
+        stack.interval_mining(1)
+        stack.start("scheduler-1", "scheduler")
+        stack.wait_for("a scheduler to hold the lease", lambda: stack.lease_holder() is not None)
+        stack.start("scheduler-2", "scheduler")
+        for name, key in EXECUTORS.items():
+            stack.start_executor(name, key, MOONBASE_RPC=proxy.url)
+        stack.wait_started(*EXECUTORS, marker="executor.started")
+        stack.wait_for("scheduler-1 to load", lambda: stack.scheduler_loaded("scheduler-1"))
+        progress("stack up: 2 schedulers, 3 executors behind the RPC proxy, private Redis and PostgreSQL")
+
+        # ---- the workflows: TIME ones over the window, price ones, the drained owner's
+        owners = [dev_account(i) for i in OWNERS]
+        lead = 30
+        ids = sc.wave(owners, args.workflows, lead_s=lead, spread=WINDOW_S)
+        t0 = stack.head_timestamp()
+        progress(f"{len(ids)} TIME workflows created, due from +{lead - (stack.head_timestamp() - t0)} s")
+        price_items = []
+        for i in range(20):
+            trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
+            price_items.append((owners[i % 3], native_spec(2, trigger, recipient(200_000 + i), AMOUNT)))
+        price_ids = stack.create_many(price_items)
+        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + 30, due=True)
+        sc.expect_skipped.update({(wid, 0): "insufficient_escrow" for wid in drained})
+        first_due = min(int(stack.state(w).spec.trigger_data.at) for w in ids)  # type: ignore[union-attr]
+        progress(f"+20 price workflows, +10 of an owner to be drained; first due at chain time {first_due}")
+
+        # ---- background RPC faults for the executors, all along
+        proxy.fault("eth_sendRawTransaction", "drop", probability=0.08)
+        proxy.fault("eth_getTransactionReceipt", "error", probability=0.03, status=502)
+        proxy.fault("eth_simulateV1", "reset", probability=0.03)
+        proxy.fault("eth_getTransactionCount", "delay", probability=0.05, seconds=1.0)
+
+        def at(offset: float) -> None:
+            """Wait until chain time first_due + offset."""
+            stack.wait_for(f"chain time +{offset}", lambda: stack.head_timestamp() >= first_due + offset, 120)
+
+        rng = random.Random(args.seed)
+        at(3)
+        # kill -9 an executor while it has a batch in the pool
+        victim = rng.choice(list(EXECUTORS))
+        address = dev_account(EXECUTORS[victim]).address
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not stack.pending_txs(address):
+            time.sleep(0.02)
+        held = len(pending_runs(stack))
+        stack.kill(victim)
+        faults["kill_executor"] += 1
+        progress(f"kill -9 {victim} ({held} runs pending in the pool)")
+
+        at(8)
+        redis_server.restart(down_s=2)
+        faults["redis_restart"] += 1
+        progress("Redis restarted (queue, claims, lease lost)")
+        stack.start_executor(f"{victim}-successor", EXECUTORS[victim], MOONBASE_RPC=proxy.url)
+        progress(f"{victim}'s key taken over by a new executor (journal recovery)")
+
+        at(14)
+        found: list[str] = []
+
+        def lease_named() -> bool:
+            holder = stack.lease_holder()
+            found[:] = [n for n in ("scheduler-1", "scheduler-2") if holder and f"holder={holder}" in stack.log_text(n)]
+            return bool(found)
+
+        stack.wait_for("the lease holder's name in a scheduler's log", lease_named, timeout=30)
+        active = found[0]
+        stack.kill(active)
+        faults["kill_scheduler"] += 1
+        progress(f"kill -9 the active scheduler ({active})")
+
+        at(20)
+        pg.restart(down_s=2)
+        faults["postgres_restart"] += 1
+        progress("PostgreSQL restarted")
+
+        at(27)
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 10**9))
+        w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(max(60 * base, 30 * 10**9))])  # type: ignore[arg-type]
+        faults["base_fee_spike"] += 1
+        progress("base fee spiked")
+
+        at(33)
+        # drain the owner whose workflows fall due at +~30 s past the TIME ones
+        balance = int(core.functions.balanceOf(dev_account(DRAINED).address).call())
+        transact(w3, dev_account(DRAINED), core.functions.withdraw(balance))
+        faults["escrow_drained"] += 1
+        progress("owner escrow drained")
+
+        at(38)
+        w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+        faults["reorg_depth_3"] += 1
+        progress("reorg of depth 3")
+
+        at(43)
+        broke = dev_account(EXECUTORS["executor-2"] if victim != "executor-2" else EXECUTORS["executor-1"]).address
+        w3.provider.make_request("anvil_setBalance", [broke, "0x0"])  # type: ignore[arg-type]
+        faults["executor_no_gas"] += 1
+        progress(f"executor {broke} has no gas money")
+        set_dev_price(w3, dev_role("admin"), stack.dep.feeds["ethereum"], Decimal("3198.15"))
+        sc.due.update((wid, 0) for wid in price_ids)
+        progress("ethereum below $3200: the price workflows are due")
+
+        at(55)
+        w3.provider.make_request("anvil_setBalance", [broke, hex(10_000 * 10**18)])  # type: ignore[arg-type]
+        progress("gas money back")
+
+        # ---- settle and audit
+        say = progress_printer("chaos")
+        todo = sorted({wid for wid, _ in sc.due if (wid, 0) not in sc.expect_skipped})
+        stack.wait_executed(todo, timeout=420, progress=say)
+        proxy.clear()
+        progress("every due run executed; waiting for the skips, the pools and the indexer")
+        sc.wait_skipped(sc.expect_skipped, timeout=120)
+        sc.settle(timeout=180)
+        time.sleep(3)  # a few more blocks: nothing may run again
+        sc.wait_indexed(timeout=60)
+        report = sc.audit()
+        for line in report.details[:30]:
+            progress(line)
+        for (method, kind), n in sorted(proxy.injected.items()):
+            faults[f"rpc_{kind}:{method}"] += n
+        out: dict[str, Any] = {
+            "workflows": report.workflows,
+            "due_runs": report.due_runs,
+            "executed": report.executed,
+            "skipped_with_reason": report.skipped_with_reason,
+            "duplicates": report.duplicates,
+            "missed": report.missed,
+            "store_mismatches": report.store_mismatches,
+            "escrow_error_wei": report.escrow_error_wei,
+            "faults_injected": sum(faults.values()),
+            "unexpected": report.unexpected,
+            "faults": dict(faults),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
