@@ -21,7 +21,7 @@ from autometa.chain.deploy import transact
 from ..conftest import fresh_pg_database
 from ..support.rpc_proxy import RpcProxy
 from ..support.stack import distributed_stack
-from .helpers import Scenario, wait_until
+from .helpers import Scenario, pending_runs, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -101,7 +101,7 @@ def test_executor_without_gas_funds(scenario: tuple[Scenario, RpcProxy]) -> None
     w3.provider.make_request("anvil_setBalance", [broke, "0x0"])  # type: ignore[arg-type]
     nonce_before = w3.eth.get_transaction_count(broke)
     try:
-        sc.wave(owners(), 20, lead_s=4, spread=2)
+        sc.wave(owners(), 10, lead_s=4, spread=2)
         sc.settle(timeout=90)
         assert w3.eth.get_transaction_count(broke) == nonce_before  # nothing of it was mined
     finally:
@@ -134,4 +134,41 @@ def test_base_fee_spike_with_transactions_pending(scenario: tuple[Scenario, RpcP
     logs = [e for e in stack.executed_logs() if (int(e.args.workflowId), 0) in {(w, 0) for w in ids}]
     assert any(int(e.args.gasPrice) >= spike // 2 for e in logs), "no run was mined at the spiked price"
     assert any("tx.replaced" in stack.log_text(n) for n in EXECUTORS)
+    sc.audit().assert_ok()
+
+
+def test_executors_killed_with_a_dropped_send_in_flight(scenario: tuple[Scenario, RpcProxy]) -> None:
+    """A batch's eth_sendRawTransaction answer is lost (the node has it), and while the batches
+    wait in the pool both executors are killed with -9. New executor processes with the same
+    keys recover the journaled transactions (and follow them, not sign new ones); the
+    unacknowledged jobs are reclaimed and settle as already done; each run once."""
+    sc, proxy = scenario
+    stack, w3 = sc.stack, sc.stack.w3
+    ids = sc.wave(owners(), 12, lead_s=6)
+    stack.w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
+    try:
+        drops = proxy.injected_for("eth_sendRawTransaction", "drop")
+        proxy.fault("eth_sendRawTransaction", "drop", times=1)
+        at = max(int(sc.stack.state(wid).spec.trigger_data.at) for wid in ids)  # type: ignore[union-attr]
+        w3.provider.make_request("evm_mine", [max(at, stack.head_timestamp() + 1)])  # type: ignore[arg-type]
+        want = {(wid, 0) for wid in ids}
+        wait_until("every run in a pending batch", lambda: pending_runs(stack) >= want, 30, stack)
+        assert proxy.injected_for("eth_sendRawTransaction", "drop") == drops + 1
+        for name in EXECUTORS:
+            stack.kill(name)
+        for name, key in EXECUTORS.items():
+            stack.start_executor(f"{name}-successor", key, MOONBASE_RPC=proxy.url)
+    finally:
+        stack.interval_mining(1)
+    # (a successor starts taking jobs once the transactions it recovered are mined)
+    stack.wait_started(*(f"{n}-successor" for n in EXECUTORS), marker="executor.started")
+    sc.settle(timeout=90)
+    recovered = sum(
+        int(line.split("recovered=")[1].split()[0])
+        for n in EXECUTORS
+        for line in stack.log_text(f"{n}-successor").splitlines()
+        if "sender.nonce_initialised" in line
+    )
+    assert recovered >= 1, "no journaled transaction was recovered"
+    proxy.clear()
     sc.audit().assert_ok()
