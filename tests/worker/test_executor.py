@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from structlog.testing import capture_logs
 from web3.exceptions import ContractLogicError
 
 from autometa.chain.accounts import dev_role
@@ -130,3 +131,57 @@ async def test_an_executor_with_no_free_slot_leaves_the_runs_to_others(dev_chain
         await asyncio.wait_for(running, 15)
         for q in (busy, other):
             await q.shutdown()
+
+
+@pytest.mark.redis
+async def test_a_broke_executor_hands_its_jobs_back_and_stops_reading(dev_chain, redis_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    """A refused broadcast for insufficient funds puts the jobs back in the stream at once (not
+    after the idle timeout, 30 s here), the executor takes no more jobs while broke, says which
+    address needs how much, and resumes once funded."""
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    deposit(w3, address, user, 10**18)
+    t0 = now(w3)
+    ids = [create(w3, address, user, spec(0, {"at": t0 + 100})) for _ in range(9)]
+    advance(w3, 120)
+    broke = dev_role("executor")
+    w3.provider.make_request("anvil_setBalance", [broke.address, "0x0"])  # type: ignore[arg-type]
+    nonce = w3.eth.get_transaction_count(broke.address)
+    queue = RedisJobQueue(REDIS_URL, redis_prefix, consumer="broke", idle_timeout_ms=30_000)
+    other = RedisJobQueue(REDIS_URL, redis_prefix, consumer="other", idle_timeout_ms=30_000)
+    for q in (queue, other):
+        await q.startup()
+    aw3 = connect_async(dev_chain.url)
+    executor = Executor(aw3, address, TransactionSender(aw3, broke), queue, )
+    jobs = [Job(wid, 0, 0, float(t0 + 120), gas_limit=30_000) for wid in ids]
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        running = asyncio.create_task(executor.run(stop))
+        try:
+            assert await queue.enqueue_many(jobs[:6]) == 6
+            it = other.deliveries().__aiter__()
+            handed = [await asyncio.wait_for(it.__anext__(), 5) for _ in range(6)]  # back well before 30 s
+            assert sorted(d.job.workflow_id for d in handed) == ids[:6]
+            assert await queue.enqueue_many(jobs[:6]) == 0  # still claimed: the scheduler cannot offer them twice
+            assert await queue.enqueue_many(jobs[6:]) == 3
+            await asyncio.sleep(1.5)  # broke: it reads none of them
+            mine = await queue.redis.xpending_range(queue.stream, queue.group, "-", "+", 100, consumername="broke")
+            assert mine == [] and await queue.backlog() == 6 + 3  # 6 pending with "other", 3 unread
+            (warning,) = [e for e in logs if e["event"] == "executor.needs_gas_funds"]
+            assert warning["address"] == broke.address and warning["balance_wei"] == 0
+            assert warning["required_wei"] > 0 and str(warning["required_wei"]) in warning["hint"]
+
+            w3.provider.make_request("anvil_setBalance", [broke.address, hex(10**18)])  # type: ignore[arg-type]
+            core = autometa(w3, address)
+            for _ in range(100):  # funded: it resumes and runs the 3 it left in the stream
+                executed = {int(e.args.workflowId) for e in core.events.RunExecuted().get_logs(from_block=0)}
+                if executed == set(ids[6:]):
+                    break
+                await asyncio.sleep(0.1)
+            assert executed == set(ids[6:])
+            assert w3.eth.get_transaction_count(broke.address) == nonce + 1
+            assert any(e["event"] == "executor.funded" for e in logs)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 15)
+            for q in (queue, other):
+                await q.shutdown()

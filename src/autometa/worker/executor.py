@@ -23,6 +23,13 @@ contract charges measured gas at min(gas price, the owner's cap). A batch that s
 (state moved between simulation and inclusion) executes none of its runs: their claims are
 released so the scheduler offers them again.
 
+Out of gas funds: when the node refuses a batch for insufficient funds, the executor hands its
+jobs back to the stream at once (re-appended for any executor, their claims kept), with every
+job it holds but has not started, and stops reading the queue until its balance covers the
+batch again (polled with backoff, logged as `executor.needs_gas_funds` with the address and the
+amount). Otherwise a broke executor would keep taking jobs and failing them, each waiting out
+the idle timeout before another executor could reclaim it.
+
 Profile: `executor.batch` logs each stage in seconds since the batch was formed: `queued_s`
 (enqueue → batch, measured backwards), `simulate_s`, `send_s` (accepted by the node),
 `mined_s` (receipt seen; the slot is freed here) and `recorded_s` (rows written, jobs acked).
@@ -45,7 +52,8 @@ from web3 import AsyncWeb3
 from web3.logs import DISCARD
 
 from autometa.chain.contracts import autometa_async
-from autometa.chain.sender import TransactionReverted, TransactionSender
+from autometa.chain.nonces import BroadcastErrorKind
+from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
 from autometa.domain.kinds import OnchainPriceSource, SkipReason
 from autometa.worker.queue import Delivery, Job, JobQueue
 
@@ -74,6 +82,14 @@ def pack_run(job: Job) -> int:
     return job.workflow_id << 96 | job.run_index << 64 | attested
 
 
+class OutOfGasFunds(Exception):
+    """The node refused a batch because this executor's account cannot pay for its gas."""
+
+    def __init__(self, message: str, required_wei: int, runs: list[Delivery]) -> None:
+        super().__init__(message)
+        self.required_wei, self.runs = required_wei, runs
+
+
 @dataclass
 class BatchOutcome:
     executed: list[tuple[int, int]] = field(default_factory=list)
@@ -99,6 +115,7 @@ class Executor:
         version: str = "",
         linger_s: float = 0.05,
         heartbeat_s: float = 5.0,
+        funds_poll_s: tuple[float, float] = (0.5, 15.0),
     ) -> None:
         self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
         self.core = autometa_async(w3, address)
@@ -111,6 +128,13 @@ class Executor:
         self._simulate_v1 = True
         self.outcomes: list[BatchOutcome] = []
         self._chain_id: int | None = None
+        self.funds_poll_s = funds_poll_s  # (first, longest) wait between balance checks when broke
+        self._batched: set[int] = set()  # ids of held deliveries that are in a batch
+        self._funded = asyncio.Event()
+        self._funded.set()
+        self._starving: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
 
     # ------------------------------------------------------------------ loop
 
@@ -119,14 +143,9 @@ class Executor:
         # buffer of one batch. Runs not yet read stay in the shared stream for any executor;
         # with a deep buffer (2 rounds of batches) one executor hoarded 70 % of a 1,000-run
         # burst and worked through it in rounds while the other sat idle.
-        buffer: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=self.batch_size)
+        buffer = self._buffer = asyncio.Queue(maxsize=self.batch_size)
         slots = asyncio.Semaphore(self.max_concurrent)
         batches: set[asyncio.Task[None]] = set()
-
-        async def read() -> None:
-            async for delivery in self.queue.deliveries():
-                self._hold(delivery)
-                await buffer.put(delivery)
 
         async def touch() -> None:
             while True:
@@ -139,30 +158,40 @@ class Executor:
                 await asyncio.to_thread(self._beat)
                 await asyncio.sleep(self.heartbeat_s)
 
-        helpers = [asyncio.create_task(read()), asyncio.create_task(touch()), asyncio.create_task(beat())]
+        self._reader = asyncio.create_task(self._read())
+        helpers = [asyncio.create_task(touch()), asyncio.create_task(beat())]
         log.info("executor.started", worker_id=self.worker_id, address=self.address, batch_size=self.batch_size)
         try:
             while not stop.is_set():
-                await slots.acquire()
-                batch = await self._gather(buffer)
-                if batch:
-                    task = asyncio.create_task(self._guarded(batch, slots))
-                    batches.add(task)
-                    task.add_done_callback(batches.discard)
+                if not self._funded.is_set():
+                    await _wait_or_stop(self._funded, stop, 0.5)
                 else:
-                    slots.release()
-                for helper in helpers:
-                    if helper.done() and not helper.cancelled() and helper.exception():
+                    await slots.acquire()
+                    batch = await self._gather(buffer)
+                    if batch:
+                        task = asyncio.create_task(self._guarded(batch, slots))
+                        batches.add(task)
+                        task.add_done_callback(batches.discard)
+                    else:
+                        slots.release()
+                for helper in [*helpers, self._reader, self._starving]:
+                    if helper is not None and helper.done() and not helper.cancelled() and helper.exception():
                         raise helper.exception()  # type: ignore[misc]
             if batches:
                 await asyncio.gather(*batches, return_exceptions=True)
         finally:
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            tasks = [t for t in [*helpers, self._reader, self._starving] if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self.store is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.store.heartbeats.remove, self.worker_id)
+
+    async def _read(self) -> None:
+        async for delivery in self.queue.deliveries():
+            self._hold(delivery)
+            await self._buffer.put(delivery)
 
     async def _gather(self, buffer: asyncio.Queue[Delivery]) -> list[Delivery]:
         """Up to `batch_size` runs (none if nothing comes within 0.5 s). A burst is gathered
@@ -172,6 +201,7 @@ class Executor:
             batch = [await asyncio.wait_for(buffer.get(), 0.5)]
         except TimeoutError:
             return []
+        self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
@@ -179,6 +209,7 @@ class Executor:
                 batch.append(await asyncio.wait_for(buffer.get(), max(0.0, wait)))
             except TimeoutError:
                 break
+            self._batched.add(id(batch[-1]))
         return batch
 
     def _hold(self, d: Delivery) -> None:
@@ -187,6 +218,7 @@ class Executor:
 
     def _drop(self, d: Delivery) -> None:
         self._held.discard(id(d))
+        self._batched.discard(id(d))
         self._deliveries.pop(id(d), None)
 
     def _beat(self) -> None:
@@ -211,8 +243,19 @@ class Executor:
                 released = True
                 slots.release()
 
+        self._batched.update(id(d) for d in batch)
         try:
             await self.execute(batch, on_included=free)
+        except OutOfGasFunds as exc:
+            log.warning("executor.batch_refused", runs=len(exc.runs), reason=str(exc))
+            self._funded.clear()  # stop reading before the runs go back, or we would take them again
+            if self._reader is not None:
+                self._reader.cancel()
+            for d in exc.runs:
+                self._drop(d)
+            await self.queue.hand_back(exc.runs)
+            if self._starving is None:
+                self._starving = asyncio.create_task(self._starve(exc.required_wei))
         except Exception:
             # Not acknowledged: after the idle timeout another executor (or we) take them again.
             log.exception("executor.batch_failed", runs=len(batch))
@@ -220,6 +263,57 @@ class Executor:
                 self._drop(d)
         finally:
             free()
+
+    async def _starve(self, required_wei: int) -> None:
+        """Out of gas funds: stop reading, hand back every job not yet in a batch (including
+        those a stream read gave us that were not yet yielded), and wait until the balance
+        covers `required_wei` (one batch at the fee ceiling) before reading again."""
+        self._funded.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader], timeout=2.0)  # bounded: never wedge on a stuck read
+        idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
+        while not self._buffer.empty():
+            self._buffer.get_nowait()
+        for d in idle:
+            self._drop(d)
+        keep = {d.message_id for d in self._deliveries.values() if d.message_id}
+        handed = await self.queue.hand_back(idle) + await self.queue.hand_back_held(keep)
+        delay, longest = self.funds_poll_s
+        balance = await self._balance()
+        log.warning(
+            "executor.needs_gas_funds", address=self.address, balance_wei=balance, required_wei=required_wei,
+            shortfall_wei=max(required_wei - balance, 0), handed_back=handed,
+            hint=f"send at least {max(required_wei - balance, 0)} wei to {self.address}; "
+                 "this executor reads no jobs until then",
+        )  # fmt: skip
+        while balance is None or balance < required_wei:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+            balance = await self._balance()
+        log.info("executor.funded", address=self.address, balance_wei=balance, required_wei=required_wei)
+        self._reader = asyncio.create_task(self._read())
+        self._starving = None
+        self._funded.set()
+
+    async def _balance(self) -> int:
+        try:
+            return int(await self.w3.eth.get_balance(self.address))  # type: ignore[arg-type]
+        except Exception as exc:
+            log.warning("executor.balance_unavailable", address=self.address, error=str(exc))
+            return -1
+
+    async def _batch_cost(self, tx: dict[str, Any], runs: int) -> int:
+        """The most the refused batch could cost: its gas limit at the fee ceiling."""
+        gas = tx.get("gas")
+        if not gas:
+            try:
+                estimate = await self.sender.simulate(tx, "pending")
+                gas = int(estimate * self.sender.config.gas_multiplier) + self.sender.config.gas_headroom
+            except Exception:
+                gas = batch_gas(runs * 100_000, [0])  # a guess: the estimate failed too
+        fees = await self.sender.fee_policy.current(self.w3)
+        return int(gas) * fees.ceiling
 
     # ------------------------------------------------------------------ one batch
 
@@ -262,6 +356,16 @@ class Executor:
                 stages["mined_s"] = round(time.time() - t0, 3)
                 if on_included is not None:
                     on_included()
+            except BroadcastError as exc:
+                if exc.kind is not BroadcastErrorKind.INSUFFICIENT_FUNDS:
+                    raise
+                # Nothing was sent: the simulated skips are settled as usual, the runs go back.
+                for key, reason in outcome.skipped.items():
+                    if reason in RETRYABLE:
+                        await self.queue.release(unique[key].job)
+                    await self._finish(unique[key])
+                cost = await self._batch_cost(tx, len(runs))
+                raise OutOfGasFunds(str(exc), cost, [unique[key] for key in runs]) from exc
             except TransactionReverted as exc:
                 log.warning("executor.batch_reverted", runs=len(runs), reason=str(exc))
                 for key in runs:
@@ -308,6 +412,8 @@ class Executor:
             )
         except Exception as exc:
             reply = {"error": str(exc)}
+        if "error" in reply and "insufficient funds" in str(reply["error"]).lower():
+            return {}, block, None  # the node checks our balance (anvil does): sending will say so
         if "error" in reply or not reply.get("result"):
             log.info("executor.simulate_unavailable", error=str(reply.get("error")))
             self._simulate_v1 = False
@@ -407,6 +513,15 @@ class Executor:
             block_number=block, status="skipped", included_at=int(time.time()), executor=self.address,
             skip_reason=reason.label,
         )  # fmt: skip
+
+
+async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 _STORE_SOURCES = {"oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct"}

@@ -114,6 +114,16 @@ class JobQueue(Protocol):
         """Tell the queue these jobs are still being worked on (no reclaim)."""
         ...
 
+    async def hand_back(self, deliveries: list[Delivery]) -> int:
+        """Give these jobs back to the queue now, for any consumer, keeping their claims (they
+        are still queued, so the scheduler must not offer them again); returns how many."""
+        ...
+
+    async def hand_back_held(self, keep: set[str]) -> int:
+        """`hand_back` every job delivered to this consumer and not acknowledged, except the
+        stream entries in `keep` (those still being worked on); returns how many."""
+        ...
+
 
 class InMemoryJobQueue:
     """One process: taskiq's InMemoryBroker calls our task, which buffers the job."""
@@ -166,6 +176,14 @@ class InMemoryJobQueue:
 
     async def touch(self, deliveries: list[Delivery]) -> None:
         return None
+
+    async def hand_back(self, deliveries: list[Delivery]) -> int:
+        for d in deliveries:
+            await self._buffer.put(d.job)
+        return len(deliveries)
+
+    async def hand_back_held(self, keep: set[str]) -> int:
+        return 0  # a job leaves the buffer only as a delivery the executor holds
 
     def pending(self) -> int:
         return self._buffer.qsize()
@@ -235,6 +253,20 @@ class ReclaimingStreamBroker(RedisStreamBroker):
             ack=self._ack_generator(id=msg_id, queue_name=stream),
             message_id=msg_id.decode() if isinstance(msg_id, bytes) else str(msg_id),
         )
+
+
+# Re-append a stream entry and acknowledge the old one, only if it is still pending for this
+# consumer: handing the same entry back twice (or one another consumer reclaimed) is a no-op, so
+# a job is never in the stream twice.
+_HAND_BACK = """
+local mine = redis.call('xpending', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #mine == 0 then return 0 end
+local entry = redis.call('xrange', KEYS[1], ARGV[3], ARGV[3])
+redis.call('xack', KEYS[1], ARGV[1], ARGV[3])
+if #entry == 0 then return 0 end
+redis.call('xadd', KEYS[1], '*', unpack(entry[1][2]))
+return 1
+"""
 
 
 class RedisJobQueue:
@@ -334,6 +366,24 @@ class RedisJobQueue:
         if ids:
             # XCLAIM to ourselves with min-idle 0 resets the idle time: still ours, still alive.
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
+
+    async def hand_back(self, deliveries: list[Delivery]) -> int:
+        return await self._hand_back([d.message_id for d in deliveries if d.message_id])
+
+    async def hand_back_held(self, keep: set[str]) -> int:
+        held: Any = await self.redis.xpending_range(self.stream, self.group, "-", "+", 10_000,
+                                                    consumername=self.consumer)  # fmt: skip
+        ids = [m.decode() if isinstance(m, bytes) else str(m) for m in (e["message_id"] for e in held)]
+        return await self._hand_back([i for i in ids if i not in keep])
+
+    async def _hand_back(self, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for mid in ids:
+                pipe.eval(_HAND_BACK, 1, self.stream, self.group, self.consumer, mid)
+            done = await pipe.execute()
+        return sum(int(n) for n in done)
 
     async def pending(self) -> int:
         """Jobs delivered to some executor and not yet acknowledged."""
