@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.deploy import set_dev_price
 from autometa.chain.web3 import connect_async
+from autometa.prices import CoinGeckoClient, TieredPriceAdapter
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import InMemoryJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import ChainWorkflowSource
 
+from ..support.coingecko_stub import CoinGeckoStub
 from .helpers import advance, create, now, seed_spec, spec
 
 
@@ -70,3 +74,38 @@ async def test_changes_reach_the_index_without_a_reload(dev_chain) -> None:  # t
     assert (report.changed, report.enqueued) == (1, 1)
     assert queue._buffer.get_nowait().workflow_id == wid
     await queue.shutdown()
+
+
+async def test_a_stalled_price_source_does_not_hold_back_time_triggers(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """CoinGecko answers after 3 s (three blocks here): the time-due runs of that block and of
+    the next are queued at once; the price run is queued when the price arrives, once."""
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    with CoinGeckoStub({"dogecoin": 0.2}) as coingecko:  # no dev feed: priced off-chain
+        coingecko.delay = 3.0
+        aw3 = connect_async(dev_chain.url)
+        offchain = TieredPriceAdapter(CoinGeckoClient(coingecko.url, timeout=10, max_attempts=1))
+        queue = InMemoryJobQueue()
+        await queue.startup()
+        scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address, offchain))
+        price_id = create(w3, address, user, spec(2, {"token": "dogecoin", "comparator": 0, "price_usd": "0.5"}))
+        t0 = now(w3)
+        first = create(w3, address, user, spec(0, {"at": t0 + 100}))
+        second = create(w3, address, user, spec(0, {"at": t0 + 121}))
+        await scheduler.load()
+        try:
+            started = time.monotonic()
+            report = await scheduler.process_block(advance(w3, 120))
+            assert time.monotonic() - started < 1.0 and report.enqueued == 1
+            started = time.monotonic()
+            report = await scheduler.process_block(advance(w3, 1))  # the read is still stalled
+            assert time.monotonic() - started < 1.0 and report.enqueued == 1
+            assert [queue._buffer.get_nowait().workflow_id for _ in range(2)] == [first, second]
+            job = await asyncio.wait_for(queue._buffer.get(), 5)  # once the price arrives
+            assert (job.workflow_id, job.price, job.price_source) == (price_id, 20_000_000, "coingecko-direct")
+            assert coingecko.requests == 1  # one read in flight at a time
+            coingecko.delay = 0.0
+            report = await scheduler.process_block(advance(w3, 1))
+            assert report.due == 0 and queue.pending() == 0  # fired once
+        finally:
+            await offchain.aclose()
+            await queue.shutdown()

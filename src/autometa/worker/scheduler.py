@@ -5,6 +5,11 @@ runs due by the block's timestamp from the trigger index, read the price of ever
 has an armed price trigger (its on-chain feed, or the off-chain tiers without one), take the
 runs those prices cross, and enqueue each as a job with a deterministic id. One scheduler is
 active at a time (a Redis lease); a standby builds its index from the source when it takes over.
+
+Time-due runs are queued before any price is read, and the block waits at most `price_wait_s`
+for the price reads (an off-chain source may take up to its 10 s timeout): a slow read goes on in
+the background and queues what its prices cross when it ends, and no new read starts while it
+is in flight, so a stalled price source never holds back a time trigger by more than a block.
 """
 
 from __future__ import annotations
@@ -52,11 +57,13 @@ class Scheduler:
         lease: Lease | None = None,
         follower: BlockFollower | None = None,
         refire_s: float = 30.0,
+        price_wait_s: float = 0.5,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
         self.follower = follower or BlockFollower(w3)
-        self.refire_s = refire_s
+        self.refire_s, self.price_wait_s = refire_s, price_wait_s
+        self._pricing: asyncio.Task[tuple[int, int]] | None = None  # price reads of some block: (due, enqueued)
         self.index = TriggerIndex()
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
         self.loaded = False
@@ -99,12 +106,49 @@ class Scheduler:
         self._apply(changed)
         report.changed = len(changed)
         self._refire()
-        due: list[tuple[DueRun, str | None]] = [(r, None) for r in self.index.due_by_time(ts)]
+        enqueue_started = time.time()
+        report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
+        enqueue_s = round(time.time() - enqueue_started, 3)
         tokens = self.index.armed_tokens()
-        if tokens:
-            for tick in await self.prices.read(tokens, number):
-                due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
-        report.due = len(due)
+        if tokens and self._pricing is None:
+            self._pricing = asyncio.create_task(self._price_runs(tokens, number, ts))
+        if self._pricing is not None:
+            pricing = self._pricing
+            await asyncio.wait([pricing], timeout=self.price_wait_s)
+            if pricing.done():
+                self._pricing = None
+                due, enqueued = pricing.result()
+                report.due, report.enqueued = report.due + due, report.enqueued + enqueued
+            else:
+                pricing.add_done_callback(self._priced_late)
+                log.warning("scheduler.prices_slow", block=number, waited_s=self.price_wait_s)
+        self.last_block = number
+        if report.due or report.changed:
+            log.info("scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3),
+                     enqueue_s=enqueue_s)  # fmt: skip
+        return report
+
+    async def _price_runs(self, tokens: list[str], number: int, ts: int) -> tuple[int, int]:
+        """Read the prices of `tokens` at block `number` and queue the runs they cross."""
+        due: list[tuple[DueRun, str | None]] = []
+        for tick in await self.prices.read(tokens, number):
+            due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
+        return await self._enqueue(due, ts, number)
+
+    def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
+        """A price read that outlasted its block ended: the next block may start another."""
+        if self._pricing is task:
+            self._pricing = None
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
+            log.error("scheduler.prices_failed", error=str(exc))
+            return
+        due, enqueued = task.result()
+        log.info("scheduler.prices_late", due=due, enqueued=enqueued)
+
+    async def _enqueue(self, due: list[tuple[DueRun, str | None]], ts: int, number: int) -> tuple[int, int]:
+        """Queue `due` as jobs of block `number`: (how many were due, how many queued now)."""
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
@@ -112,16 +156,16 @@ class Scheduler:
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
             ))  # fmt: skip
-        enqueue_started = time.time()
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.
-        if jobs:
-            report.enqueued = await self.queue.enqueue_many(jobs)
-        self.last_block = number
-        if report.due or report.changed:
-            log.info("scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3),
-                     enqueue_s=round(time.time() - enqueue_started, 3))  # fmt: skip
-        return report
+        return len(due), (await self.queue.enqueue_many(jobs) if jobs else 0)
+
+    async def _stop_pricing(self) -> None:
+        if self._pricing is not None:
+            self._pricing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pricing
+            self._pricing = None
 
     # ------------------------------------------------------------------ loop
 
@@ -183,6 +227,7 @@ class Scheduler:
             if lost.is_set() and not stop.is_set():
                 log.warning("scheduler.standby", reason="lease lost")
         finally:
+            await self._stop_pricing()
             for task in (pumping, renewing):
                 if task is not None:
                     task.cancel()
