@@ -6,16 +6,19 @@ import asyncio
 import time
 from decimal import Decimal
 
+from redis.exceptions import RedisError
+
 from autometa.chain.accounts import dev_role
 from autometa.chain.deploy import set_dev_price
 from autometa.chain.web3 import connect_async
 from autometa.prices import CoinGeckoClient, TieredPriceAdapter
 from autometa.worker.prices import PriceReader
-from autometa.worker.queue import InMemoryJobQueue
+from autometa.worker.queue import InMemoryJobQueue, Job, RedisJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import ChainWorkflowSource
 
 from ..support.coingecko_stub import CoinGeckoStub
+from ..support.services import PrivateRedis
 from .helpers import advance, create, now, seed_spec, spec
 
 
@@ -108,4 +111,34 @@ async def test_a_stalled_price_source_does_not_hold_back_time_triggers(dev_chain
             assert report.due == 0 and queue.pending() == 0  # fired once
         finally:
             await offchain.aclose()
+            await queue.shutdown()
+
+
+async def test_runs_lost_with_redis_are_offered_again_at_once_and_once(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """Redis restarts without persistence while a run is queued and not executed: the next block
+    queues it again (not after refire_s, 30 s), and only once in the new Redis's lifetime."""
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    with PrivateRedis() as server:
+        queue = RedisJobQueue(server.url, "autometa-test")
+        await queue.startup()
+        aw3 = connect_async(dev_chain.url)
+        scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address))
+        wid = create(w3, address, user, spec(0, {"at": now(w3) + 100}))
+        await scheduler.load()
+        try:
+            assert (await scheduler.process_block(advance(w3, 120))).enqueued == 1
+            assert (await scheduler.process_block(advance(w3, 1))).enqueued == 0
+            server.restart()  # the queued job and its claim are gone
+            for _ in range(10):  # the first command on a dropped connection may fail, as in the loop
+                try:
+                    report = await scheduler.process_block(advance(w3, 1))
+                    break
+                except RedisError:
+                    await asyncio.sleep(0.1)
+            assert report.enqueued == 1
+            for _ in range(2):
+                assert (await scheduler.process_block(advance(w3, 1))).enqueued == 0
+            entries = await queue.redis.xrange(queue.stream)
+            assert [Job.decode(e[1][b"data"]).job_id for e in entries] == [f"run:{wid}:0"]
+        finally:
             await queue.shutdown()

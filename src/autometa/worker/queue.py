@@ -114,6 +114,12 @@ class JobQueue(Protocol):
         """Tell the queue these jobs are still being worked on (no reclaim)."""
         ...
 
+    async def generation(self) -> str:
+        """A token for the queue's current state: it changes when the queue lost its jobs and
+        claims (Redis restarted without persistence), so the scheduler knows to offer again at
+        once what it handed out and has not seen executed."""
+        ...
+
     async def hand_back(self, deliveries: list[Delivery]) -> int:
         """Give these jobs back to the queue now, for any consumer, keeping their claims (they
         are still queued, so the scheduler must not offer them again); returns how many."""
@@ -133,6 +139,7 @@ class InMemoryJobQueue:
         self.claim_ttl_s = claim_ttl_s
         self._claims: dict[str, float] = {}
         self._buffer: asyncio.Queue[Job] = asyncio.Queue()
+        self._generation = uuid.uuid4().hex  # lost only with the process
 
         async def execute_run(payload: str) -> None:
             await self._buffer.put(Job.decode(payload))
@@ -176,6 +183,9 @@ class InMemoryJobQueue:
 
     async def touch(self, deliveries: list[Delivery]) -> None:
         return None
+
+    async def generation(self) -> str:
+        return self._generation
 
     async def hand_back(self, deliveries: list[Delivery]) -> int:
         for d in deliveries:
@@ -366,6 +376,12 @@ class RedisJobQueue:
         if ids:
             # XCLAIM to ourselves with min-idle 0 resets the idle time: still ours, still alive.
             await self.redis.xclaim(self.stream, self.group, self.consumer, 0, ids, justid=True)
+
+    async def generation(self) -> str:
+        """A key set once per Redis lifetime (no expiry): gone with the jobs and claims."""
+        token = uuid.uuid4().hex
+        old = await self.redis.set(f"{self.prefix}:generation", token, nx=True, get=True)  # one round trip
+        return token if old is None else old.decode() if isinstance(old, bytes) else str(old)
 
     async def hand_back(self, deliveries: list[Delivery]) -> int:
         return await self._hand_back([d.message_id for d in deliveries if d.message_id])

@@ -10,6 +10,11 @@ Time-due runs are queued before any price is read, and the block waits at most `
 for the price reads (an off-chain source may take up to its 10 s timeout): a slow read goes on in
 the background and queues what its prices cross when it ends, and no new read starts while it
 is in flight, so a stalled price source never holds back a time trigger by more than a block.
+
+Runs handed out and not yet seen executed are offered again after `refire_s`, or at once when
+the queue's generation changes (Redis lost its jobs and claims): the new Redis has no claims, so
+each is queued once more, and the contract refuses a run index twice. Taking the lease reloads
+the index, which offers every due run again too (the queue's claims drop those still queued).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class Scheduler:
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
         self.loaded = False
         self.last_block: int | None = None
+        self._generation: str | None = None  # the queue's, when we last saw it
 
     # ------------------------------------------------------------------ state
 
@@ -75,6 +81,8 @@ class Scheduler:
         """(Re)build the index from the source: at start and on taking over the lease."""
         started = time.monotonic()
         self.index, self._fired = TriggerIndex(), {}
+        with contextlib.suppress(Exception):  # unknown for now: the first block reads it
+            self._generation = await self.queue.generation()
         states = await self.source.initial()
         entries = [e for e in (entry_from_state(s) for s in states) if e is not None]
         self.index.upsert_many(entries)
@@ -87,14 +95,24 @@ class Scheduler:
             self.index.upsert(state)
             self._fired.pop(state.id, None)
 
-    def _refire(self) -> None:
-        now = time.monotonic()
+    def _refire(self, everything: bool = False) -> int:
+        now, rearmed = time.monotonic(), 0
         for wid, (run, at) in list(self._fired.items()):
-            if now - at < self.refire_s:
+            if now - at < self.refire_s and not everything:
                 continue
             del self._fired[wid]
             if self.index.where(wid) == FIRED and self.index.run_index(wid) == run:
                 self.index.rearm(wid)
+                rearmed += 1
+        return rearmed
+
+    async def _check_queue(self) -> None:
+        """Offer again at once what was handed out and not yet executed if the queue lost it."""
+        generation = await self.queue.generation()
+        if self._generation is not None and generation != self._generation:
+            rearmed = self._refire(everything=True)
+            log.warning("scheduler.queue_lost", reoffered=rearmed)
+        self._generation = generation
 
     # ------------------------------------------------------------------ one block
 
@@ -105,6 +123,7 @@ class Scheduler:
         changed = await self.source.changes(number)
         self._apply(changed)
         report.changed = len(changed)
+        await self._check_queue()
         self._refire()
         enqueue_started = time.time()
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
