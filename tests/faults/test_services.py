@@ -76,3 +76,29 @@ def test_postgres_restart(services: tuple[Scenario, PrivateRedis, PrivatePostgre
     sc.stack.check_alive()
     assert pg.restarts == 1
     sc.audit().assert_ok()
+
+
+def test_standby_takes_over_while_postgres_is_down(services: tuple[Scenario, PrivateRedis, PrivatePostgres]) -> None:
+    """The active scheduler dies while PostgreSQL is down: the standby wins the lease, cannot load
+    the workflows from the store, and must wait for it instead of exiting (the chaos bench once
+    lost its only remaining scheduler this way). Runs last: it leaves the standby in charge."""
+    sc, _, pg = services
+    stack = sc.stack
+    stack.start("standby", "scheduler")
+    # It has opened the store once it logs its backend check; standbys log nothing more until they lead.
+    stack.wait_started("standby", marker="backend")
+    time.sleep(1)
+    pg.stop()
+    try:
+        stack.kill("scheduler")
+        failed = lambda: "scheduler.lead_failed" in stack.log_text("standby")  # noqa: E731
+        wait_until("the standby to fail loading", failed, 60, stack)
+        stack.check_alive()
+    finally:
+        pg.start()
+    wait_until("the standby to load", lambda: stack.scheduler_loaded("standby"), 60, stack)
+    owners = [dev_account(i) for i in OWNERS]
+    sc.wave(owners, 12, lead_s=4, spread=3)
+    sc.settle(timeout=120)
+    stack.check_alive()
+    sc.audit().assert_ok()

@@ -190,6 +190,7 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow blocks while holding the lease; stand by otherwise. Returns when `stop` is set."""
+        backoff = 1.0
         while not stop.is_set():
             if not await self.lease.acquire():
                 self.loaded = False
@@ -198,6 +199,17 @@ class Scheduler:
             log.info("scheduler.active", holder=self.lease.holder)
             try:
                 await self._lead(stop)
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The store or the node failing while we load or follow (PostgreSQL restarting
+                # just as a standby takes over, the RPC down) must not end the process: nobody
+                # else may be left to schedule. Back off and lead again once they answer.
+                log.warning("scheduler.lead_failed", error=str(exc), retry_in_s=backoff,
+                            hint="check DATABASE_URL / RPC_URL; retrying")  # fmt: skip
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, 30.0)
             finally:
                 self.loaded = False
         await self.lease.release()
