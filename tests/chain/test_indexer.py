@@ -208,3 +208,47 @@ def test_a_reorg_while_a_range_is_read_is_not_checkpointed_as_canonical(dev_chai
     assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
     assert indexer.store.executions.list(workflow_id=wid).total == 0
     assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])
+
+
+def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """The executor records a skip and a run from its receipts, then a reorg drops both
+    transactions before the indexer reaches their blocks (so no rollback sees the rows): the skip
+    never happened and must go; the run goes back to 'pending' and, once executed by another
+    transaction, only that success remains (the chaos bench found such skip rows left behind)."""
+    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
+    owner, chain_id = dev_account(3), indexer.chain_id
+    transact(w3, owner, core.functions.deposit(), value=10**18)
+    skipped_wid, run_wid = create(dev_chain, owner, seed_spec()), create(dev_chain, owner, seed_spec())
+    indexer.sync()
+    ex = indexer.store.executions
+
+    def record(receipt: Any) -> str:  # what the executor writes from its receipt
+        tx, block = "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["blockNumber"])
+        for ev in core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
+            ex.record_onchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
+                              tx_hash=tx, log_index=ev.logIndex, block_number=block, status="skipped",
+                              skip_reason=int(ev.args.reason))  # fmt: skip
+        for ev in core.events.RunExecuted().process_receipt(receipt, errors=DISCARD):
+            ex.record_onchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
+                              tx_hash=tx, log_index=ev.logIndex, block_number=block, status="success",
+                              fee=int(ev.args.fee))  # fmt: skip
+            ex.record_offchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
+                               tx_hash=tx, price_source="oracle")  # fmt: skip
+        return tx
+
+    executor = dev_role("executor")
+    skip_tx = record(transact(w3, executor, core.functions.execute(skipped_wid, 0, 0)))  # $3250: not below 3200
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
+    run_tx = record(transact(w3, executor, core.functions.execute(run_wid, 0, 0)))
+    assert [r.status for r in ex.for_run(chain_id, skipped_wid, 0)] == ["skipped"]
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    assert not w3.eth.get_logs({"address": core.address, "fromBlock": indexer.indexed_block + 1})
+    indexer.sync()
+    assert ex.for_run(chain_id, skipped_wid, 0) == []
+    assert [(r.status, r.tx_hash) for r in ex.for_run(chain_id, run_wid, 0)] == [("pending", run_tx)]
+    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
+    execute(dev_chain, run_wid, 0)
+    indexer.sync()
+    rows = ex.for_run(chain_id, run_wid, 0)
+    assert [r.status for r in rows] == ["success"] and rows[0].tx_hash not in (run_tx, skip_tx)
+    assert_store_equals_chain(dev_chain, indexer, [owner.address])

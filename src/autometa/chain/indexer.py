@@ -156,6 +156,9 @@ class EventIndexer:
             event = self.core.events[name]().process_log(raw)
             self._apply(name, event, result, failed_reasons)
             result.events += 1
+        canonical = {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs}
+        for wid, run, tx in self.store.executions.forget_orphaned(self.chain_id, start, end, canonical):
+            self._stale_reports.setdefault((wid, run), set()).add(tx)
         self.store.checkpoints.remember_blocks(self.chain_id, [(n, after[n]) for n in window])
         self.store.checkpoints.set(self.name, end, after[end])
         self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)

@@ -34,6 +34,9 @@ SKIP_REASONS = {
 ONCHAIN_PRICE_SOURCES: dict[int, str | None] = {0: None, 1: "oracle", 2: "attested"}
 
 # Columns only the chain knows; cleared when a reorg sends a reported row back to 'pending'.
+# The executor's rows for runs it dropped at simulation carry this marker instead of a tx hash.
+SIMULATED_SKIP_PREFIX = "0x" + "0" * 16
+
 _ONCHAIN_COLUMNS = (
     "skip_reason",
     "block_number",
@@ -349,6 +352,33 @@ class ExecutionRepository(Repository):
             session.flush()
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
+
+    def forget_orphaned(
+        self, chain_id: int, start: int, end: int, canonical_txs: set[str]
+    ) -> list[tuple[int, int, str]]:
+        """Rows the executor recorded from a receipt in blocks ``start..end`` whose transaction
+        is not among those blocks' canonical logs: a reorg dropped it before the indexer got
+        there, so no rollback saw these rows. As in a rollback, reported runs go back to
+        'pending' (returned as (workflow id, run index, tx) so the indexer can drop them once
+        the run executes elsewhere) and the rest (skips that never happened) are deleted.
+        Simulated-skip markers (no transaction) are left alone."""
+        where = (
+            Execution.chain_id == chain_id, Execution.block_number >= start, Execution.block_number <= end,
+            Execution.log_index.is_not(None), Execution.tx_hash.not_like(SIMULATED_SKIP_PREFIX + "%"),
+            Execution.tx_hash.not_in(sorted(hexstr(t) for t in canonical_txs)),
+        )  # fmt: skip
+        with self._write() as session:
+            reset = session.scalars(
+                select(Execution).where(*where, Execution.reported_at.is_not(None), Execution.status != "skipped")
+            ).all()
+            for row in reset:
+                for name in _ONCHAIN_COLUMNS:
+                    setattr(row, name, None)
+                row.status = "pending"
+                _refresh_derived(row)
+            session.flush()
+            session.execute(delete(Execution).where(*where, Execution.status != "pending"))
+            return [(int(r.workflow_id), int(r.run_index), str(r.tx_hash)) for r in reset]
 
     # ------------------------------------------------------------------ reads
 

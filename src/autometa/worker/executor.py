@@ -55,6 +55,7 @@ from autometa.chain.contracts import autometa_async
 from autometa.chain.nonces import BroadcastErrorKind
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
 from autometa.domain.kinds import OnchainPriceSource, SkipReason
+from autometa.store.executions import SIMULATED_SKIP_PREFIX
 from autometa.worker.queue import Delivery, Job, JobQueue
 
 log = structlog.get_logger("autometa.worker.executor")
@@ -505,7 +506,7 @@ class Executor:
         if self.store is None or reason in SILENT:
             return
         digest = hashlib.blake2b(f"{job.workflow_id}:{job.run_index}:{block}".encode(), digest_size=24).hexdigest()
-        marker = "0x" + "0" * 16 + digest
+        marker = SIMULATED_SKIP_PREFIX + digest
         chain_id = await self.chain_id()
         await asyncio.to_thread(
             self.store.executions.record_onchain,
