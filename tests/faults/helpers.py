@@ -61,8 +61,8 @@ class Scenario:
     def wait_skipped(self, runs: dict[Run, str], timeout: float = 60) -> None:
         def done() -> bool:
             rows = self.store_rows({wid for wid, _ in runs})
-            got = {(int(r.workflow_id), int(r.run_index)): r.skip_reason for r in rows if r.status == "skipped"}
-            return all(got.get(run) == reason for run, reason in runs.items())
+            got = {(int(r.workflow_id), int(r.run_index), r.skip_reason) for r in rows if r.status == "skipped"}
+            return all((*run, reason) in got for run, reason in runs.items())
 
         self.stack.wait_for(f"skips recorded for {sorted(runs)[:5]}", done, timeout)
 
