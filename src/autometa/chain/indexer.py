@@ -22,6 +22,7 @@ from hexbytes import HexBytes
 from sqlalchemy import delete, select
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 
 from autometa.chain.contracts import autometa
 from autometa.domain.assets import asset_to_bytes32
@@ -104,6 +105,7 @@ class EventIndexer:
         self._events = {event_abi_to_log_topic(abi): abi["name"] for abi in self.core.abi if abi["type"] == "event"}
         self._timestamps: dict[int, int] = {}
         self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
+        self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
 
     # ------------------------------------------------------------------ progress
 
@@ -156,9 +158,7 @@ class EventIndexer:
             event = self.core.events[name]().process_log(raw)
             self._apply(name, event, result, failed_reasons)
             result.events += 1
-        canonical = {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs}
-        for wid, run, tx in self.store.executions.forget_orphaned(self.chain_id, start, end, canonical):
-            self._stale_reports.setdefault((wid, run), set()).add(tx)
+        self._forget_orphaned(start, end, {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs})
         self.store.checkpoints.remember_blocks(self.chain_id, [(n, after[n]) for n in window])
         self.store.checkpoints.set(self.name, end, after[end])
         self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
@@ -205,6 +205,7 @@ class EventIndexer:
             row = self.store.workflows.get(wid)
             if row is not None and int(row.created_block) >= first:
                 gone.append(dataclasses.replace(state_from_row(row), status=Status.NONE))
+        self._on_chain.clear()  # what a reorg orphaned may be among them
         self._remember_reset_reports(first)
         self.store.executions.delete_from_block(self.chain_id, first)
         self.store.escrow.delete_from_block(self.chain_id, first)
@@ -235,6 +236,27 @@ class EventIndexer:
                 except Exception:
                     log.exception("indexer undone-runs listener failed")
         self._notify(set(touched))
+
+    def _forget_orphaned(self, start: int, end: int, canonical: set[str]) -> None:
+        """Drop what executors recorded from transactions a reorg took off the chain. In the
+        range just read, a recorded transaction without a log there is orphaned. Below it (within
+        the reorg window) an executor may have written its receipt late, after a rollback had
+        passed; those transactions are checked once each with the node (no receipt: orphaned)."""
+        executions = self.store.executions
+        orphaned = executions.transactions_in(self.chain_id, start, end) - canonical
+        self._on_chain.update(canonical)
+        for tx in executions.transactions_in(self.chain_id, max(start - REORG_WINDOW, 0), start - 1) - self._on_chain:
+            try:
+                self.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+                self._on_chain.add(tx)
+            except TransactionNotFound:
+                orphaned.add(tx)
+        if len(self._on_chain) > 50_000:
+            self._on_chain.clear()  # a bounded cache: at worst, recent ones are asked again
+        for wid, run, tx in executions.forget_transactions(self.chain_id, orphaned):
+            self._stale_reports.setdefault((wid, run), set()).add(tx)
+        if orphaned:
+            log.warning("forgot rows of orphaned transactions", txs=len(orphaned))
 
     def _remember_reset_reports(self, first: int) -> None:
         """The executor-reported rows the rollback sends back to 'pending' (their transaction is

@@ -353,20 +353,30 @@ class ExecutionRepository(Repository):
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
 
-    def forget_orphaned(
-        self, chain_id: int, start: int, end: int, canonical_txs: set[str]
-    ) -> list[tuple[int, int, str]]:
-        """Rows the executor recorded from a receipt in blocks ``start..end`` whose transaction
-        is not among those blocks' canonical logs: a reorg dropped it before the indexer got
-        there, so no rollback saw these rows. As in a rollback, reported runs go back to
-        'pending' (returned as (workflow id, run index, tx) so the indexer can drop them once
-        the run executes elsewhere) and the rest (skips that never happened) are deleted.
-        Simulated-skip markers (no transaction) are left alone."""
-        where = (
-            Execution.chain_id == chain_id, Execution.block_number >= start, Execution.block_number <= end,
-            Execution.log_index.is_not(None), Execution.tx_hash.not_like(SIMULATED_SKIP_PREFIX + "%"),
-            Execution.tx_hash.not_in(sorted(hexstr(t) for t in canonical_txs)),
-        )  # fmt: skip
+    def transactions_in(self, chain_id: int, first: int, last: int) -> set[str]:
+        """The real transactions (not simulated-skip markers) rows place in blocks ``first..last``."""
+        with self._read() as session:
+            return {
+                str(tx)
+                for tx in session.scalars(
+                    select(Execution.tx_hash).distinct().where(
+                        Execution.chain_id == chain_id, Execution.block_number >= first,
+                        Execution.block_number <= last, Execution.log_index.is_not(None),
+                        Execution.tx_hash.not_like(SIMULATED_SKIP_PREFIX + "%"),
+                    )
+                ).all()
+            }  # fmt: skip
+
+    def forget_transactions(self, chain_id: int, txs: set[str]) -> list[tuple[int, int, str]]:
+        """Rows of transactions that are not on the chain (a reorg dropped them, maybe before
+        the indexer got to their blocks or while the executor was still recording its receipt,
+        so no rollback saw these rows). As in a rollback, reported runs go back to 'pending'
+        (returned as (workflow id, run index, tx), for the indexer to drop once the run executes
+        elsewhere) and the rest (skips that never happened) are deleted."""
+        if not txs:
+            return []
+        where = (Execution.chain_id == chain_id, Execution.tx_hash.in_(sorted(hexstr(t) for t in txs)),
+                 Execution.log_index.is_not(None))  # fmt: skip
         with self._write() as session:
             reset = session.scalars(
                 select(Execution).where(*where, Execution.reported_at.is_not(None), Execution.status != "skipped")
