@@ -51,6 +51,16 @@ _ONCHAIN_COLUMNS = (
 )
 
 
+def _back_to_pending(rows: Sequence[Execution]) -> None:
+    """A reported run whose transaction left the chain: its on-chain facts go, the executor's
+    stay for when the transaction is mined again."""
+    for row in rows:
+        for name in _ONCHAIN_COLUMNS:
+            setattr(row, name, None)
+        row.status = "pending"
+        _refresh_derived(row)
+
+
 @dataclass(frozen=True)
 class ExecutionStats:
     """Aggregate numbers for a scope. ``success_rate`` is over runs that consumed an attempt
@@ -344,11 +354,7 @@ class ExecutionRepository(Repository):
         where = (Execution.chain_id == chain_id, Execution.block_number >= block)
         with self._write() as session:
             reset = session.scalars(select(Execution).where(*where, Execution.reported_at.is_not(None))).all()
-            for row in reset:
-                for name in _ONCHAIN_COLUMNS:
-                    setattr(row, name, None)
-                row.status = "pending"
-                _refresh_derived(row)
+            _back_to_pending(reset)
             session.flush()
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
@@ -381,11 +387,7 @@ class ExecutionRepository(Repository):
             reset = session.scalars(
                 select(Execution).where(*where, Execution.reported_at.is_not(None), Execution.status != "skipped")
             ).all()
-            for row in reset:
-                for name in _ONCHAIN_COLUMNS:
-                    setattr(row, name, None)
-                row.status = "pending"
-                _refresh_derived(row)
+            _back_to_pending(reset)
             session.flush()
             session.execute(delete(Execution).where(*where, Execution.status != "pending"))
             return [(int(r.workflow_id), int(r.run_index), str(r.tx_hash)) for r in reset]
