@@ -57,6 +57,17 @@ def execute(chain, wid: int, run: int) -> None:  # type: ignore[no-untyped-def]
     transact(chain.w3, dev_role("executor"), core.functions.execute(wid, run, 0))
 
 
+def due_workflow(chain, indexer: EventIndexer):  # type: ignore[no-untyped-def]
+    """An owner with escrow and one price workflow whose condition holds ($3100 < $3200), indexed."""
+    w3, core = chain.w3, autometa(chain.w3, chain.deployment.address)
+    owner = dev_account(3)
+    transact(w3, owner, core.functions.deposit(), value=10**18)
+    wid = create(chain, owner, seed_spec())
+    set_dev_price(w3, dev_role("admin"), chain.deployment.feeds["ethereum"], Decimal("3100"))
+    indexer.sync()
+    return w3, core, owner, wid
+
+
 def assert_store_equals_chain(chain, indexer: EventIndexer, accounts: list[str]) -> None:  # type: ignore[no-untyped-def]
     core = autometa(chain.w3, chain.deployment.address)
     count = core.functions.workflowCount().call()
@@ -131,12 +142,7 @@ def test_a_reorg_tells_listeners_the_orphaned_workflows_are_gone(dev_chain, inde
 
 
 def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
-    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
-    owner = dev_account(3)
-    transact(w3, owner, core.functions.deposit(), value=10**18)
-    wid = create(dev_chain, owner, seed_spec())
-    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
-    indexer.sync()
+    w3, core, owner, wid = due_workflow(dev_chain, indexer)
     execute(dev_chain, wid, 0)
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
@@ -155,12 +161,7 @@ def test_a_report_of_an_orphaned_transaction_does_not_stay_pending(dev_chain, in
     """The executor reported its run in a transaction a reorg then dropped: the row goes back
     to 'pending'; once the run is executed by another transaction, that row must go (it can
     never complete), or the run shows as pending forever next to its success."""
-    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
-    owner = dev_account(3)
-    transact(w3, owner, core.functions.deposit(), value=10**18)
-    wid = create(dev_chain, owner, seed_spec())
-    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
-    indexer.sync()
+    w3, core, owner, wid = due_workflow(dev_chain, indexer)
     receipt = transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))
     orphaned = "0x" + bytes(receipt["transactionHash"]).hex()
     indexer.store.executions.record_offchain(chain_id=indexer.chain_id, workflow_id=wid, run_index=0,
@@ -180,12 +181,7 @@ def test_a_reorg_while_a_range_is_read_is_not_checkpointed_as_canonical(dev_chai
     """The reorg lands between reading a range's logs and reading its block hashes: the range
     must not be checkpointed with the new branch's hash over the old branch's events (the
     reorg would never be noticed and the undone execution would stay in the store)."""
-    w3, core = dev_chain.w3, autometa(dev_chain.w3, dev_chain.deployment.address)
-    owner = dev_account(3)
-    transact(w3, owner, core.functions.deposit(), value=10**18)
-    wid = create(dev_chain, owner, seed_spec())
-    set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
-    indexer.sync()
+    w3, core, owner, wid = due_workflow(dev_chain, indexer)
     execute(dev_chain, wid, 0)
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     read_logs = w3.eth.get_logs
