@@ -38,12 +38,7 @@ def scenario() -> Iterator[tuple[Scenario, RpcProxy]]:
         distributed_stack(database_url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED_OWNER)) as stack,
         RpcProxy(stack.anvil.url) as proxy,
     ):
-        stack.interval_mining(1)
-        stack.start("scheduler", "scheduler")
-        for name, key in EXECUTORS.items():
-            stack.start_executor(name, key, MOONBASE_RPC=proxy.url)
-        stack.wait_started(*EXECUTORS, marker="executor.started")
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"))
+        stack.start_workers(EXECUTORS, MOONBASE_RPC=proxy.url)
         yield Scenario(stack), proxy
 
 

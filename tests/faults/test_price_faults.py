@@ -39,11 +39,7 @@ def priced() -> Iterator[tuple[Scenario, CoinGeckoStub]]:
             BACKEND_API_URL=f"http://127.0.0.1:{free_port()}", PRICE_FEED_URL=coingecko.url, SUPPORTED_ASSETS=ASSETS,
         ) as stack,
     ):  # fmt: skip
-        stack.interval_mining(1)
-        stack.start("scheduler", "scheduler")
-        stack.start_executor("executor", 5)
-        stack.wait_started("executor", marker="executor.started")
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"))
+        stack.start_workers({"executor": 5})
         yield Scenario(stack), coingecko
 
 

@@ -30,12 +30,7 @@ OWNERS = (3, 8, 9)
 @pytest.fixture(scope="module")
 def scenario() -> Iterator[Scenario]:
     with fresh_pg_database() as database_url, distributed_stack(database_url, executors=(5, 6)) as stack:
-        stack.interval_mining(1)
-        stack.start("scheduler", "scheduler")
-        for name, key in EXECUTORS.items():
-            stack.start_executor(name, key)
-        stack.wait_started(*EXECUTORS, marker="executor.started")
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"))
+        stack.start_workers(EXECUTORS)
         yield Scenario(stack)
 
 
@@ -63,12 +58,13 @@ def _reported(sc: Scenario) -> int:
     return total
 
 
-def _stored(sc: Scenario, ids: list[int]) -> bool:
+def _stored(sc: Scenario, ids: list[int]) -> list[bool]:
+    """For each id, whether the store holds that workflow."""
     from autometa.store import Store
 
     store = Store.open(sc.stack.database_url, migrate=False)
     try:
-        return all(store.workflows.get(wid) is not None for wid in ids)
+        return [store.workflows.get(wid) is not None for wid in ids]
     finally:
         store.close()
 
@@ -81,14 +77,14 @@ def test_reorg_after_creation(scenario: Scenario) -> None:
     orphan_specs = [sc.stack.state(wid).spec for wid in ids[5:]]
     _stop_mining(sc)
     try:
-        wait_until("the indexer to store the new workflows", lambda: _stored(sc, ids), 30, sc.stack)
+        wait_until("the indexer to store the new workflows", lambda: all(_stored(sc, ids)), 30, sc.stack)
         head = int(sc.stack.w3.eth.block_number)
         creation_blocks = {int(e["blockNumber"]) for e in _created_logs(sc, ids)}
         assert min(creation_blocks) > head - 3, "the creations are deeper than the reorg"
         _reorg(sc, 3)
         assert not _created_logs(sc, ids), "the creations survived the reorg"
         _mine(sc, 1)
-        wait_until("the indexer to forget the orphaned workflows", lambda: not _any_stored(sc, ids), 30, sc.stack)
+        wait_until("the indexer to forget the orphaned workflows", lambda: not any(_stored(sc, ids)), 30, sc.stack)
     finally:
         sc.stack.interval_mining(1)
     # Half the users send their workflows again: same specs, so the same ids come back.
@@ -112,16 +108,6 @@ def _created_logs(sc: Scenario, ids: list[int]) -> list[dict[str, object]]:
     core = autometa(sc.stack.w3, sc.stack.dep.address)
     logs = core.events.WorkflowCreated().get_logs(from_block=sc.stack.dep.block, to_block="latest")
     return [dict(e) for e in logs if int(e.args.workflowId) in set(ids)]
-
-
-def _any_stored(sc: Scenario, ids: list[int]) -> bool:
-    from autometa.store import Store
-
-    store = Store.open(sc.stack.database_url, migrate=False)
-    try:
-        return any(store.workflows.get(wid) is not None for wid in ids)
-    finally:
-        store.close()
 
 
 def test_reorg_after_execution(scenario: Scenario) -> None:

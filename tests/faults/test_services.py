@@ -34,12 +34,7 @@ def services() -> Iterator[tuple[Scenario, PrivateRedis, PrivatePostgres]]:
         PrivatePostgres() as pg,
         distributed_stack(pg.url, executors=(5, 6), redis_url=redis_server.url) as stack,
     ):
-        stack.interval_mining(1)
-        stack.start("scheduler", "scheduler")
-        for name, key in EXECUTORS.items():
-            stack.start_executor(name, key)
-        stack.wait_started(*EXECUTORS, marker="executor.started")
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"))
+        stack.start_workers(EXECUTORS)
         yield Scenario(stack), redis_server, pg
 
 

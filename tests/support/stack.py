@@ -200,6 +200,16 @@ class Stack:
         key = "0x" + bytes(dev_account(key_index).key).hex()
         return self.start(name, "executor", WORKER_PRIVATE_KEY=key, **extra)
 
+    def start_workers(self, executors: dict[str, int], **executor_env: str) -> None:
+        """1 s blocks, one `scheduler` and the named executors (name -> dev key index), returning
+        once every executor has started and the scheduler has loaded its workflows."""
+        self.interval_mining(1)
+        self.start("scheduler", "scheduler")
+        for name, key in executors.items():
+            self.start_executor(name, key, **executor_env)
+        self.wait_started(*executors, marker="executor.started")
+        self.wait_for("the scheduler to load", lambda: self.scheduler_loaded("scheduler"))
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
         self.killed.add(name)
