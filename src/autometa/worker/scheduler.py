@@ -130,9 +130,10 @@ class Scheduler:
         enqueue_s = round(time.time() - enqueue_started, 3)
         tokens = self.index.armed_tokens()
         if tokens and self._pricing is None:
-            self._pricing = asyncio.create_task(self._price_runs(tokens, number, ts))
-        if self._pricing is not None:
-            pricing = self._pricing
+            # Only the block that starts a read waits for it; a read outlasting that wait is
+            # followed by `_priced_late` alone (one callback, one log line), and later blocks
+            # start none until it ends.
+            pricing = self._pricing = asyncio.create_task(self._price_runs(tokens, number, ts))
             await asyncio.wait([pricing], timeout=self.price_wait_s)
             if pricing.done():
                 self._pricing = None
