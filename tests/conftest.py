@@ -21,6 +21,16 @@ from autometa.chain.deploy import Deployment
 from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.web3 import connect
 
+# Deadlines per test (pytest-timeout; the default is in pyproject.toml). Multi-process and fault
+# scenarios marked `slow` take minutes on a loaded 2-core machine; they get this one instead.
+SLOW_TEST_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))
+
 
 @dataclass
 class DevChain:

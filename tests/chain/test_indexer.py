@@ -256,3 +256,36 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
     rows = ex.for_run(chain_id, run_wid, 0)
     assert [r.status for r in rows] == ["success"] and rows[0].tx_hash not in (run_tx, skip_tx)
     assert_store_equals_chain(dev_chain, indexer, [owner.address])
+
+
+def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """Right after the sync that detects a reorg has rolled back — before any range of the new
+    branch is read — the store holds no execution, escrow movement or workflow change above the
+    common ancestor. (Reading the new branch later would also drop some of those rows; this must
+    not depend on it.)"""
+    w3, core, owner, wid = due_workflow(dev_chain, indexer)
+    executed_at = int(transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))["blockNumber"])
+    transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))  # same run again: a recorded skip
+    transact(w3, owner, core.functions.withdraw(10**15))
+    w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
+    indexer.sync()
+    ex = indexer.store.executions
+    assert sorted(r.status for r in ex.for_run(indexer.chain_id, wid, 0)) == ["skipped", "success"]
+    ancestor = executed_at - 1
+    depth = int(w3.eth.block_number) - ancestor
+    seen: dict[str, Any] = {}
+
+    def at_rollback(_undone: list[tuple[int, int]]) -> None:  # called by the rollback, before the next range
+        store = indexer.store
+        seen["executions"] = [(r.status, r.block_number) for r in ex.list(workflow_id=wid, limit=100).items
+                              if r.block_number is not None and r.block_number > ancestor]  # fmt: skip
+        seen["escrow"] = [e.block_number for e in store.escrow.list(indexer.chain_id, limit=500).items
+                          if e.block_number > ancestor]  # fmt: skip
+        seen["run_count"] = store.workflows.get(wid).run_count  # type: ignore[union-attr]
+        seen["checkpoint"] = indexer.indexed_block
+
+    indexer.undone_listeners.append(at_rollback)
+    w3.provider.make_request("anvil_reorg", [depth, []])  # type: ignore[arg-type]
+    first = indexer.sync_once()
+    assert first is not None and first.reorg_depth == depth
+    assert seen == {"executions": [], "escrow": [], "run_count": 0, "checkpoint": ancestor}

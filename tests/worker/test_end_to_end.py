@@ -41,8 +41,11 @@ async def test_seed_workflow_executes_once_and_is_recorded(dev_chain, tmp_path: 
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
     before = w3.eth.get_balance(RECIPIENT)
     try:
-        while not scheduler.loaded:
+        for _ in range(600):  # 30 s at most
+            if scheduler.loaded:
+                break
             await asyncio.sleep(0.05)
+        assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
         await asyncio.sleep(0.5)
         assert executor.outcomes == []  # 3250: nothing due
         set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))

@@ -41,6 +41,10 @@ REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we det
 PRICE_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 
 
+class IndexerStalled(RuntimeError):
+    """The indexer keeps finding a reorg it cannot roll back: the node and the store disagree."""
+
+
 @dataclass
 class SyncResult:
     from_block: int
@@ -117,14 +121,26 @@ class EventIndexer:
     def target_block(self) -> int:
         return max(int(self.w3.eth.block_number) - self.confirmations, self.start_block - 1)
 
-    def sync(self, stop: threading.Event | None = None) -> list[SyncResult]:
-        """Index every range up to the confirmed head; returns what each range did."""
-        results = []
+    def sync(self, stop: threading.Event | None = None, *, max_stalls: int = 3) -> list[SyncResult]:
+        """Index every range up to the confirmed head; returns what each range did.
+
+        A round that only rolled back (no range read) is a stall; a working rollback lands on a
+        canonical block, so the next round moves on. More than `max_stalls` stalls in a row mean
+        the rollback does not reach the chain's branch: raise instead of looping for ever."""
+        results: list[SyncResult] = []
+        stalls = 0
         while stop is None or not stop.is_set():
             result = self.sync_once()
             if result is None:
                 break
             results.append(result)
+            stalls = stalls + 1 if result.to_block < result.from_block else 0
+            if stalls > max_stalls:
+                raise IndexerStalled(
+                    f"{self.name}: a reorg was detected {stalls} times in a row at block {self.indexed_block} "
+                    "without the rollback reaching the chain's branch; check the RPC endpoint (is it the same "
+                    "chain?) and the store's checkpoints"
+                )
         return results
 
     def sync_once(self) -> SyncResult | None:
