@@ -7,7 +7,6 @@ keep working unchanged. A bad value fails at start-up with the setting's name; p
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,19 +15,10 @@ from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from autometa.networks import RETIRED, Network, Preset, preset
 
-class Network(StrEnum):
-    DEV = "dev"
-    MOONBASE = "moonbase"
-    MOONBEAM = "moonbeam"
+__all__ = ["ConfigError", "Network", "Settings", "load_settings"]
 
-
-# Presets: chain id and a public RPC endpoint for each supported network.
-NETWORKS: dict[Network, tuple[int, str]] = {
-    Network.DEV: (31337, "http://127.0.0.1:8545"),
-    Network.MOONBASE: (1287, "https://rpc.api.moonbase.moonbeam.network"),
-    Network.MOONBEAM: (1284, "https://rpc.api.moonbeam.network"),
-}
 
 DEFAULT_ASSETS = ("ethereum", "bitcoin", "moonbeam", "polkadot", "usd-coin", "tether")
 
@@ -101,6 +91,13 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 
+    @field_validator("NETWORK")
+    @classmethod
+    def _check_network(cls, value: Network) -> Network:
+        if value in RETIRED:
+            raise ValueError(RETIRED[value])
+        return value
+
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod
     def _check_address(cls, value: Any, info: Any) -> str | None:
@@ -144,14 +141,19 @@ class Settings(BaseSettings):
     # ---------------------------------------------------------------- derived
 
     @property
+    def preset(self) -> Preset:
+        """The network's defaults (chain id, public endpoint, block time, finality, chain module)."""
+        return preset(self.NETWORK)
+
+    @property
     def rpc_url(self) -> str:
-        return self.MOONBASE_RPC or NETWORKS[self.NETWORK][1]
+        return self.MOONBASE_RPC or self.preset.rpc_url
 
     @property
     def expected_chain_id(self) -> int | None:
         if self.CHAIN_ID is not None:
             return self.CHAIN_ID
-        return None if self.NETWORK is Network.DEV else NETWORKS[self.NETWORK][0]
+        return None if self.NETWORK is Network.DEV else self.preset.chain_id
 
     @property
     def contract_address(self) -> str | None:
@@ -189,5 +191,5 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            problems.append(f"{name}: {err['msg']}")
+            problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("invalid configuration — " + "; ".join(problems)) from None
