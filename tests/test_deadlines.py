@@ -10,13 +10,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-HANGS = '''
+HANGS = """
 import time
 
 def test_loops_for_ever():
     while True:
         time.sleep(0.01)
-'''
+"""
 
 
 def test_a_test_that_never_ends_fails_by_name(tmp_path: Path) -> None:
@@ -24,10 +24,25 @@ def test_a_test_that_never_ends_fails_by_name(tmp_path: Path) -> None:
     started = time.monotonic()
     # The project's own settings (pyproject.toml), with the deadline shortened for the check.
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path),
-         "-p", "no:cacheprovider", "-o", "timeout=2", str(tmp_path / "test_hang.py")],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(tmp_path),
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout=2",
+            str(tmp_path / "test_hang.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Timeout" in done.stdout and "test_loops_for_ever" in done.stdout, done.stdout
     assert time.monotonic() - started < 30

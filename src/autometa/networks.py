@@ -61,24 +61,81 @@ PRESETS: dict[Network, Preset] = {
     p.network: p
     for p in (
         Preset(Network.DEV, 31337, "http://127.0.0.1:8545", 1.0, None, MULTICALL3, ChainModule.NONE, True),
-        Preset(Network.BASE, 8453, "https://mainnet.base.org", 2.0, "finalized", MULTICALL3,
-               ChainModule.OPTIMISM, False),
-        Preset(Network.BASE_SEPOLIA, 84532, "https://sepolia.base.org", 2.0, "finalized", MULTICALL3,
-               ChainModule.OPTIMISM, True),
-        Preset(Network.ETHEREUM, 1, "https://ethereum-rpc.publicnode.com", 12.0, "finalized", MULTICALL3,
-               ChainModule.NONE, False),
-        Preset(Network.SEPOLIA, 11155111, "https://ethereum-sepolia-rpc.publicnode.com", 12.0, "finalized",
-               MULTICALL3, ChainModule.NONE, True),
-        Preset(Network.ARBITRUM, 42161, "https://arb1.arbitrum.io/rpc", 0.25, "finalized", MULTICALL3,
-               ChainModule.ARBITRUM, False),
-        Preset(Network.ARBITRUM_SEPOLIA, 421614, "https://sepolia-rollup.arbitrum.io/rpc", 0.25, "finalized",
-               MULTICALL3, ChainModule.ARBITRUM, True),
-        Preset(Network.OPTIMISM, 10, "https://mainnet.optimism.io", 2.0, "finalized", MULTICALL3,
-               ChainModule.OPTIMISM, False),
-        Preset(Network.OP_SEPOLIA, 11155420, "https://sepolia.optimism.io", 2.0, "finalized", MULTICALL3,
-               ChainModule.OPTIMISM, True),
+        Preset(
+            Network.BASE, 8453, "https://mainnet.base.org", 2.0, "finalized", MULTICALL3, ChainModule.OPTIMISM, False
+        ),
+        Preset(
+            Network.BASE_SEPOLIA,
+            84532,
+            "https://sepolia.base.org",
+            2.0,
+            "finalized",
+            MULTICALL3,
+            ChainModule.OPTIMISM,
+            True,
+        ),
+        Preset(
+            Network.ETHEREUM,
+            1,
+            "https://ethereum-rpc.publicnode.com",
+            12.0,
+            "finalized",
+            MULTICALL3,
+            ChainModule.NONE,
+            False,
+        ),
+        Preset(
+            Network.SEPOLIA,
+            11155111,
+            "https://ethereum-sepolia-rpc.publicnode.com",
+            12.0,
+            "finalized",
+            MULTICALL3,
+            ChainModule.NONE,
+            True,
+        ),
+        Preset(
+            Network.ARBITRUM,
+            42161,
+            "https://arb1.arbitrum.io/rpc",
+            0.25,
+            "finalized",
+            MULTICALL3,
+            ChainModule.ARBITRUM,
+            False,
+        ),
+        Preset(
+            Network.ARBITRUM_SEPOLIA,
+            421614,
+            "https://sepolia-rollup.arbitrum.io/rpc",
+            0.25,
+            "finalized",
+            MULTICALL3,
+            ChainModule.ARBITRUM,
+            True,
+        ),
+        Preset(
+            Network.OPTIMISM,
+            10,
+            "https://mainnet.optimism.io",
+            2.0,
+            "finalized",
+            MULTICALL3,
+            ChainModule.OPTIMISM,
+            False,
+        ),
+        Preset(
+            Network.OP_SEPOLIA,
+            11155420,
+            "https://sepolia.optimism.io",
+            2.0,
+            "finalized",
+            MULTICALL3,
+            ChainModule.OPTIMISM,
+            True,
+        ),
     )
-}  # fmt: skip
+}
 
 RETIRED: dict[Network, str] = {
     Network.MOONBEAM: (
@@ -111,3 +168,16 @@ def by_chain_id(chain_id: int) -> Preset | None:
 
 def live_names() -> list[str]:
     return [n.value for n in PRESETS]
+
+
+# Chainlink Data Feed proxies (USD pairs) per network, by asset id; filled from Chainlink's
+# published feed lists (source next to the table). An asset missing here has no feed on that
+# network: price triggers on it rely on the executor's attested price (docs/SECURITY.md).
+FEEDS: dict[Network, dict[str, str]] = {}
+
+
+def feeds_for(chain_id: int) -> dict[str, str]:
+    """Known Chainlink feeds of the live network with this chain id (empty for the dev chain,
+    whose mock feeds are in its deployment file)."""
+    found = by_chain_id(chain_id)
+    return dict(FEEDS.get(found.network, {})) if found else {}

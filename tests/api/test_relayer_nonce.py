@@ -25,8 +25,14 @@ from tests.support.coingecko_stub import CoinGeckoStub
 from tests.support.rpc_proxy import RpcProxy
 
 # JSON-RPC methods that simulate, price or send a transaction
-SIMULATING = {"eth_estimateGas", "eth_simulateV1", "eth_createAccessList", "eth_sendRawTransaction",
-              "eth_sendTransaction", "eth_getTransactionCount"}  # fmt: skip
+SIMULATING = {
+    "eth_estimateGas",
+    "eth_simulateV1",
+    "eth_createAccessList",
+    "eth_sendRawTransaction",
+    "eth_sendTransaction",
+    "eth_getTransactionCount",
+}
 RELAYED = {"createWorkflowFor", "changeStatusBySig"}  # what the relayer sends on an owner's behalf
 
 
@@ -94,4 +100,3 @@ async def test_a_stale_or_early_nonce_is_refused_by_the_relayer_before_any_simul
         assert core.functions.nonces(USER.address).call() == 1
     finally:
         await close_api(api, prefix)
-
