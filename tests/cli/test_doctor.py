@@ -12,29 +12,8 @@ from typer.testing import CliRunner
 
 from autometa.cli.main import app
 from tests.conftest import DevChain
-from tests.support.rpc_proxy import RpcProxy
-
-LOG_CAP = 1_000
-
-
-class ProviderLikeProxy(RpcProxy):
-    """Forwards to anvil, except what public providers refuse (with their kind of error text)."""
-
-    async def _handle(self, body: bytes, writer: Any) -> bool:
-        call = json.loads(body)
-        error = None
-        if call.get("method") == "eth_simulateV1":
-            error = {"code": -32601, "message": "the method eth_simulateV1 does not exist/is not available"}
-        elif call.get("method") == "eth_getLogs":
-            query = call["params"][0]
-            span = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
-            if span > LOG_CAP:
-                error = {"code": -32602, "message": f"query exceeds max block range {LOG_CAP}"}
-        if error is None:
-            return await super()._handle(body, writer)
-        self._respond(writer, 200, json.dumps({"jsonrpc": "2.0", "id": call.get("id"), "error": error}).encode())
-        await writer.drain()
-        return True
+from tests.support.provider_proxy import LOG_BLOCK_CAP as LOG_CAP
+from tests.support.provider_proxy import PublicProviderProxy
 
 
 @pytest.fixture
@@ -70,7 +49,7 @@ def test_anvil_offers_everything_autometa_uses(doctor, dev_chain: DevChain) -> N
 
 def test_a_provider_like_endpoint_shows_each_gap_and_the_work_around(doctor, dev_chain: DevChain) -> None:  # type: ignore[no-untyped-def]
     dev_chain.w3.provider.make_request("anvil_mine", [hex(3 * LOG_CAP)])  # type: ignore[arg-type]
-    with ProviderLikeProxy(dev_chain.url) as proxy:
+    with PublicProviderProxy(dev_chain.url) as proxy:
         code, report = doctor("--rpc-url", proxy.url, "--contract", dev_chain.deployment.address)
     assert code == 0 and report["usable"] is True, report
     found = _by_check(report)

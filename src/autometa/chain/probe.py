@@ -16,6 +16,7 @@ from typing import Any
 
 from web3 import Web3
 
+from autometa.chain.rpc_support import method_unsupported
 from autometa.config import Settings
 from autometa.networks import MULTICALL3, ChainModule, Network, Preset, by_chain_id
 
@@ -25,7 +26,6 @@ ARB_GAS_INFO = "0x000000000000000000000000000000000000006C"
 L1_BASE_FEE = "0x519b4bd3"  # GasPriceOracle.l1BaseFee()
 GET_PRICES_IN_WEI = "0x41b247a8"  # ArbGasInfo.getPricesInWei()
 LATEST_ROUND_DATA = "0xfeaf968c"  # AggregatorV3Interface.latestRoundData()
-UNSUPPORTED_CODES = {-32601, -32004}  # method not found / not supported
 LOG_RANGES = (100_000, 10_000, 5_000, 2_000, 1_000, 500, 100)
 
 
@@ -41,13 +41,6 @@ def _rpc(w3: Web3, method: str, params: list[Any]) -> tuple[Any, dict[str, Any] 
     reply = w3.provider.make_request(method, params)  # type: ignore[arg-type]
     error = reply.get("error")
     return reply.get("result"), dict(error) if error is not None else None
-
-
-def _unsupported(error: dict[str, Any] | None) -> bool:
-    if not error:
-        return False
-    text = str(error.get("message", "")).lower()
-    return error.get("code") in UNSUPPORTED_CODES or "not supported" in text or "not found" in text
 
 
 class Doctor:
@@ -137,7 +130,7 @@ class Doctor:
         result, error = _rpc(self.w3, "eth_simulateV1", params)
         if result is not None:
             return Finding("eth_simulateV1", "ok", "supported", "simulates each batch in one call, with its logs")
-        if _unsupported(error):
+        if method_unsupported(error):
             return Finding(
                 "eth_simulateV1",
                 "gap",
