@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autometa.chain.revert import TransactionReverted
+from autometa.chain.sentences import human
 
 log = structlog.get_logger("autometa.api")
 
@@ -95,7 +96,7 @@ def revert_error(exc: TransactionReverted) -> ApiError:
     if exc.error_name == "InvalidSpec":
         field = str(exc.args_by_name.get("field", "")) or None
     details = {"reason": exc.reason.message, "name": exc.error_name}
-    return ApiError(status, "contract_refused", f"the contract refuses this: {exc.reason.message}",
+    return ApiError(status, "contract_refused", f"the contract refuses this: {human(exc.reason)}",
                     field=field, details=details)  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from autometa.api.schemas import (
     WorkflowListOut,
     WorkflowOut,
 )
-from autometa.client._base import ApiClientError, Call, Endpoints, Op, decode, signed_create, signed_terms
+from autometa.client._base import ApiClientError, Call, Endpoints, Op, decode, owned_by, signed_create, signed_terms
 
 __all__ = ["ApiClientError", "AsyncAutometaClient", "AutometaClient"]
 
@@ -80,6 +80,7 @@ class AutometaClient:
 
     def create_signed(self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]) -> WorkflowCreatedOut:
         """prepare → sign with `account` → create."""
+        body = owned_by(body, account)
         return self.create(signed_create(body, self.prepare_create(body), account))
 
     def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
@@ -161,6 +162,7 @@ class AsyncAutometaClient:
     async def create_signed(
         self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]
     ) -> WorkflowCreatedOut:
+        body = owned_by(body, account)
         return await self.create(signed_create(body, await self.prepare_create(body), account))
 
     async def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from autometa.domain.assets import asset_from_bytes32, asset_to_bytes32, validate_asset
 from autometa.domain.kinds import (
@@ -23,6 +23,49 @@ from autometa.domain.kinds import (
     TriggerType,
 )
 from autometa.domain.types import Address, HexBytes, PriceUsd, Wei, price_from_int, price_to_int
+
+# The names a workflow's JSON may use instead of the numbers (`"trigger_type": "price"`).
+TRIGGER_NAMES = {"time": TriggerType.TIME, "interval": TriggerType.INTERVAL, "price": TriggerType.PRICE}
+ACTION_NAMES = {
+    "native": ActionType.NATIVE_TRANSFER, "native_transfer": ActionType.NATIVE_TRANSFER,
+    "erc20": ActionType.ERC20_TRANSFER, "erc20_transfer": ActionType.ERC20_TRANSFER,
+    "call": ActionType.CONTRACT_CALL, "contract_call": ActionType.CONTRACT_CALL,
+}  # fmt: skip
+COMPARATOR_NAMES = {"below": Comparator.BELOW, "above": Comparator.ABOVE}
+
+
+def _by_name(names: dict[str, Any]) -> Any:
+    """A validator that turns a known name into its number and leaves anything else to the enum."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in names:
+            return int(names[value.strip().lower()])
+        return value
+
+    return convert
+
+
+def _either(enum: type, names: dict[str, Any], description: str) -> WithJsonSchema:
+    """The schema of an IntEnum field that also takes its names: both, exactly."""
+    numbers = [int(m) for m in enum]  # type: ignore[attr-defined]
+    return WithJsonSchema({
+        "anyOf": [{"type": "integer", "enum": numbers}, {"type": "string", "enum": sorted(names)}],
+        "description": description,
+    })  # fmt: skip
+
+
+TriggerTypeField = Annotated[
+    TriggerType, BeforeValidator(_by_name(TRIGGER_NAMES)),
+    _either(TriggerType, TRIGGER_NAMES, "0 = time, 1 = interval, 2 = price (the number or the name)"),
+]  # fmt: skip
+ActionTypeField = Annotated[
+    ActionType, BeforeValidator(_by_name(ACTION_NAMES)),
+    _either(ActionType, ACTION_NAMES, "0 = native transfer, 1 = ERC-20 transfer, 2 = contract call (number or name)"),
+]  # fmt: skip
+ComparatorField = Annotated[
+    Comparator, BeforeValidator(_by_name(COMPARATOR_NAMES)),
+    _either(Comparator, COMPARATOR_NAMES, "0 = below, 1 = above (the number or the name)"),
+]  # fmt: skip
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 UnixTime = Annotated[int, Field(ge=0, le=UINT40_MAX, description="unix seconds")]
@@ -64,7 +107,7 @@ class PriceTriggerData(_Data):
     """Fire when `token`'s USD price is below (comparator 0) or above (1) `price_usd`."""
 
     token: str = Field(examples=["ethereum"], description="CoinGecko id of the asset")
-    comparator: Comparator = Field(examples=[0])
+    comparator: ComparatorField = Field(examples=[0])
     price_usd: PriceUsd = Field(examples=[3200.0])
     cooldown: int = Field(default=0, ge=0, le=UINT24_MAX, description="seconds between runs (at most 2**24-1)")
     not_before: UnixTime = 0
@@ -163,9 +206,9 @@ class WorkflowSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trigger_type: TriggerType = Field(examples=[2])
+    trigger_type: TriggerTypeField = Field(examples=[2])
     trigger_data: TriggerData
-    action_type: ActionType = Field(examples=[0])
+    action_type: ActionTypeField = Field(examples=[0])
     action_data: ActionData
     max_runs: int | None = Field(
         default=None,
@@ -184,11 +227,11 @@ class WorkflowSpec(BaseModel):
         # Route trigger_data/action_data to the model their *_type names, so errors name the field.
         if isinstance(data, dict):
             data = dict(data)
-            for key, tags, enum in (
-                ("trigger", _TRIGGER_TAGS, TriggerType),
-                ("action", _ACTION_TAGS, ActionType),
+            for key, tags, enum, names in (
+                ("trigger", _TRIGGER_TAGS, TriggerType, TRIGGER_NAMES),
+                ("action", _ACTION_TAGS, ActionType, ACTION_NAMES),
             ):
-                kind, payload = data.get(f"{key}_type"), data.get(f"{key}_data")
+                kind, payload = _by_name(names)(data.get(f"{key}_type")), data.get(f"{key}_data")
                 if isinstance(payload, dict) and not isinstance(kind, bool):
                     try:
                         data[f"{key}_data"] = {**payload, "_kind": tags[enum(kind)]}  # type: ignore[index]
@@ -322,6 +365,15 @@ class WorkflowSpec(BaseModel):
             "trigger_type": tk, "trigger_data": trigger, "action_type": ak, "action_data": action,
             "max_runs": max_runs, "gas_limit": gas_limit, "max_fee_per_run_wei": max_fee,
         })  # fmt: skip
+
+
+def unsupported_token(spec: WorkflowSpec, supported: tuple[str, ...] | list[str]) -> str | None:
+    """Why a price trigger's token cannot be served here (no price for it: it would never fire),
+    or None. The one check every path runs: relayer, dashboard, CLI."""
+    t = spec.trigger_data
+    if isinstance(t, PriceTriggerData) and t.token not in supported:
+        return f"unknown token {t.token!r}; supported: {', '.join(supported)}"
+    return None
 
 
 def price_threshold(spec: WorkflowSpec) -> Decimal | None:

@@ -40,6 +40,13 @@ class DevChain:
         self.anvil.stop()  # SIGTERM: anvil dumps its state file
 
 
+def set_interval_mining(w3: Web3, block_time: float) -> None:
+    """A block every `block_time` seconds from now on (anvil takes whole seconds here)."""
+    reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
+    if "error" in reply:
+        raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
+
+
 def state_file(data_dir: Path) -> Path:
     return data_dir / "chain" / "anvil-state.json"
 
@@ -63,10 +70,7 @@ def start_dev_chain(
             dep.save(settings.DATA_DIR)
             log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
         if block_time:
-            # anvil takes whole seconds here
-            reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
-            if "error" in reply:
-                raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
+            set_interval_mining(w3, block_time)
         (state_file(settings.DATA_DIR).parent / "rpc_url").write_text(anvil.url + "\n")  # for other tools
         return DevChain(anvil, w3, dep, resumed=resumed)
     except BaseException:

@@ -15,7 +15,7 @@ from autometa.api.dashboard import INDEX_HTML
 from autometa.api.dashboard.schemas import FieldError, ValidationOut
 from autometa.api.deps import ChainDep, SettingsDep
 from autometa.api.schemas import ErrorOut, WorkflowCreateBody
-from autometa.domain.workflow import PriceTriggerData
+from autometa.domain.workflow import unsupported_token
 
 router = APIRouter(tags=["dashboard"])
 
@@ -55,10 +55,9 @@ async def validate(
         return ValidationOut(ok=False, errors=errors)
     spec = parsed.spec()
     problems: list[FieldError] = []
-    trigger = spec.trigger_data
-    if isinstance(trigger, PriceTriggerData) and trigger.token not in settings.SUPPORTED_ASSETS:
-        supported = ", ".join(settings.SUPPORTED_ASSETS)
-        problems.append(FieldError(field="trigger_data.token", message=f"unknown token; supported: {supported}"))
+    unsupported = unsupported_token(spec, settings.SUPPORTED_ASSETS)
+    if unsupported:
+        problems.append(FieldError(field="trigger_data.token", message=unsupported))
     try:
         _, now = await chain.head()
     except Exception:
