@@ -295,12 +295,16 @@ class WorkerOut(BaseModel):
     started_at: datetime
     last_seen: datetime
     age_s: float
+    chain_id: int | None = Field(default=None, description="the chain this process works on")
+    active: bool | None = Field(default=None, description="schedulers: holds the lease (the one that schedules)")
 
 
 class WorkersOut(BaseModel):
     within_s: float
     executors: int
-    scheduler_active: bool
+    schedulers: int = Field(description="scheduler processes alive: one active, the others standing by")
+    scheduler_active: bool = Field(description="a scheduler holds the lease")
+    lease_holder: str | None = Field(description="the worker_id of the scheduler holding the lease")
     workers: list[WorkerOut]
 
 

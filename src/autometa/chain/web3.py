@@ -15,3 +15,10 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
 def connect_async(rpc_url: str, timeout: float = 30.0) -> AsyncWeb3[Any]:
     """An asyncio Web3 for the long-running services."""
     return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+
+
+async def close_async(w3: AsyncWeb3[Any]) -> None:
+    """Close the provider's HTTP sessions (else aiohttp warns "Unclosed client session" at exit)."""
+    disconnect = getattr(w3.provider, "disconnect", None)
+    if disconnect is not None:
+        await disconnect()

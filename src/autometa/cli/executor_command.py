@@ -15,7 +15,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa import __version__
     from autometa.chain.journal import StoreJournal
     from autometa.chain.sender import SenderConfig, TransactionSender
-    from autometa.chain.web3 import connect_async
+    from autometa.chain.web3 import close_async, connect_async
     from autometa.logs import configure_logging
     from autometa.store import Store
     from autometa.worker.executor import Executor
@@ -49,6 +49,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         await executor.run(stop)
     finally:
         await queue.shutdown()
+        await close_async(w3)
         store.close()
 
 

@@ -15,13 +15,14 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
 
     from autometa.chain.deploy import Deployment
     from autometa.chain.indexer import EventIndexer
-    from autometa.chain.web3 import connect_async
+    from autometa.chain.web3 import close_async, connect_async
     from autometa.config import Network
     from autometa.logs import configure_logging
     from autometa.prices import TieredPriceAdapter
     from autometa.store import Store
     from autometa.worker.blocks import BlockFollower, ws_url_for
     from autometa.worker.lease import Lease, LocalLease, RedisLease
+    from autometa.worker.presence import keep_heartbeat, scheduler_extra
     from autometa.worker.prices import PriceReader
     from autometa.worker.queue import make_queue
     from autometa.worker.scheduler import Scheduler
@@ -51,11 +52,17 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     )  # fmt: skip
     stop = await worker_start(s)
     await queue.startup()
+    presence = asyncio.create_task(
+        keep_heartbeat(store, lease.holder, "scheduler", stop, scheduler_extra(lease, chain_id))
+    )
     try:
         await scheduler.run(stop)
     finally:
+        stop.set()
+        await asyncio.gather(presence, return_exceptions=True)
         await queue.shutdown()
         await offchain.aclose()
+        await close_async(w3)
         if redis is not None:
             await redis.aclose()
         store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from autometa.api.server import run_api
-from autometa.chain.web3 import connect_async
+from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.stack import ApiRunner
 from autometa.prices import OracleSource, SharedPriceCache
@@ -15,10 +15,12 @@ from autometa.store import Store
 
 def make_api_runner(feeds: dict[str, str]) -> ApiRunner:
     async def run(settings: Settings, store: Store, stop: asyncio.Event) -> None:
-        prices = SharedPriceCache(OracleSource(connect_async(settings.rpc_url), feeds), tracked=tuple(feeds))
+        w3 = connect_async(settings.rpc_url)
+        prices = SharedPriceCache(OracleSource(w3, feeds), tracked=tuple(feeds))
         try:
             await run_api(settings, store, stop, prices=prices)
         finally:
             await prices.aclose()
+            await close_async(w3)
 
     return run

@@ -18,7 +18,7 @@ from autometa.chain.accounts import dev_role
 from autometa.chain.indexer import EventIndexer
 from autometa.chain.journal import StoreJournal
 from autometa.chain.sender import SenderConfig, TransactionSender
-from autometa.chain.web3 import connect_async
+from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.devchain import DevChain
 from autometa.prices import TieredPriceAdapter
@@ -26,6 +26,7 @@ from autometa.store import Store
 from autometa.worker.blocks import BlockFollower, ws_url_for
 from autometa.worker.executor import Executor
 from autometa.worker.lease import LocalLease
+from autometa.worker.presence import keep_heartbeat, scheduler_extra
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import make_queue
 from autometa.worker.scheduler import Scheduler
@@ -109,7 +110,9 @@ async def run_stack(
         services: dict[str, Coroutine[Any, Any, None]] = {
             "scheduler": scheduler.run(stop),
             "executor": executor.run(stop),
-        }
+            "presence": keep_heartbeat(store, scheduler.lease.holder, "scheduler", stop,
+                                       scheduler_extra(scheduler.lease, chain.deployment.chain_id)),
+        }  # fmt: skip
         if api is not None:
             services["api"] = api(settings, store, stop)
         stack.tasks = [asyncio.create_task(coro, name=name) for name, coro in services.items()]
@@ -126,4 +129,5 @@ async def run_stack(
     finally:
         await queue.shutdown()
         await offchain.aclose()
+        await close_async(w3)
         store.close()

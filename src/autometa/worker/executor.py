@@ -229,7 +229,7 @@ class Executor:
         try:
             self.store.heartbeats.beat(
                 self.worker_id, "executor", self.address, self.version, host=socket.gethostname(), pid=os.getpid(),
-                extra={"in_flight": len(self._deliveries)},
+                extra={"in_flight": len(self._deliveries), "chain_id": self._chain_id},
             )  # fmt: skip
         except Exception as exc:
             log.warning("executor.heartbeat_failed", error=str(exc))

@@ -192,11 +192,17 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow blocks while holding the lease; stand by otherwise. Returns when `stop` is set."""
         backoff = 1.0
+        standing_by = False
         while not stop.is_set():
             if not await self.lease.acquire():
                 self.loaded = False
+                if not standing_by:  # said once, not on every retry
+                    standing_by = True
+                    log.info("scheduler.standby", holder=self.lease.holder,
+                             reason="another scheduler holds the lease")  # fmt: skip
                 await _sleep_or_stop(stop, getattr(self.lease, "retry_s", 1.0))
                 continue
+            standing_by = False
             log.info("scheduler.active", holder=self.lease.holder)
             try:
                 await self._lead(stop)
