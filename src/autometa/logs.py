@@ -45,7 +45,10 @@ class _RedactingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = _redact(record.exc_text)
+            # The masked traceback becomes part of the message, and the exception object is
+            # dropped: a renderer must never format it again (rich would even show locals).
+            record.msg = f"{record.msg}\n{_redact(record.exc_text)}"
+            record.exc_info, record.exc_text = None, None
         if record.stack_info:
             record.stack_info = _redact(record.stack_info)
         return True

@@ -143,6 +143,21 @@ def local_instance(settings: Settings) -> Any:
     return found if found is not None and found.rpc_url else None
 
 
+def resolve_relayer(relayer: str | None) -> str | None:
+    """`--relayer up`: the API of the `autometa up` running in DATA_DIR; any other value is a URL."""
+    if relayer != "up":
+        return relayer
+    from autometa.embedded.instance import running_instance
+
+    settings = settings_with(None)
+    found = running_instance(settings.DATA_DIR)
+    if found is None or not found.api_url:
+        raise CliError(f"--relayer up: no `autometa up` is running in {settings.DATA_DIR}")
+    err_console.print(f"using the relayer of `autometa up` in {settings.DATA_DIR} ({found.describe()})",
+                      highlight=False)  # fmt: skip
+    return found.api_url
+
+
 def chain_context(rpc_url: str | None = None, contract: str | None = None) -> ChainContext:
     """Connect and find the Autometa contract: --contract, the settings, or the deployment file.
     On the dev network with no endpoint set, the chain of the `autometa up` running in DATA_DIR."""

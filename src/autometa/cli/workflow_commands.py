@@ -19,6 +19,7 @@ from autometa.cli.common import (
     load_key,
     progress,
     read_json_arg,
+    resolve_relayer,
 )
 from autometa.cli.workflow_text import describe_row, relayer_refused, resolve_relative, spec_from_flags
 from autometa.domain.eip712 import sign_typed_data
@@ -33,7 +34,8 @@ KeyOpt = Annotated[str | None, typer.Option(help="your private key (default: $US
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 RelayOpt = Annotated[
     str | None,
-    typer.Option(help="send through this backend's relayer (e.g. http://localhost:8000) instead of directly"),
+    typer.Option(help="send through this backend's relayer (http://host:8000, or `up`: the running "
+                      "`autometa up`'s) instead of directly"),
 ]
 
 
@@ -86,6 +88,7 @@ def create(
                                max_runs=max_runs)  # fmt: skip
     data.pop("user_address", None)
     account = load_key(key, as_role=as_role)
+    relayer = resolve_relayer(relayer)
     if relayer:
         spec = WorkflowSpec.model_validate(resolve_relative(data, None))
         result = _create_via_relayer(relayer, account, spec)
@@ -164,6 +167,7 @@ def _change(
     as_role: str | None = None,
 ) -> None:  # fmt: skip
     account = load_key(key, as_role=as_role)
+    relayer = resolve_relayer(relayer)
     name = op.name.lower()
     if relayer:
         result = _change_via_relayer(relayer, account, op, workflow_id)

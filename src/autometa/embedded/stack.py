@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 
 from autometa import __version__
 from autometa.chain.accounts import dev_role
+from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
 from autometa.chain.indexer import EventIndexer
 from autometa.chain.journal import StoreJournal
 from autometa.chain.sender import SenderConfig, TransactionSender
@@ -72,6 +74,30 @@ def executor_account(settings: Settings) -> LocalAccount:
     return dev_role("executor")  # allow-listed by the dev stack
 
 
+def open_store_for_chain(chain: DevChain, settings: Settings) -> Store:
+    """The store, checked against the chain's genesis. A dev chain that was reset (its state file
+    gone, the contract redeployed at the same address) finds its SQLite store moved aside with a
+    log line — a clean start, never the old chain's workflows mixed into the new one's. A
+    configured DATABASE_URL is never touched: a mismatch stops start-up (`ChainChanged`)."""
+    url = chain.database_url(settings)
+    genesis = genesis_hash(chain.w3)
+    store = Store.open(url)
+    try:
+        claim_chain(store, chain.deployment.chain_id, genesis, chain.url)
+        return store
+    except ChainChanged:
+        store.close()
+        if settings.DATABASE_URL or not url.startswith("sqlite:///"):
+            raise
+    path = Path(url.removeprefix("sqlite:///"))
+    aside = path.with_name(f"{path.name}.before-{genesis[2:10]}")
+    path.rename(aside)
+    log.warning("dev_chain_reset", moved_store_to=str(aside), genesis=genesis)
+    store = Store.open(url)
+    claim_chain(store, chain.deployment.chain_id, genesis, chain.url)
+    return store
+
+
 async def run_stack(
     chain: DevChain,
     settings: Settings,
@@ -82,7 +108,7 @@ async def run_stack(
 ) -> None:
     """Run every service until `stop` is set; a service that crashes stops the others."""
     address, rpc = chain.deployment.address, chain.url
-    store = Store.open(chain.database_url(settings))
+    store = open_store_for_chain(chain, settings)
     indexer = EventIndexer(
         chain.w3, store, address, chain.deployment.block,
         confirmations=settings.CONFIRMATIONS, batch_blocks=settings.INDEXER_BATCH_BLOCKS,
