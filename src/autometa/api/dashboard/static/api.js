@@ -51,6 +51,7 @@ export const api = {
   assets: () => request('GET', '/api/price/assets'),
   price: (symbol) => request('GET', `/api/price/${encodeURIComponent(symbol)}`),
   workers: () => request('GET', '/api/workers?within_s=120'),
+  executions: (address) => request('GET', `/api/executions?limit=50${address ? `&user=${address}` : ''}`),
   escrow: (address) => request('GET', `/api/escrow/${address}`),
   workflows: (address) => request('GET', `/api/workflow/user/${address}?limit=100`),
   stats: (address) => request('GET', `/api/stats?user=${address}`),

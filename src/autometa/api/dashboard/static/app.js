@@ -243,7 +243,10 @@ async function create(event) {
 function openFeed() {
   if (state.source) state.source.close();
   state.executions.clear();
+  state.feedKnown = false;
+  $('feed-empty').textContent = 'loading…';
   renderFeed(null);  // nothing of the previous scope stays on screen
+  const preloaded = preloadFeed();
   const query = new URLSearchParams({ backlog: '100' });
   if (state.address) query.set('user', state.address);
   const source = new EventSource(`/api/executions/stream?${query}`);
@@ -259,6 +262,7 @@ function openFeed() {
     if (row.status !== 'pending') refreshSoon();
   });
   $('chart-scope').textContent = state.address ? `(workflows of ${shortHex(state.address, 4)})` : '(all workflows)';
+  return preloaded;
 }
 
 let refreshTimer = null;
@@ -282,6 +286,7 @@ function renderFeed(freshId) {
   });
   $('feed-rows').replaceChildren(...trs);
   $('feed-empty').hidden = trs.length > 0;
+  if (state.feedKnown) $('feed-empty').textContent = 'No executions yet.';
   drawCharts(rows);
 }
 
@@ -312,7 +317,7 @@ async function refreshPrices(assets) {
     try {
       const p = await api.price(symbol);
       li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
-        Object.assign(document.createElement('span'), { textContent: `$${p.usd} · ${p.source} · ${p.age_s.toFixed(0)} s old` }));
+        Object.assign(document.createElement('span'), { textContent: priceLabel(p) }));
     } catch (err) {
       li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
         Object.assign(document.createElement('span'), { textContent: err instanceof ApiError ? err.message : 'unavailable', className: 'muted' }));
@@ -327,7 +332,9 @@ async function refreshWorkers() {
   if (!w) return;
   const items = w.workers.map((x) => {
     const li = document.createElement('li'); li.dataset.role = x.role;
-    li.append(Object.assign(document.createElement('span'), { textContent: `${x.role} ${x.worker_id}` }),
+    const lease = x.role === 'scheduler' ? (x.active ? ' · holds the lease' : ' · standing by') : '';
+    const where = x.pid ? ` · pid ${x.pid}${x.host ? ' on ' + x.host : ''}` : '';
+    li.append(Object.assign(document.createElement('span'), { textContent: `${x.role} ${x.worker_id}${lease}${where}` }),
       Object.assign(document.createElement('span'), { textContent: `last heartbeat ${ago(x.age_s)}`, className: 'muted' }));
     return li;
   });
@@ -336,6 +343,23 @@ async function refreshWorkers() {
 }
 
 // ------------------------------------------------------------------ start
+
+// What the page can show at once: the last executions over REST while the live feed connects
+// (its backlog comes later), so "No executions yet" is only said once it is known.
+async function preloadFeed() {
+  const scope = state.address;
+  const page = await guarded(() => api.executions(scope));
+  if (!page || state.address !== scope) return;
+  for (const row of page.items) if (!state.executions.has(row.id)) state.executions.set(row.id, row);
+  state.feedKnown = true;
+  renderFeed(null);
+}
+
+function priceLabel(p) {
+  // an on-chain feed's age is its own update time, not how long a cache held it
+  const age = p.source === 'oracle' ? `updated ${ago(p.age_s)}` : `${p.age_s.toFixed(0)} s old`;
+  return `$${p.usd} · ${p.source} · ${age}`;
+}
 
 async function start() {
   const form = $('create-form');
@@ -355,11 +379,16 @@ async function start() {
   wallet.onAccountsChanged((accounts) => { if (accounts && accounts[0] && state.mode === 'wallet') useAddress(accounts[0], 'wallet'); });
   if (!wallet.hasWallet()) $('connect').title = 'no browser wallet found; you can still view an address';
 
-  await refreshChain();
-  const assets = (await guarded(() => api.assets())) || { assets: [] };
-  form.elements.token.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
-  openFeed();
-  await Promise.all([refreshPrices(assets.assets), refreshWorkers()]);
+  // Everything at once: nothing waits for another answer it does not need.
+  const feedLoaded = openFeed();
+  const assetsLoaded = guarded(() => api.assets()).then((found) => {
+    const list = (found || { assets: [] }).assets;
+    form.elements.token.replaceChildren(...list.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+    return list;
+  });
+  const [, assetList] = await Promise.all([refreshChain(), assetsLoaded, refreshWorkers(), feedLoaded,
+    assetsLoaded.then((list) => refreshPrices(list))]);
+  const assets = { assets: assetList };
   setInterval(refreshAccount, 3000);
   setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); }, 5000);
   document.body.dataset.ready = '1';
