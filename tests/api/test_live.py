@@ -15,6 +15,7 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 
 from autometa.api import create_app
+from autometa.cli.common import CliError
 from autometa.cli.workflow_commands import _change_via_relayer, _create_via_relayer
 from autometa.client import ApiClientError, AutometaClient
 from autometa.domain.kinds import StatusOp
@@ -43,6 +44,10 @@ def test_cli_relayer_path_and_sync_client(live: str, dev_chain: DevChain) -> Non
     wid = created["workflow_id"]
     assert created["tx_hash"].startswith("0x")
     assert _change_via_relayer(live, USER, StatusOp.PAUSE, wid)["status"] == "paused"
+    # a refusal is the relayer's sentence, not raw JSON (issue 13 item 5)
+    refusal = rf"the relayer refused \(409\): workflow {wid}: cannot pause a paused workflow$"
+    with pytest.raises(CliError, match=refusal):
+        _change_via_relayer(live, USER, StatusOp.PAUSE, wid)
     with AutometaClient(live) as client:
         assert client.healthz().status == "ok"
         assert client.contracts().chain_id == 31337

@@ -93,6 +93,7 @@ def test_create_with_names_and_with_flags(data_dir: Path) -> None:
     code, out, err = run("workflow", "create", "--every", "60", "--send", "0.01", "--to", RECIPIENT, "--as", "user")
     assert code == 0, err
     code, out, _ = run("workflow", "list", "--as", "user", "--json")
+    assert "E+" not in out  # JSON too: 3200, not 3.2E+3
     rows = {r["id"]: r for r in json.loads(out)}
     assert rows[first]["spec"]["trigger_data"]["comparator"] == 0
     assert rows[second]["spec"]["trigger_data"]["comparator"] == 1

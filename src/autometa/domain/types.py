@@ -84,8 +84,13 @@ _ADDRESS_SCHEMA = {
 }  # fmt: skip
 Address = Annotated[str, BeforeValidator(check_address), WithJsonSchema(_ADDRESS_SCHEMA, mode="validation")]
 Wei = Annotated[int, BeforeValidator(check_uint256), PlainSerializer(str, return_type=str, when_used="json")]
+def plain_decimal(value: Decimal) -> str:
+    """`3200`, never `3.2E+3` (what `str` makes of a normalized Decimal)."""
+    return format(value, "f")
+
+
 PriceUsd = Annotated[
-    Decimal, BeforeValidator(check_price), PlainSerializer(str, return_type=str, when_used="json")
+    Decimal, BeforeValidator(check_price), PlainSerializer(plain_decimal, return_type=str, when_used="json")
 ]
 HexBytes = Annotated[str, AfterValidator(check_hex_bytes)]
 
