@@ -65,7 +65,7 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
     page.wait_for_selector("[data-testid=prices] li[data-symbol=ethereum]")
     page.wait_for_selector("[data-testid=workers] li[data-role=executor]")
     price = page.inner_text("[data-testid=prices] li[data-symbol=ethereum]")
-    assert re.search(r"\$3250 · backend-\w+ · \d+ s old", price), price  # the dev feed's price and its source
+    assert re.search(r"\$3250 · oracle · updated \d+ s ago", price), price  # the dev feed's price, its own age
     page.screenshot(path=str(artifacts / "01-overview.png"), full_page=True)
 
     connect(page, wallet)
