@@ -8,7 +8,7 @@ keep working unchanged. A bad value fails at start-up with the setting's name; p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     DATA_DIR: Path = Path(".autometa")
     DATABASE_URL: str | None = None
 
-    CONFIRMATIONS: int = Field(default=0, ge=0, le=1000)
+    # Blocks the indexer stays behind the head, or a block tag ("finalized", "safe") where the node
+    # has one: then only what the chain calls final is indexed (later, never rolled back).
+    CONFIRMATIONS: int | Literal["finalized", "safe"] = 0
     INDEXER_BATCH_BLOCKS: int = Field(default=2000, ge=1, le=100_000)
     MAX_FEE_PER_GAS_GWEI: float = Field(default=500.0, gt=0)
     PRIORITY_FEE_GWEI: float = Field(default=1.0, ge=0)
@@ -90,6 +92,19 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
+
+    @field_validator("CONFIRMATIONS", mode="before")
+    @classmethod
+    def _check_confirmations(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            tag = value.strip().lower()
+            if tag not in ("finalized", "safe"):
+                raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+            return tag
+        depth = int(value)
+        if not 0 <= depth <= 1000:
+            raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+        return depth
 
     @field_validator("NETWORK")
     @classmethod
@@ -167,6 +182,11 @@ class Settings(BaseSettings):
                 "(`autometa deploy` prints the lines)"
             )
         return next(iter(addrs), None)
+
+    @property
+    def confirmation_blocks(self) -> int:
+        """Blocks a sender waits past inclusion: a block tag is the indexer's rule, not a depth."""
+        return self.CONFIRMATIONS if isinstance(self.CONFIRMATIONS, int) else 0
 
     @property
     def database_url(self) -> str:

@@ -312,3 +312,19 @@ def test_ranges_a_provider_refuses_are_split(dev_chain, tmp_path, blocks_cap: in
         assert [store.workflows.get(wid) is not None for wid in ids] == [True] * len(ids)
         assert indexer.indexed_block == int(w3.eth.block_number)
         assert_store_equals_chain(dev_chain, indexer, [owner.address])
+
+
+def test_confirmations_finalized_indexes_only_what_the_chain_calls_final(dev_chain, store: Store) -> None:  # type: ignore[no-untyped-def]
+    w3, dep = dev_chain.w3, dev_chain.deployment
+    wid = create(dev_chain, dev_account(3), seed_spec())
+    indexer = EventIndexer(w3, store, dep.address, dep.block, confirmations="finalized")
+
+    def finalized() -> int:
+        return int(w3.eth.get_block("finalized")["number"])
+
+    indexer.sync()
+    assert indexer.indexed_block == max(finalized(), dep.block - 1) < int(w3.eth.block_number)
+    assert store.workflows.get(wid) is None  # created after the finalized block: not indexed yet
+    w3.provider.make_request("anvil_mine", [hex(200)])  # type: ignore[arg-type]
+    indexer.sync()
+    assert indexer.indexed_block == finalized() and store.workflows.get(wid) is not None

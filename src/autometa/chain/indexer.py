@@ -109,7 +109,7 @@ class EventIndexer:
         address: str,
         start_block: int,
         *,
-        confirmations: int = 0,
+        confirmations: int | str = 0,
         batch_blocks: int = 2000,
         listeners: Iterable[Listener] = (),
     ) -> None:
@@ -117,7 +117,12 @@ class EventIndexer:
         self.core: Contract = autometa(w3, address)
         self.chain_id = int(w3.eth.chain_id)
         self.start_block = start_block
-        self.confirmations = confirmations
+        self.confirmations = confirmations  # blocks behind the head, or a tag: "finalized" / "safe"
+        if isinstance(confirmations, str) and not self._tagged_block():
+            raise ValueError(
+                f"CONFIRMATIONS={confirmations}: this node has no '{confirmations}' block; use a number "
+                "of blocks instead (`autometa doctor` shows what the node offers)"
+            )
         self.batch_blocks = batch_blocks
         self.listeners = list(listeners)
         # Told the (workflow id, run index) of runs a reorg undid: they are due again, and
@@ -138,7 +143,15 @@ class EventIndexer:
         return int(cp.block_number) if cp else self.start_block - 1
 
     def target_block(self) -> int:
+        if isinstance(self.confirmations, str):  # what the chain itself calls final (or safe)
+            block = self._tagged_block()
+            return max(int(block["number"]) if block else self.start_block - 1, self.start_block - 1)
         return max(int(self.w3.eth.block_number) - self.confirmations, self.start_block - 1)
+
+    def _tagged_block(self) -> Any:
+        reply = self.w3.provider.make_request("eth_getBlockByNumber", [self.confirmations, False])  # type: ignore[arg-type]
+        result = reply.get("result")
+        return {"number": int(result["number"], 16)} if result else None
 
     def sync(self, stop: threading.Event | None = None, *, max_stalls: int = 3) -> list[SyncResult]:
         """Index every range up to the confirmed head; returns what each range did.
