@@ -93,10 +93,14 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 private constant A_MAX_GAS_PRICE = 128;
     uint256 private constant S0_KEEP = (uint256(1) << 160) - 1 | (uint256(0xffff) << 168);
 
-    /// The last oracle price read in this transaction: a batch reads each feed once.
+    /// The last oracle price read in this transaction: a batch reads each feed once. `single`:
+    /// the run is a lone `execute`, which reverts with NotEnoughGasForAction when it is short of
+    /// gas (nobody else's run is at stake, and eth_estimateGas keeps finding the gas a run needs);
+    /// a batch item skips instead (SKIP_OUT_OF_GAS), so one owner cannot revert the others' runs.
     struct PriceCache {
         uint16 assetId; // 0 = empty (asset ids start at 1)
         uint256 price;
+        bool single;
     }
 
     Config internal _config;
@@ -126,6 +130,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         Account storage ex = _accounts[msg.sender];
         if (!ex.isExecutor) revert NotExecutor(msg.sender);
         PriceCache memory pc;
+        pc.single = true;
         // The first charge of a transaction carries its intrinsic gas; a later `execute` in the same
         // transaction (a batching contract) neither that nor the first write of the executor's balance.
         uint256 intrinsic = _intrinsicGas();
@@ -459,6 +464,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             // (never revert the batch; the run stays due, the owner pays nothing).
             // (2 × gasLimit / 63: an ERC-20 action's wrapper gets its limit + 1/63, and passes on 63/64)
             if (gasleft() < gasLimit + 2 * (gasLimit / 63) + CALL_RESERVE + PRE_ACTION_GAS + loadGas) {
+                if (pc.single) revert NotEnoughGasForAction(id, gasLimit);
                 return _skip(id, runIndex, SKIP_OUT_OF_GAS);
             }
             feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps);
@@ -491,6 +497,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         (bool success, bool starved, bytes memory reason) =
             _act(id, uint8(s0 >> S0_ACTION_KIND), uint24(s1 >> S1_GAS_LIMIT), address(uint160(s2)), owner, value);
         if (starved) {
+            if (pc.single) revert NotEnoughGasForAction(id, uint24(s1 >> S1_GAS_LIMIT));
             // The action was never called: undo the consumption exactly and report a skip.
             assembly ("memory-safe") {
                 sstore(w.slot, s0)

@@ -318,16 +318,15 @@ contract ExecutionTest is Base {
         for (uint256 g = 200_000; g < 1_200_000 && !done; g += 1_000) {
             vm.recordLogs();
             vm.prank(executor);
-            core.execute{gas: g}(id, 0, 0); // never reverts: too little gas is a skip
-            VmLog[] memory logs = vm.getRecordedLogs();
-            if (_countTopic(logs, RUN_EXECUTED) == 0) {
-                assertEq(_skipReason(logs), SKIP_OUT_OF_GAS, "only ever the gas check");
-                assertEq(_runCount(id), 0, "not consumed");
-                continue;
+            try core.execute{gas: g}(id, 0, 0) {
+                VmLog[] memory logs = vm.getRecordedLogs();
+                Executed memory e = _onlyExecuted(logs);
+                assertTrue(e.success, string.concat("starved with gas ", _str(g)));
+                done = true;
+            } catch (bytes memory err) {
+                vm.getRecordedLogs();
+                assertEq(bytes4(err), NotEnoughGasForAction.selector, "only ever the gas check");
             }
-            Executed memory e = _onlyExecuted(logs);
-            assertTrue(e.success, string.concat("starved with gas ", _str(g)));
-            done = true;
         }
         assertTrue(done, "ran at some gas");
         assertEq(p.hits(), 1, "probe hit once");
@@ -437,15 +436,16 @@ contract ExecutionTest is Base {
         assertEq(e.source, SOURCE_ATTESTED, "source");
     }
 
-    function test_tooLittleGas_isASkip_notARevert() public {
+    /// A lone `execute` short of gas reverts (only its own run is at stake; eth_estimateGas
+    /// keeps working); a batch item skips instead (below).
+    function test_tooLittleGas_single_revertsNotEnoughGasForAction() public {
         WorkflowSpec memory s = _timeSpec(T0);
         s.target = address(new GasBurner());
         s.gasLimit = 1_000_000;
         uint256 id = _create(alice, s);
         vm.prank(executor);
-        vm.recordLogs();
+        vm.expectRevert(abi.encodeWithSelector(NotEnoughGasForAction.selector, id, 1_000_000));
         core.execute{gas: 900_000}(id, 0, 0);
-        assertEq(_skipReason(vm.getRecordedLogs()), SKIP_OUT_OF_GAS, "skipped: out of gas");
         assertEq(_runCount(id), 0, "nothing happened");
         assertEq(core.balanceOf(alice), 10 ether, "charged nothing");
         // with enough gas the action gets its full limit (and burns it: a failed run, not a revert)

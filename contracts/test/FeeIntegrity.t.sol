@@ -294,10 +294,12 @@ contract FeeIntegrityTest is Base {
         uint256 id = _create(alice, s);
         uint256 before = core.balanceOf(alice);
         bool sawSkip;
+        uint256[] memory runs = new uint256[](1);
+        runs[0] = id << 96;
         for (uint256 g = 150_000; g < 700_000; g += 2_000) {
             vm.recordLogs();
             vm.prank(executor);
-            core.execute{gas: g}(id, 0, 0);
+            core.executeBatch{gas: g}(runs);
             VmLog[] memory logs = vm.getRecordedLogs();
             if (_countTopic(logs, RUN_EXECUTED) != 0) {
                 assertTrue(_onlyExecuted(logs).success, "never a starved failure");
