@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 from web3 import Web3
-from web3.exceptions import ContractLogicError
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
