@@ -40,6 +40,8 @@ async def run(creates: int, warmup: int) -> dict[str, Any]:
 
     import httpx
     import structlog
+    from tests.support.coingecko_stub import CoinGeckoStub
+    from tests.support.rpc_proxy import RpcProxy
 
     from autometa.api import Services, create_app
     from autometa.chain.accounts import dev_role
@@ -50,8 +52,6 @@ async def run(creates: int, warmup: int) -> dict[str, Any]:
     from autometa.chain.web3 import connect
     from autometa.client import AsyncAutometaClient
     from autometa.config import Settings
-    from tests.support.coingecko_stub import CoinGeckoStub
-    from tests.support.rpc_proxy import RpcProxy
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     user, recipient, relayer = dev_role("user"), dev_role("recipient"), dev_role("relayer")

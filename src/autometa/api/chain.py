@@ -8,12 +8,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 
 from autometa.api.errors import Unavailable
 from autometa.chain.contracts import autometa_async
 from autometa.chain.deploy import Deployment
+from autometa.chain.web3 import RpcRetry, connect_async
 from autometa.config import ConfigError, Settings
 
 
@@ -25,7 +26,8 @@ class ChainInfo:
 
 
 class ChainGateway:
-    """Chain id, contract address and reads. Every failure is `Unavailable` (a 503)."""
+    """Chain id, contract address and reads. Every failure (after the connection's bounded
+    retries) is `Unavailable` (a 503)."""
 
     def __init__(self, w3: AsyncWeb3[Any], settings: Settings, *, contract: str | None = None) -> None:
         self.w3 = w3
@@ -38,10 +40,10 @@ class ChainGateway:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
-        # No provider-level retries: a request should fail fast with a 503, not hang in backoff.
-        provider = AsyncHTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10.0},
-                                     exception_retry_configuration=None)  # fmt: skip
-        return cls(AsyncWeb3(provider), settings, contract=contract)
+        # Rate limits and transient failures are retried (Retry-After, jitter), within
+        # RPC_RETRY_BUDGET_S: a node that is really gone is still a 503 with the reason soon.
+        return cls(connect_async(settings.rpc_url, timeout=10.0, retry=RpcRetry.from_settings(settings)),
+                   settings, contract=contract)  # fmt: skip
 
     async def info(self) -> ChainInfo:
         if self._info is None:
