@@ -14,7 +14,7 @@ from web3.contract import AsyncContract
 from autometa.api.errors import Unavailable
 from autometa.chain.contracts import autometa_async
 from autometa.chain.deploy import Deployment
-from autometa.chain.web3 import RpcRetry, connect_async
+from autometa.chain.web3 import RpcRetry, RpcUnavailable, connect_async
 from autometa.config import ConfigError, Settings
 
 
@@ -60,8 +60,9 @@ class ChainGateway:
     async def _resolve(self) -> ChainInfo:
         try:
             chain_id = int(await self.w3.eth.chain_id)
-        except Exception as exc:
-            raise Unavailable("chain", f"cannot reach the chain node: {type(exc).__name__}") from None
+        except Exception as exc:  # the type only: an error's text may hold the RPC URL (and its key)
+            detail = str(exc) if isinstance(exc, RpcUnavailable) else type(exc).__name__
+            raise Unavailable("chain", f"cannot reach the chain node: {detail}") from None
         expected = self._settings.expected_chain_id
         if expected is not None and expected != chain_id:
             raise Unavailable("chain", f"CHAIN_ID is {expected} but the node is chain {chain_id}")

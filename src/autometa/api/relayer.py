@@ -364,7 +364,17 @@ class Relayer:
 
     async def tx_status(self, asked: str, attempts: list[Any]) -> RelayedTxOut:
         """The state of a relayed transaction from its journal rows (every attempt at its nonce,
-        first first: a fee bump replaces the hash) and the chain's receipts."""
+        first first: a fee bump replaces the hash) and the chain's receipts; 503 if the node
+        cannot say (the transaction is not failed for that)."""
+        try:
+            return await self._tx_status(asked, attempts)
+        except Exception as exc:
+            unavailable = dependency_failure(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from None
+
+    async def _tx_status(self, asked: str, attempts: list[Any]) -> RelayedTxOut:
         first = attempts[0]
         kind, owner = _kind_owner(str(first.purpose))
         out: dict[str, Any] = {"kind": kind, "owner": owner, "relayer": self.address,
