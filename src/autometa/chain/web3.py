@@ -91,7 +91,7 @@ class Pacer:
 
     def succeeded(self) -> None:
         if self.interval:
-            self.interval *= 0.995
+            self.interval *= 0.98
 
 
 class RpcUnavailable(ConnectionError):
