@@ -151,3 +151,37 @@ async def test_chain_failures_after_the_broadcast_are_a_202_never_a_503(api_via_
     api.typed.follow_timeout = 30
     created = await api.typed.create_signed(USER, seed_body())
     assert created.workflow_id == status.workflow_id + 1
+
+
+async def test_a_restarted_api_follows_what_it_sent(
+    dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path
+) -> None:
+    """The API stops with a relayed create in flight and the node forgets it; the next API (same
+    journal) resumes following it and rebroadcasts it (nobody else would), so its status URL ends
+    mined."""
+    deposit(dev_chain, USER, 10**18)
+    first, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None)
+    try:
+        assert first.services.relayer is not None
+        first.services.relayer.config = replace(first.services.relayer.config, wait_timeout_s=0.5)
+        dev_chain.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        first.typed.follow_timeout = 0.5
+        with pytest.raises(RelayPending) as pending:
+            await first.typed.create_signed(USER, seed_body())
+    finally:
+        await close_api(first, prefix)
+    tx_hash = pending.value.pending.tx_hash
+    dev_chain.w3.provider.make_request("anvil_dropTransaction", [tx_hash])  # type: ignore[arg-type]
+    second, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None)
+    try:
+        status = None
+        for _ in range(60):
+            dev_chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            status = await second.typed.relayed_tx(tx_hash)
+            if status.state != "pending":
+                break
+            await asyncio.sleep(0.25)
+        assert status is not None and status.state == "mined" and status.workflow_id is not None, status
+        assert dev_chain.w3.eth.get_transaction_receipt(status.tx_hash)["status"] == 1
+    finally:
+        await close_api(second, prefix)

@@ -88,6 +88,7 @@ class Relayer:
         self._owner_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Broadcast transactions followed to their receipt, by first hash (joined intents share one).
         self._followers: dict[str, asyncio.Task[Any]] = {}
+        self._resuming: asyncio.Task[None] | None = None
 
     def _owner_lock(self, owner: str) -> asyncio.Lock:
         """Held from the nonce check to the broadcast of one owner's intent: a second intent raced
@@ -407,8 +408,29 @@ class Relayer:
         return RelayedTxOut(state="pending", tx_hash=str(latest.tx_hash), message=f"sent ({asked}); not mined yet",
                             **out)  # fmt: skip
 
+    def resume_following(self) -> None:
+        """In the background: follow what the journal says this key sent and nobody saw mined (an
+        API restarted with relayed transactions in flight), so a stuck one is still replaced and
+        its status URL ends mined. A chain that cannot be reached yet only delays it to the next
+        send (the sender loads the journal then)."""
+        self._resuming = asyncio.create_task(self._resume(), name="relayer-resume")
+
+    async def _resume(self) -> None:
+        try:
+            in_flight = await self.sender.recover()
+        except Exception as exc:  # the type only: an error's text may hold the RPC URL
+            log.warning("relayer.resume_failed", error=type(exc).__name__)
+            return
+        for sent in in_flight:
+            self._follow(_kind_owner(sent.purpose)[0], sent)
+        if in_flight:
+            log.info("relayer.resumed", following=len(in_flight))
+
     async def aclose(self) -> None:
         """Stop following (a restarted API finds the transactions in the journal)."""
+        if self._resuming is not None:
+            self._resuming.cancel()
+            await asyncio.gather(self._resuming, return_exceptions=True)
         tasks = list(self._followers.values())
         for task in tasks:
             task.cancel()

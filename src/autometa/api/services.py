@@ -76,6 +76,7 @@ class Services:
             config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
             relayer = Relayer(chain, sender, config)
             closers.append(relayer.aclose)  # first closed: stop following before the chain closes
+            relayer.resume_following()
             log.info("relayer_ready", relayer=relayer.address)  # the address only, never the key
         return cls(settings, store, prices, chain, limiter, relayer, redis, app_registry(store), closers)
 
