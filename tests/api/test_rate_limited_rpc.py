@@ -143,7 +143,8 @@ async def test_chain_failures_after_the_broadcast_are_a_202_never_a_503(api_via_
         await api.typed.create_signed(USER, seed_body())
     tx_hash = pending.value.pending.tx_hash
     assert pending.value.status == 202 and tx_hash.startswith("0x")
-    assert api.chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # it was created all along
+    # it was created all along
+    assert api.chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # type: ignore[arg-type]
     proxy.clear()
     status = await api.typed.relayed_tx(tx_hash)
     assert status.state == "mined" and status.workflow_id is not None
@@ -182,6 +183,6 @@ async def test_a_restarted_api_follows_what_it_sent(
                 break
             await asyncio.sleep(0.25)
         assert status is not None and status.state == "mined" and status.workflow_id is not None, status
-        assert dev_chain.w3.eth.get_transaction_receipt(status.tx_hash)["status"] == 1
+        assert dev_chain.w3.eth.get_transaction_receipt(status.tx_hash)["status"] == 1  # type: ignore[arg-type]
     finally:
         await close_api(second, prefix)
