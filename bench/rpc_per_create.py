@@ -4,12 +4,14 @@ A dev chain (anvil, automine) behind the counting RPC proxy of the tests, the AP
 (embedded backend: SQLite, in-process cache, relayer key set), the CoinGecko stand-in for
 prices. A few warm-up creates first (the first create resolves the chain id and the contract,
 and initialises the relayer's nonce), then `--creates` sequential creates by the dev user, each
-`POST /api/workflow/prepare` then `POST /api/workflow/create` answered 200 (mined). The proxy
-counts every request the API sends during those creates.
+`POST /api/workflow/prepare`, `--sign-s` seconds (a person signing in a wallet), then `POST
+/api/workflow/create` answered 200 (mined), `--sign-s` seconds apart: with the default 1.2 s no
+create reuses another's or its prepare's second-old head and fees. The proxy counts every
+request the API sends during those creates.
 
 Progress goes to stderr; the last stdout line is one JSON object:
 `rpc_calls_per_create` (mean), `by_method` (mean per create), `creates`.
-Run: .venv/bin/python bench/rpc_per_create.py [--creates 20]
+Run: .venv/bin/python bench/rpc_per_create.py [--creates 20 --sign-s 1.2]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def seed_body(user: str, recipient: str, i: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def run(creates: int, warmup: int) -> dict[str, Any]:
+async def run(creates: int, warmup: int, sign_s: float) -> dict[str, Any]:
     import logging
 
     import httpx
@@ -51,6 +53,7 @@ async def run(creates: int, warmup: int) -> dict[str, Any]:
     from autometa.chain.devnet import setup_dev_stack
     from autometa.chain.web3 import connect
     from autometa.client import AsyncAutometaClient
+    from autometa.client._base import signed_create
     from autometa.config import Settings
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -74,8 +77,12 @@ async def run(creates: int, warmup: int) -> dict[str, Any]:
                 await client.create_signed(user, seed_body(user.address, recipient.address, i))
             before = Counter(proxy.calls)
             for i in range(creates):
-                created = await client.create_signed(user, seed_body(user.address, recipient.address, warmup + i))
+                body = seed_body(user.address, recipient.address, warmup + i)
+                prepared = await client.prepare_create(body)
+                await asyncio.sleep(sign_s)
+                created = await client.create(signed_create(body, prepared, user))
                 print(f"created #{created.workflow_id}", file=sys.stderr, flush=True)
+                await asyncio.sleep(sign_s)
             used = Counter(proxy.calls)
             used.subtract(before)
         finally:
@@ -83,15 +90,17 @@ async def run(creates: int, warmup: int) -> dict[str, Any]:
             await services.aclose()
     by_method = {m: round(n / creates, 2) for m, n in sorted(used.items(), key=lambda kv: -kv[1]) if n > 0}
     return {"rpc_calls_per_create": round(sum(used.values()) / creates, 2), "by_method": by_method,
-            "creates": creates}  # fmt: skip
+            "creates": creates, "sign_s": sign_s}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--sign-s", type=float, default=1.2,
+                        help="seconds between prepare and create, and between creates")  # fmt: skip
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.creates, args.warmup))))
+    print(json.dumps(asyncio.run(run(args.creates, args.warmup, args.sign_s))))
 
 
 if __name__ == "__main__":

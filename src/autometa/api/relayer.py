@@ -29,7 +29,7 @@ from eth_account.messages import encode_typed_data
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
-from autometa.api.chain import ChainGateway
+from autometa.api.chain import ChainGateway, Fresh
 from autometa.api.errors import ApiError, dependency_failure, invalid
 from autometa.api.metrics import RELAYER_LATENCY, RELAYER_TXS
 from autometa.api.schemas import (
@@ -64,6 +64,7 @@ ALLOWED_FROM = {
     StatusOp.CANCEL: {Status.ACTIVE, Status.PAUSED},
 }
 STATUS_URL = "/api/workflow/tx/{tx_hash}"
+FEES_MAX_AGE_S = 1.0  # the fee cap signed is 2 × base fee + tip: a second-old base fee is fine
 R = TypeVar("R")
 
 
@@ -89,6 +90,8 @@ class Relayer:
         # Broadcast transactions followed to their receipt, by first hash (joined intents share one).
         self._followers: dict[str, asyncio.Task[Any]] = {}
         self._resuming: asyncio.Task[None] | None = None
+        # Market fees, ≤ FEES_MAX_AGE_S old, one read for a burst of requests.
+        self._fees = Fresh(lambda: self.sender.fee_policy.current(self.chain.w3))
 
     def _owner_lock(self, owner: str) -> asyncio.Lock:
         """Held from the nonce check to the broadcast of one owner's intent: a second intent raced
@@ -270,7 +273,7 @@ class Relayer:
     # ------------------------------------------------------------------ sending
 
     async def _ask_fee(self, gas: int) -> int:
-        fees = await self.sender.fee_policy.current(self.chain.w3)
+        fees = await self._fees.get(FEES_MAX_AGE_S)
         return min(self.config.max_fee_wei, int(gas * fees.ceiling * self.config.fee_headroom))
 
     async def _send(self, kind: str, data: str, fee: int, nonce: int, purpose: str) -> SentTx:
@@ -278,7 +281,7 @@ class Relayer:
         purpose (owner and nonce) is joined when it is this very intent, refused otherwise: its
         caller must not be told that a different workflow or status change is theirs."""
         info = await self.chain.info()
-        fees = await self.sender.fee_policy.current(self.chain.w3)
+        fees = await self._fees.get(FEES_MAX_AGE_S)
         call = {"from": self.address, "to": info.contract, "data": data, "gasPrice": fees.ceiling}
         gas = await self._simulate(kind, call, nonce)
         tip = int(fees.max_priority_fee_per_gas or 0)
