@@ -4,9 +4,8 @@ key and reimbursed from the user's escrow.
 Every check that can refuse an intent runs before anything is sent, cheapest first: the body,
 the signature recovered off-chain, the nonce, the owner's escrow against the fee they signed,
 then a simulation with a real (non-zero) gas price — `eth_estimateGas` at price 0 skips the
-reimbursement's storage writes and would under-estimate (the simulation also checks the nonce:
-the contract's `InvalidAccountNonce` carries the current one). So a throwaway key with an empty
-escrow costs the relayer an RPC call, never gas.
+reimbursement's storage writes and would under-estimate. So a throwaway key with an empty escrow
+costs the relayer an RPC call, never gas.
 
 Once a transaction is broadcast the request is never answered as failed for a reason other than
 the contract's own revert: the relayer follows it in a background task (replacing it if stuck)
@@ -147,6 +146,7 @@ class Relayer:
             "createWorkflowFor", args=[owner, spec.to_abi(), nonce, deadline, fee, bytes.fromhex(signature[2:])]
         )
         async with self._owner_lock(owner):
+            await self._check_nonce(owner, nonce)
             await self._check_escrow(owner, fee)
             sent = await self._send("create", data, fee, nonce, f"relay-create:{owner}:{nonce}")
         return await self._outcome("create", sent, owner, lambda receipt: self.created(core, receipt))
@@ -175,6 +175,7 @@ class Relayer:
             "changeStatusBySig", args=[workflow_id, int(op), nonce, deadline, fee, bytes.fromhex(signature[2:])]
         )
         async with self._owner_lock(owner):
+            await self._check_nonce(owner, nonce)
             await self._check_escrow(owner, fee)
             sent = await self._send(name, data, fee, nonce, f"relay-{name}:{owner}:{nonce}")
         return await self._outcome(name, sent, owner, lambda receipt: self.status_changed(core, receipt))
@@ -240,6 +241,11 @@ class Relayer:
         if signer != owner:
             raise ApiError(401, "invalid_signature", "signature: not user_address's signature over these terms",
                            field="signature")  # fmt: skip
+
+    async def _check_nonce(self, owner: str, nonce: int) -> None:
+        current = await self.chain.nonce_of(owner)
+        if nonce != current:
+            raise self._bad_nonce(nonce, current)
 
     @staticmethod
     def _bad_nonce(nonce: int, current: int) -> ApiError:
@@ -440,8 +446,8 @@ class Relayer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _simulate(self, kind: str, call: dict[str, Any], nonce: int) -> int:
-        """eth_call + eth_estimateGas at a non-zero gas price; a revert becomes a decoded 4xx
-        (a used or future intent nonce: 409 bad_nonce naming the owner's next one)."""
+        """eth_call + eth_estimateGas at a non-zero gas price; a revert becomes a decoded 4xx (a
+        nonce used since `_check_nonce` read it: 409 bad_nonce naming the owner's next one)."""
         try:
             await self.chain.w3.eth.call(call)  # type: ignore[arg-type]
             return int(await self.chain.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
