@@ -53,6 +53,16 @@ async def test_rate_limited_reads_are_retried_after_retry_after(proxy: RpcProxy)
     assert elapsed >= 2.5  # 40 calls at 10/s: the waits followed Retry-After instead of hammering
 
 
+async def test_a_long_retry_after_is_cut_to_the_longest_wait(proxy: RpcProxy) -> None:
+    proxy.rate_limit(5, retry_after=60)  # a provider asking for a minute: the budget decides instead
+    w3 = connect_async(proxy.url, retry=RpcRetry(attempts=10, budget_s=20, max_wait_s=2))
+    started = time.monotonic()
+    numbers = await asyncio.gather(*(w3.eth.block_number for _ in range(8)))
+    await w3.provider.disconnect()  # type: ignore[attr-defined]
+    assert len(numbers) == 8 and proxy.limited["eth_blockNumber"] > 0
+    assert time.monotonic() - started < 15
+
+
 async def test_chain_id_is_asked_once(proxy: RpcProxy, dev_chain: DevChain) -> None:
     w3 = connect_async(proxy.url)
     core = autometa(w3, dev_chain.deployment.address)  # type: ignore[arg-type]

@@ -49,14 +49,16 @@ class Pacer:
     every request waits its turn (an asyncio.Lock wakes waiters in order) for the end of
     `Retry-After` and `interval` after the previous one, the interval set from what the provider
     let through in the last second. It shortens slowly while requests succeed, and pacing stops
-    after `calm_s` without a 429."""
+    after `calm_s` without a 429. A `Retry-After` longer than `max_pause_s` is cut to it: the
+    caller's time budget, not the provider, decides when to give up."""
 
-    def __init__(self, calm_s: float = 10.0, max_interval_s: float = 1.0) -> None:
-        self.calm_s, self.max_interval_s = calm_s, max_interval_s
+    def __init__(self, calm_s: float = 10.0, max_interval_s: float = 1.0, max_pause_s: float = 5.0) -> None:
+        self.calm_s, self.max_interval_s, self.max_pause_s = calm_s, max_interval_s, max_pause_s
         self.interval = 0.0  # seconds between two requests; 0: not pacing
         self._not_before = 0.0  # the end of the last Retry-After
         self._next = 0.0
         self._limited_at = -math.inf
+        self._adjusted_at = -math.inf
         self._sent: deque[float] = deque()  # send times within the last second
         self._lock: asyncio.Lock | None = None
 
@@ -83,10 +85,12 @@ class Pacer:
 
     def limited(self, retry_after_s: float | None) -> None:
         now = time.monotonic()
-        self._not_before = max(self._not_before, now + (retry_after_s if retry_after_s is not None else 1.0))
-        if now - self._limited_at >= 1.0:  # once per window: a burst of 429s is one signal
+        pause = min(retry_after_s if retry_after_s is not None else 1.0, self.max_pause_s)
+        self._not_before = max(self._not_before, now + pause)
+        if now - self._adjusted_at >= 1.0:  # once per window: a burst of 429s is one signal
             got_through = max(1.0, 0.8 * self._count(now))
             self.interval = min(max(self.interval * 1.25, 1.0 / got_through), self.max_interval_s)
+            self._adjusted_at = now
         self._limited_at = now
 
     def succeeded(self) -> None:
@@ -161,7 +165,7 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
             request_cache_validation_threshold=None,
         )  # fmt: skip
         self.retry = retry or RpcRetry()
-        self.pacer = Pacer()
+        self.pacer = Pacer(max_pause_s=self.retry.max_wait_s)
         self._backoff = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.max_wait_s)
 
     def _wait(self, state: RetryCallState) -> float:
