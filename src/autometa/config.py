@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     CHAIN_ID: int | None = Field(
         default=None, ge=1, description="expected chain id (checked against the node)"
     )
+    # Retries of one JSON-RPC request (429 honouring Retry-After, 5xx, lost connections): at most
+    # this many requests, never sleeping past this many seconds after the first (then a 503).
+    RPC_RETRY_ATTEMPTS: int = Field(default=6, ge=1, le=20)
+    RPC_RETRY_BUDGET_S: float = Field(default=12.0, ge=0, le=300)
     REGISTRY_ADDRESS: str | None = None
     ACTIONEXECUTOR_ADDRESS: str | None = None
     FEEESCROW_ADDRESS: str | None = None

@@ -75,6 +75,8 @@ class Services:
                                        config=SenderConfig.from_settings(settings))  # fmt: skip
             config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
             relayer = Relayer(chain, sender, config)
+            closers.append(relayer.aclose)  # first closed: stop following before the chain closes
+            relayer.resume_following()
             log.info("relayer_ready", relayer=relayer.address)  # the address only, never the key
         return cls(settings, store, prices, chain, limiter, relayer, redis, app_registry(store), closers)
 

@@ -6,7 +6,9 @@
   covers nonce assignment, signing, journaling and broadcast. The next nonce starts from the
   chain's `pending` count and the journal's in-flight entries; "nonce too low/high" and
   "replacement transaction underpriced" errors resync it from the chain, and a broadcast refused
-  for any other reason gives its nonce back, so no gap is left.
+  for any other reason gives its nonce back, so no gap is left. Fees and the block are read
+  before the nonce is taken: between taking it and broadcasting there is no other RPC call, and
+  a broadcast the node surely did not take (rate limited, no connection) gives the nonce back.
   **Several processes must not share a key**: the lock is per process. Give every worker its own.
 * **Fees** come from `FeePolicy` (EIP-1559 under a cap, or legacy gasPrice).
 * **Stuck transactions** (not mined `replace_after_blocks` blocks after their last broadcast) are
@@ -32,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import rlp
 import structlog
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
@@ -66,6 +69,7 @@ from autometa.chain.revert import (
     error_table,
     revert_data_from_exception,
 )
+from autometa.chain.web3 import RpcUnavailable
 
 if TYPE_CHECKING:
     from autometa.config import Settings
@@ -74,6 +78,7 @@ __all__ = [
     "Attempt",
     "BroadcastError",
     "NonceConsumed",
+    "NotBroadcast",
     "SendError",
     "SenderConfig",
     "SentTx",
@@ -97,6 +102,14 @@ class BroadcastError(SendError):
     def __init__(self, message: str, kind: BroadcastErrorKind) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class NotBroadcast(BroadcastError, ConnectionError):
+    """The node could not be reached to take the transaction (rate limited past the retries, or no
+    connection): nothing was sent and the nonce was given back. A ConnectionError: the API's 503."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, BroadcastErrorKind.UNREACHABLE)
 
 
 class NonceConsumed(SendError):
@@ -408,7 +421,9 @@ class TransactionSender:
 
     # ------------------------------------------------------------------------ send
 
-    async def send(self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True) -> SentTx:
+    async def send(
+        self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True, fees: Fees | None = None
+    ) -> SentTx:
         """Assign a nonce, sign, journal and broadcast. Returns once the node accepted the
         transaction. `tx_params` must not carry a nonce; fees in it are ignored (the fee policy
         sets them); `gas` is estimated (with headroom) if missing, which raises
@@ -416,7 +431,8 @@ class TransactionSender:
 
         `purpose` (at most 64 characters; longer is cut) names the work in logs and the journal.
         With `dedupe`, an unfinished transaction of the same key and purpose (one recovered from
-        the journal after a restart, say) is returned instead of sending a second one."""
+        the journal after a restart, say) is returned instead of sending a second one. `fees`:
+        current fees the caller already read (else read here)."""
         if "nonce" in tx_params:
             raise ValueError("the sender assigns nonces: remove `nonce` from tx_params")
         purpose = purpose[:PURPOSE_MAX]
@@ -433,10 +449,13 @@ class TransactionSender:
             estimate = await self.simulate(tx_params, "pending")
             unsigned["gas"] = int(estimate * self.config.gas_multiplier) + self.config.gas_headroom
 
+        # Read before the nonce is taken (and outside the key's lock, which every send queues on).
+        fees = fees if fees is not None else await self.fee_policy.current(self.w3)
+        block = int(await self.w3.eth.block_number)
         async with state.lock:
             if dedupe and (existing := self._find_purpose(state, purpose)) is not None:
                 return existing
-            return await self._send_locked(state, account, unsigned, purpose)
+            return await self._send_locked(state, account, unsigned, purpose, fees, block)
 
     @staticmethod
     def _find_purpose(state: KeyState, purpose: str) -> SentTx | None:
@@ -446,15 +465,16 @@ class TransactionSender:
         return None
 
     async def _send_locked(
-        self, state: KeyState, account: LocalAccount, unsigned: dict[str, Any], purpose: str
+        self, state: KeyState, account: LocalAccount, unsigned: dict[str, Any], purpose: str, fees: Fees, block: int
     ) -> SentTx:
         logger = self._logger(state).bind(purpose=purpose)
-        for _ in range(self.config.max_nonce_retries):
-            fees = await self.fee_policy.current(self.w3)
-            block = int(await self.w3.eth.block_number)
-            # Taken only now: a failed RPC above or a failed journal write below must not leave
-            # the nonce used locally and never broadcast (a hole every later transaction waits
-            # behind in the node's queue).
+        for attempt in range(self.config.max_nonce_retries):
+            if attempt > 0:  # a nonce error: the market may have moved too
+                fees = await self.fee_policy.current(self.w3)
+                block = int(await self.w3.eth.block_number)
+            # Taken only now, with everything the broadcast needs known: a failed read must not
+            # leave the nonce used locally and never broadcast (a hole every later transaction
+            # waits behind in the node's queue).
             nonce = state.take()
             entry = self._sign(account, state, unsigned, nonce, fees, purpose)
             try:
@@ -473,17 +493,27 @@ class TransactionSender:
                 state.in_flight[nonce] = sent
                 logger.info("tx.sent", nonce=nonce, tx_hash=entry.tx_hash, fees=str(fees))
                 return sent
+            if _not_taken(error):
+                # Rate limited past the retries, or never connected: the node surely does not
+                # have it. Give the nonce back (no gap) and say so: nothing was sent.
+                self.journal.set_status(entry.tx_hash, FAILED)
+                state.release(nonce)
+                logger.warning("tx.broadcast_unreachable", nonce=nonce, error=str(error)[:200])
+                raise NotBroadcast(f"{purpose}: the chain node did not take the transaction: {error}") from error
             if not isinstance(error, Web3RPCError):
                 # Transport failure: the node may or may not have it. Keep it in flight (journaled);
                 # the follower rebroadcasts it if the node does not know it. No gap, no double send.
-                if await self._known_hash(entry.tx_hash) is None:
-                    logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error))
                 state.in_flight[nonce] = sent
+                logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error)[:200])
                 return sent
             kind = classify_broadcast_error(error)
             self.journal.set_status(entry.tx_hash, FAILED)
             if kind in NONCE_ERRORS:
-                chain_pending = await self._pending_count(state.address)
+                try:
+                    chain_pending = await self._pending_count(state.address)
+                except Exception:
+                    state.release(nonce)  # refused, so unused by us: no gap while we cannot resync
+                    raise
                 at_least = nonce + 1 if kind is not BroadcastErrorKind.NONCE_TOO_HIGH else None
                 new = state.resync(chain_pending, at_least=at_least)
                 logger.warning(
@@ -756,6 +786,15 @@ class TransactionSender:
             if kind in (BroadcastErrorKind.REPLACEMENT_UNDERPRICED, BroadcastErrorKind.FEE_TOO_LOW):
                 sent.fee_floor = fees  # bump from here next time
             logger.warning("tx.replace_refused", why=why, kind=kind.value if kind else None, error=_rpc_message(error))
+
+
+def _not_taken(error: BaseException) -> bool:
+    """A broadcast error after which the node surely does not have the transaction."""
+    if isinstance(error, RpcUnavailable):  # the retrying provider gives up on a broadcast only then
+        return True
+    if isinstance(error, aiohttp.ClientResponseError):
+        return error.status == 429
+    return isinstance(error, aiohttp.ClientConnectorError)
 
 
 def _rpc_message(error: BaseException) -> str:
