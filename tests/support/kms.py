@@ -13,9 +13,12 @@ It counts the calls it forwarded and the faults it injected, per KMS operation.
 
 moto 5.2.5 parses `Sign`'s `MessageType` and ignores it: a `DIGEST` is hashed again, so the
 signature verifies against sha256(digest), unlike AWS (open upstream: getmoto/moto#10202).
-`_sign_digests_as_aws_does` makes the stand-in follow the KMS API reference for ECDSA keys —
-`DIGEST` is signed as given (cryptography's `Prehashed`) and must be as long as the algorithm's
-hash — without which no KMS-signed Ethereum transaction could be checked against it.
+It also signs with a disabled key, where KMS answers `DisabledException` (and
+`KMSInvalidStateException` for a key pending deletion). `_sign_digests_as_aws_does` makes the
+stand-in follow the KMS API reference on both points for ECDSA keys — `DIGEST` is signed as given
+(cryptography's `Prehashed`) and must be as long as the algorithm's hash; a key that is not
+Enabled refuses to sign — without which no KMS-signed Ethereum transaction could be checked
+against it, nor a key disabled at run time be seen.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from moto.kms import responses as kms_responses
 from moto.kms import utils as kms_utils
+from moto.core.exceptions import JsonRESTError
 from moto.kms.exceptions import ValidationException
 from moto.server import ThreadedMotoServer
 
@@ -59,6 +63,11 @@ def _sign_digests_as_aws_does() -> None:
     plain_key_sign = kms_utils.ECDSAPrivateKey.sign
 
     def sign(self: Any) -> str:
+        key_id = self.kms_backend.get_key_id(self._get_param("KeyId") or "")
+        key = self.kms_backend.keys.get(key_id)
+        if key is not None and key.key_state != "Enabled":
+            code = "DisabledException" if key.key_state == "Disabled" else "KMSInvalidStateException"
+            raise JsonRESTError(code, f"{key.arn} is {key.key_state.lower()}.")
         _request.message_type = self._get_param("MessageType") or "RAW"
         try:
             return plain_sign(self)  # type: ignore[no-any-return]
