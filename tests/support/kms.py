@@ -34,9 +34,9 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from moto.core.exceptions import JsonRESTError
 from moto.kms import responses as kms_responses
 from moto.kms import utils as kms_utils
-from moto.core.exceptions import JsonRESTError
 from moto.kms.exceptions import ValidationException
 from moto.server import ThreadedMotoServer
 

@@ -96,3 +96,8 @@ class DigestSigner:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, address={self.address!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a signer holding credentials cannot be pickled")

@@ -179,7 +179,7 @@ class AwsKmsSigner(DigestSigner):
             meta = probe._call("describe_key", KeyId=key_id)["KeyMetadata"]
             public = probe._call("get_public_key", KeyId=key_id)
         except SignerUnavailable as exc:
-            raise SignerConfigError(f"KMS key {key_id}: {exc}") from None
+            raise SignerConfigError(f"{exc} — at start-up: is KMS_ENDPOINT_URL / the region right?") from None
         state, spec = meta.get("KeyState"), public.get("KeySpec") or meta.get("KeySpec")
         usage = public.get("KeyUsage") or meta.get("KeyUsage")
         if state != "Enabled":
