@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from autometa import __version__
-from autometa.cli import chain_commands, escrow_commands, keys_commands, price_commands, workflow_commands
+from autometa.cli import (
+    chain_commands,
+    escrow_commands,
+    keys_commands,
+    price_commands,
+    rotation_commands,
+    workflow_commands,
+)
 from autometa.cli.api_command import api_command
 from autometa.cli.demo_command import demo_command
 from autometa.cli.executor_command import executor_command
@@ -29,6 +36,10 @@ app.add_typer(escrow_commands.app, name="escrow")
 app.add_typer(workflow_commands.app, name="workflow")
 app.add_typer(price_commands.app, name="price")
 app.add_typer(keys_commands.app, name="keys")
+# `admin executor rotate`; when cli/admin_commands.py (issue 12) lands, mount this group in its app.
+admin_app = typer.Typer(help="Administration of a deployment.", no_args_is_help=True)
+admin_app.add_typer(rotation_commands.app, name="executor")
+app.add_typer(admin_app, name="admin")
 
 
 @app.command()

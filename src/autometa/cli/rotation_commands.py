@@ -1,0 +1,151 @@
+"""`autometa admin executor rotate`: replace an executor's key without stopping execution.
+
+1. allow-list the new key (`setExecutor(new, true)`; a contract with an admin timelock queues
+   it: the command says so and when it may be applied);
+2. wait until an executor with the new key is running (its heartbeat in the store): start
+   `autometa executor` with `WORKER_SIGNER=<new spec>` meanwhile;
+3. drain the old executor: it is sent SIGTERM (`--old-pid`) or you stop it; on SIGTERM an
+   executor takes no more jobs, hands back the ones not yet in a batch, finishes the batches in
+   flight and exits. The command waits until it has gone and none of its transactions is pending
+   (journal and chain);
+4. remove the old key from the allow-list (`setExecutor(old, false)`).
+
+No run is missed (jobs go back to the shared queue, the new executor takes them) or doubled (the
+contract refuses a run index twice, and the old executor's transactions are finished, not
+abandoned). Both executors run side by side between steps 2 and 3.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from eth_utils import is_hex_address, to_checksum_address
+
+from autometa.cli.common import CliError, chain_context, console, emit, handle_errors
+
+app = typer.Typer(help="Executor keys: rotation.", no_args_is_help=True)
+
+SERVING_WITHIN_S = 15.0  # a heartbeat this recent means the executor runs (it beats every 5 s)
+
+
+def _say(message: str) -> None:
+    console.print(message, highlight=False)
+
+
+def _wait(what: str, done: Callable[[], bool], timeout: float, poll: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise CliError(f"timed out after {timeout:g} s waiting for {what}; run the command again to resume")
+        time.sleep(poll)
+
+
+def _address_of(new: str) -> tuple[str, str | None]:
+    """(address, spec) for an address or a signer spec / keystore path (never decrypted here)."""
+    if is_hex_address(new):
+        return to_checksum_address(new), None
+    from autometa.cli.keys_commands import _describe
+
+    return str(_describe(new, None, decrypt=False)["address"]), new
+
+
+def _admin(settings: Any) -> Any:
+    from autometa.chain.accounts import dev_role
+    from autometa.chain.signers import is_dev_chain, role_signer
+
+    signer = role_signer(settings, "admin")
+    if signer is not None:
+        return signer
+    if is_dev_chain(settings):
+        return dev_role("admin")
+    raise CliError("no admin key: set ADMIN_SIGNER (keystore:PATH or kms:ARN)")
+
+
+def _is_executor(core: Any, address: str) -> bool:
+    return bool(core.functions.accountOf(address).call()[2])
+
+
+@app.command("rotate")
+@handle_errors
+def rotate_command(
+    new: Annotated[str, typer.Option("--new", help="the new key: its address, a keystore path or a signer spec")],
+    old: Annotated[str, typer.Option("--old", help="the address of the executor key being replaced")],
+    old_pid: Annotated[int | None, typer.Option("--old-pid", help="send the old executor SIGTERM to drain it")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each step")] = 600.0,
+    rpc_url: Annotated[str | None, typer.Option(help="JSON-RPC endpoint (default: MOONBASE_RPC)")] = None,
+    contract: Annotated[str | None, typer.Option(help="Autometa contract (default: REGISTRY_ADDRESS)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Allow-list NEW, wait for it to run, drain OLD, remove OLD. Safe to run again after a
+    timeout: every step checks what is already done."""
+    from autometa.chain.deploy import transact
+    from autometa.store import Store
+
+    ctx = chain_context(rpc_url, contract)
+    core, w3, settings = ctx.core, ctx.w3, ctx.settings
+    if not is_hex_address(old):
+        raise CliError("--old must be the old executor's 0x address")
+    old_address = to_checksum_address(old)
+    new_address, spec = _address_of(new)
+    if new_address == old_address:
+        raise CliError("--new and --old are the same key")
+    admin = _admin(settings)
+    chain_id = int(w3.eth.chain_id)
+    steps: dict[str, Any] = {"old": old_address, "new": new_address}
+
+    # 1. allow-list the new key
+    if _is_executor(core, new_address):
+        _say(f"1/4 {new_address} is already an allowed executor")
+    else:
+        receipt = transact(w3, admin, core.functions.setExecutor(new_address, True))
+        steps["allow_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
+        if not _is_executor(core, new_address):
+            raise CliError(
+                f"setExecutor({new_address}) was queued by the contract's admin timelock (tx {steps['allow_tx']}): "
+                "apply the change once its delay has passed, then run this command again"
+            )
+        _say(f"1/4 allowed {new_address} as an executor (tx {steps['allow_tx']})")
+
+    store = Store.open(settings.database_url, migrate=False)
+    try:
+
+        def serving(address: str) -> bool:
+            return any(h.address == address for h in store.heartbeats.active(SERVING_WITHIN_S, role="executor"))
+
+        # 2. the new executor runs
+        hint = f"WORKER_SIGNER={spec}" if spec else f"the key of {new_address} as WORKER_SIGNER"
+        _say(f"2/4 waiting for an executor with {new_address} (start `autometa executor` with {hint})")
+        _wait(f"an executor with {new_address} to run", lambda: serving(new_address), timeout)
+
+        # 3. drain the old one
+        if old_pid is not None and serving(old_address):
+            try:
+                os.kill(old_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                raise CliError(f"no process {old_pid} (--old-pid)") from None
+            _say(f"3/4 sent SIGTERM to the old executor (pid {old_pid}): it drains and exits")
+        else:
+            _say(f"3/4 waiting for the old executor {old_address} to stop (SIGTERM it: it drains, then exits)")
+
+        def drained() -> bool:
+            if serving(old_address) or store.sent_transactions.pending(chain_id, old_address):
+                return False
+            return bool(w3.eth.get_transaction_count(old_address, "pending") == w3.eth.get_transaction_count(
+                old_address, "latest"
+            ))
+
+        _wait(f"the old executor {old_address} to drain", drained, timeout)
+    finally:
+        store.close()
+
+    # 4. remove the old key
+    if _is_executor(core, old_address):
+        receipt = transact(w3, admin, core.functions.setExecutor(old_address, False))
+        steps["remove_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
+    _say(f"4/4 removed {old_address} from the executors; rotation done")
+    emit(steps, as_json, lambda: None)
