@@ -19,6 +19,14 @@ from autometa.cli.common import CliError, console, emit, handle_errors
 
 app = typer.Typer(help="Encrypted keystores and signer addresses.", no_args_is_help=True)
 
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    """Log lines (warnings only) go to stderr: stdout carries just the answer, for scripts."""
+    from autometa.logs import configure_logging
+
+    configure_logging("WARNING")
+
 PasswordFile = Annotated[
     Path | None, typer.Option("--password-file", help="file holding the password (default: a prompt)")
 ]

@@ -30,6 +30,13 @@ from autometa.cli.common import CliError, chain_context, console, emit, handle_e
 
 app = typer.Typer(help="Executor keys: rotation.", no_args_is_help=True)
 
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    from autometa.logs import configure_logging
+
+    configure_logging("INFO")  # stderr; stdout carries the steps (and --json)
+
 SERVING_WITHIN_S = 15.0  # a heartbeat this recent means the executor runs (it beats every 5 s)
 
 
