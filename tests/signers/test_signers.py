@@ -236,3 +236,46 @@ def test_each_way_of_naming_a_key_builds_the_same_signer(
     kms = role_signer(load_settings(ADMIN_SIGNER=f"kms:{arn}", KMS_ENDPOINT_URL=kms_proxy.url), "admin")
     assert isinstance(kms, AwsKmsSigner) and kms.key_id == arn
     assert role_signer(load_settings(), "admin") is None
+
+
+def test_plain_key_on_a_live_chain_starts_with_a_warning_naming_the_safer_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from structlog.testing import capture_logs
+
+    monkeypatch.chdir("/")
+    key = "0x" + "42" * 32
+    with capture_logs() as logs:
+        assert role_signer(load_settings(NETWORK="moonbase", WORKER_PRIVATE_KEY=key), "worker") is not None
+        assert role_signer(load_settings(RELAYER_SIGNER=key, CHAIN_ID=1284), "relayer") is not None
+        assert role_signer(load_settings(WORKER_PRIVATE_KEY=key), "worker") is not None  # the dev chain: quiet
+    warnings = [e for e in logs if e["event"] == "signer.plain_key"]
+    assert [w["setting"] for w in warnings] == ["WORKER_PRIVATE_KEY", "RELAYER_SIGNER"]
+    for w in warnings:
+        assert "keystore" in w["hint"] and "kms:" in w["hint"] and "42" * 32 not in str(w)
+
+
+def test_executor_with_a_bad_signer_stops_at_start_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kms_key: Callable[..., str], kms_proxy: KmsProxy, dev_chain: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from autometa.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MOONBASE_RPC", dev_chain.url)
+    monkeypatch.setenv("REGISTRY_ADDRESS", dev_chain.deployment.address)
+    monkeypatch.delenv("WORKER_PRIVATE_KEY", raising=False)
+    runner = CliRunner()
+    cases = [
+        ({"WORKER_SIGNER": "vault:x"}, 2, "WORKER_SIGNER is not a signer spec"),
+        ({"WORKER_SIGNER": f"kms:{kms_key('RSA_2048')}", "KMS_ENDPOINT_URL": kms_proxy.url}, 2,
+         "WORKER_SIGNER: KMS key"),
+        ({"WORKER_SIGNER": f"keystore:{tmp_path / 'none.json'}"}, 2, "none.json does not exist"),
+        ({"WORKER_SIGNER": "key:0x" + "42" * 32}, 1, "is not an allow-listed executor"),
+    ]  # fmt: skip
+    for env, code, message in cases:
+        result = runner.invoke(app, ["executor"], env=env)
+        assert result.exit_code == code, (env, result.stdout, result.stderr)
+        said = " ".join(result.stderr.split())  # rich wraps long lines
+        assert message in said and "42" * 32 not in said

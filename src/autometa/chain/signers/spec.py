@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from autometa.chain.signers.base import Signer, SignerConfigError
-from autometa.chain.signers.keystore import load_keystore, read_password
+from autometa.chain.signers.keystore import keystore_address, load_keystore, read_password
 from autometa.chain.signers.kms import AwsKmsSigner
 from autometa.chain.signers.local import LocalKeySigner
 
@@ -85,6 +85,7 @@ def build_signer(
         return LocalKeySigner.from_key(spec.target)
     if spec.kind == "keystore":
         path = Path(spec.target).expanduser()
+        keystore_address(path)  # a missing or garbled file fails before anyone is asked for a password
         password = read_password(path, spec.password_file or password_file, prompt=prompt, label=label)
         return load_keystore(path, password)
     if spec.kind == "kms":
