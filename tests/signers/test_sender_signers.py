@@ -120,6 +120,30 @@ async def test_kms_outage_of_30_s_mid_burst(
     await assert_exactly_once(w3, sender, journal, signer, sent)
 
 
+async def test_kms_throttling_mid_burst_is_waited_out(
+    make_signer: Callable[..., Signer], kms_proxy: KmsProxy, w3: AsyncWeb3[Any]
+) -> None:
+    """KMS answers ThrottlingException to 40 calls in a row while 8 tasks send 40 transactions:
+    every signature is retried with backoff and every transaction is mined once, no gap."""
+    signer = make_signer("kms", retry_for=60, backoff=(0.05, 0.5))
+    await fund(w3, signer.address)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, signer, journal=journal, config=FAST)
+    sent: list[Any] = []
+
+    async def worker(task: int) -> None:
+        for i in range(5):
+            sent.append(await sender.send(transfer(task * 5 + i + 1), f"t{task}-{i}"))
+
+    burst = asyncio.gather(*(worker(t) for t in range(8)))
+    while len(sent) < 5:
+        await asyncio.sleep(0.01)
+    kms_proxy.throttle(40)
+    await asyncio.wait_for(burst, 120)
+    assert kms_proxy.injected[("Sign", "throttle")] == 40
+    await assert_exactly_once(w3, sender, journal, signer, sent)
+
+
 async def test_kms_down_past_the_retry_window_fails_sends_without_burning_nonces(
     make_signer: Callable[..., Signer], kms_proxy: KmsProxy, w3: AsyncWeb3[Any]
 ) -> None:

@@ -107,7 +107,7 @@ def test_unreachable_kms_is_a_clear_error_at_start_after_retrying(aws_env: dict[
         AwsKmsSigner.connect(
             "k1", endpoint_url=f"http://127.0.0.1:{free_port()}", startup_retry_for=2, backoff=(0.2, 0.5)
         )
-    assert 1.0 < time.monotonic() - t0 < 10
+    assert 0.5 < time.monotonic() - t0 < 10
 
 
 def test_throttled_at_start_waits_it_out(kms_key: Callable[..., str], kms_proxy: KmsProxy) -> None:
@@ -154,7 +154,7 @@ def test_kms_down_longer_than_the_retry_window_is_signer_unavailable(
     t0 = time.monotonic()
     with pytest.raises(SignerUnavailable, match=r"unavailable for 1.5 s"):
         signer.sign_transaction(_txs(1)[0])
-    assert 1.0 < time.monotonic() - t0 < 6
+    assert 0.5 < time.monotonic() - t0 < 6  # backed off within the window, then gave up
     kms_proxy.up()
     assert Account.recover_transaction(signer.sign_transaction(_txs(1)[0]).raw_transaction) == signer.address
 

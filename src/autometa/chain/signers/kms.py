@@ -135,15 +135,15 @@ class AwsKmsSigner(DigestSigner):
 
     @classmethod
     def client(cls, *, region: str | None = None, endpoint_url: str | None = None, timeout: float = 5.0) -> Any:
-        """A boto3 KMS client: boto3's own retries kept to one quick second try; longer outages
-        are waited out by the signer, which knows how long a transaction may wait."""
+        """A boto3 KMS client without boto3's own retries: the signer retries (backoff with
+        jitter, bounded by `retry_for`), so one policy decides how long a transaction waits."""
         try:
             import boto3
             from botocore.config import Config
         except ImportError:
             raise SignerConfigError("KMS signers need boto3: pip install 'autometa[kms]'") from None
         config = Config(
-            retries={"mode": "standard", "total_max_attempts": 2},
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=timeout,
             read_timeout=timeout,
             region_name=region,
