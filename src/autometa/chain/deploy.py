@@ -28,6 +28,13 @@ DEV_PRICES_USD: dict[str, Decimal] = {
 }
 FEED_DECIMALS = 8
 DEV_FEED_MAX_AGE = 7 * 24 * 3600
+# Seconds an admin change that could cost owners waits (ActionExecutor.timelockDelay; the contract
+# accepts MIN_TIMELOCK = 60 s .. MAX_TIMELOCK = 30 days). Two days for a real deployment; the
+# dev chain takes the minimum so `autometa admin apply` is a minute away.
+DEFAULT_TIMELOCK_SECONDS = 2 * 24 * 3600
+DEV_TIMELOCK_SECONDS = 60
+MIN_TIMELOCK_SECONDS = 60  # ActionExecutor.MIN_TIMELOCK
+MAX_TIMELOCK_SECONDS = 30 * 24 * 3600  # ActionExecutor.MAX_TIMELOCK
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Deployment:
     feeds: dict[str, str] = field(default_factory=dict)  # asset -> MockV3Aggregator (dev chain)
     token: str | None = None  # DevToken (dev chain)
     executors: list[str] = field(default_factory=list)
+    timelock_seconds: int = 0  # the contract's timelockDelay (0: a deployment file from before it)
+    assets: list[str] = field(default_factory=list)  # registered without a feed (attested prices)
 
     def env_lines(self) -> list[str]:
         return [
@@ -88,24 +97,49 @@ def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
     return receipt
 
 
-def deploy_autometa(w3: Web3, deployer: LocalAccount, admin: str | None = None) -> tuple[str, int]:
+def deploy_autometa(
+    w3: Web3, deployer: LocalAccount, admin: str | None = None, timelock: int = DEFAULT_TIMELOCK_SECONDS
+) -> tuple[str, int]:
     """Deploy the core; returns (address, block)."""
-    ctor = factory(w3, "Autometa").constructor(admin or deployer.address)
+    ctor = factory(w3, "Autometa").constructor(admin or deployer.address, timelock)
     receipt = transact(w3, deployer, ctor)
     return receipt["contractAddress"], receipt["blockNumber"]
 
 
 def deploy(
-    w3: Web3, deployer: LocalAccount, admin: str | None = None, executors: list[str] | None = None
+    w3: Web3,
+    deployer: LocalAccount,
+    admin: str | None = None,
+    executors: list[str] | None = None,
+    timelock: int = DEFAULT_TIMELOCK_SECONDS,
+    assets: list[str] | None = None,
 ) -> Deployment:
-    address, block = deploy_autometa(w3, deployer, admin)
-    dep = Deployment(chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address)
-    if executors and (admin is None or admin == deployer.address):
+    """Deploy, then (when the deployer is the admin) allow-list `executors` and register `assets`
+    as attested-price assets. Both apply at once: no workflow exists yet, so the timelock does not
+    hold them back."""
+    address, block = deploy_autometa(w3, deployer, admin, timelock)
+    dep = Deployment(
+        chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address,
+        timelock_seconds=timelock,
+    )  # fmt: skip
+    if admin is None or admin == deployer.address:
         core = autometa(w3, address)
-        for executor in executors:
+        for executor in executors or []:
             transact(w3, deployer, core.functions.setExecutor(executor, True))
-        dep.executors = list(executors)
+        dep.executors = list(executors or [])
+        register_assets(w3, deployer, address, assets or [])
+        dep.assets = list(assets or [])
     return dep
+
+
+def register_assets(w3: Web3, admin: LocalAccount, core_address: str, assets: list[str]) -> None:
+    """Register assets priced by the executor's attestation (no feed): only registered assets can
+    be used by price workflows (the contract's asset ids are not open to everyone)."""
+    core = autometa(w3, core_address)
+    for asset in assets:
+        raw = asset_to_bytes32(asset)
+        if core.functions.assetId(raw).call() == 0:
+            transact(w3, admin, core.functions.registerAsset(raw))
 
 
 def to_feed_answer(price: Decimal) -> int:

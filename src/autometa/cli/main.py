@@ -6,6 +6,7 @@ import typer
 
 from autometa import __version__
 from autometa.cli import (
+    admin_commands,
     chain_commands,
     escrow_commands,
     keys_commands,
@@ -35,11 +36,10 @@ app.command("executor")(executor_command)
 app.add_typer(escrow_commands.app, name="escrow")
 app.add_typer(workflow_commands.app, name="workflow")
 app.add_typer(price_commands.app, name="price")
+app.add_typer(admin_commands.app, name="admin")
+admin_commands.executor_app.command("rotate")(rotation_commands.rotate_command)
 app.add_typer(keys_commands.app, name="keys")
-# `admin executor rotate`; when cli/admin_commands.py (issue 12) lands, mount this group in its app.
-admin_app = typer.Typer(help="Administration of a deployment.", no_args_is_help=True)
-admin_app.add_typer(rotation_commands.app, name="executor")
-app.add_typer(admin_app, name="admin")
+workflow_commands.app.command("invalidate-signatures")(admin_commands.invalidate_signatures)
 
 
 @app.command()

@@ -1,14 +1,15 @@
 """`autometa admin executor rotate`: replace an executor's key without stopping execution.
 
-1. allow-list the new key (`setExecutor(new, true)`; a contract with an admin timelock queues
-   it: the command says so and when it may be applied);
+1. allow-list the new key: `setExecutor(new, true)`, which the contract's admin timelock queues
+   once workflows exist; the command waits for the change's eta (up to --timeout; run it again
+   to resume) and applies it, while the old executor keeps working;
 2. wait until an executor with the new key is running (its heartbeat in the store): start
    `autometa executor` with `WORKER_SIGNER=<new spec>` meanwhile;
 3. drain the old executor: it is sent SIGTERM (`--old-pid`) or you stop it; on SIGTERM an
    executor takes no more jobs, hands back the ones not yet in a batch, finishes the batches in
    flight and exits. The command waits until it has gone and none of its transactions is pending
    (journal and chain);
-4. remove the old key from the allow-list (`setExecutor(old, false)`).
+4. revoke the old key (`setExecutor(old, false)`: a revocation applies at once).
 
 No run is missed (jobs go back to the shared queue, the new executor takes them) or doubled (the
 contract refuses a run index twice, and the old executor's transactions are finished, not
@@ -27,15 +28,6 @@ import typer
 from eth_utils import is_hex_address, to_checksum_address
 
 from autometa.cli.common import CliError, chain_context, console, emit, handle_errors
-
-app = typer.Typer(help="Executor keys: rotation.", no_args_is_help=True)
-
-
-@app.callback()
-def _logs_to_stderr() -> None:
-    from autometa.logs import configure_logging
-
-    configure_logging("INFO")  # stderr; stdout carries the steps (and --json)
 
 SERVING_WITHIN_S = 15.0  # a heartbeat this recent means the executor runs (it beats every 5 s)
 
@@ -61,23 +53,42 @@ def _address_of(new: str) -> tuple[str, str | None]:
     return str(_describe(new, None, decrypt=False)["address"]), new
 
 
-def _admin(settings: Any) -> Any:
+def _admin(ctx: Any, key: str | None) -> Any:
+    """The admin's signer: --key, else ADMIN_SIGNER, else $ADMIN_PRIVATE_KEY / $DEPLOYER_PRIVATE_KEY,
+    else (dev chain) the dev admin; refused unless it is the contract's owner."""
     from autometa.chain.accounts import dev_role
     from autometa.chain.signers import is_dev_chain, role_signer
+    from autometa.cli.common import load_key
 
-    signer = role_signer(settings, "admin")
-    if signer is not None:
-        return signer
-    if is_dev_chain(settings):
-        return dev_role("admin")
-    raise CliError("no admin key: set ADMIN_SIGNER (keystore:PATH or kms:ARN)")
+    signer: Any = None
+    if key is None:
+        signer = role_signer(ctx.settings, "admin")
+    if signer is None:
+        env = "ADMIN_PRIVATE_KEY" if os.environ.get("ADMIN_PRIVATE_KEY") else "DEPLOYER_PRIVATE_KEY"
+        if key or os.environ.get(env) or not is_dev_chain(ctx.settings):
+            signer = load_key(key, env)
+        else:
+            signer = dev_role("admin")
+    owner = ctx.core.functions.owner().call()
+    if owner.lower() != signer.address.lower():
+        raise CliError(f"{signer.address} is not the admin of {ctx.core.address} (the admin is {owner})")
+    return signer
+
+
+def _queued_allow(core: Any, address: str) -> Any:
+    """The pending timelocked change that allows `address`, if any."""
+    from autometa.chain.admin import pending_changes
+
+    for change in pending_changes(core):
+        if change.kind == "executor" and change.executor == address and change.description.startswith("allow"):
+            return change
+    return None
 
 
 def _is_executor(core: Any, address: str) -> bool:
     return bool(core.functions.accountOf(address).call()[2])
 
 
-@app.command("rotate")
 @handle_errors
 def rotate_command(
     new: Annotated[str, typer.Option("--new", help="the new key: its address, a keystore path or a signer spec")],
@@ -86,13 +97,21 @@ def rotate_command(
     timeout: Annotated[float, typer.Option(help="seconds to wait for each step")] = 600.0,
     rpc_url: Annotated[str | None, typer.Option(help="JSON-RPC endpoint (default: MOONBASE_RPC)")] = None,
     contract: Annotated[str | None, typer.Option(help="Autometa contract (default: REGISTRY_ADDRESS)")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="admin key (default: ADMIN_SIGNER, $ADMIN_PRIVATE_KEY, $DEPLOYER_PRIVATE_KEY)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Allow-list NEW, wait for it to run, drain OLD, remove OLD. Safe to run again after a
-    timeout: every step checks what is already done."""
+    """Rotate an executor key: allow-list NEW (through the admin timelock: the command waits for
+    it, up to --timeout), wait for an executor with NEW to run, drain OLD, revoke OLD. Safe to run
+    again after a timeout: every step checks what is already done."""
+    from web3.logs import DISCARD
+
     from autometa.chain.deploy import transact
+    from autometa.logs import configure_logging
     from autometa.store import Store
 
+    configure_logging("INFO")  # stderr: stdout carries the steps (and --json)
     ctx = chain_context(rpc_url, contract)
     core, w3, settings = ctx.core, ctx.w3, ctx.settings
     if not is_hex_address(old):
@@ -101,22 +120,32 @@ def rotate_command(
     new_address, spec = _address_of(new)
     if new_address == old_address:
         raise CliError("--new and --old are the same key")
-    admin = _admin(settings)
+    admin = _admin(ctx, key)
     chain_id = int(w3.eth.chain_id)
     steps: dict[str, Any] = {"old": old_address, "new": new_address}
 
-    # 1. allow-list the new key
+    # 1. allow-list the new key (queued by the timelock once workflows exist: wait, then apply)
     if _is_executor(core, new_address):
         _say(f"1/4 {new_address} is already an allowed executor")
     else:
-        receipt = transact(w3, admin, core.functions.setExecutor(new_address, True))
-        steps["allow_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
+        change = _queued_allow(core, new_address)
+        if change is None:
+            receipt = transact(w3, admin, core.functions.setExecutor(new_address, True))
+            steps["allow_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
+            queued = core.events.ChangeQueued().process_receipt(receipt, errors=DISCARD)
+            change = _queued_allow(core, new_address) if queued else None
+        if change is not None:
+            steps["change_id"] = change.id
+            now = int(w3.eth.get_block("latest")["timestamp"])
+            _say(f"1/4 allowing {new_address} waits in the admin timelock: change #{change.id}, applied in "
+                 f"{max(change.eta - now, 0)} s (eta {change.eta}); the old executor keeps working")  # fmt: skip
+            _wait(f"the timelock of change #{change.id} (eta {change.eta})",
+                  lambda: int(w3.eth.get_block("latest")["timestamp"]) >= change.eta, timeout)  # fmt: skip
+            receipt = transact(w3, admin, core.functions.applyChange(change.id))
+            steps["apply_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
         if not _is_executor(core, new_address):
-            raise CliError(
-                f"setExecutor({new_address}) was queued by the contract's admin timelock (tx {steps['allow_tx']}): "
-                "apply the change once its delay has passed, then run this command again"
-            )
-        _say(f"1/4 allowed {new_address} as an executor (tx {steps['allow_tx']})")
+            raise CliError(f"{new_address} is still not an executor after setExecutor: see `autometa admin pending`")
+        _say(f"1/4 allowed {new_address} as an executor")
 
     store = Store.open(settings.database_url, migrate=False)
     try:
