@@ -3,7 +3,8 @@
 one PostgreSQL store, anvil with 1 s blocks. 300 workflows fall due while `autometa admin
 executor rotate` allow-lists the new key, waits for the new executor, drains the old one (SIGTERM)
 and removes its key: every run executes exactly once (0 missed, 0 duplicates), the old
-executor exits cleanly with nothing pending, and both keys executed part of the load."""
+executor exits cleanly with nothing pending, and both keys executed part of the load. Allowing
+the new key goes through the contract's admin timelock (queued, applied after its delay)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autometa.chain.accounts import dev_account, dev_role
+from autometa.chain.admin import pending_changes
 from autometa.chain.contracts import autometa
 from autometa.chain.signers import LocalKeySigner, write_keystore
 from tests.conftest import fresh_pg_database
@@ -39,10 +41,10 @@ def test_rotation_under_load_misses_and_doubles_nothing(tmp_path: Path) -> None:
         stack.w3.provider.make_request("anvil_setBalance", [new.address, hex(10**21)])  # type: ignore[arg-type]
         assert not core.functions.accountOf(new.address).call()[2]
         scenario = Scenario(stack)
+        owners = [dev_account(i) for i in OWNER_KEYS]
         stack.start_workers({"exec-old": OLD_KEY})
-        ids = scenario.wave([dev_account(i) for i in OWNER_KEYS], 300, lead_s=12, spread=40)  # due over 40 s
+        first = scenario.wave(owners, 30, lead_s=2)  # workflows exist: allowing an executor is timelocked now
         stack.wait_for("the first executions", lambda: bool(stack.executed_logs()), 60)
-        executed_before = len(stack.run_counts())
         stack.killed.add("exec-old")  # it is about to exit on purpose (drained)
         admin_key = "0x" + bytes(dev_role("admin").key).hex()
         rotate = subprocess.Popen(
@@ -51,13 +53,23 @@ def test_rotation_under_load_misses_and_doubles_nothing(tmp_path: Path) -> None:
             env=stack.env(ADMIN_SIGNER=admin_key), cwd=stack.workdir, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        stack.wait_for("the allow-listing to be queued", lambda: any(
+            c.executor == new.address for c in pending_changes(core)))  # fmt: skip
+        assert not core.functions.accountOf(new.address).call()[2]  # queued, not applied
+        # The timelock's delay passes (anvil's clock jumps); then 300 more workflows fall due over
+        # 40 s, while the rotation applies the change, the new executor starts and the old drains.
+        delay = int(core.functions.timelockDelay().call())
+        stack.w3.provider.make_request("evm_increaseTime", [delay + 1])  # type: ignore[arg-type]
+        stack.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        ids = first + scenario.wave(owners, 300, lead_s=12, spread=40)
+        executed_before = len(stack.run_counts())
         stack.wait_for("the new key to be allowed", lambda: bool(core.functions.accountOf(new.address).call()[2]))
         stack.start("exec-new", "executor", WORKER_SIGNER=f"keystore:{keystore}",
                     KEYSTORE_PASSWORD_FILE=str(password_file))  # fmt: skip
         out, err = rotate.communicate(timeout=240)
         assert rotate.returncode == 0, f"{out}\n{err}\n{stack.log_tails()}"
         steps = json.loads(out.strip().splitlines()[-1])
-        assert steps["old"] == old and steps["new"] == new.address and steps["remove_tx"]
+        assert steps["old"] == old and steps["new"] == new.address and steps["remove_tx"] and steps["apply_tx"]
         assert stack.procs["exec-old"].wait(timeout=30) == 0  # drained and exited by itself
         old_log = stack.log_text("exec-old")
         assert "executor.draining" in old_log and "executor.drained" in old_log
