@@ -27,7 +27,7 @@ from typing import Annotated, Any
 import typer
 from eth_utils import is_hex_address, to_checksum_address
 
-from autometa.cli.common import CliError, chain_context, console, emit, handle_errors
+from autometa.cli.common import CliError, admin_signer, chain_context, console, emit, handle_errors
 
 SERVING_WITHIN_S = 15.0  # a heartbeat this recent means the executor runs (it beats every 5 s)
 
@@ -51,28 +51,6 @@ def _address_of(new: str) -> tuple[str, str | None]:
     from autometa.cli.keys_commands import _describe
 
     return str(_describe(new, None, decrypt=False)["address"]), new
-
-
-def _admin(ctx: Any, key: str | None) -> Any:
-    """The admin's signer: --key, else ADMIN_SIGNER, else $ADMIN_PRIVATE_KEY / $DEPLOYER_PRIVATE_KEY,
-    else (dev chain) the dev admin; refused unless it is the contract's owner."""
-    from autometa.chain.accounts import dev_role
-    from autometa.chain.signers import is_dev_chain, role_signer
-    from autometa.cli.common import load_key
-
-    signer: Any = None
-    if key is None:
-        signer = role_signer(ctx.settings, "admin")
-    if signer is None:
-        env = "ADMIN_PRIVATE_KEY" if os.environ.get("ADMIN_PRIVATE_KEY") else "DEPLOYER_PRIVATE_KEY"
-        if key or os.environ.get(env) or not is_dev_chain(ctx.settings):
-            signer = load_key(key, env)
-        else:
-            signer = dev_role("admin")
-    owner = ctx.core.functions.owner().call()
-    if owner.lower() != signer.address.lower():
-        raise CliError(f"{signer.address} is not the admin of {ctx.core.address} (the admin is {owner})")
-    return signer
 
 
 def _queued_allow(core: Any, address: str) -> Any:
@@ -120,7 +98,7 @@ def rotate_command(
     new_address, spec = _address_of(new)
     if new_address == old_address:
         raise CliError("--new and --old are the same key")
-    admin = _admin(ctx, key)
+    admin = admin_signer(ctx, key)
     chain_id = int(w3.eth.chain_id)
     steps: dict[str, Any] = {"old": old_address, "new": new_address}
 
