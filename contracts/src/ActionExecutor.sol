@@ -52,10 +52,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     ///   leaner fee debit / RunExecuted ≈ 6 − 280.5·n, so BATCH + 6 and ITEM − 280.
     /// Result: |fee − gasUsed × price × (1 + premium)| ≤ 0.2 % of the tx cost in every measured case.
     /// The intrinsic 21,000 is no longer part of these: it is charged once per transaction
-    /// (`_intrinsicGas`), by whichever run or relayed intent comes first.
-    uint256 internal constant SINGLE_OVERHEAD = 9_390;
-    uint256 internal constant BATCH_OVERHEAD = 4_346;
-    uint256 internal constant ITEM_OVERHEAD = 4_820;
+    /// (`_intrinsicGas`), by whichever run or relayed intent comes first. After the issue-12
+    /// checks (canonical calldata, tip cap, gas pre-check, memory reset) bench/gas.py measured
+    /// residuals of +315 (single), 37 + 9·n (batch): SINGLE + 310, BATCH + 37, ITEM + 9.
+    uint256 internal constant SINGLE_OVERHEAD = 9_700;
+    uint256 internal constant BATCH_OVERHEAD = 4_383;
+    uint256 internal constant ITEM_OVERHEAD = 4_829;
     /// What a second `execute` in the same transaction does not spend: the executor's balance
     /// slot was already written (a warm rewrite costs 100, the first write 2,900).
     uint256 internal constant NESTED_SAVING = 2_800;

@@ -165,6 +165,32 @@ class ContractsOut(BaseModel):
     chain_id: int
 
 
+class PendingChangeOut(BaseModel):
+    """One admin change waiting in the contract's timelock."""
+
+    id: int
+    kind: str  # executor | feed | premium | max_tip
+    description: str
+    eta: int  # unix time from which the admin may apply it
+    ready: bool
+    seconds_left: int
+    executor: str | None = None
+    asset: str | None = None
+    feed: str | None = None
+    max_age_s: int | None = None
+    premium_bps: int | None = None
+    max_tip_wei: int | None = None
+
+
+class AdminPendingOut(BaseModel):
+    """Queued admin changes and the deployment's fee parameters, so owners see changes coming."""
+
+    timelock_seconds: int
+    premium_bps: int
+    max_tip_wei: int
+    changes: list[PendingChangeOut]
+
+
 class AssetsOut(BaseModel):
     assets: list[str]
 

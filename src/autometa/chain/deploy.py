@@ -75,19 +75,23 @@ def deployment_path(data_dir: Path, chain_id: int) -> Path:
     return data_dir / "deployments" / f"{chain_id}.json"
 
 
-def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
+def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | None = None) -> Any:
     """Sign, send and wait for one transaction; raise with the revert reason if it fails.
-    For one-off set-up steps; services send through `TransactionSender`."""
+    For one-off set-up steps; services send through `TransactionSender`. `gas`: a gas limit to
+    use as is (an `executeBatch` must be sized from its items' gas limits: an estimate may find
+    the gas at which every item is skipped for gas)."""
     params: dict[str, Any] = {
         "from": account.address,
         "nonce": w3.eth.get_transaction_count(account.address, "pending"),
     }
     if value:
         params["value"] = value
+    if gas is not None:
+        params["gas"] = gas
     tx = {**call, **params} if isinstance(call, dict) else call.build_transaction(params)
     # Headroom: relayer reimbursement and fees depend on the gas price, which eth_estimateGas
     # may run with at zero, so the estimate alone can fall short.
-    if "gas" in tx:
+    if "gas" in tx and gas is None:
         tx["gas"] = int(tx["gas"] * 1.3) + 20_000
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

@@ -48,6 +48,7 @@ export async function request(method, path, body) {
 export const api = {
   health: () => request('GET', '/api/utils/healthz').catch((e) => { if (e.status === 503) return null; throw e; }),
   contracts: () => request('GET', '/api/utils/contracts'),
+  adminPending: () => request('GET', '/api/utils/admin/pending'),
   assets: () => request('GET', '/api/price/assets'),
   price: (symbol) => request('GET', `/api/price/${encodeURIComponent(symbol)}`),
   workers: () => request('GET', '/api/workers?within_s=120'),

@@ -1,6 +1,7 @@
 // The dashboard: who is looking (wallet or address), their workflows and escrow, the create
 // form, signed status changes, the live execution feed (SSE), charts, prices and workers.
 
+import { invalidateSignatures, refreshPending } from './admin.js';
 import { api, ApiError } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
@@ -62,6 +63,7 @@ async function useAddress(address, mode) {
   $('acct-address').textContent = address;
   $('acct-mode').textContent = mode === 'wallet' ? 'connected wallet (can sign)' : 'view only';
   $('deposit-form').hidden = mode !== 'wallet';
+  $('invalidate-sigs').hidden = mode !== 'wallet';
   $('connect').textContent = mode === 'wallet' ? shortHex(address, 4) : 'Connect wallet';
   document.body.dataset.address = address;
   openFeed();
@@ -345,6 +347,7 @@ async function start() {
   form.addEventListener('submit', create);
   $('connect').addEventListener('click', connectWallet);
   $('deposit-form').addEventListener('submit', deposit);
+  $('invalidate-sigs').addEventListener('click', () => invalidateSignatures(state.address, banner));
   $('banner-close').addEventListener('click', () => { $('banner').hidden = true; });
   $('view-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -359,9 +362,9 @@ async function start() {
   const assets = (await guarded(() => api.assets())) || { assets: [] };
   form.elements.token.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
   openFeed();
-  await Promise.all([refreshPrices(assets.assets), refreshWorkers()]);
+  await Promise.all([refreshPrices(assets.assets), refreshWorkers(), refreshPending()]);
   setInterval(refreshAccount, 3000);
-  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); }, 5000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); }, 5000);
   document.body.dataset.ready = '1';
 }
 
