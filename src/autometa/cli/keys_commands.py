@@ -108,7 +108,7 @@ def import_command(
     _write(path, key, password_file, iterations, as_json)
 
 
-def _describe(spec_text: str, password_file: Path | None, decrypt: bool) -> dict[str, Any]:
+def describe_signer(spec_text: str, password_file: Path | None, decrypt: bool) -> dict[str, Any]:
     """What a spec (or a bare keystore path) names, without ever printing a secret."""
     from autometa.chain.signers import (
         SignerConfigError,
@@ -149,7 +149,7 @@ def export_address_command(
     password_file: PasswordFile = None,
 ) -> None:
     """Print only the address (what the admin allow-lists with `setExecutor`)."""
-    typer.echo(_describe(signer, password_file, decrypt=False)["address"])
+    typer.echo(describe_signer(signer, password_file, decrypt=False)["address"])
 
 
 @app.command("show")
@@ -168,7 +168,7 @@ def show_command(
 
     rows: list[dict[str, Any]] = []
     if signer is not None:
-        rows.append(_describe(signer, password_file, decrypt))
+        rows.append(describe_signer(signer, password_file, decrypt))
     else:
         settings = load_settings()
         for role in ROLE_SETTINGS:
@@ -187,7 +187,7 @@ def show_command(
             spec_text = f"{spec.kind}:{spec.target}"
             if spec.password_file is not None:
                 spec_text += f"?password_file={spec.password_file}"
-            rows.append({"role": role, "setting": name, **_describe(spec_text, password_file, decrypt)})
+            rows.append({"role": role, "setting": name, **describe_signer(spec_text, password_file, decrypt)})
 
     def human() -> None:
         for row in rows:

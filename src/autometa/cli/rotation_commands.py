@@ -48,9 +48,9 @@ def _address_of(new: str) -> tuple[str, str | None]:
     """(address, spec) for an address or a signer spec / keystore path (never decrypted here)."""
     if is_hex_address(new):
         return to_checksum_address(new), None
-    from autometa.cli.keys_commands import _describe
+    from autometa.cli.keys_commands import describe_signer
 
-    return str(_describe(new, None, decrypt=False)["address"]), new
+    return str(describe_signer(new, None, decrypt=False)["address"]), new
 
 
 def _queued_allow(core: Any, address: str) -> Any:
