@@ -88,6 +88,8 @@ _REVERT_STATUS: dict[str, tuple[int, str | None]] = {
     "NotWorkflowOwner": (403, "user_address"),
     "InvalidTransition": (409, None),
     "ExecutionIsPaused": (503, None),
+    "UnknownAsset": (422, "trigger_data.token"),  # an asset the admin did not register on-chain
+    "NonCanonicalCalldata": (400, None),
 }
 
 
