@@ -20,11 +20,22 @@ from autometa.chain.anvil import Anvil
 from autometa.chain.deploy import Deployment
 from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.web3 import connect
+from tests.support.hardhat import HardhatNode
+
+# Deadlines per test (pytest-timeout; the default is in pyproject.toml). Multi-process and fault
+# scenarios marked `slow` take minutes on a loaded 2-core machine; they get this one instead.
+SLOW_TEST_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT_S))
 
 
 @dataclass
 class DevChain:
-    anvil: Anvil
+    anvil: Anvil | HardhatNode  # the node: anvil everywhere, Hardhat where a test asks for it
     w3: Web3
     deployment: Deployment
 
@@ -40,16 +51,38 @@ def dev_chain_session() -> Iterator[DevChain]:
         yield DevChain(anvil, w3, setup_dev_stack(w3))
 
 
-@pytest.fixture
-def dev_chain(dev_chain_session: DevChain) -> Iterator[DevChain]:
-    """The session's dev chain, reverted to its freshly deployed state after the test."""
-    w3 = dev_chain_session.w3
+@contextmanager
+def _reverted(chain: DevChain) -> Iterator[DevChain]:
+    w3 = chain.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
-        yield dev_chain_session
+        yield chain
     finally:
         w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def dev_chain(dev_chain_session: DevChain) -> Iterator[DevChain]:
+    """The session's dev chain, reverted to its freshly deployed state after the test."""
+    with _reverted(dev_chain_session) as chain:
+        yield chain
+
+
+@pytest.fixture(scope="session")
+def hardhat_chain_session() -> Iterator[DevChain]:
+    with HardhatNode() as node:
+        w3 = connect(node.url)
+        yield DevChain(node, w3, setup_dev_stack(w3))
+
+
+@pytest.fixture(params=["anvil", "hardhat"])
+def any_chain(request: pytest.FixtureRequest) -> Iterator[DevChain]:
+    """The dev stack on each node implementation in turn (anvil, then Hardhat Network), reverted
+    after the test: for the flows that must not depend on one node's leniency."""
+    session = request.getfixturevalue("dev_chain_session" if request.param == "anvil" else "hardhat_chain_session")
+    with _reverted(session) as chain:
+        yield chain
 
 
 # ---------------------------------------------------------------- databases

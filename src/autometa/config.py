@@ -7,28 +7,18 @@ keep working unchanged. A bad value fails at start-up with the setting's name; p
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from autometa.networks import RETIRED, Network, Preset, preset
 
-class Network(StrEnum):
-    DEV = "dev"
-    MOONBASE = "moonbase"
-    MOONBEAM = "moonbeam"
+__all__ = ["ConfigError", "Network", "Settings", "load_settings"]
 
-
-# Presets: chain id and a public RPC endpoint for each supported network.
-NETWORKS: dict[Network, tuple[int, str]] = {
-    Network.DEV: (31337, "http://127.0.0.1:8545"),
-    Network.MOONBASE: (1287, "https://rpc.api.moonbase.moonbeam.network"),
-    Network.MOONBEAM: (1284, "https://rpc.api.moonbeam.network"),
-}
 
 DEFAULT_ASSETS = ("ethereum", "bitcoin", "moonbeam", "polkadot", "usd-coin", "tether")
 
@@ -93,7 +83,9 @@ class Settings(BaseSettings):
     DATA_DIR: Path = Path(".autometa")
     DATABASE_URL: str | None = None
 
-    CONFIRMATIONS: int = Field(default=0, ge=0, le=1000)
+    # Blocks the indexer stays behind the head, or a block tag ("finalized", "safe") where the node
+    # has one: then only what the chain calls final is indexed (later, never rolled back).
+    CONFIRMATIONS: int | Literal["finalized", "safe"] = 0
     INDEXER_BATCH_BLOCKS: int = Field(default=2000, ge=1, le=100_000)
     MAX_FEE_PER_GAS_GWEI: float = Field(default=500.0, gt=0)
     PRIORITY_FEE_GWEI: float = Field(default=1.0, ge=0)
@@ -109,6 +101,26 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
+
+    @field_validator("CONFIRMATIONS", mode="before")
+    @classmethod
+    def _check_confirmations(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            tag = value.strip().lower()
+            if tag not in ("finalized", "safe"):
+                raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+            return tag
+        depth = int(value)
+        if not 0 <= depth <= 1000:
+            raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+        return depth
+
+    @field_validator("NETWORK")
+    @classmethod
+    def _check_network(cls, value: Network) -> Network:
+        if value in RETIRED:
+            raise ValueError(RETIRED[value])
+        return value
 
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod
@@ -176,14 +188,19 @@ class Settings(BaseSettings):
     # ---------------------------------------------------------------- derived
 
     @property
+    def preset(self) -> Preset:
+        """The network's defaults (chain id, public endpoint, block time, finality, chain module)."""
+        return preset(self.NETWORK)
+
+    @property
     def rpc_url(self) -> str:
-        return self.MOONBASE_RPC or NETWORKS[self.NETWORK][1]
+        return self.MOONBASE_RPC or self.preset.rpc_url
 
     @property
     def expected_chain_id(self) -> int | None:
         if self.CHAIN_ID is not None:
             return self.CHAIN_ID
-        return None if self.NETWORK is Network.DEV else NETWORKS[self.NETWORK][0]
+        return None if self.NETWORK is Network.DEV else self.preset.chain_id
 
     @property
     def contract_address(self) -> str | None:
@@ -197,6 +214,11 @@ class Settings(BaseSettings):
                 "(`autometa deploy` prints the lines)"
             )
         return next(iter(addrs), None)
+
+    @property
+    def confirmation_blocks(self) -> int:
+        """Blocks a sender waits past inclusion: a block tag is the indexer's rule, not a depth."""
+        return self.CONFIRMATIONS if isinstance(self.CONFIRMATIONS, int) else 0
 
     @property
     def database_url(self) -> str:
@@ -221,5 +243,5 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            problems.append(f"{name}: {err['msg']}")
+            problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("invalid configuration — " + "; ".join(problems)) from None

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,14 @@ async def rpc(w3: AsyncWeb3[Any], method: str, *params: Any) -> Any:
     reply = await w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
     assert "error" not in reply, reply
     return reply.get("result")
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Wait for `check` (bounded: a sender that never acts fails the test by name)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -164,8 +172,7 @@ async def test_stuck_transaction_is_replaced_with_bumped_fees(anvil: Anvil, conn
     # the sender sees a transaction 3 blocks old and replaces it before anything is mined.
     await rpc(w3, "evm_setBlockGasLimit", hex(30_000_000))
     waiter = asyncio.create_task(sender.wait(sent, timeout=20))
-    while not sent.replacements:
-        await asyncio.sleep(0.02)
+    await until(lambda: sent.replacements > 0, "the sender to replace the stuck transaction")
     async with miner(w3):
         receipt = await waiter
     assert receipt["status"] == 1
@@ -215,8 +222,7 @@ async def test_dropped_transaction_is_rebroadcast_once_and_mined(anvil: Anvil, c
     await rpc(w3, "anvil_dropTransaction", sent.tx_hash)
     assert (await rpc(w3, "eth_getTransactionByHash", sent.tx_hash)) is None
     waiter = asyncio.create_task(sender.wait(sent, timeout=20))
-    while not sent.rebroadcasts:
-        await asyncio.sleep(0.02)
+    await until(lambda: sent.rebroadcasts > 0, "the sender to rebroadcast the dropped transaction")
     async with miner(w3):
         receipt = await waiter
     assert receipt["status"] == 1

@@ -47,10 +47,27 @@ def test_the_seed_env_file_loads_unchanged(tmp_path: Path) -> None:
         _ = s.contract_address
 
 
-def test_network_presets() -> None:
-    assert load_settings(NETWORK="moonbase").expected_chain_id == 1287
-    assert load_settings(NETWORK="moonbeam").expected_chain_id == 1284
-    assert load_settings().NETWORK is Network.DEV
+@pytest.mark.parametrize(
+    ("network", "chain_id", "module"),
+    [("base", 8453, "optimism"), ("base-sepolia", 84532, "optimism"), ("ethereum", 1, "none"),
+     ("sepolia", 11155111, "none"), ("arbitrum", 42161, "arbitrum"), ("arbitrum-sepolia", 421614, "arbitrum"),
+     ("optimism", 10, "optimism"), ("op-sepolia", 11155420, "optimism")],
+)  # fmt: skip
+def test_network_presets(network: str, chain_id: int, module: str) -> None:
+    s = load_settings(NETWORK=network)
+    assert s.expected_chain_id == chain_id and s.preset.chain_module == module
+    assert s.rpc_url.startswith("https://") and s.preset.finality_tag == "finalized"
+    assert load_settings(NETWORK=network, MOONBASE_RPC="http://127.0.0.1:9").rpc_url == "http://127.0.0.1:9"
+    assert load_settings().NETWORK is Network.DEV and load_settings().expected_chain_id is None
+
+
+@pytest.mark.parametrize(("network", "instead"), [("moonbeam", "NETWORK=base"), ("moonbase", "NETWORK=base-sepolia")])
+def test_retired_networks_stop_start_up_with_one_line_naming_the_replacement(network: str, instead: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(NETWORK=network)
+    message = str(err.value)
+    assert "\n" not in message and "shut down in 2026" in message and instead in message
+    assert message.startswith("invalid configuration — NETWORK: NETWORK=" + network)
 
 
 @pytest.mark.parametrize(
@@ -89,3 +106,17 @@ def test_a_private_key_never_shows(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     finally:
         structlog.reset_defaults()
     assert KEY[2:] not in out and "ab" * 32 in out
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed", "blocks"), [("3", 3, 3), ("finalized", "finalized", 0), ("SAFE", "safe", 0)]
+)
+def test_confirmations_take_a_depth_or_a_block_tag(value: str, parsed: object, blocks: int) -> None:
+    s = load_settings(CONFIRMATIONS=value)
+    assert s.CONFIRMATIONS == parsed and s.confirmation_blocks == blocks
+
+
+@pytest.mark.parametrize("value", ["latest", "-1", "1001", "final"])
+def test_bad_confirmations_name_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="CONFIRMATIONS"):
+        load_settings(CONFIRMATIONS=value)

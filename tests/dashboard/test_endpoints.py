@@ -139,9 +139,12 @@ async def serving(api: Api) -> AsyncIterator[tuple[str, EmbeddedServer]]:
     server = EmbeddedServer(uvicorn.Config(create_app(api.settings, services=api.services), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="off"))  # fmt: skip
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(400):  # 20 s at most
+        if server.started:
+            break
         assert not task.done(), "uvicorn did not start"
         await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start in 20 s"
     try:
         yield f"http://127.0.0.1:{port}", server
     finally:

@@ -246,7 +246,7 @@ def test_plain_key_on_a_live_chain_starts_with_a_warning_naming_the_safer_option
     monkeypatch.chdir("/")
     key = "0x" + "42" * 32
     with capture_logs() as logs:
-        assert role_signer(load_settings(NETWORK="moonbase", WORKER_PRIVATE_KEY=key), "worker") is not None
+        assert role_signer(load_settings(NETWORK="sepolia", WORKER_PRIVATE_KEY=key), "worker") is not None
         assert role_signer(load_settings(RELAYER_SIGNER=key, CHAIN_ID=1284), "relayer") is not None
         assert role_signer(load_settings(WORKER_PRIVATE_KEY=key), "worker") is not None  # the dev chain: quiet
     warnings = [e for e in logs if e["event"] == "signer.plain_key"]

@@ -1,5 +1,7 @@
-"""Embedded mode end to end: the seed's workflow (ethereum below $3200 → send 1 coin) fires
-once when the feed moves to 3198.15, and the run is recorded."""
+"""Embedded mode end to end, on anvil and on Hardhat Network: the seed's workflow (ethereum below
+$3200 → send 1 coin) fires once when the feed moves to 3198.15, and the run is recorded; 100
+runs falling due together each execute exactly once. Hardhat has no eth_simulateV1, so there the
+executor runs its fallback path."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from autometa.chain.accounts import dev_role
+from autometa.chain.accounts import dev_account, dev_role
+from autometa.chain.contracts import autometa
 from autometa.chain.deploy import set_dev_price
 from autometa.chain.indexer import EventIndexer
 from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import connect_async
+from autometa.domain.state import WorkflowState
 from autometa.store import Store
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.executor import Executor
@@ -20,10 +24,11 @@ from autometa.worker.queue import InMemoryJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import IndexerWorkflowSource
 
-from .helpers import RECIPIENT, create, deposit, seed_spec
+from .helpers import RECIPIENT, advance, create, deposit, now, seed_spec, spec
 
 
-async def test_seed_workflow_executes_once_and_is_recorded(dev_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dev_chain = any_chain
     w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
     deposit(w3, dep.address, user, 2 * 10**18)
     wid = create(w3, dep.address, user, seed_spec())
@@ -41,8 +46,11 @@ async def test_seed_workflow_executes_once_and_is_recorded(dev_chain, tmp_path: 
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
     before = w3.eth.get_balance(RECIPIENT)
     try:
-        while not scheduler.loaded:
+        for _ in range(600):  # 30 s at most
+            if scheduler.loaded:
+                break
             await asyncio.sleep(0.05)
+        assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
         await asyncio.sleep(0.5)
         assert executor.outcomes == []  # 3250: nothing due
         set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))
@@ -66,4 +74,51 @@ async def test_seed_workflow_executes_once_and_is_recorded(dev_chain, tmp_path: 
     assert row.gas_used and row.fee and row.latency_s is not None and row.latency_s >= 0
     beats = store.heartbeats.all()
     assert beats == [] or beats[0].address == dev_role("executor").address
+    store.close()
+
+
+async def test_100_runs_due_together_each_execute_exactly_once(any_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w3, dep = any_chain.w3, any_chain.deployment
+    owners = [dev_account(i) for i in range(3, 8)]
+    for owner in owners:
+        deposit(w3, dep.address, owner, 10**18)
+    t0 = now(w3)
+    ids = [create(w3, dep.address, owners[i % len(owners)], spec(0, {"at": t0 + 60})) for i in range(100)]
+    store = Store.open(f"sqlite:///{tmp_path / 'autometa.db'}")
+    aw3 = connect_async(any_chain.url)
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    indexer = EventIndexer(w3, store, dep.address, dep.block)
+    scheduler = Scheduler(
+        aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
+        follower=BlockFollower(aw3, poll_interval=0.2),
+    )  # fmt: skip
+    executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
+    core = autometa(w3, dep.address)
+    try:
+        for _ in range(600):
+            if scheduler.loaded:
+                break
+            await asyncio.sleep(0.05)
+        assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
+        advance(w3, 120)
+        for _ in range(300):  # 30 s at most
+            if sum(len(o.executed) for o in executor.outcomes) >= len(ids):
+                break
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            await asyncio.sleep(0.1)
+        for _ in range(5):  # more blocks: nothing may run again
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await queue.shutdown()
+    executed = [key for o in executor.outcomes for key in o.executed]
+    assert sorted(executed) == sorted((wid, 0) for wid in ids), f"{len(executed)} executions for {len(ids)} runs"
+    assert all(WorkflowState.from_view(core.functions.getWorkflow(wid).call()).run_count == 1 for wid in ids)
+    rows = [row for wid in ids for row in store.executions.for_run(dep.chain_id, wid, 0)]
+    assert len(rows) == len(ids) and {r.status for r in rows} == {"success"}
     store.close()

@@ -133,7 +133,7 @@ class SenderConfig:
             "priority_fee_wei": int(settings.PRIORITY_FEE_GWEI * GWEI),
             "replace_after_blocks": settings.TX_REPLACE_AFTER_BLOCKS,
             "fee_bump_percent": settings.TX_FEE_BUMP_PERCENT,
-            "confirmations": settings.CONFIRMATIONS,
+            "confirmations": settings.confirmation_blocks,
         }
         values.update(overrides)
         return cls(**values)

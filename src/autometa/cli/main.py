@@ -16,6 +16,7 @@ from autometa.cli import (
 )
 from autometa.cli.api_command import api_command
 from autometa.cli.demo_command import demo_command
+from autometa.cli.doctor_command import doctor_command
 from autometa.cli.executor_command import executor_command
 from autometa.cli.scheduler_command import scheduler_command
 from autometa.cli.up_command import up_command
@@ -30,6 +31,7 @@ app.command("deploy")(chain_commands.deploy_command)
 app.command("devnet")(chain_commands.devnet_command)
 app.command("up")(up_command)
 app.command("demo")(demo_command)
+app.command("doctor")(doctor_command)
 app.command("api")(api_command)
 app.command("scheduler")(scheduler_command)
 app.command("executor")(executor_command)

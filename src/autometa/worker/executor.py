@@ -55,6 +55,7 @@ from web3.logs import DISCARD
 
 from autometa.chain.contracts import autometa_async
 from autometa.chain.nonces import BroadcastErrorKind
+from autometa.chain.rpc_support import method_unsupported
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
 from autometa.domain.kinds import OnchainPriceSource, SkipReason
 from autometa.store.executions import SIMULATED_SKIP_PREFIX
@@ -461,8 +462,11 @@ class Executor:
         if "error" in reply and "insufficient funds" in str(reply["error"]).lower():
             return {}, block, None  # the node checks our balance (anvil does): sending will say so
         if "error" in reply or not reply.get("result"):
-            log.info("executor.simulate_unavailable", error=str(reply.get("error")))
-            self._simulate_v1 = False
+            if method_unsupported(reply.get("error")):
+                log.info("executor.simulate_unavailable", error=str(reply.get("error")))
+                self._simulate_v1 = False  # for good: this node lacks the method
+            else:  # a rate limit, a timeout, a 5xx: this batch goes unsimulated, the next one tries again
+                log.warning("executor.simulate_failed", error=str(reply.get("error"))[:300])
             return {}, block, None
         result = reply["result"][0]["calls"][0]
         if result.get("status") not in ("0x1", 1):
