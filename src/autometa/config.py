@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from autometa.networks import RETIRED, Network, Preset, preset
@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     FEEESCROW_ADDRESS: str | None = None
     WORKER_PRIVATE_KEY: SecretStr | None = None
     RELAYER_PRIVATE_KEY: SecretStr | None = None
+    # Signers by spec (autometa.chain.signers): key:0x… | keystore:PATH[?password_file=F] | kms:ARN-or-id.
+    # Each replaces the role's *_PRIVATE_KEY (set one or the other); ADMIN_SIGNER is for admin commands.
+    WORKER_SIGNER: SecretStr | None = None
+    RELAYER_SIGNER: SecretStr | None = None
+    ADMIN_SIGNER: SecretStr | None = None
+    KEYSTORE_PASSWORD_FILE: Path | None = Field(default=None, description="file holding keystore passwords")
+    KMS_ENDPOINT_URL: str | None = Field(default=None, description="KMS endpoint (default: AWS's for the region)")
+    KMS_REGION: str | None = Field(default=None, description="AWS region (default: the key ARN's, or boto3's)")
+    KMS_RETRY_SECONDS: float = Field(default=60.0, gt=0, le=3600, description="how long a signature waits out KMS")
 
     POLL_INTERVAL: float = Field(default=10.0, gt=0, le=3600)
     # Batches in flight per executor. A batch's slot is held from simulation until its block is
@@ -134,6 +143,29 @@ class Settings(BaseSettings):
             # Never echo the value: it may be a real key with a typo.
             raise ValueError(f"{info.field_name} is not a valid 32-byte hex private key") from None
         return SecretStr(raw)
+
+    @field_validator("WORKER_SIGNER", "RELAYER_SIGNER", "ADMIN_SIGNER", mode="before")
+    @classmethod
+    def _check_signer(cls, value: Any, info: Any) -> Any:
+        from autometa.chain.signers.spec import parse_spec
+
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        if not isinstance(raw, str):
+            raise ValueError(f"{info.field_name} must be a signer spec string")
+        try:
+            parse_spec(raw)
+        except ValueError as exc:
+            raise ValueError(f"{info.field_name} is not a signer spec: {exc}") from None  # never echo it
+        return SecretStr(raw.strip())
+
+    @model_validator(mode="after")
+    def _one_key_per_role(self) -> Settings:
+        for spec, key in (("WORKER_SIGNER", "WORKER_PRIVATE_KEY"), ("RELAYER_SIGNER", "RELAYER_PRIVATE_KEY")):
+            if getattr(self, spec) is not None and getattr(self, key) is not None:
+                raise ValueError(f"{spec} and {key} are both set: keep one (the signer spec is the newer way)")
+        return self
 
     @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", mode="before")
     @classmethod

@@ -22,8 +22,12 @@
 * **Reverts** are decoded (`simulate` before sending, replay at the block after a failed
   receipt) into `TransactionReverted`.
 
-Private keys stay inside eth_account `LocalAccount` objects; logs carry addresses, nonces, hashes,
-fees and purposes, never transaction parameters or keys.
+Keys stay inside signers (`autometa.chain.signers`: a local key, a keystore, an AWS KMS key); the
+sender only asks one to sign and never cares which kind it holds. A signature that cannot be
+made (KMS unreachable past its retries, key disabled) gives the nonce back before anything is
+journaled or broadcast, so it leaves no gap; a replacement that cannot be signed is tried again
+at the next look while the original stands. Logs carry addresses, nonces, hashes, fees and
+purposes, never transaction parameters or keys.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ import aiohttp
 import rlp
 import structlog
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
-from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
 from eth_typing import HexStr
 from eth_utils import to_checksum_address
@@ -69,6 +72,7 @@ from autometa.chain.revert import (
     error_table,
     revert_data_from_exception,
 )
+from autometa.chain.signers import Signer, SignerError, as_signer
 from autometa.chain.web3 import RpcUnavailable
 
 if TYPE_CHECKING:
@@ -81,6 +85,7 @@ __all__ = [
     "NotBroadcast",
     "SendError",
     "SenderConfig",
+    "SigningFailed",
     "SentTx",
     "TransactionReverted",
     "TransactionSender",
@@ -110,6 +115,10 @@ class NotBroadcast(BroadcastError, ConnectionError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, BroadcastErrorKind.UNREACHABLE)
+
+
+class SigningFailed(SendError):
+    """The signer could not sign (nothing was journaled or broadcast; the nonce was given back)."""
 
 
 class NonceConsumed(SendError):
@@ -236,8 +245,8 @@ def _unsigned_from_raw(raw_tx: str) -> dict[str, Any]:
 
 
 class TransactionSender:
-    """Send transactions from `accounts` (LocalAccounts: the keys never leave them) on the chain
-    behind `w3`.
+    """Send transactions from `accounts` (signers, or eth_account LocalAccounts, which are wrapped
+    in one) on the chain behind `w3`.
 
     journal: where signed transactions are persisted before broadcast (default: in memory only).
     config: fees, replacement and confirmation policy (`SenderConfig.from_settings(settings)`).
@@ -247,17 +256,18 @@ class TransactionSender:
     def __init__(
         self,
         w3: AsyncWeb3[Any],
-        accounts: LocalAccount | Sequence[LocalAccount],
+        accounts: Signer | Any | Sequence[Signer | Any],
         *,
         journal: TxJournal | None = None,
         config: SenderConfig | None = None,
         abis: Sequence[Abi] = (),
     ) -> None:
-        accs = [accounts] if isinstance(accounts, LocalAccount) else list(accounts)
+        given: list[Any] = list(accounts) if isinstance(accounts, list | tuple) else [accounts]
+        accs = [as_signer(a) for a in given]
         if not accs:
             raise ValueError("TransactionSender needs at least one account")
         self.w3 = w3
-        self._accounts: dict[str, LocalAccount] = {to_checksum_address(a.address): a for a in accs}
+        self._accounts: dict[str, Signer] = {to_checksum_address(a.address): a for a in accs}
         self.default_address = to_checksum_address(accs[0].address)
         self.journal: TxJournal = journal if journal is not None else InMemoryJournal()
         self.config = config or SenderConfig()
@@ -280,7 +290,7 @@ class TransactionSender:
             self._chain_id = int(await self.w3.eth.chain_id)
         return self._chain_id
 
-    def _account_for(self, params: Mapping[str, Any]) -> LocalAccount:
+    def _account_for(self, params: Mapping[str, Any]) -> Signer:
         sender = params.get("from")
         if sender is None:
             return self._accounts[self.default_address]
@@ -380,7 +390,7 @@ class TransactionSender:
 
     # ------------------------------------------------------------------------ simulate
 
-    def _call_params(self, params: Mapping[str, Any], account: LocalAccount) -> dict[str, Any]:
+    def _call_params(self, params: Mapping[str, Any], account: Signer) -> dict[str, Any]:
         call = {k: v for k, v in params.items() if k not in ("nonce", *_FEE_KEYS)}
         call["from"] = account.address
         return call
@@ -465,7 +475,7 @@ class TransactionSender:
         return None
 
     async def _send_locked(
-        self, state: KeyState, account: LocalAccount, unsigned: dict[str, Any], purpose: str, fees: Fees, block: int
+        self, state: KeyState, account: Signer, unsigned: dict[str, Any], purpose: str, fees: Fees, block: int
     ) -> SentTx:
         logger = self._logger(state).bind(purpose=purpose)
         for attempt in range(self.config.max_nonce_retries):
@@ -476,7 +486,15 @@ class TransactionSender:
             # leave the nonce used locally and never broadcast (a hole every later transaction
             # waits behind in the node's queue).
             nonce = state.take()
-            entry = self._sign(account, state, unsigned, nonce, fees, purpose)
+            try:
+                entry = await self._sign(account, state, unsigned, nonce, fees, purpose)
+            except SignerError as exc:
+                state.release(nonce)  # nothing signed, nothing sent: the nonce is free again
+                logger.error("tx.sign_failed", nonce=nonce, signer=account.kind, error=str(exc))
+                raise SigningFailed(f"{purpose}: could not sign: {exc}") from exc
+            except Exception:
+                state.release(nonce)
+                raise
             try:
                 self.journal.add(entry)  # write-ahead: journaled before the node sees it
             except Exception:
@@ -525,9 +543,9 @@ class TransactionSender:
             raise BroadcastError(f"{purpose}: node refused the transaction: {_rpc_message(error)}", kind)
         raise SendError(f"{purpose}: no usable nonce after {self.config.max_nonce_retries} attempts")
 
-    def _sign(
+    async def _sign(
         self,
-        account: LocalAccount,
+        account: Signer,
         state: KeyState,
         unsigned: Mapping[str, Any],
         nonce: int,
@@ -537,7 +555,10 @@ class TransactionSender:
         tx = {**unsigned, "nonce": nonce, **fees.as_params()}
         if not fees.is_legacy:
             tx["type"] = 2
-        signed = account.sign_transaction(tx)
+        if account.remote:  # a KMS round trip: keep the event loop free meanwhile
+            signed = await asyncio.to_thread(account.sign_transaction, tx)
+        else:
+            signed = account.sign_transaction(tx)
         return JournalEntry(
             chain_id=state.chain_id,
             sender=state.address,
@@ -742,7 +763,11 @@ class TransactionSender:
             logger = self._logger(sent)
             for nonce in holes:
                 filler = {"to": sent.sender, "value": 0, "gas": 21_000, "data": "0x", "chainId": state.chain_id}
-                entry = self._sign(account, state, filler, nonce, fees, "nonce-gap")
+                try:
+                    entry = await self._sign(account, state, filler, nonce, fees, "nonce-gap")
+                except SignerError as exc:  # the hole stays; it is found and filled at the next look
+                    logger.warning("tx.nonce_gap_unsigned", hole=nonce, error=str(exc))
+                    return True
                 error = await self._broadcast(entry.raw_tx)
                 logger.warning("tx.nonce_gap_filled", hole=nonce, tx_hash=entry.tx_hash,
                                refused=None if error is None else _rpc_message(error))  # fmt: skip
@@ -761,7 +786,11 @@ class TransactionSender:
             if fees is None:
                 logger.warning("tx.replace_at_cap", why=why, fees=str(previous), cap=self.fee_policy.cap_wei)
                 return
-            entry = self._sign(account, state, sent.unsigned, sent.nonce, fees, sent.purpose)
+            try:
+                entry = await self._sign(account, state, sent.unsigned, sent.nonce, fees, sent.purpose)
+            except SignerError as exc:  # the current attempt stands; replaced at a later look
+                logger.warning("tx.replace_unsigned", why=why, error=str(exc))
+                return
             self.journal.add(entry)
             error = await self._broadcast(entry.raw_tx)
             kind = None if error is None else classify_broadcast_error(error)

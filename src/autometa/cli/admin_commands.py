@@ -8,7 +8,6 @@ at once. The key is --key, else $ADMIN_PRIVATE_KEY, else $DEPLOYER_PRIVATE_KEY.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Annotated, Any
 
@@ -19,7 +18,17 @@ from web3.logs import DISCARD
 
 from autometa.chain.admin import PendingChange, pending_changes
 from autometa.chain.deploy import transact
-from autometa.cli.common import ChainContext, CliError, chain_context, console, emit, handle_errors, load_key, progress
+from autometa.cli.common import (
+    ChainContext,
+    CliError,
+    admin_signer,
+    chain_context,
+    console,
+    emit,
+    handle_errors,
+    load_key,
+    progress,
+)
 from autometa.domain.assets import asset_to_bytes32
 from autometa.domain.types import check_address
 
@@ -54,12 +63,7 @@ def _asset(name: str) -> bytes:
 def _admin(rpc_url: str | None, contract: str | None, key: str | None) -> tuple[ChainContext, LocalAccount]:
     """The chain, and the admin's key — refused here, with the owner named, if it is not the admin's."""
     ctx = chain_context(rpc_url, contract)
-    env = "ADMIN_PRIVATE_KEY" if os.environ.get("ADMIN_PRIVATE_KEY") else "DEPLOYER_PRIVATE_KEY"
-    account = load_key(key, env)
-    owner = ctx.core.functions.owner().call()
-    if owner.lower() != account.address.lower():
-        raise CliError(f"{account.address} is not the admin of {ctx.core.address} (the admin is {owner})")
-    return ctx, account
+    return ctx, admin_signer(ctx, key)  # --key, ADMIN_SIGNER, $ADMIN_PRIVATE_KEY, $DEPLOYER_PRIVATE_KEY
 
 
 def _send(ctx: ChainContext, account: LocalAccount, call: Any, what: str, as_json: bool) -> None:

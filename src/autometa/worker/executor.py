@@ -196,8 +196,15 @@ class Executor:
                 for helper in [*helpers, self._reader, self._starving]:
                     if helper is not None and helper.done() and not helper.cancelled() and helper.exception():
                         raise helper.exception()  # type: ignore[misc]
+            # Drain (SIGTERM, key rotation): take no more jobs, give back at once the ones not yet
+            # in a batch (any executor takes them now, not after the idle timeout), finish the
+            # batches in flight (their transactions mined and recorded), then exit.
+            log.info("executor.draining", worker_id=self.worker_id, address=self.address, batches=len(batches))
+            handed = await self._hand_back_idle()
             if batches:
                 await asyncio.gather(*batches, return_exceptions=True)
+            log.info("executor.drained", worker_id=self.worker_id, address=self.address, handed_back=handed,
+                     in_flight=len(self.sender.in_flight(self.address)))  # fmt: skip
         finally:
             tasks = [t for t in [*helpers, self._reader, self._starving] if t is not None]
             for task in tasks:
@@ -297,16 +304,7 @@ class Executor:
         those a stream read gave us that were not yet yielded), and wait until the balance
         covers `required_wei` (one batch at the fee ceiling) before reading again."""
         self._funded.clear()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait([self._reader], timeout=2.0)  # bounded: never wedge on a stuck read
-        idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
-        while not self._buffer.empty():
-            self._buffer.get_nowait()
-        for d in idle:
-            self._drop(d)
-        keep = {d.message_id for d in self._deliveries.values() if d.message_id}
-        handed = await self.queue.hand_back(idle) + await self.queue.hand_back_held(keep)
+        handed = await self._hand_back_idle()
         delay, longest = self.funds_poll_s
         balance = await self._balance()
         log.warning(
@@ -323,6 +321,20 @@ class Executor:
         self._reader = asyncio.create_task(self._read())
         self._starving = None
         self._funded.set()
+
+    async def _hand_back_idle(self) -> int:
+        """Stop reading and hand back every job we hold that is not in a batch (including those
+        a stream read gave us that were not yet yielded); returns how many."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader], timeout=2.0)  # bounded: never wedge on a stuck read
+        idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
+        while not self._buffer.empty():
+            self._buffer.get_nowait()
+        for d in idle:
+            self._drop(d)
+        keep = {d.message_id for d in self._deliveries.values() if d.message_id}
+        return await self.queue.hand_back(idle) + await self.queue.hand_back_held(keep)
 
     async def _balance(self) -> int:
         try:
