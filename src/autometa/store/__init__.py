@@ -18,6 +18,7 @@ from autometa.store.executions import (
 from autometa.store.executions import STATUSES as EXECUTION_STATUSES
 from autometa.store.facade import Store
 from autometa.store.heartbeats import ROLES, HeartbeatRepository
+from autometa.store import notify_models as notify_models  # registers the notification tables
 from autometa.store.models import (
     Base,
     BlockHash,
