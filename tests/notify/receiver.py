@@ -4,7 +4,9 @@ stopped and started again on the same port (an outage)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -27,6 +29,7 @@ class Receiver:
         self.bad_signatures = 0
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._conns: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -40,6 +43,17 @@ class Receiver:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with contextlib.suppress(OSError):
+                    super().finish()
+                with receiver.lock:
+                    receiver._conns.discard(self.connection)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -76,18 +90,29 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that went away (we time out on purpose): not worth a traceback
+
+        self._server = Server(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        """Down for real: the listening socket and every kept-alive connection are closed."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self.lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     @property
     def duplicates(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from autometa import __version__
-from autometa.cli import chain_commands, escrow_commands, price_commands, workflow_commands
+from autometa.cli import chain_commands, escrow_commands, notify_commands, price_commands, workflow_commands
 from autometa.cli.api_command import api_command
 from autometa.cli.demo_command import demo_command
 from autometa.cli.executor_command import executor_command
@@ -28,6 +28,7 @@ app.command("executor")(executor_command)
 app.add_typer(escrow_commands.app, name="escrow")
 app.add_typer(workflow_commands.app, name="workflow")
 app.add_typer(price_commands.app, name="price")
+app.add_typer(notify_commands.app, name="notify")
 
 
 @app.command()

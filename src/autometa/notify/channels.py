@@ -151,7 +151,7 @@ class AppriseSender:
             notifier = apprise.Apprise()
             if not notifier.add(url):
                 return Result(False, None, "apprise does not understand the target URL")
-            with apprise.LogCapture(level=apprise.logging.WARNING) as logs:
+            with apprise.LogCapture(level=apprise.logging.WARNING) as logs:  # type: ignore[no-untyped-call]
                 ok = notifier.notify(title=title, body=text)
                 captured = logs.getvalue() if hasattr(logs, "getvalue") else ""
         except Exception as exc:  # apprise plugins raise what their libraries raise

@@ -77,5 +77,6 @@ def parse_operator_subscriptions(raw: str) -> list[dict[str, Any]]:
             raise ValueError(f"{where}: workflow_ids must be a list of positive integers")
         out.append({"name": name, "channel": channel, "target": target, "secret": secret, "events": events,
                     "workflow_ids": wids, "target_hint": hint(channel, target),
-                    "runway_runs": int(item.get("runway_runs", 3)), "runway_days": float(item.get("runway_days", 1.0))})  # fmt: skip
+                    "runway_runs": int(item.get("runway_runs", 3)),
+                    "runway_days": float(item.get("runway_days", 1.0))})  # fmt: skip
     return out

@@ -171,7 +171,8 @@ class SecretScrubber(logging.Filter):
             message = record.getMessage()
         except Exception:
             return True
-        clean = scrub(message, sorted(self.secrets, key=len, reverse=True), limit=len(message) + 100)
+        longest_first: list[str] = sorted(self.secrets, key=len, reverse=True)
+        clean = scrub(message, longest_first, limit=len(message) + 100)
         clean = re.sub(r"/bot[^/\s]+", "/bot***", clean)
         if clean != message:
             record.msg, record.args = clean, None

@@ -46,7 +46,7 @@ def backoff_s(attempt: int, base: float, cap: float, rng: random.Random | None =
     """Delay before attempt ``attempt + 1``: base·2^(attempt-1), capped, with jitter in [½, 1]
     of it so a receiver coming back is not hit by every retry at once."""
     delay = min(cap, base * 2 ** max(attempt - 1, 0))
-    return delay * (0.5 + 0.5 * (rng or random).random())
+    return float(delay * (0.5 + 0.5 * (rng or random).random()))
 
 
 class DeliveryWorker:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from autometa.store.base import Page, Repository, clamp_page, insert_for
@@ -66,7 +66,7 @@ def _subscribers(
     session: Session, chain_id: int, kind: str, owner: str | None, workflow_id: int | None
 ) -> list[NotifySubscription]:
     """Active subscriptions of ``owner`` and the operator's that want this event."""
-    who = NotifySubscription.owner.is_(None)
+    who: ColumnElement[bool] = NotifySubscription.owner.is_(None)
     if owner is not None:
         who = or_(who, NotifySubscription.owner == owner)
     subs = session.scalars(
@@ -104,13 +104,11 @@ def emit(
     payload = {"id": key, "type": kind, "chain_id": chain_id, "owner": owner, "workflow_id": workflow_id,
                "occurred_at": when.isoformat(), "data": data}  # fmt: skip
     table = cast(Table, NotifyEvent.__table__)
-    stmt = (
-        insert_for(session, table)
-        .values(key=key, chain_id=chain_id, kind=kind, owner=owner, workflow_id=workflow_id, payload=payload,
-                occurred_at=when, created_at=now)  # fmt: skip
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.id)
-    )
+    stmt: Any = insert_for(session, table).values(
+        key=key, chain_id=chain_id, kind=kind, owner=owner, workflow_id=workflow_id, payload=payload,
+        occurred_at=when, created_at=now,
+    )  # fmt: skip
+    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
     event_id = session.execute(stmt).scalar()
     if event_id is None:
         return None
@@ -351,11 +349,10 @@ class NotificationRepository(Repository):
         """Consume a signed intent's nonce; False if it was used before (a replay)."""
         table = cast(Table, NotifyIntent.__table__)
         with self._write() as session:
-            result = session.execute(
-                insert_for(session, table)
-                .values(owner=checksum(owner), nonce=str(nonce), action=action, created_at=utcnow())
-                .on_conflict_do_nothing()
+            stmt: Any = insert_for(session, table).values(
+                owner=checksum(owner), nonce=str(nonce), action=action, created_at=utcnow()
             )
+            result = session.execute(stmt.on_conflict_do_nothing())
             return bool(getattr(result, "rowcount", 0))
 
     # ------------------------------------------------------------ delivery log

@@ -57,7 +57,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_events")),
         sa.UniqueConstraint("key", name=op.f("uq_notify_events_key")),
     )
-    op.create_index(op.f("ix_notify_events_chain_id_kind_created_at"), "notify_events", ["chain_id", "kind", "created_at"])
+    op.create_index(
+        op.f("ix_notify_events_chain_id_kind_created_at"), "notify_events", ["chain_id", "kind", "created_at"]
+    )
     op.create_table(
         "notify_deliveries",
         sa.Column("id", BigIntPK, autoincrement=True, nullable=False),
