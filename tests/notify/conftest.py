@@ -16,3 +16,7 @@ def receiver() -> Iterator[Receiver]:
         yield r
     finally:
         r.stop()
+
+
+# The API tests here use the API suite's fixtures (dev chain settings, CoinGecko stand-in).
+from tests.api.conftest import coingecko, coingecko_server  # noqa: E402,F401
