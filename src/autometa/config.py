@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     NOTIFY_SMTP_URL: SecretStr | None = Field(default=None, description="apprise mailto(s):// URL owners' email uses")
     NOTIFY_ALLOW_PRIVATE_TARGETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     NOTIFY_CONCURRENCY: int = Field(default=32, ge=1, le=1024)
-    NOTIFY_POLL_S: float = Field(default=0.5, gt=0, le=60)
+    NOTIFY_POLL_S: float = Field(default=0.25, gt=0, le=60)
     NOTIFY_LEASE_S: float = Field(default=60.0, ge=1, le=3600)
     NOTIFY_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
     NOTIFY_BACKOFF_BASE_S: float = Field(default=2.0, gt=0, le=3600)

@@ -152,7 +152,8 @@ async def test_email_through_a_local_smtp_server(store: Store) -> None:
         password = "smtp-pass-Secret-42"
         url = f"mailto://127.0.0.1:{port}?mode=insecure&from=autometa@example.net&user=ops&pass={password}"
         with capture_logs() as logs:
-            await _deliver_until(store, lambda: _deliveries(store, sub)[0].status == "delivered", smtp_url=url)
+            await _deliver_until(store, lambda: _deliveries(store, sub)[0].status == "delivered", smtp_url=url,
+                                 config=DeliveryConfig(**{**FAST.__dict__, "timeout_s": 10}))
         [msg] = inbox.messages
         assert msg.rcpt_tos == ["owner@example.org"]
         assert b"run.skipped" in msg.content and b"insufficient_escrow" in msg.content

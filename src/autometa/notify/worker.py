@@ -33,7 +33,7 @@ log = structlog.get_logger("autometa.notify")
 @dataclass(frozen=True)
 class DeliveryConfig:
     concurrency: int = 32
-    poll_s: float = 0.5
+    poll_s: float = 0.25
     lease_s: float = 60.0
     max_attempts: int = 12
     backoff_base_s: float = 2.0
@@ -78,28 +78,39 @@ class DeliveryWorker:
         log.info("notify.worker_started", worker=self.name, concurrency=self.config.concurrency)
         inflight: dict[asyncio.Task[Outcome], Claimed] = {}
         done: list[Outcome] = []
+        batch = max(1, self.config.concurrency // 4)  # claim and record in groups: one transaction each
+        drained_at: float | None = None  # when the outbox last had fewer due rows than we asked for
+        last_record = time.monotonic()
         try:
             while not stop.is_set():
+                now = time.monotonic()
                 free = self.config.concurrency - len(inflight)
-                claimed: list[Claimed] = []
-                if free > 0:
+                may_claim = free > 0 and (drained_at is None or now - drained_at >= self.config.poll_s
+                                          or self.wake.is_set())  # fmt: skip
+                want = free if may_claim and (free >= batch or not inflight) else 0
+                record = bool(done) and (want > 0 or len(done) >= batch or now - last_record >= 0.05)
+                if want or record:
+                    self.wake.clear()
                     try:
                         claimed = await asyncio.to_thread(
-                            self.store.notifications.claim, self.token, free, self.config.lease_s
-                        )
-                    except Exception as exc:  # database down: keep what we hold, try again
-                        log.warning("notify.claim_failed", error=str(exc))
-                for item in claimed:
-                    inflight[asyncio.create_task(self._attempt(item))] = item
-                if done:
-                    await self._record(done)
-                    done = []
-                # Sleep until a send finishes (a slot frees), a local writer wakes us, we are
-                # stopped, or the poll interval passes (rows written by other processes).
-                self.wake.clear()
+                            self.store.notifications.cycle, self.token, done if record else [], want,
+                            self.config.lease_s,
+                        )  # fmt: skip
+                    except Exception as exc:  # database down: keep what we hold and know, try again
+                        log.warning("notify.store_unavailable", error=str(exc), unrecorded=len(done))
+                        claimed, drained_at = [], time.monotonic()
+                    else:
+                        if record:
+                            done, last_record = [], time.monotonic()
+                        if want:
+                            drained_at = time.monotonic() if len(claimed) < want else None
+                    for item in claimed:
+                        inflight[asyncio.create_task(self._attempt(item))] = item
+                # Sleep until a send finishes, a local writer wakes us, we are stopped, or it is
+                # time to look again (rows written by other processes, retries coming due).
                 signals = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
                 try:
-                    await asyncio.wait([*inflight, *signals], timeout=self.config.poll_s,
+                    await asyncio.wait([*inflight, *signals], timeout=0.05 if done else self.config.poll_s,
                                        return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
                 finally:
                     for fut in signals:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from autometa.store.base import Page, Repository, clamp_page, insert_for
@@ -277,9 +278,13 @@ class NotificationRepository(Repository):
             workflow_ids=sorted(set(workflow_ids)) if workflow_ids else None, runway_runs=runway_runs,
             runway_days=runway_days, active=True, created_at=utcnow(),
         )  # fmt: skip
-        with self._write() as session:
-            session.add(sub)
-            session.flush()
+        try:
+            with self._write() as session:
+                session.add(sub)
+                session.flush()
+        except IntegrityError:
+            # Not the driver's message: it quotes the statement's parameters, target and secret included.
+            raise ValueError(f"a subscription named {name!r} already exists for this owner") from None
         return sub
 
     def sync_operator(self, chain_id: int, wanted: Sequence[dict[str, Any]]) -> list[NotifySubscription]:
@@ -436,79 +441,105 @@ class NotificationRepository(Repository):
     # ------------------------------------------------------------ claims
 
     def claim(self, token: str, limit: int, lease_s: float, now: datetime | None = None) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries to the caller. PostgreSQL: FOR UPDATE SKIP LOCKED,
-        so concurrent workers take disjoint rows without waiting; SQLite: the write transaction
-        holds the database lock, so the select-then-update cannot interleave with another's."""
-        now = to_utc(now) if now is not None else utcnow()
-        with self._write() as session:
-            pick = (
-                select(NotifyDelivery.id)
-                .where(
-                    NotifyDelivery.status == "pending",
-                    NotifyDelivery.next_attempt_at <= now,
-                    or_(NotifyDelivery.lease_until.is_(None), NotifyDelivery.lease_until < now),
-                )
-                .order_by(NotifyDelivery.next_attempt_at, NotifyDelivery.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                pick = pick.with_for_update(skip_locked=True)
-            ids = list(session.scalars(pick).all())
-            if not ids:
-                return []
-            session.execute(
-                update(NotifyDelivery)
-                .where(NotifyDelivery.id.in_(ids))
-                .values(lease_token=token, lease_until=now + timedelta(seconds=lease_s))
-            )
-            rows = session.execute(
-                select(NotifyDelivery, NotifyEvent, NotifySubscription)
-                .join(NotifyEvent, NotifyEvent.id == NotifyDelivery.event_id)
-                .join(NotifySubscription, NotifySubscription.id == NotifyDelivery.subscription_id)
-                .where(NotifyDelivery.id.in_(ids))
-            ).all()
-            return [
-                Claimed(int(d.id), int(s.id), int(d.attempts) + 1, s.channel, s.target, s.secret, e.key,
-                        dict(e.payload), e.created_at, s.owner is None)  # fmt: skip
-                for d, e, s in rows
-            ]
+        """Lease up to ``limit`` due deliveries to the caller (see ``cycle``)."""
+        return self.cycle(token, (), limit, lease_s, now)
 
     def finish(self, token: str, outcomes: Sequence[Outcome]) -> None:
-        """Record a batch of attempts in one transaction. A success is final even if the lease
-        ran out meanwhile (someone else may be sending it too: at least once); a failure only
-        reschedules a row this worker still holds."""
-        if not outcomes:
-            return
-        now = utcnow()
+        """Record a batch of attempts (see ``cycle``)."""
+        self.cycle(token, outcomes, 0, 0)
+
+    def cycle(
+        self, token: str, outcomes: Sequence[Outcome], limit: int, lease_s: float, now: datetime | None = None
+    ) -> list[Claimed]:
+        """One worker round trip, one transaction: record finished attempts, then lease up to
+        ``limit`` due deliveries.
+
+        Recording: a success is final even if the lease ran out meanwhile (someone else may be
+        sending it too: at least once); a failure only reschedules a row this worker still holds.
+        Claiming: PostgreSQL uses FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint rows
+        without waiting; on SQLite the write transaction holds the database lock, so the
+        select-then-update cannot interleave with another worker's. Losing this transaction in a
+        crash loses nothing (the rows are leased or sent again), so on PostgreSQL it commits
+        without waiting for the WAL flush."""
+        now = to_utc(now) if now is not None else utcnow()
+        if not outcomes and (limit <= 0 or not self._any_due(now)):
+            return []  # an idle poll takes no write lock (SQLite has one for the whole database)
         with self._write() as session:
-            for o in outcomes:
-                if o.ok:
-                    session.execute(
-                        update(NotifyDelivery)
-                        .where(NotifyDelivery.id == o.delivery_id, NotifyDelivery.status == "pending")
-                        .values(status="delivered", delivered_at=now, attempts=o.attempt, last_error=None,
-                                last_status_code=o.status_code, lease_token=None, lease_until=None, updated_at=now)
-                    )  # fmt: skip
-                else:
-                    values: dict[str, Any] = {"attempts": o.attempt, "last_error": o.error, "updated_at": now,
-                                              "last_status_code": o.status_code, "lease_token": None,
-                                              "lease_until": None}  # fmt: skip
-                    if o.retry_at is None:
-                        values["status"] = "dead"
-                    else:
-                        values["next_attempt_at"] = o.retry_at
-                    session.execute(
-                        update(NotifyDelivery)
-                        .where(NotifyDelivery.id == o.delivery_id, NotifyDelivery.status == "pending",
-                               NotifyDelivery.lease_token == token)  # fmt: skip
-                        .values(**values)
-                    )
-            session.add_all(
-                NotifyAttempt(delivery_id=o.delivery_id, subscription_id=o.subscription_id, attempt=o.attempt, ok=o.ok,
-                              status_code=o.status_code, error=o.error, duration_ms=round(o.duration_ms, 3),
-                              worker=token[:128], started_at=o.started_at)  # fmt: skip
-                for o in outcomes
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit = off"))
+            if outcomes:
+                self._record(session, token, outcomes, now)
+            return self._lease(session, token, limit, lease_s, now) if limit > 0 else []
+
+    def _any_due(self, now: datetime) -> bool:
+        with self._read() as session:
+            return session.scalar(select(NotifyDelivery.id).where(*_due(now)).limit(1)) is not None
+
+    @staticmethod
+    def _record(session: Session, token: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+        ok = [o for o in outcomes if o.ok]
+        for code in {o.status_code for o in ok}:
+            session.execute(
+                update(NotifyDelivery)
+                .where(NotifyDelivery.id.in_([o.delivery_id for o in ok if o.status_code == code]),
+                       NotifyDelivery.status == "pending")  # fmt: skip
+                .values(status="delivered", delivered_at=now, attempts=NotifyDelivery.attempts + 1, last_error=None,
+                        last_status_code=code, lease_token=None, lease_until=None, updated_at=now)  # fmt: skip
             )
+        for o in outcomes:
+            if o.ok:
+                continue
+            values: dict[str, Any] = {"attempts": o.attempt, "last_error": o.error, "updated_at": now,
+                                      "last_status_code": o.status_code, "lease_token": None,
+                                      "lease_until": None}  # fmt: skip
+            if o.retry_at is None:
+                values["status"] = "dead"
+            else:
+                values["next_attempt_at"] = o.retry_at
+            session.execute(
+                update(NotifyDelivery)
+                .where(NotifyDelivery.id == o.delivery_id, NotifyDelivery.status == "pending",
+                       NotifyDelivery.lease_token == token)  # fmt: skip
+                .values(**values)
+            )
+        session.execute(
+            insert_for(session, cast(Table, NotifyAttempt.__table__)),
+            [{"delivery_id": o.delivery_id, "subscription_id": o.subscription_id, "attempt": o.attempt, "ok": o.ok,
+              "status_code": o.status_code, "error": o.error, "duration_ms": round(o.duration_ms, 3),
+              "worker": token[:128], "started_at": o.started_at} for o in outcomes],
+        )  # fmt: skip
+
+    @staticmethod
+    def _lease(session: Session, token: str, limit: int, lease_s: float, now: datetime) -> list[Claimed]:
+        pick = (
+            select(NotifyDelivery.id)
+            .where(*_due(now))
+            .order_by(NotifyDelivery.next_attempt_at, NotifyDelivery.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list(session.scalars(pick).all())
+        if not ids:
+            return []
+        session.execute(
+            update(NotifyDelivery)
+            .where(NotifyDelivery.id.in_(ids))
+            .values(lease_token=token, lease_until=now + timedelta(seconds=lease_s))
+        )
+        rows = session.execute(
+            select(NotifyDelivery.id, NotifyDelivery.attempts, NotifyEvent.key, NotifyEvent.payload,
+                   NotifyEvent.created_at, NotifySubscription.id, NotifySubscription.channel,
+                   NotifySubscription.target, NotifySubscription.secret, NotifySubscription.owner)
+            .join(NotifyEvent, NotifyEvent.id == NotifyDelivery.event_id)
+            .join(NotifySubscription, NotifySubscription.id == NotifyDelivery.subscription_id)
+            .where(NotifyDelivery.id.in_(ids))
+        ).all()  # fmt: skip
+        return [
+            Claimed(int(did), int(sid), int(attempts) + 1, channel, target, secret, key, dict(payload), created,
+                    owner is None)  # fmt: skip
+            for did, attempts, key, payload, created, sid, channel, target, secret, owner in rows
+        ]
 
     def release(self, token: str, delivery_ids: Sequence[int]) -> None:
         """Give back claimed rows unsent (a worker stopping cleanly)."""
@@ -520,6 +551,14 @@ class NotificationRepository(Repository):
                 .where(NotifyDelivery.id.in_(list(delivery_ids)), NotifyDelivery.lease_token == token)
                 .values(lease_token=None, lease_until=None)
             )
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        NotifyDelivery.status == "pending",
+        NotifyDelivery.next_attempt_at <= now,
+        or_(NotifyDelivery.lease_until.is_(None), NotifyDelivery.lease_until < now),
+    )
 
 
 def _key(name: str) -> int:
