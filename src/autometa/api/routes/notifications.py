@@ -46,8 +46,8 @@ class SubscriptionConfig(BaseModel):
     secret: str | None = Field(default=None, max_length=256, description="webhook signing key (≥ 16 characters)")
     events: list[str] = Field(min_length=1, max_length=len(EVENT_KINDS) + 1)
     workflow_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=1000)
-    runway_runs: int = Field(default=3, ge=0, le=10**6)
-    runway_days: float = Field(default=1.0, ge=0, le=3650)
+    runway_runs: int | None = Field(default=None, ge=0, le=10**6, description="default NOTIFY_RUNWAY_RUNS")
+    runway_days: float | None = Field(default=None, ge=0, le=3650, description="default NOTIFY_RUNWAY_DAYS")
     name: str = Field(default="", max_length=64)
 
     def commitment(self) -> dict[str, Any]:
@@ -269,7 +269,9 @@ async def subscribe(body: SubscribeRequest, store: StoreDep, chain: ChainDep, se
         lambda: store.notifications.subscribe(
             chain_id=chain_id, owner=config.owner, name=name, channel=config.channel, target=target,
             target_hint=hint(config.channel, target), secret=config.secret, events=config.events,
-            workflow_ids=config.workflow_ids, runway_runs=config.runway_runs, runway_days=config.runway_days,
+            workflow_ids=config.workflow_ids,
+            runway_runs=config.runway_runs if config.runway_runs is not None else settings.NOTIFY_RUNWAY_RUNS,
+            runway_days=config.runway_days if config.runway_days is not None else settings.NOTIFY_RUNWAY_DAYS,
         )
     )  # fmt: skip
     return subscription_view(sub)
