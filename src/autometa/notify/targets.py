@@ -160,7 +160,7 @@ class SecretScrubber(logging.Filter):
         if len(self.secrets) > 10_000:
             self.secrets.clear()
         for value in values:
-            if value:
+            if value and value not in self.secrets:
                 self.secrets.add(value)
                 if "://" in value:  # the parts a library may log separately
                     rest = value.split("://", 1)[1]
