@@ -140,3 +140,37 @@ async def test_delivery_log_resend_and_unsubscribe(api: Api) -> None:
     assert api.store.notifications.get_delivery(d["id"]).status == "cancelled"  # type: ignore[union-attr]
     listed = await api.client.get("/api/notifications/subscriptions", params={"owner": USER.address})
     assert listed.json() == []
+
+
+async def test_the_api_process_hosts_delivery_and_the_operator_subscriptions(api: Api) -> None:
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from autometa.api.app import _host_notifications
+    from tests.notify.receiver import Receiver
+
+    receiver = Receiver(SECRET).start()
+    try:
+        ops = [{"name": "ops", "channel": "webhook", "target": receiver.url, "secret": SECRET,
+                "events": ["executor.low_gas"]}]  # fmt: skip
+        settings = api.settings.model_copy(update={"NOTIFY_OPERATOR_SUBSCRIPTIONS": SecretStr(json.dumps(ops)),
+                                                   "NOTIFY_POLL_S": 0.05})  # fmt: skip
+        halt = _host_notifications(settings, api.services)
+        try:
+            for _ in range(200):
+                if api.store.notifications.list_subscriptions(operator=True):
+                    break
+                await asyncio.sleep(0.05)
+            [sub] = api.store.notifications.list_subscriptions(operator=True)
+            assert sub.chain_id == 31337 and sub.target_hint == f"http://127.0.0.1:{receiver.port}/…"
+            api.store.notifications.emit_operator(31337, "executor.low_gas", "low-gas:31337:test", {"balance_wei": "0"})
+            for _ in range(200):
+                if receiver.keys:
+                    break
+                await asyncio.sleep(0.05)
+            assert dict(receiver.keys) == {"low-gas:31337:test": 1}
+        finally:
+            await halt()
+    finally:
+        receiver.stop()
