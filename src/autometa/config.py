@@ -125,6 +125,24 @@ class Settings(BaseSettings):
         if value in RETIRED:
             raise ValueError(RETIRED[value])
         return value
+    # Notifications (autometa.notify). Secrets (webhook keys, SMTP passwords, bot tokens) are
+    # SecretStr here and never logged, returned by the API or echoed in an error.
+    NOTIFY_ENABLED: bool = Field(default=True, description="host a delivery worker in api/up/notify processes")
+    NOTIFY_OPERATOR_SUBSCRIPTIONS: SecretStr | None = Field(
+        default=None, description="JSON list of {name, channel, target, secret?, events?, workflow_ids?}"
+    )
+    NOTIFY_SMTP_URL: SecretStr | None = Field(default=None, description="apprise mailto(s):// URL owners' email uses")
+    NOTIFY_ALLOW_PRIVATE_TARGETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    NOTIFY_CONCURRENCY: int = Field(default=32, ge=1, le=1024)
+    NOTIFY_POLL_S: float = Field(default=0.25, gt=0, le=60)
+    NOTIFY_LEASE_S: float = Field(default=60.0, ge=1, le=3600)
+    NOTIFY_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
+    NOTIFY_BACKOFF_BASE_S: float = Field(default=2.0, gt=0, le=3600)
+    NOTIFY_BACKOFF_MAX_S: float = Field(default=900.0, gt=0, le=86400)
+    NOTIFY_TIMEOUT_S: float = Field(default=10.0, gt=0, le=300)
+    NOTIFY_MAX_RESPONSE_BYTES: int = Field(default=65536, ge=0, le=10**8)
+    NOTIFY_RUNWAY_RUNS: int = Field(default=3, ge=0, le=10**6)
+    NOTIFY_RUNWAY_DAYS: float = Field(default=1.0, ge=0, le=3650)
 
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod
@@ -168,10 +186,32 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", mode="before")
+    @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", "NOTIFY_ALLOW_PRIVATE_TARGETS", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("NOTIFY_ALLOW_PRIVATE_TARGETS")
+    @classmethod
+    def _check_ranges(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP range (e.g. 127.0.0.0/8, 10.0.0.0/8, ::1/128)") from None
+        return value
+
+    @field_validator("NOTIFY_OPERATOR_SUBSCRIPTIONS", mode="after")
+    @classmethod
+    def _check_operator_subscriptions(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from autometa.notify.operator import parse_operator_subscriptions
+
+            parse_operator_subscriptions(value.get_secret_value())  # raises ValueError naming the entry
         return value
 
     @field_validator("LOG_LEVEL")

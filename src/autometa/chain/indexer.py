@@ -404,7 +404,7 @@ class EventIndexer:
             )  # fmt: skip
             result.touched.add(state.id)
         elif name == "WorkflowStatusChanged":
-            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index)
+            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index, int(a.reason))
             result.touched.add(int(a.workflowId))
         elif name == "RunFailed":
             failed[(tx, int(a.workflowId), int(a.runIndex))] = bytes(a.reason)

@@ -10,6 +10,7 @@ from autometa.cli import (
     chain_commands,
     escrow_commands,
     keys_commands,
+    notify_commands,
     price_commands,
     rotation_commands,
     workflow_commands,
@@ -42,6 +43,7 @@ app.add_typer(admin_commands.app, name="admin")
 admin_commands.executor_app.command("rotate")(rotation_commands.rotate_command)
 app.add_typer(keys_commands.app, name="keys")
 workflow_commands.app.command("invalidate-signatures")(admin_commands.invalidate_signatures)
+app.add_typer(notify_commands.app, name="notify")
 
 
 @app.command()
