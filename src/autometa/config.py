@@ -185,7 +185,6 @@ class Settings(BaseSettings):
                 raise ValueError(f"{spec} and {key} are both set: keep one (the signer spec is the newer way)")
         return self
 
-    @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", mode="before")
     @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", "NOTIFY_ALLOW_PRIVATE_TARGETS", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
