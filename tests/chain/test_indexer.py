@@ -293,7 +293,7 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
     assert seen == {"executions": [], "escrow": [], "run_count": 0, "checkpoint": ancestor}
 
 
-@pytest.mark.parametrize(("blocks_cap", "results_cap"), [(500, 10_000), (5_000, 3)])
+@pytest.mark.parametrize(("blocks_cap", "results_cap"), [(500, 10_000), (5_000, 5)])
 def test_ranges_a_provider_refuses_are_split(dev_chain, tmp_path, blocks_cap: int, results_cap: int) -> None:  # type: ignore[no-untyped-def]
     """Behind a provider that caps eth_getLogs (blocks per request, results per request, with
     its own error text) the indexer halves refused ranges and still indexes every event."""
