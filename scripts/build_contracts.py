@@ -24,6 +24,8 @@ SHIPPED = {
     "OwnerProxy": "OwnerProxy.sol",
     "MockV3Aggregator": "MockV3Aggregator.sol",
     "DevToken": "DevContracts.sol",
+    "DevMulticall": "DevContracts.sol",
+    "DevGasBurner": "DevContracts.sol",
 }
 
 

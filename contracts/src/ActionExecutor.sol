@@ -19,9 +19,24 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         bool paused;
         uint16 premiumBps;
         uint8 maxFailures;
+        uint64 maxTip; // wei per gas above the base fee a fee is computed with, at most
+    }
+
+    /// A queued admin change (see `_queueOrApply`); `eta` 0 = none (applied, cancelled or unknown).
+    struct Change {
+        uint8 kind; // CHANGE_*
+        uint40 eta; // applicable from this time on
+        bytes32 key;
+        uint256 value;
     }
 
     uint256 public constant MAX_PREMIUM_BPS = 5_000; // at most +50 % on top of gas cost
+    /// Hard bounds of the admin's tip cap, and its value at deployment.
+    uint256 public constant MAX_TIP_BOUND = 50 gwei;
+    uint256 public constant DEFAULT_MAX_TIP = 2 gwei;
+    /// Hard bounds of the timelock delay chosen at deployment.
+    uint256 public constant MIN_TIMELOCK = 60;
+    uint256 public constant MAX_TIMELOCK = 30 days;
     uint256 public constant MAX_BATCH = 256;
     /// Gas the contract spends that `gasleft()` cannot see: the intrinsic 21,000, dispatch
     /// before the first measurement and bookkeeping after the last (the calldata's own cost is
@@ -36,9 +51,25 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     ///   BATCH = 21,000 + 4,190 + 150 and ITEM = 3,000 + 2,123 − 24 after re-measuring; after the
     ///   leaner fee debit / RunExecuted ≈ 6 − 280.5·n, so BATCH + 6 and ITEM − 280.
     /// Result: |fee − gasUsed × price × (1 + premium)| ≤ 0.2 % of the tx cost in every measured case.
-    uint256 internal constant SINGLE_OVERHEAD = 21_000 + 9_390;
-    uint256 internal constant BATCH_OVERHEAD = 21_000 + 4_346;
-    uint256 internal constant ITEM_OVERHEAD = 4_820;
+    /// The intrinsic 21,000 is no longer part of these: it is charged once per transaction
+    /// (`_intrinsicGas`), by whichever run or relayed intent comes first. After the issue-12
+    /// checks (canonical calldata, tip cap, gas pre-check, memory reset) bench/gas.py measured
+    /// residuals of +315 (single), 37 + 9·n (batch): SINGLE + 310, BATCH + 37, ITEM + 9.
+    uint256 internal constant SINGLE_OVERHEAD = 9_700;
+    uint256 internal constant BATCH_OVERHEAD = 4_383;
+    uint256 internal constant ITEM_OVERHEAD = 4_829;
+    /// What a second `execute` in the same transaction does not spend: the executor's balance
+    /// slot was already written (a warm rewrite costs 100, the first write 2,900).
+    uint256 internal constant NESTED_SAVING = 2_800;
+    /// `execute(uint256,uint32,uint64)`'s exact calldata: selector + three words.
+    uint256 internal constant EXECUTE_CALLDATA = 4 + 3 * 32;
+    /// Gas a run needs before its action (writes consuming the run, loading an ERC-20 action,
+    /// the ERC-20 wrapper's own call) on top of the action's limit and CALL_RESERVE; a run that
+    /// cannot have it is skipped (SKIP_OUT_OF_GAS) before anything changes.
+    uint256 internal constant PRE_ACTION_GAS = 25_000;
+    /// Gas the ERC-20 wrapper (`transferFromForRun`, a call to this contract) spends besides
+    /// the token's own gas limit: dispatch, the cold token account, the return check.
+    uint256 internal constant ERC20_WRAPPER_GAS = 8_000;
     /// Upper bound on a run's gas besides its action, for the escrow check before the action.
     uint256 internal constant RUN_GAS_BOUND = 120_000;
     /// Gas kept back when checking that the action can get its full gas limit (EIP-150).
@@ -64,18 +95,29 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 private constant A_MAX_GAS_PRICE = 128;
     uint256 private constant S0_KEEP = (uint256(1) << 160) - 1 | (uint256(0xffff) << 168);
 
-    /// The last oracle price read in this transaction: a batch reads each feed once.
+    /// The last oracle price read in this transaction: a batch reads each feed once. `single`:
+    /// the run is a lone `execute`, which reverts with NotEnoughGasForAction when it is short of
+    /// gas (nobody else's run is at stake, and eth_estimateGas keeps finding the gas a run needs);
+    /// a batch item skips instead (SKIP_OUT_OF_GAS), so one owner cannot revert the others' runs.
     struct PriceCache {
         uint16 assetId; // 0 = empty (asset ids start at 1)
         uint256 price;
+        bool single;
     }
 
     Config internal _config;
+    /// Seconds between queueing an admin change that could cost owners and applying it.
+    uint256 public immutable timelockDelay;
+    uint256 internal _changeCount;
+    mapping(uint256 => Change) internal _changes;
 
-    constructor(address admin) Ownable(admin) {
-        _config = Config({paused: false, premiumBps: 1_000, maxFailures: 3});
+    constructor(address admin, uint256 delay) Ownable(admin) {
+        if (delay < MIN_TIMELOCK || delay > MAX_TIMELOCK) revert TimelockOutOfRange(delay);
+        timelockDelay = delay;
+        _config = Config({paused: false, premiumBps: 1_000, maxFailures: 3, maxTip: uint64(DEFAULT_MAX_TIP)});
         emit PremiumSet(1_000);
         emit MaxFailuresSet(3);
+        emit MaxTipSet(DEFAULT_MAX_TIP);
     }
 
     // ------------------------------------------------------------------ execute
@@ -84,12 +126,18 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// only for a price trigger whose asset has no feed.
     function execute(uint256 workflowId, uint32 runIndex, uint64 attestedPrice) external nonReentrant {
         uint256 gasStart = gasleft();
+        _requireCanonical(EXECUTE_CALLDATA);
         Config memory c = _config;
         if (c.paused) revert ExecutionIsPaused();
         Account storage ex = _accounts[msg.sender];
         if (!ex.isExecutor) revert NotExecutor(msg.sender);
         PriceCache memory pc;
-        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, SINGLE_OVERHEAD + CalldataGas.cost());
+        pc.single = true;
+        // The first charge of a transaction carries its intrinsic gas; a later `execute` in the same
+        // transaction (a batching contract) neither that nor the first write of the executor's balance.
+        uint256 intrinsic = _intrinsicGas();
+        uint256 overhead = intrinsic != 0 ? SINGLE_OVERHEAD + intrinsic : SINGLE_OVERHEAD - NESTED_SAVING;
+        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
         if (fee != 0) ex.balance += uint128(fee);
     }
 
@@ -103,44 +151,133 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         if (!ex.isExecutor) revert NotExecutor(msg.sender);
         uint256 n = runs.length;
         if (n == 0 || n > MAX_BATCH) revert BadBatch(n);
-        uint256 shared = (BATCH_OVERHEAD + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
+        // the exact encoding: selector, offset 0x20, length, n words
+        uint256 start;
+        assembly ("memory-safe") {
+            start := runs.offset
+        }
+        if (start != 4 + 64) revert NonCanonicalCalldata(start, 4 + 64);
+        _requireCanonical(4 + 64 + 32 * n);
+        uint256 shared = (BATCH_OVERHEAD + _intrinsicGas() + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
         uint256 total;
         PriceCache memory pc;
+        // Each item starts from the same free memory pointer: the memory an item used is reused
+        // by the next, so no item pays for the memory expansion of the items before it.
+        uint256 freeMemory;
+        assembly ("memory-safe") {
+            freeMemory := mload(0x40)
+        }
         for (uint256 i; i < n; ++i) {
             uint256 r = runs[i];
             total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared);
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
         }
         if (total != 0) ex.balance += uint128(total);
     }
 
     // ------------------------------------------------------------------ admin
 
-    function setExecutor(address executor, bool allowed) external onlyOwner {
-        _accounts[executor].isExecutor = allowed;
-        emit ExecutorSet(executor, allowed);
-    }
+    /// Admin changes that could cost owners money or trust (allowing an executor, a feed, a
+    /// higher premium or tip cap) wait `timelockDelay` in a queue (ChangeQueued, `pendingChange`)
+    /// so owners can see them coming and leave; changes that can only lower what owners pay or
+    /// who may execute apply at once, as do all changes while no workflow exists yet (the first
+    /// set-up of a deployment: nobody can be harmed). Each setter returns the queued change's id
+    /// (0: applied at once).
 
-    /// @notice Register (or with `feed == 0`, remove) the price feed an asset's triggers are checked against.
-    function setFeed(bytes32 asset, address feed, uint32 maxAge) external onlyOwner {
-        if (asset == bytes32(0)) revert InvalidFeed(asset, feed);
-        uint16 id = _assetIdOrRegister(asset);
-        Asset storage a = _assets[id];
-        uint8 decimals;
-        if (feed != address(0)) {
-            if (maxAge == 0 || feed.code.length == 0) revert InvalidFeed(asset, feed);
-            decimals = AggregatorV3Interface(feed).decimals();
-            if (decimals > 36) revert InvalidFeed(asset, feed);
+    function setExecutor(address executor, bool allowed) external onlyOwner returns (uint256 changeId) {
+        if (executor == address(0)) revert NotExecutor(executor);
+        if (!allowed) {
+            _setExecutorNow(executor, false);
+            return 0;
         }
-        a.feed = feed;
-        a.maxAge = maxAge;
-        a.decimals = decimals;
-        emit FeedSet(asset, id, feed, maxAge, decimals);
+        return _queueOrApply(CHANGE_EXECUTOR, bytes32(uint256(uint160(executor))), 1);
     }
 
-    function setPremium(uint16 premiumBps) external onlyOwner {
+    /// @notice Set (or with `feed == 0`, remove) the price feed an asset's triggers are checked
+    /// against. A new asset is registered at once (no workflow can use it yet).
+    function setFeed(bytes32 asset, address feed, uint32 maxAge) external onlyOwner returns (uint256 changeId) {
+        if (asset == bytes32(0)) revert InvalidFeed(asset, feed);
+        if (feed != address(0)) _feedDecimals(asset, feed, maxAge);
+        uint256 value = uint256(uint160(feed)) | (uint256(maxAge) << 160);
+        if (_assetIds[asset] == 0) {
+            _apply(CHANGE_FEED, asset, value);
+            return 0;
+        }
+        return _queueOrApply(CHANGE_FEED, asset, value);
+    }
+
+    /// @notice Register an asset priced by what the executor attests (no feed), so price
+    /// workflows can use it. Only the admin registers assets: the ids are a bounded resource.
+    function registerAsset(bytes32 asset) external onlyOwner returns (uint16 id) {
+        if (asset == bytes32(0)) revert UnknownAsset(asset);
+        return _assetIdOrRegister(asset);
+    }
+
+    function setPremium(uint16 premiumBps) external onlyOwner returns (uint256 changeId) {
         if (premiumBps > MAX_PREMIUM_BPS) revert PremiumTooHigh(premiumBps, MAX_PREMIUM_BPS);
-        _config.premiumBps = premiumBps;
-        emit PremiumSet(premiumBps);
+        if (premiumBps <= _config.premiumBps) {
+            _apply(CHANGE_PREMIUM, bytes32(0), premiumBps);
+            return 0;
+        }
+        return _queueOrApply(CHANGE_PREMIUM, bytes32(0), premiumBps);
+    }
+
+    /// @notice The most tip per gas (above the block's base fee) a fee or relayer reimbursement
+    /// is computed with, whatever gas price the transaction paid.
+    function setMaxTip(uint64 maxTip) external onlyOwner returns (uint256 changeId) {
+        if (maxTip > MAX_TIP_BOUND) revert TipTooHigh(maxTip, MAX_TIP_BOUND);
+        if (maxTip <= _config.maxTip) {
+            _apply(CHANGE_MAX_TIP, bytes32(0), maxTip);
+            return 0;
+        }
+        return _queueOrApply(CHANGE_MAX_TIP, bytes32(0), maxTip);
+    }
+
+    /// @notice Apply a queued change once its delay has passed.
+    function applyChange(uint256 changeId) external onlyOwner {
+        Change memory ch = _changes[changeId];
+        if (ch.eta == 0) revert UnknownChange(changeId);
+        if (block.timestamp < ch.eta) revert ChangeNotReady(changeId, ch.eta);
+        delete _changes[changeId];
+        emit ChangeApplied(changeId);
+        _apply(ch.kind, ch.key, ch.value);
+    }
+
+    function cancelChange(uint256 changeId) external onlyOwner {
+        if (_changes[changeId].eta == 0) revert UnknownChange(changeId);
+        delete _changes[changeId];
+        emit ChangeCancelled(changeId);
+    }
+
+    /// @notice A queued change: kind (CHANGE_*), key, value and the time it may be applied (eta 0: none).
+    function pendingChange(uint256 changeId) external view returns (uint8 kind, bytes32 key, uint256 value, uint256 eta) {
+        Change storage ch = _changes[changeId];
+        return (ch.kind, ch.key, ch.value, ch.eta);
+    }
+
+    /// @notice The ids of all changes queued and neither applied nor cancelled, oldest first.
+    function pendingChangeIds() external view returns (uint256[] memory ids) {
+        uint256 count = _changeCount;
+        uint256 open;
+        for (uint256 i = 1; i <= count; ++i) {
+            if (_changes[i].eta != 0) ++open;
+        }
+        ids = new uint256[](open);
+        uint256 k;
+        for (uint256 i = 1; i <= count; ++i) {
+            if (_changes[i].eta != 0) ids[k++] = i;
+        }
+    }
+
+    function maxTipPerGas() external view returns (uint256) {
+        return _config.maxTip;
+    }
+
+    /// @notice Disabled: a deployment without an admin could never pause or fix a feed.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
     }
 
     function setMaxFailures(uint8 maxFailures) external onlyOwner {
@@ -170,6 +307,55 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
 
     function _requireCreationOpen() internal view override {
         if (_config.paused) revert ExecutionIsPaused();
+    }
+
+    function _gasPriceCeiling() internal view override returns (uint256) {
+        return block.basefee + _config.maxTip;
+    }
+
+    function _queueOrApply(uint8 kind, bytes32 key, uint256 value) private returns (uint256 changeId) {
+        if (_workflowCount == 0) {
+            _apply(kind, key, value);
+            return 0;
+        }
+        changeId = ++_changeCount;
+        uint256 eta = block.timestamp + timelockDelay;
+        _changes[changeId] = Change({kind: kind, eta: uint40(eta), key: key, value: value});
+        emit ChangeQueued(changeId, kind, key, value, eta);
+    }
+
+    function _apply(uint8 kind, bytes32 key, uint256 value) private {
+        if (kind == CHANGE_EXECUTOR) {
+            _setExecutorNow(address(uint160(uint256(key))), value != 0);
+        } else if (kind == CHANGE_FEED) {
+            address feed = address(uint160(value));
+            uint32 maxAge = uint32(value >> 160);
+            uint8 decimals = feed == address(0) ? 0 : _feedDecimals(key, feed, maxAge);
+            uint16 id = _assetIdOrRegister(key);
+            Asset storage a = _assets[id];
+            a.feed = feed;
+            a.maxAge = maxAge;
+            a.decimals = decimals;
+            emit FeedSet(key, id, feed, maxAge, decimals);
+        } else if (kind == CHANGE_PREMIUM) {
+            _config.premiumBps = uint16(value);
+            emit PremiumSet(value);
+        } else {
+            _config.maxTip = uint64(value);
+            emit MaxTipSet(value);
+        }
+    }
+
+    function _setExecutorNow(address executor, bool allowed) private {
+        _accounts[executor].isExecutor = allowed;
+        emit ExecutorSet(executor, allowed);
+    }
+
+    /// A feed's decimals, refusing anything that is not a usable AggregatorV3Interface.
+    function _feedDecimals(bytes32 asset, address feed, uint32 maxAge) private view returns (uint8 decimals) {
+        if (maxAge == 0 || feed.code.length == 0) revert InvalidFeed(asset, feed);
+        decimals = AggregatorV3Interface(feed).decimals();
+        if (decimals > 36) revert InvalidFeed(asset, feed);
     }
 
     /// One run: check, consume, act, charge. Returns the fee credited to the executor.
@@ -233,7 +419,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             } else {
                 bool ok;
                 (ok, price, source) = _price(aid, attestedPrice);
-                if (!ok) return _skip(id, runIndex, SKIP_PRICE_UNAVAILABLE);
+                // a workflow created on an oracle-backed asset never takes an attested price
+                if (!ok || (source != SOURCE_ORACLE && uint8(t >> T_COMPARATOR) & ORACLE_REQUIRED != 0)) {
+                    return _skip(id, runIndex, SKIP_PRICE_UNAVAILABLE);
+                }
                 if (source == SOURCE_ORACLE) (pc.assetId, pc.price) = (aid, price);
             }
             uint256 threshold = uint64(t >> T_PRICE_USD);
@@ -251,8 +440,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         assembly ("memory-safe") {
             a := sload(acct.slot)
         }
+        // min(the transaction's gas price, base fee + the deployment's tip cap, the owner's cap)
         uint256 gasPrice = tx.gasprice;
         {
+            uint256 ceiling = block.basefee + c.maxTip;
+            if (ceiling < gasPrice) gasPrice = ceiling;
             uint256 cap = uint64(a >> A_MAX_GAS_PRICE);
             if (cap != 0 && cap < gasPrice) gasPrice = cap;
         }
@@ -266,10 +458,18 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // workflow has runs left); the products with the gas price in _fee stay checked.
         uint256 feeBound;
         unchecked {
-            uint256 runGas = uint24(s1 >> S1_GAS_LIMIT) + RUN_GAS_BOUND + extraGas;
+            uint256 gasLimit = uint24(s1 >> S1_GAS_LIMIT);
             // A call action first loads its calldata from storage: one cold slot per 32 bytes.
-            if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) runGas += (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
-            feeBound = _fee(runGas, gasPrice, c.premiumBps);
+            uint256 loadGas;
+            if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) loadGas = (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
+            // Not enough gas left to give the action its whole limit: skip before anything changes
+            // (never revert the batch; the run stays due, the owner pays nothing).
+            // (2 × gasLimit / 63: an ERC-20 action's wrapper gets its limit + 1/63, and passes on 63/64)
+            if (gasleft() < gasLimit + 2 * (gasLimit / 63) + CALL_RESERVE + PRE_ACTION_GAS + loadGas) {
+                if (pc.single) revert NotEnoughGasForAction(id, gasLimit);
+                return _skip(id, runIndex, SKIP_OUT_OF_GAS);
+            }
+            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps);
             if (feeBound > uint80(s1)) feeBound = uint80(s1);
         }
         uint256 balance = uint128(a);
@@ -296,8 +496,17 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 sstore(acct.slot, debited)
             }
         }
-        (bool success, bytes memory reason) =
+        (bool success, bool starved, bytes memory reason) =
             _act(id, uint8(s0 >> S0_ACTION_KIND), uint24(s1 >> S1_GAS_LIMIT), address(uint160(s2)), owner, value);
+        if (starved) {
+            if (pc.single) revert NotEnoughGasForAction(id, uint24(s1 >> S1_GAS_LIMIT));
+            // The action was never called: undo the consumption exactly and report a skip.
+            assembly ("memory-safe") {
+                sstore(w.slot, s0)
+                sstore(acct.slot, a)
+            }
+            return _skip(id, runIndex, SKIP_OUT_OF_GAS);
+        }
         if (success) {
             if (uint8(s1 >> S1_FAILURES) != 0) w.failures = 0;
             if (status == STATUS_COMPLETED) emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_COMPLETION);
@@ -383,51 +592,76 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         return 0;
     }
 
-    /// The action, with exactly the workflow's gas limit. Never reverts; reports success.
+    /// The action, with exactly the workflow's gas limit. Never reverts; reports success, or
+    /// `starved` when too little gas is left to give the action all of its limit (EIP-150 passes
+    /// on at most 63/64): then nothing was called, so an executor cannot starve an action into failing.
     function _act(uint256 id, uint8 kind, uint256 gasLimit, address target, address owner, uint256 value)
         private
-        returns (bool success, bytes memory reason)
+        returns (bool success, bool starved, bytes memory reason)
     {
         if (kind == ACTION_NATIVE) {
             // A plain transfer: no calldata, and the return data is wanted only as a failure reason.
-            _checkGasForAction(id, gasLimit);
+            if (!_hasGasFor(gasLimit)) return (false, true, reason);
             assembly ("memory-safe") {
                 success := call(gasLimit, target, value, 0, 0, 0, 0)
             }
             if (!success) reason = _returnData();
-            return (success, reason);
+            return (success, false, reason);
         }
         if (kind == ACTION_ERC20) {
+            // Through this contract's own `transferFromForRun`, which reverts when the token's
+            // answer is not a success (OpenZeppelin SafeERC20 semantics): a transfer the token
+            // made but answered badly is undone with it, so a retry can never pay twice.
             TokenAction storage t = _tokenActions[id];
-            (success, reason) =
-                _call(id, t.token, 0, gasLimit, abi.encodeWithSelector(0x23b872dd, owner, target, t.amount));
-            // Tokens that return nothing are accepted; tokens that return false failed.
-            if (success && reason.length != 0 && (reason.length < 32 || abi.decode(reason, (uint256)) != 1)) {
-                success = false;
-            }
-            return (success, reason);
+            uint256 wrapped = gasLimit + gasLimit / 63 + ERC20_WRAPPER_GAS;
+            return _call(
+                address(this), 0, wrapped, abi.encodeCall(this.transferFromForRun, (t.token, owner, target, t.amount, gasLimit))
+            );
         }
-        return _call(id, proxyOf(owner), value, gasLimit, abi.encodeCall(OwnerProxy.forward, (target, _callData[id])));
+        return _call(proxyOf(owner), value, gasLimit, abi.encodeCall(OwnerProxy.forward, (target, _callData[id])));
+    }
+
+    /// @notice Only for this contract's own ERC-20 actions: `token.transferFrom(from, to, amount)`
+    /// with exactly `gasLimit` gas, reverting (and so undoing the transfer) unless the token
+    /// returned nothing or a first word of 1 — OpenZeppelin SafeERC20's rule.
+    function transferFromForRun(address token, address from, address to, uint256 amount, uint256 gasLimit) external {
+        if (msg.sender != address(this)) revert NotExecutor(msg.sender);
+        bytes memory data = abi.encodeWithSelector(0x23b872dd, from, to, amount);
+        bool ok;
+        uint256 size;
+        uint256 word;
+        assembly ("memory-safe") {
+            mstore(0, 0)
+            ok := call(gasLimit, token, 0, add(data, 0x20), mload(data), 0, 0x20)
+            size := returndatasize()
+            word := mload(0)
+        }
+        if (!ok) {
+            bytes memory ret = _returnData();
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+        if (size == 0 ? token.code.length == 0 : word != 1) revert SafeTransferFailed(token);
     }
 
     /// A call with exactly `gasLimit` gas that copies at most 256 bytes of return data, so a
     /// callee cannot make the executor pay for a return bomb.
-    function _call(uint256 id, address to, uint256 value, uint256 gasLimit, bytes memory data)
+    function _call(address to, uint256 value, uint256 gasLimit, bytes memory data)
         private
-        returns (bool ok, bytes memory ret)
+        returns (bool ok, bool starved, bytes memory ret)
     {
-        _checkGasForAction(id, gasLimit);
+        if (!_hasGasFor(gasLimit)) return (false, true, ret);
         assembly ("memory-safe") {
             ok := call(gasLimit, to, value, add(data, 0x20), mload(data), 0, 0)
         }
         ret = _returnData();
     }
 
-    /// EIP-150 passes on at most 63/64 of what is left: make sure the action gets all of its
-    /// limit, or refuse the whole call, so an executor cannot starve an action into failing.
-    /// Checked right before the CALL (after a call action's calldata is loaded from storage).
-    function _checkGasForAction(uint256 id, uint256 gasLimit) private view {
-        if (gasleft() < gasLimit + gasLimit / 63 + CALL_RESERVE) revert NotEnoughGasForAction(id, gasLimit);
+    /// Whether the action can get all of `gasLimit` (checked right before the CALL, after a call
+    /// action's calldata is loaded from storage), with CALL_RESERVE left for the bookkeeping after it.
+    function _hasGasFor(uint256 gasLimit) private view returns (bool) {
+        return gasleft() >= gasLimit + gasLimit / 63 + CALL_RESERVE;
     }
 
     /// The last call's return data, at most 256 bytes of it (no return bomb costs the executor).

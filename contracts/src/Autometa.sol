@@ -8,5 +8,7 @@ import {ActionExecutor} from "./ActionExecutor.sol";
 /// makes no calls between our own contracts (see DEVELOPERS.md, "One contract, three modules").
 /// The seed's REGISTRY_ADDRESS, ACTIONEXECUTOR_ADDRESS and FEEESCROW_ADDRESS all name it.
 contract Autometa is ActionExecutor {
-    constructor(address admin) ActionExecutor(admin) {}
+    /// @param timelockDelay seconds an admin change that could cost owners waits before it applies
+    /// (MIN_TIMELOCK..MAX_TIMELOCK); changes made while no workflow exists apply at once.
+    constructor(address admin, uint256 timelockDelay) ActionExecutor(admin, timelockDelay) {}
 }

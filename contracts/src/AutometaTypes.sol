@@ -36,6 +36,7 @@ uint8 constant SKIP_CONDITION_FALSE = 5;
 uint8 constant SKIP_INSUFFICIENT_ESCROW = 6;
 uint8 constant SKIP_PRICE_UNAVAILABLE = 7; // feed reverted, non-positive or stale; or no attested price
 uint8 constant SKIP_EXPIRED = 8;
+uint8 constant SKIP_OUT_OF_GAS = 9; // the transaction had too little gas left to give the action its gasLimit
 
 uint8 constant SOURCE_NONE = 0; // time triggers
 uint8 constant SOURCE_ORACLE = 1; // a registered AggregatorV3Interface feed
@@ -44,6 +45,12 @@ uint8 constant SOURCE_ATTESTED = 2; // the executor's reported price (asset with
 uint8 constant OP_PAUSE = 0;
 uint8 constant OP_RESUME = 1;
 uint8 constant OP_CANCEL = 2;
+
+// What a timelocked admin change does (ChangeQueued.kind). `key` / `value` per kind:
+uint8 constant CHANGE_EXECUTOR = 1; // key: executor address; value: 1 allow, 0 revoke
+uint8 constant CHANGE_FEED = 2; // key: asset; value: feed address | maxAge << 160
+uint8 constant CHANGE_PREMIUM = 3; // value: premium in basis points
+uint8 constant CHANGE_MAX_TIP = 4; // value: the most tip per gas (above the base fee) a fee is computed with
 
 /// What a user asks for. Field meaning depends on the kinds (see the constants above).
 struct WorkflowSpec {
@@ -105,6 +112,11 @@ interface IAutometaEvents {
     event PremiumSet(uint256 premiumBps);
     event MaxFailuresSet(uint256 maxFailures);
     event ExecutionPausedSet(bool paused);
+    event MaxTipSet(uint256 maxTipPerGas);
+    event ChangeQueued(uint256 indexed changeId, uint8 kind, bytes32 key, uint256 value, uint256 eta);
+    event ChangeApplied(uint256 indexed changeId);
+    event ChangeCancelled(uint256 indexed changeId);
+    event NoncesInvalidated(address indexed owner, uint256 nonce);
 }
 
 /// Every error, with the values a caller needs to understand it.
@@ -127,4 +139,13 @@ interface IAutometaErrors {
     error InvalidFeed(bytes32 asset, address feed);
     error TooManyAssets();
     error AmountTooLarge(uint256 amount);
+    error UnknownAsset(bytes32 asset);
+    error NonCanonicalCalldata(uint256 length, uint256 expected);
+    error InvalidAccountNonce(address account, uint256 currentNonce); // as OpenZeppelin's Nonces
+    error TipTooHigh(uint256 maxTipPerGas, uint256 max);
+    error TimelockOutOfRange(uint256 delay);
+    error UnknownChange(uint256 changeId);
+    error ChangeNotReady(uint256 changeId, uint256 eta);
+    error RenounceDisabled();
+    error SafeTransferFailed(address token);
 }

@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {FeeEscrow} from "./FeeEscrow.sol";
 import {OwnerProxy} from "./OwnerProxy.sol";
@@ -14,7 +13,7 @@ import "./AutometaTypes.sol";
 /// @notice A workflow is created, paused, resumed or cancelled by its owner: directly, or by
 /// anyone who relays the owner's EIP-712 signature. A relayer is reimbursed its actual gas cost
 /// from the owner's escrow, never more than the `maxRelayerFee` the owner signed.
-abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
+abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
     /// Storage layout: slot 0 is the one every run writes; slots 0-2 are read as whole words by
     /// ActionExecutor (by bit offset: keep the field order) and by every run. Slot 3 holds a
     /// PRICE trigger's time window and is read only when the trigger has one. ERC-20 and call
@@ -59,6 +58,9 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
     uint256 internal constant T_COOLDOWN = 88;
     /// Bit 1 of a PRICE trigger's stored comparator byte: the window is in slot 3.
     uint8 internal constant PRICE_WINDOW = 2;
+    /// Bit 2 of a PRICE trigger's stored comparator byte: the asset had a feed when the workflow
+    /// was created, so the workflow only ever fires on the oracle's price (never an attested one).
+    uint8 internal constant ORACLE_REQUIRED = 4;
 
     struct TokenAction {
         address token;
@@ -77,7 +79,13 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
     uint256 public constant MAX_CALLDATA = 4096;
     /// Gas of a relayed call outside what `gasleft()` sees (intrinsic cost, signature decoding, the
     /// reimbursement itself); the calldata's own cost is counted exactly on top.
-    uint256 internal constant RELAY_OVERHEAD = 21_000 + 9_000;
+    uint256 internal constant RELAY_OVERHEAD = 9_000;
+    /// The intrinsic gas of a transaction, charged once per transaction (see `_intrinsicGas`).
+    uint256 internal constant INTRINSIC_GAS = 21_000;
+    /// Transient slot set once this transaction's intrinsic gas has been charged to someone.
+    bytes32 private constant INTRINSIC_CHARGED_SLOT = keccak256("autometa.intrinsic-charged");
+    /// How far `invalidateNonces` moves an owner's nonce: past any signature they prepared ahead.
+    uint256 public constant NONCE_JUMP = 2 ** 20;
 
     bytes32 public constant SPEC_TYPEHASH = keccak256(
         "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)"
@@ -94,6 +102,8 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
 
     address public immutable proxyImplementation;
 
+    /// Owners' signature nonces (first: the slot OpenZeppelin's Nonces held, so the layout stays).
+    mapping(address => uint256) private _nonces;
     uint256 internal _workflowCount;
     mapping(uint256 => Workflow) internal _workflows;
     mapping(uint256 => TokenAction) internal _tokenActions;
@@ -126,6 +136,8 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         bytes calldata signature
     ) external nonReentrant returns (uint256 workflowId) {
         uint256 gasStart = gasleft();
+        // the exact ABI encoding: 6 head words, the spec (15 words, data's length + data), the signature
+        _requireCanonical(4 + 32 * 6 + 32 * 16 + _padded(spec.data.length) + 32 + _padded(signature.length));
         _requireCreationOpen();
         bytes32 structHash = keccak256(abi.encode(CREATE_TYPEHASH, owner, hashSpec(spec), nonce, deadline, maxRelayerFee));
         _checkSignature(owner, structHash, nonce, deadline, signature);
@@ -135,16 +147,34 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
 
     // ------------------------------------------------------------------ status
 
+    /// Direct status changes consume the owner's nonce: a signature prepared before (say, an
+    /// unsent RESUME) can no longer undo what the owner just did.
     function pauseWorkflow(uint256 workflowId) external nonReentrant {
         _changeStatus(workflowId, msg.sender, OP_PAUSE);
+        _useNonce(msg.sender);
     }
 
     function resumeWorkflow(uint256 workflowId) external nonReentrant {
         _changeStatus(workflowId, msg.sender, OP_RESUME);
+        _useNonce(msg.sender);
     }
 
     function cancelWorkflow(uint256 workflowId) external nonReentrant {
         _changeStatus(workflowId, msg.sender, OP_CANCEL);
+        _useNonce(msg.sender);
+    }
+
+    /// @notice Invalidate every signature the sender has given and not yet seen used: the nonce
+    /// moves `NONCE_JUMP` ahead, past any nonce a signature could have been prepared with.
+    function invalidateNonces() external nonReentrant {
+        uint256 next = _nonces[msg.sender] + NONCE_JUMP;
+        _nonces[msg.sender] = next;
+        emit NoncesInvalidated(msg.sender, next);
+    }
+
+    /// @notice The nonce the owner's next signature must carry.
+    function nonces(address owner) external view returns (uint256) {
+        return _nonces[owner];
     }
 
     /// @notice Pause (op 0), resume (1) or cancel (2) a workflow with its owner's EIP-712
@@ -158,6 +188,7 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         bytes calldata signature
     ) external nonReentrant {
         uint256 gasStart = gasleft();
+        _requireCanonical(4 + 32 * 6 + 32 + _padded(signature.length));
         address owner = _workflows[workflowId].owner;
         if (owner == address(0)) revert UnknownWorkflow(workflowId);
         bytes32 typehash = op == OP_PAUSE ? PAUSE_TYPEHASH : op == OP_RESUME ? RESUME_TYPEHASH : op == OP_CANCEL
@@ -194,7 +225,7 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         uint256 trig = w.trigger;
         if (w.triggerKind == TRIGGER_PRICE) {
             uint8 comparator = uint8(trig >> T_COMPARATOR);
-            s.comparator = comparator & ~PRICE_WINDOW;
+            s.comparator = comparator & COMPARATOR_ABOVE;
             s.priceUsd = uint64(trig >> T_PRICE_USD);
             s.interval = uint24(trig >> T_COOLDOWN);
             s.asset = _assets[uint16(trig >> T_ASSET_ID)].name;
@@ -239,6 +270,14 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         return Clones.predictDeterministicAddress(proxyImplementation, bytes32(uint256(uint160(owner))));
     }
 
+    /// @notice Whether a price workflow fires only on its asset's oracle (the asset had a feed
+    /// at creation), even if that feed is later removed: then it waits, it never takes an attested price.
+    function requiresOracle(uint256 workflowId) external view returns (bool) {
+        Workflow storage w = _workflows[workflowId];
+        if (w.owner == address(0)) revert UnknownWorkflow(workflowId);
+        return w.triggerKind == TRIGGER_PRICE && (uint8(w.trigger >> T_COMPARATOR) & ORACLE_REQUIRED) != 0;
+    }
+
     function assetId(bytes32 asset) external view returns (uint16) {
         return _assetIds[asset];
     }
@@ -270,6 +309,44 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
     /// Hook: the executor module closes creation during an emergency pause.
     function _requireCreationOpen() internal view virtual;
 
+    /// Hook: the most gas price a fee or reimbursement is computed with right now (base fee +
+    /// the deployment's tip cap), set by the executor module.
+    function _gasPriceCeiling() internal view virtual returns (uint256);
+
+    /// The transaction's intrinsic 21,000 gas for the first charge in a transaction, 0 after:
+    /// several runs or intents in one transaction (a batching contract, a multicall) share it.
+    function _intrinsicGas() internal returns (uint256 intrinsic) {
+        bytes32 slot = INTRINSIC_CHARGED_SLOT;
+        bool charged;
+        assembly ("memory-safe") {
+            charged := tload(slot)
+            if iszero(charged) { tstore(slot, 1) }
+        }
+        if (!charged) intrinsic = INTRINSIC_GAS;
+    }
+
+    /// Refuse calldata that is not exactly the ABI encoding of the call's arguments: appended
+    /// bytes would otherwise be charged to the owner as calldata gas.
+    function _requireCanonical(uint256 expected) internal pure {
+        if (msg.data.length != expected) revert NonCanonicalCalldata(msg.data.length, expected);
+    }
+
+    function _padded(uint256 length) internal pure returns (uint256) {
+        return (length + 31) & ~uint256(31);
+    }
+
+    function _useNonce(address owner) private returns (uint256 current) {
+        unchecked {
+            // a nonce cannot realistically overflow (each step is a transaction or NONCE_JUMP)
+            current = _nonces[owner]++;
+        }
+    }
+
+    function _useCheckedNonce(address owner, uint256 nonce) private {
+        uint256 current = _useNonce(owner);
+        if (nonce != current) revert InvalidAccountNonce(owner, current);
+    }
+
     function _checkSignature(address owner, bytes32 structHash, uint256 nonce, uint256 deadline, bytes calldata signature)
         private
     {
@@ -285,7 +362,12 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
     /// for strangers.
     function _reimburseRelayer(address owner, uint256 gasStart, uint256 maxRelayerFee) private {
         if (msg.sender == owner || maxRelayerFee == 0) return;
-        uint256 cost = (gasStart - gasleft() + RELAY_OVERHEAD + CalldataGas.cost()) * tx.gasprice;
+        uint256 price = tx.gasprice;
+        {
+            uint256 ceiling = _gasPriceCeiling();
+            if (ceiling < price) price = ceiling;
+        }
+        uint256 cost = (gasStart - gasleft() + RELAY_OVERHEAD + _intrinsicGas() + CalldataGas.cost()) * price;
         uint256 amount = cost < maxRelayerFee ? cost : maxRelayerFee;
         Account storage a = _accounts[owner];
         uint256 balance = a.balance;
@@ -309,6 +391,11 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
         w.target = s.target;
         if (s.triggerKind == TRIGGER_PRICE) {
             uint256 comparator = s.comparator;
+            // Only assets the admin registered (with a feed, or as attested) can be priced: the
+            // 65,535 asset ids are not open to anyone who creates a workflow.
+            uint16 aid = _assetIds[s.asset];
+            if (aid == 0) revert UnknownAsset(s.asset);
+            if (_assets[aid].feed != address(0)) comparator |= ORACLE_REQUIRED;
             if (s.startTime != 0 || s.endTime != 0) {
                 comparator |= PRICE_WINDOW;
                 w.windowStart = s.startTime;
@@ -316,7 +403,7 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712, Nonces {
             }
             // _validate bounds the cooldown to 24 bits
             w.trigger = uint112(
-                (uint256(_assetIdOrRegister(s.asset)) << T_ASSET_ID) | (comparator << T_COMPARATOR)
+                (uint256(aid) << T_ASSET_ID) | (comparator << T_COMPARATOR)
                     | (uint256(s.priceUsd) << T_PRICE_USD) | (uint256(s.interval) << T_COOLDOWN)
             );
         } else {

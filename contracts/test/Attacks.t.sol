@@ -443,7 +443,7 @@ contract AttacksTest is Base {
     function test_sig_relayerGasPriceAbuse_cappedBySignedFee() public {
         WorkflowSpec memory s = _timeSpec(T0 + 60);
         bytes memory sig = _sign(ALICE_KEY, _createHash(alice, s, 0, T0 + 1 hours, RELAYER_CAP));
-        vm.txGasPrice(1_000_000 * GWEI);
+        _gasPrice(1_000_000 * GWEI);
         vm.prank(relayer);
         core.createWorkflowFor(alice, s, 0, T0 + 1 hours, RELAYER_CAP, sig);
         assertEq(core.balanceOf(relayer), RELAYER_CAP, "exactly the cap");
@@ -639,7 +639,7 @@ contract AttacksTest is Base {
         core.setPremium(5_000); // the highest premium the admin can set
         vm.prank(alice);
         core.setMaxGasPrice(uint64(2 * GWEI));
-        vm.txGasPrice(100_000 * GWEI);
+        _gasPrice(100_000 * GWEI);
         uint256 id = _create(alice, _intervalSpec(T0, 60, 0, 10));
         Executed memory e = _onlyExecuted(_exec(id, 0));
         assertEq(e.gasPrice, 2 * GWEI, "computed at alice's cap");
@@ -669,7 +669,7 @@ contract AttacksTest is Base {
     /// the owner's per-run cap.
     function test_fees_maxGasPrice_chargesExactlyTheCap() public {
         uint256 id = _create(bob, _timeSpec(T0));
-        vm.txGasPrice(type(uint64).max);
+        _gasPrice(type(uint64).max);
         Executed memory e = _onlyExecuted(_exec(id, 0));
         assertTrue(e.success, "ran");
         assertEq(e.fee, MAX_FEE, "exactly maxFeePerRun");

@@ -34,6 +34,7 @@ interface Vm {
     function etch(address, bytes calldata) external;
     function deployCode(string calldata, bytes calldata) external returns (address);
     function expectPartialRevert(bytes4) external;
+    function fee(uint256) external;
 }
 
 /// Chainlink's MockV3Aggregator (deployed from its artifact).
@@ -170,6 +171,7 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
     uint256 internal constant GWEI = 1e9;
     uint80 internal constant MAX_FEE = 0.01 ether;
 
+    uint256 internal constant DELAY = 2 days; // the timelock of the core under test
     uint256 internal constant ALICE_KEY = 0xA11CE;
     uint256 internal constant BOB_KEY = 0xB0B;
 
@@ -193,6 +195,7 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         vm.startPrank(admin);
         core.setExecutor(executor, true);
         core.setFeed(ETH, address(feed), 3600);
+        core.registerAsset(NO_FEED); // priced by the executor's attestation
         vm.stopPrank();
         vm.deal(alice, 100 ether);
         vm.deal(bob, 100 ether);
@@ -203,7 +206,32 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
     /// The real, via-IR-built Autometa from the forge artifact (tests never import the sources, so
     /// the shipped artifacts are built by one compiler profile only).
     function _deployCore(address admin_) internal returns (IAutometa) {
-        return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_)));
+        return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_, DELAY)));
+    }
+
+    /// An admin change that waits in the timelock once workflows exist: queue it (the call
+    /// returns its id), wait out the delay, apply it. Applied at once when it was not queued.
+    function _adminChange(bytes memory call) internal {
+        vm.prank(admin);
+        (bool ok, bytes memory ret) = address(core).call(call);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
+        uint256 changeId = abi.decode(ret, (uint256));
+        if (changeId == 0) return;
+        (,,, uint256 eta) = core.pendingChange(changeId);
+        vm.warp(eta);
+        vm.prank(admin);
+        core.applyChange(changeId);
+    }
+
+    /// A transaction gas price the deployment's ceiling (base fee + tip cap) does not clip: the
+    /// block's base fee moves with it.
+    function _gasPrice(uint256 price) internal {
+        vm.fee(price);
+        vm.txGasPrice(price);
     }
 
     function _newFeed(uint8 decimals, int256 answer) internal returns (MockV3Aggregator) {

@@ -16,7 +16,7 @@ contract FeesTest is Base {
     }
 
     function test_fee_isGasTimesPriceTimesPremium_creditedToExecutor() public {
-        vm.txGasPrice(3 gwei);
+        _gasPrice(3 gwei);
         uint256 id = _create(alice, _priceSpec(ETH, COMPARATOR_ABOVE, 3000e8));
         Executed memory e = _onlyExecuted(_exec(id, 0));
         assertEq(e.gasPrice, 3 gwei, "tx gas price");
@@ -46,13 +46,13 @@ contract FeesTest is Base {
     function test_fee_capBelowTxPriceIrrelevantWhenHigher() public {
         vm.prank(alice);
         core.setMaxGasPrice(50 gwei);
-        vm.txGasPrice(5 gwei);
+        _gasPrice(5 gwei);
         uint256 id = _create(alice, _timeSpec(T0));
         assertEq(_onlyExecuted(_exec(id, 0)).gasPrice, 5 gwei, "tx price when below the cap");
     }
 
     function test_fee_neverAboveMaxFeePerRun() public {
-        vm.txGasPrice(100 gwei);
+        _gasPrice(100 gwei);
         WorkflowSpec memory s = _timeSpec(T0);
         s.maxFeePerRun = 1_000_000 gwei; // 0.001 ether, below ~80k gas × 110 gwei
         uint256 id = _create(alice, s);
@@ -68,9 +68,7 @@ contract FeesTest is Base {
         uint256 id = _create(alice, _intervalSpec(T0, 60, 0, 3));
         Executed memory e = _onlyExecuted(_exec(id, 0));
         assertEq(e.fee, e.gasUsed * e.gasPrice, "no premium");
-        vm.prank(admin);
-        core.setPremium(5_000);
-        vm.warp(T0 + 60);
+        _adminChange(abi.encodeCall(IAutometa.setPremium, (5_000))); // a raise waits in the timelock
         e = _onlyExecuted(_exec(id, 1));
         assertEq(e.fee, (e.gasUsed * e.gasPrice * 15_000) / 10_000, "+50 %");
     }

@@ -61,6 +61,7 @@ contract FuzzTest is Base {
     /// maxFeePerRun, never above what the owner holds, and balances stay exact.
     function testFuzz_feeBounds(
         uint64 gasPrice,
+        uint64 baseFee,
         uint64 ownerCap,
         uint16 premium,
         uint80 maxFee,
@@ -81,6 +82,8 @@ contract FuzzTest is Base {
         if (!succeed) s.target = address(new Refuser());
         uint256 id = _create(alice, s);
         vm.txGasPrice(gasPrice);
+        baseFee = uint64(baseFee % (uint256(gasPrice) + 1)); // a transaction pays at least the base fee
+        vm.fee(baseFee);
         uint256 before = core.balanceOf(alice);
         VmLog[] memory logs = _exec(id, 0);
         Executed[] memory ex = _executed(logs);
@@ -92,7 +95,10 @@ contract FuzzTest is Base {
         Executed memory e = ex[0];
         assertLe(e.fee, maxFee, "fee <= maxFeePerRun");
         assertLe(e.fee, before, "fee <= balance");
-        uint256 price = ownerCap != 0 && ownerCap < gasPrice ? ownerCap : gasPrice;
+        // min(gas price, base fee + the deployment's tip cap, the owner's cap)
+        uint256 price = gasPrice;
+        if (uint256(baseFee) + core.maxTipPerGas() < price) price = uint256(baseFee) + core.maxTipPerGas();
+        if (ownerCap != 0 && ownerCap < price) price = ownerCap;
         assertEq(e.gasPrice, price, "min(gas price, cap)");
         uint256 uncapped = (e.gasUsed * price * (10_000 + uint256(premium))) / 10_000;
         assertEq(e.fee, uncapped < maxFee ? uncapped : maxFee, "formula");

@@ -15,7 +15,7 @@ contract ExecutorFlipper {
     }
 
     function flip() external payable {
-        core.setExecutor(who, true);
+        core.setExecutor(who, false); // revoking applies at once (granting waits in the timelock)
     }
 }
 
@@ -28,8 +28,10 @@ contract HotPathTest is Base {
         ExecutorFlipper flipper = new ExecutorFlipper();
         IAutometa c = _deployCore(address(flipper));
         flipper.setCore(c, alice);
-        vm.prank(address(flipper));
+        vm.startPrank(address(flipper));
         c.setExecutor(executor, true);
+        c.setExecutor(alice, true); // no workflow yet: applies at once
+        vm.stopPrank();
 
         WorkflowSpec memory s = _timeSpec(T0);
         (s.actionKind, s.target, s.amount, s.data) =
@@ -40,7 +42,7 @@ contract HotPathTest is Base {
         vm.prank(alice);
         uint256 id = c.createWorkflow(s);
         (, , bool before) = c.accountOf(alice);
-        assertTrue(!before, "alice is no executor yet");
+        assertTrue(before, "alice is an executor before the action");
 
         vm.recordLogs();
         vm.prank(executor);
@@ -48,7 +50,7 @@ contract HotPathTest is Base {
         Executed memory e = _onlyExecuted(vm.getRecordedLogs());
         assertTrue(e.success, "the action ran");
         (uint256 balance,, bool isExecutor) = c.accountOf(alice);
-        assertTrue(isExecutor, "the flag set during the action survives the fee debit");
+        assertTrue(!isExecutor, "the flag cleared during the action survives the fee debit");
         assertEq(balance, 2 ether - 0.25 ether - e.fee, "balance exact");
         assertEq(address(c).balance, balance + c.balanceOf(executor), "solvent");
     }

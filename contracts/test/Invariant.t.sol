@@ -8,6 +8,7 @@ import "./Base.t.sol";
 contract Handler is Asserts {
     bytes32 internal constant RUN_EXECUTED =
         keccak256("RunExecuted(uint256,uint256,address,bool,uint8,uint256,uint256,uint256,uint256,uint256,uint8)");
+    bytes32 internal constant RUN_SKIPPED = keccak256("RunSkipped(uint256,uint256,address,uint8)");
 
     IAutometa public immutable core;
     MockV3Aggregator public immutable feed;
@@ -28,12 +29,20 @@ contract Handler is Asserts {
     uint256 public deposited;
     uint256 public withdrawn;
     uint256 public paidOut;
+    // Issue 12: a fee computed above min(tx gas price, base fee + tip cap); a signature used
+    // with a nonce that a direct change or an invalidation had made stale; out-of-gas skips seen.
+    uint256 public priceAboveCeiling;
+    uint256 public staleSignatureUsed;
+    uint256 public outOfGasSkips;
+    uint256 internal _txGasPrice;
+    MoodyBurner public immutable moody;
 
     constructor(IAutometa core_, MockV3Aggregator feed_, address executor_) {
         core = core_;
         feed = feed_;
         executor = executor_;
         refuser = address(new Refuser());
+        moody = new MoodyBurner();
         for (uint256 i; i < keys.length; ++i) {
             address u = vm.addr(keys[i]);
             users.push(u);
@@ -109,6 +118,11 @@ contract Handler is Asserts {
         s.target = targetSeed % 5 == 0 ? refuser : address(uint160(0x1000 + targetSeed % 3));
         s.amount = 0.01 ether + (maxFee % 7) * 0.01 ether;
         s.gasLimit = 30_000;
+        if (targetSeed % 7 == 3) {
+            // a call action whose gas use swings (the batch-revert attack of item 5)
+            (s.actionKind, s.target, s.amount, s.data) = (ACTION_CALL, address(moody), 0, abi.encodeCall(MoodyBurner.act, ()));
+            s.gasLimit = uint24(100_000 + (maxFee % 5) * 200_000);
+        }
         s.maxFeePerRun = uint80(1e12 + maxFee % 0.002 ether);
         vm.prank(_user(who));
         try core.createWorkflow(s) returns (uint256 id) {
@@ -118,12 +132,14 @@ contract Handler is Asserts {
 
     function _record(VmLog[] memory logs) internal {
         for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == RUN_SKIPPED && abi.decode(logs[i].data, (uint8)) == SKIP_OUT_OF_GAS) ++outOfGasSkips;
             if (logs[i].topics[0] != RUN_EXECUTED) continue;
             uint256 id = uint256(logs[i].topics[1]);
             uint256 runIndex = uint256(logs[i].topics[2]);
-            (bool success,,,, uint256 fee,,,) =
+            (bool success,,, uint256 gasPrice, uint256 fee,,,) =
                 abi.decode(logs[i].data, (bool, uint8, uint256, uint256, uint256, uint256, uint256, uint8));
             if (fee > core.getWorkflow(id).spec.maxFeePerRun) ++feeAboveCap;
+            if (gasPrice > _txGasPrice || gasPrice > block.basefee + core.maxTipPerGas()) ++priceAboveCeiling;
             if (!success) continue;
             if (ran[id][runIndex]) ++doubleRuns;
             ran[id][runIndex] = true;
@@ -139,7 +155,7 @@ contract Handler is Asserts {
         uint256 runCount = core.getWorkflow(id).runCount;
         uint32 runIndex =
             uint32(back % 3 == 0 && runCount != 0 ? runCount - 1 : back % 7 == 1 ? runCount + 1 : runCount);
-        vm.txGasPrice(gasPrice % 200 gwei);
+        _price(gasPrice % 200 gwei, attested);
         vm.recordLogs();
         vm.prank(executor);
         try core.execute(id, runIndex, attested % 2 == 0 ? 0 : 3_000e8 + attested % 500e8) {} catch {}
@@ -157,10 +173,12 @@ contract Handler is Asserts {
             // duplicates and replays on purpose
             runs[i] = (id << 96) | ((i % 3 == 2 && runCount != 0 ? runCount - 1 : runCount) << 64) | 3_100e8;
         }
-        vm.txGasPrice(seed % 50 gwei);
+        _price(seed % 50 gwei, seed >> 128);
+        moody.arm(seed % 3 == 0); // sometimes the call actions burn their whole limit
         vm.recordLogs();
         vm.prank(executor);
-        try core.executeBatch(runs) {} catch {}
+        // a gas limit that is sometimes too small for every item: those are skipped, never charged
+        try core.executeBatch{gas: 300_000 + (seed >> 64) % 3_000_000}(runs) {} catch {}
         _record(vm.getRecordedLogs());
     }
 
@@ -200,6 +218,40 @@ contract Handler is Asserts {
         if (vm.addr(key) != owner && core.getWorkflow(id).status != before) ++strangerStatusChanges;
     }
 
+    /// A relayer submits a signature made at a nonce that is no longer the owner's (used by a
+    /// direct change, or invalidated): it must never go through.
+    function staleSignature(uint256 wf, uint8 op, uint256 back) external {
+        ++calls;
+        if (ids.length == 0) return;
+        uint256 id = _id(wf);
+        address owner = core.getWorkflow(id).owner;
+        uint256 current = core.nonces(owner);
+        if (current == 0) return;
+        uint256 nonce = current - 1 - back % current;
+        uint256 key;
+        for (uint256 i; i < keys.length; ++i) {
+            if (vm.addr(keys[i]) == owner) key = keys[i];
+        }
+        bytes memory sig = _sign(key, owner, id, op % 3, nonce, 0);
+        vm.prank(address(0xBEEF));
+        try core.changeStatusBySig(id, op % 3, nonce, block.timestamp + 60, 0, sig) {
+            ++staleSignatureUsed;
+        } catch {}
+    }
+
+    function invalidate(uint256 who) external {
+        ++calls;
+        vm.prank(_user(who));
+        core.invalidateNonces();
+    }
+
+    /// A gas price with a base fee below it (sometimes far below: the executor bids high).
+    function _price(uint256 txPrice, uint256 seed) internal {
+        _txGasPrice = txPrice;
+        vm.txGasPrice(txPrice);
+        vm.fee(seed % 2 == 0 ? txPrice : txPrice / (1 + seed % 1000));
+    }
+
     function _sign(uint256 key, address owner, uint256 id, uint8 op, uint256 nonce, uint256 fee)
         internal
         returns (bytes memory)
@@ -222,6 +274,22 @@ contract Handler is Asserts {
     function movePrice(uint64 p) external {
         ++calls;
         feed.updateAnswer(int256(uint256(3_000e8 + p % 500e8)));
+    }
+}
+
+/// A call target that burns all the gas it gets while armed.
+contract MoodyBurner {
+    bool public armed;
+    uint256 public spins;
+
+    function arm(bool on) external {
+        armed = on;
+    }
+
+    function act() external {
+        while (armed) {
+            spins += 1;
+        }
     }
 }
 
@@ -268,6 +336,16 @@ contract InvariantTest is Base {
 
     function invariant_feeNeverAboveCap() public view {
         assertEq(handler.feeAboveCap(), 0, "fee above maxFeePerRun");
+    }
+
+    /// Issue 12: the fee's gas price is at most min(tx gas price, base fee + the tip cap).
+    function invariant_priceNeverAboveCeiling() public view {
+        assertEq(handler.priceAboveCeiling(), 0, "fee computed above the gas-price ceiling");
+    }
+
+    /// Issue 12: a signature whose nonce was consumed (by a direct change, or invalidated) never works.
+    function invariant_staleSignaturesNeverWork() public view {
+        assertEq(handler.staleSignatureUsed(), 0, "a stale signature was used");
     }
 
     function invariant_statusOnlyByOwner() public view {

@@ -82,10 +82,19 @@ contract RegistryTest is Base {
         assertTrue(core.proxyOf(bob) != predicted, "one proxy per owner");
     }
 
-    function test_create_priceOnUnknownAsset_registersIt() public {
-        assertEq(core.assetId(NO_FEED), 0, "unknown");
+    /// Issue 12 item 6: creating a price workflow no longer registers its asset — only the admin
+    /// does (setFeed / registerAsset), so outsiders cannot exhaust the 65,535 asset ids.
+    function test_create_priceOnUnregisteredAsset_refused_registersNothing() public {
+        bytes32 fresh = bytes32("never-registered");
+        uint16 before = core.assetId(NO_FEED);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(UnknownAsset.selector, fresh));
+        core.createWorkflow(_priceSpec(fresh, COMPARATOR_ABOVE, 1e8));
+        assertEq(core.assetId(fresh), 0, "not registered");
+        // the attested asset the admin registered works
         _create(alice, _priceSpec(NO_FEED, COMPARATOR_ABOVE, 1e8));
         (uint16 id, address f,,) = core.assetInfo(NO_FEED);
+        assertEq(id, before, "the admin's id");
         assertTrue(id != 0, "registered");
         assertEq(f, address(0), "no feed: attested");
     }

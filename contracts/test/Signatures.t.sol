@@ -288,18 +288,18 @@ contract SignaturesTest is Base {
         vm.prank(relayer);
         core.changeStatusBySig(id, OP_PAUSE, 0, T0 + 10, 0, sig);
         vm.prank(alice);
-        core.resumeWorkflow(id);
+        core.resumeWorkflow(id); // a direct change: uses nonce 1
         vm.prank(relayer); // replay of the same pause
-        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, alice, 1));
+        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, alice, 2));
         core.changeStatusBySig(id, OP_PAUSE, 0, T0 + 10, 0, sig);
-        bytes memory late = _signStatus(ALICE_KEY, alice, id, OP_PAUSE, 1, T0 + 10, 0);
+        bytes memory late = _signStatus(ALICE_KEY, alice, id, OP_PAUSE, 2, T0 + 10, 0);
         vm.warp(T0 + 11);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(SignatureExpired.selector, T0 + 10));
-        core.changeStatusBySig(id, OP_PAUSE, 1, T0 + 10, 0, late);
+        core.changeStatusBySig(id, OP_PAUSE, 2, T0 + 10, 0, late);
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(UnknownWorkflow.selector, 99));
-        core.changeStatusBySig(99, OP_PAUSE, 1, T0 + 10, 0, late);
+        core.changeStatusBySig(99, OP_PAUSE, 2, T0 + 10, 0, late);
         assertEq(_status(id), STATUS_ACTIVE, "still active");
     }
 

@@ -8,11 +8,11 @@ keep working unchanged. A bad value fails at start-up with the setting's name; p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from autometa.networks import RETIRED, Network, Preset, preset
@@ -51,11 +51,24 @@ class Settings(BaseSettings):
     CHAIN_ID: int | None = Field(
         default=None, ge=1, description="expected chain id (checked against the node)"
     )
+    # Retries of one JSON-RPC request (429 honouring Retry-After, 5xx, lost connections): at most
+    # this many requests, never sleeping past this many seconds after the first (then a 503).
+    RPC_RETRY_ATTEMPTS: int = Field(default=6, ge=1, le=20)
+    RPC_RETRY_BUDGET_S: float = Field(default=12.0, ge=0, le=300)
     REGISTRY_ADDRESS: str | None = None
     ACTIONEXECUTOR_ADDRESS: str | None = None
     FEEESCROW_ADDRESS: str | None = None
     WORKER_PRIVATE_KEY: SecretStr | None = None
     RELAYER_PRIVATE_KEY: SecretStr | None = None
+    # Signers by spec (autometa.chain.signers): key:0x… | keystore:PATH[?password_file=F] | kms:ARN-or-id.
+    # Each replaces the role's *_PRIVATE_KEY (set one or the other); ADMIN_SIGNER is for admin commands.
+    WORKER_SIGNER: SecretStr | None = None
+    RELAYER_SIGNER: SecretStr | None = None
+    ADMIN_SIGNER: SecretStr | None = None
+    KEYSTORE_PASSWORD_FILE: Path | None = Field(default=None, description="file holding keystore passwords")
+    KMS_ENDPOINT_URL: str | None = Field(default=None, description="KMS endpoint (default: AWS's for the region)")
+    KMS_REGION: str | None = Field(default=None, description="AWS region (default: the key ARN's, or boto3's)")
+    KMS_RETRY_SECONDS: float = Field(default=60.0, gt=0, le=3600, description="how long a signature waits out KMS")
 
     POLL_INTERVAL: float = Field(default=10.0, gt=0, le=3600)
     # Batches in flight per executor. A batch's slot is held from simulation until its block is
@@ -74,7 +87,9 @@ class Settings(BaseSettings):
     DATA_DIR: Path = Path(".autometa")
     DATABASE_URL: str | None = None
 
-    CONFIRMATIONS: int = Field(default=0, ge=0, le=1000)
+    # Blocks the indexer stays behind the head, or a block tag ("finalized", "safe") where the node
+    # has one: then only what the chain calls final is indexed (later, never rolled back).
+    CONFIRMATIONS: int | Literal["finalized", "safe"] = 0
     INDEXER_BATCH_BLOCKS: int = Field(default=2000, ge=1, le=100_000)
     MAX_FEE_PER_GAS_GWEI: float = Field(default=500.0, gt=0)
     PRIORITY_FEE_GWEI: float = Field(default=1.0, ge=0)
@@ -91,12 +106,43 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = False
 
+    @field_validator("CONFIRMATIONS", mode="before")
+    @classmethod
+    def _check_confirmations(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isdigit():
+            tag = value.strip().lower()
+            if tag not in ("finalized", "safe"):
+                raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+            return tag
+        depth = int(value)
+        if not 0 <= depth <= 1000:
+            raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
+        return depth
+
     @field_validator("NETWORK")
     @classmethod
     def _check_network(cls, value: Network) -> Network:
         if value in RETIRED:
             raise ValueError(RETIRED[value])
         return value
+    # Notifications (autometa.notify). Secrets (webhook keys, SMTP passwords, bot tokens) are
+    # SecretStr here and never logged, returned by the API or echoed in an error.
+    NOTIFY_ENABLED: bool = Field(default=True, description="host a delivery worker in api/up/notify processes")
+    NOTIFY_OPERATOR_SUBSCRIPTIONS: SecretStr | None = Field(
+        default=None, description="JSON list of {name, channel, target, secret?, events?, workflow_ids?}"
+    )
+    NOTIFY_SMTP_URL: SecretStr | None = Field(default=None, description="apprise mailto(s):// URL owners' email uses")
+    NOTIFY_ALLOW_PRIVATE_TARGETS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    NOTIFY_CONCURRENCY: int = Field(default=32, ge=1, le=1024)
+    NOTIFY_POLL_S: float = Field(default=0.25, gt=0, le=60)
+    NOTIFY_LEASE_S: float = Field(default=60.0, ge=1, le=3600)
+    NOTIFY_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=100)
+    NOTIFY_BACKOFF_BASE_S: float = Field(default=2.0, gt=0, le=3600)
+    NOTIFY_BACKOFF_MAX_S: float = Field(default=900.0, gt=0, le=86400)
+    NOTIFY_TIMEOUT_S: float = Field(default=10.0, gt=0, le=300)
+    NOTIFY_MAX_RESPONSE_BYTES: int = Field(default=65536, ge=0, le=10**8)
+    NOTIFY_RUNWAY_RUNS: int = Field(default=3, ge=0, le=10**6)
+    NOTIFY_RUNWAY_DAYS: float = Field(default=1.0, ge=0, le=3650)
 
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod
@@ -116,11 +162,55 @@ class Settings(BaseSettings):
             raise ValueError(f"{info.field_name} is not a valid 32-byte hex private key") from None
         return SecretStr(raw)
 
-    @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", mode="before")
+    @field_validator("WORKER_SIGNER", "RELAYER_SIGNER", "ADMIN_SIGNER", mode="before")
+    @classmethod
+    def _check_signer(cls, value: Any, info: Any) -> Any:
+        from autometa.chain.signers.spec import parse_spec
+
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw in (None, ""):
+            return None
+        if not isinstance(raw, str):
+            raise ValueError(f"{info.field_name} must be a signer spec string")
+        try:
+            parse_spec(raw)
+        except ValueError as exc:
+            raise ValueError(f"{info.field_name} is not a signer spec: {exc}") from None  # never echo it
+        return SecretStr(raw.strip())
+
+    @model_validator(mode="after")
+    def _one_key_per_role(self) -> Settings:
+        for spec, key in (("WORKER_SIGNER", "WORKER_PRIVATE_KEY"), ("RELAYER_SIGNER", "RELAYER_PRIVATE_KEY")):
+            if getattr(self, spec) is not None and getattr(self, key) is not None:
+                raise ValueError(f"{spec} and {key} are both set: keep one (the signer spec is the newer way)")
+        return self
+
+    @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", "NOTIFY_ALLOW_PRIVATE_TARGETS", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("NOTIFY_ALLOW_PRIVATE_TARGETS")
+    @classmethod
+    def _check_ranges(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP range (e.g. 127.0.0.0/8, 10.0.0.0/8, ::1/128)") from None
+        return value
+
+    @field_validator("NOTIFY_OPERATOR_SUBSCRIPTIONS", mode="after")
+    @classmethod
+    def _check_operator_subscriptions(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from autometa.notify.operator import parse_operator_subscriptions
+
+            parse_operator_subscriptions(value.get_secret_value())  # raises ValueError naming the entry
         return value
 
     @field_validator("LOG_LEVEL")
@@ -167,6 +257,11 @@ class Settings(BaseSettings):
                 "(`autometa deploy` prints the lines)"
             )
         return next(iter(addrs), None)
+
+    @property
+    def confirmation_blocks(self) -> int:
+        """Blocks a sender waits past inclusion: a block tag is the indexer's rule, not a depth."""
+        return self.CONFIRMATIONS if isinstance(self.CONFIRMATIONS, int) else 0
 
     @property
     def database_url(self) -> str:

@@ -8,6 +8,7 @@ from eth_account import Account
 
 from autometa.chain.accounts import dev_account
 from autometa.chain.contracts import autometa
+from autometa.chain.deploy import transact
 from autometa.domain.eip712 import create_typed_data, sign_typed_data
 from autometa.domain.workflow import WorkflowSpec
 from tests.api.conftest import RELAYER, USER, Api, chain_now, deposit, escrow_of, seed_body
@@ -133,3 +134,17 @@ async def test_status_change_by_someone_else_is_refused(api_embedded: Api) -> No
     assert reply.status_code == 403 and reply.json()["field"] == "user_address"
     missing = await api.client.post("/api/workflow/999/pause/prepare", json={"user_address": USER.address})
     assert missing.status_code == 404
+
+
+async def test_a_signature_the_owner_revoked_is_refused(api_embedded: Api) -> None:
+    """Issue 12 item 8: the owner invalidates their outstanding signatures directly on the
+    contract; the relayer then refuses the old one (its nonce is stale) and sends nothing."""
+    api = api_embedded
+    deposit(api.chain, USER, ESCROW)
+    request = _signed(api, USER, seed_body())  # nonce 0, not sent yet
+    transact(api.chain.w3, USER, autometa(api.chain.w3, api.chain.deployment.address).functions.invalidateNonces())
+    before = _relayer_state(api)
+    reply = await api.client.post("/api/workflow/create", json=request)
+    assert reply.status_code == 409 and reply.json()["field"] == "nonce", reply.text
+    assert "already used" in reply.json()["message"]
+    assert _relayer_state(api) == before

@@ -13,10 +13,12 @@ from autometa.chain.accounts import dev_account, dev_role
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import set_dev_price, transact
 from autometa.chain.indexer import EventIndexer, state_from_row
+from autometa.chain.web3 import connect
 from autometa.domain.kinds import Status
 from autometa.domain.state import WorkflowState
 from autometa.domain.workflow import WorkflowSpec
 from autometa.store import Store
+from tests.support.provider_proxy import PublicProviderProxy
 
 RECIPIENT = dev_role("recipient").address
 
@@ -289,3 +291,40 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
     first = indexer.sync_once()
     assert first is not None and first.reorg_depth == depth
     assert seen == {"executions": [], "escrow": [], "run_count": 0, "checkpoint": ancestor}
+
+
+@pytest.mark.parametrize(("blocks_cap", "results_cap"), [(500, 10_000), (5_000, 5)])
+def test_ranges_a_provider_refuses_are_split(dev_chain, tmp_path, blocks_cap: int, results_cap: int) -> None:  # type: ignore[no-untyped-def]
+    """Behind a provider that caps eth_getLogs (blocks per request, results per request, with
+    its own error text) the indexer halves refused ranges and still indexes every event."""
+    w3, dep = dev_chain.w3, dev_chain.deployment
+    owner = dev_account(3)
+    ids = []
+    for _ in range(4):  # events spread over a long chain: 8 creations over 1,200+ blocks
+        ids += [create(dev_chain, owner, seed_spec()) for _ in range(2)]
+        w3.provider.make_request("anvil_mine", [hex(300)])  # type: ignore[arg-type]
+    store = Store.open(f"sqlite:///{tmp_path / 'indexer.db'}")  # the splitting does not depend on the store
+    with store, PublicProviderProxy(dev_chain.url, log_blocks=blocks_cap, log_results=results_cap) as proxy:
+        indexer = EventIndexer(connect(proxy.url), store, dep.address, dep.block, batch_blocks=5_000)
+        indexer.sync()
+        assert proxy.refused.get("eth_getLogs", 0) >= 1
+        assert indexer.batch_blocks <= blocks_cap  # a block cap is remembered, a result cap is not
+        assert [store.workflows.get(wid) is not None for wid in ids] == [True] * len(ids)
+        assert indexer.indexed_block == int(w3.eth.block_number)
+        assert_store_equals_chain(dev_chain, indexer, [owner.address])
+
+
+def test_confirmations_finalized_indexes_only_what_the_chain_calls_final(dev_chain, store: Store) -> None:  # type: ignore[no-untyped-def]
+    w3, dep = dev_chain.w3, dev_chain.deployment
+    wid = create(dev_chain, dev_account(3), seed_spec())
+    indexer = EventIndexer(w3, store, dep.address, dep.block, confirmations="finalized")
+
+    def finalized() -> int:
+        return int(w3.eth.get_block("finalized")["number"])
+
+    indexer.sync()
+    assert indexer.indexed_block == max(finalized(), dep.block - 1) < int(w3.eth.block_number)
+    assert store.workflows.get(wid) is None  # created after the finalized block: not indexed yet
+    w3.provider.make_request("anvil_mine", [hex(200)])  # type: ignore[arg-type]
+    indexer.sync()
+    assert indexer.indexed_block == finalized() and store.workflows.get(wid) is not None

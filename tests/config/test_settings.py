@@ -106,3 +106,17 @@ def test_a_private_key_never_shows(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     finally:
         structlog.reset_defaults()
     assert KEY[2:] not in out and "ab" * 32 in out
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed", "blocks"), [("3", 3, 3), ("finalized", "finalized", 0), ("SAFE", "safe", 0)]
+)
+def test_confirmations_take_a_depth_or_a_block_tag(value: str, parsed: object, blocks: int) -> None:
+    s = load_settings(CONFIRMATIONS=value)
+    assert s.CONFIRMATIONS == parsed and s.confirmation_blocks == blocks
+
+
+@pytest.mark.parametrize("value", ["latest", "-1", "1001", "final"])
+def test_bad_confirmations_name_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="CONFIRMATIONS"):
+        load_settings(CONFIRMATIONS=value)

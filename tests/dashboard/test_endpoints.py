@@ -37,7 +37,7 @@ async def test_the_page_and_its_modules_are_served(api_embedded: Api) -> None:
     page = await api_embedded.client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<script type="module" src="/static/app.js">' in page.text
-    for name in ("app.js", "api.js", "wallet.js", "form.js", "charts.js", "units.js", "style.css"):
+    for name in ("app.js", "api.js", "wallet.js", "form.js", "charts.js", "units.js", "admin.js", "style.css"):
         got = await api_embedded.client.get(f"/static/{name}")
         assert got.status_code == 200, name
     missing = await api_embedded.client.get("/static/nope.js")
@@ -78,6 +78,8 @@ async def test_escrow_without_a_chain_is_a_503_with_the_reason(
     api, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None, MOONBASE_RPC=f"http://127.0.0.1:{free_port()}")
     try:
         got = await api.client.get(f"/api/escrow/{USER.address}")
+        assert got.status_code == 503 and got.json()["error"] == "chain_unavailable", got.text
+        got = await api.client.get("/api/utils/admin/pending")
         assert got.status_code == 503 and got.json()["error"] == "chain_unavailable", got.text
     finally:
         await close_api(api, prefix)

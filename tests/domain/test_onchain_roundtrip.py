@@ -9,7 +9,7 @@ from web3.logs import DISCARD
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
-from autometa.chain.deploy import transact
+from autometa.chain.deploy import register_assets, transact
 from autometa.domain.eip712 import create_typed_data, sign_typed_data, status_typed_data
 from autometa.domain.kinds import Status, StatusOp
 from autometa.domain.workflow import WorkflowSpec
@@ -85,6 +85,8 @@ def test_what_the_contract_stores_decodes_to_the_same_model(dev_chain, body) -> 
     if body["trigger_type"] == 1 and td.get("end"):
         td["start"], td["end"] = now + 10, now + 10 + (td["end"] - td["start"])
     spec = WorkflowSpec.model_validate(body)
+    if body["trigger_type"] == 2:  # only assets the admin registered can be priced (issue 12 item 6)
+        register_assets(w3, dev_role("admin"), dep.address, [td["token"]])
     owner = dev_role("user")
     receipt = transact(w3, owner, core.functions.createWorkflow(spec.to_abi()))
     (event,) = core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)

@@ -11,7 +11,13 @@ forwards each POSTed JSON-RPC request to `upstream` and, per JSON-RPC method, ca
 
 Rules are set and cleared while the proxy runs (`fault`, `clear`); each applies to the next
 `times` matching calls (or every call), optionally with a probability, and counts what it
-injected (`injected`). Non-POST requests (a websocket upgrade) get a 404, so clients fall back
+injected (`injected`).
+
+`rate_limit(per_second, retry_after)` behaves like a public provider's plan: at most
+`per_second` JSON-RPC calls (a batch counts each call) in any one-second window; beyond it,
+HTTP 429 with `Retry-After` and nothing forwarded (`limited` counts them, by method).
+
+Non-POST requests (a websocket upgrade) get a 404, so clients fall back
 to polling through the proxy.
 """
 
@@ -24,7 +30,8 @@ import random
 import socket
 import struct
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +63,10 @@ class RpcProxy:
         self._random = random.Random(seed)
         self.injected: Counter[tuple[str, str]] = Counter()  # (method, kind) -> faults injected
         self.calls: Counter[str] = Counter()  # method -> requests seen
+        self.limited: Counter[str] = Counter()  # method -> requests answered 429 by the rate limit
+        self._per_second: int | None = None
+        self._retry_after = "1"
+        self._window: deque[float] = deque()  # monotonic times of the calls forwarded in the last second
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -74,6 +85,26 @@ class RpcProxy:
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def rate_limit(self, per_second: int | None, retry_after: float = 1.0) -> None:
+        """At most `per_second` calls in any second, HTTP 429 + `Retry-After` beyond (None: off)."""
+        with self._lock:
+            self._per_second, self._retry_after = per_second, f"{retry_after:g}"
+            self._window.clear()
+
+    def _over_limit(self, methods: list[str]) -> bool:
+        with self._lock:
+            if self._per_second is None:
+                return False
+            now = time.monotonic()
+            while self._window and now - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) + len(methods) > self._per_second:
+                for m in methods:
+                    self.limited[m] += 1
+                return True
+            self._window.extend([now] * len(methods))
+            return False
 
     def clear(self, method: str | None = None) -> None:
         with self._lock:
@@ -184,11 +215,12 @@ class RpcProxy:
                 writer.close()
 
     @staticmethod
-    def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool = True) -> None:
-        reason = {200: "OK", 404: "Not Found"}.get(status, "Error")
+    def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool = True,
+                 extra: str = "") -> None:  # fmt: skip
+        reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode()
+            f"{extra}Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n".encode()
             + body
         )
 
@@ -200,6 +232,14 @@ class RpcProxy:
             methods = [str(c.get("method", "")) for c in calls if isinstance(c, dict)] or [""]
         except ValueError:
             methods = [""]
+        if self._over_limit(methods):
+            with self._lock:
+                self.calls.update(methods)
+                retry_after = self._retry_after
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Too Many Requests"}}'
+            self._respond(writer, 429, body, extra=f"Retry-After: {retry_after}\r\n")
+            await writer.drain()
+            return True
         rule = self._pick(methods)
         if rule is not None and rule.kind == "reset":
             sock = writer.get_extra_info("socket")

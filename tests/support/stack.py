@@ -302,7 +302,8 @@ def distributed_stack(
     redis_db = contextlib.nullcontext(redis_url) if redis_url is not None else redis_database()
     with tempfile.TemporaryDirectory(prefix="autometa-stack-") as tmp, redis_db as redis_url, Anvil() as anvil:
         w3 = connect(anvil.url)
-        dep = setup_dev_stack(w3)
+        # assets the settings price without a dev feed are registered for attested prices
+        dep = setup_dev_stack(w3, attested=[a for a in settings.get("SUPPORTED_ASSETS", "").split(",") if a])
         admin = dev_role("admin")
         core = autometa(w3, dep.address)
         for i in executors:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from redis.exceptions import RedisError
 
 from autometa.chain.accounts import dev_role
-from autometa.chain.deploy import set_dev_price
+from autometa.chain.deploy import register_assets, set_dev_price
 from autometa.chain.web3 import connect_async
 from autometa.prices import CoinGeckoClient, TieredPriceAdapter
 from autometa.worker.prices import PriceReader
@@ -90,6 +90,7 @@ async def test_a_stalled_price_source_does_not_hold_back_time_triggers(dev_chain
         queue = InMemoryJobQueue()
         await queue.startup()
         scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address, offchain))
+        register_assets(w3, dev_role("admin"), address, ["dogecoin"])  # the admin registers the attested asset
         price_id = create(w3, address, user, spec(2, {"token": "dogecoin", "comparator": 0, "price_usd": "0.5"}))
         t0 = now(w3)
         first = create(w3, address, user, spec(0, {"at": t0 + 100}))

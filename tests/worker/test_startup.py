@@ -3,12 +3,27 @@ addresses, or down with a warning and a fallback — never a failed start."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import structlog
 
 from autometa.chain.anvil import free_port
 from autometa.config import load_settings
 from autometa.worker.startup import check_backend
 from tests.support.coingecko_stub import CONTRACTS, BackendStub, CoinGeckoStub
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> Iterator[None]:
+    """capture_logs sees only what the wrapper class lets through: another test in the same
+    worker may have left a level-filtering configuration behind (LOG_LEVEL=WARNING)."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 async def test_healthy_backend_logs_its_contract_addresses() -> None:

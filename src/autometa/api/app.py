@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -16,7 +16,19 @@ from autometa import __version__
 from autometa.api.dashboard import STATIC_DIR
 from autometa.api.errors import install_handlers
 from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware, PriceFastPath
-from autometa.api.routes import dashboard, escrow, executions, metrics, price, stats, stream, utils, workers, workflow
+from autometa.api.routes import (
+    dashboard,
+    escrow,
+    executions,
+    metrics,
+    notifications,
+    price,
+    stats,
+    stream,
+    utils,
+    workers,
+    workflow,
+)
 from autometa.api.services import Services
 from autometa.config import Settings
 
@@ -44,9 +56,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             with contextlib.suppress(Exception):  # chain down at start: in-flight txs are followed later
                 await built.relayer.sender.recover()
         log.info("api_started", relayer=built.relayer.address if built.relayer else None)
+        delivering = _host_notifications(settings, built)
         try:
             yield
         finally:
+            await delivering()
             if owned:
                 await built.aclose()
 
@@ -60,6 +74,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             {"name": "price", "description": "cached USD prices"},
             {"name": "workflow", "description": "signed creation and status changes; reads"},
             {"name": "history", "description": "executions and statistics"},
+            {"name": "notifications", "description": "signed subscriptions, delivery log, re-send"},
         ],
     )
     if services is not None:
@@ -67,7 +82,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     install_handlers(app)
     app.state.stopping = asyncio.Event()  # set when the server starts shutting down (ends live streams)
     for router in (utils.router, price.router, workflow.router, stream.router, executions.router, stats.router,
-                   workers.router, metrics.router, escrow.router, dashboard.router):  # fmt: skip
+                   workers.router, metrics.router, escrow.router, dashboard.router, notifications.router):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
@@ -98,3 +113,28 @@ def _drop_api_key_from_schema(app: FastAPI) -> None:
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _host_notifications(settings: Settings, services: Services) -> Callable[[], Awaitable[None]]:
+    """Run a notification delivery worker beside the API (NOTIFY_ENABLED); returns its stopper."""
+    if not settings.NOTIFY_ENABLED:
+        return _nothing
+    from autometa.notify.service import serve
+
+    stop = asyncio.Event()
+
+    async def chain_id() -> int:
+        return (await services.chain.info()).chain_id
+
+    task = asyncio.create_task(serve(settings, services.store, stop, chain_id))
+
+    async def halt() -> None:
+        stop.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 15)
+
+    return halt
+
+
+async def _nothing() -> None:
+    return None

@@ -5,16 +5,49 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncWeb3
 from web3.contract import AsyncContract
 
 from autometa.api.errors import Unavailable
 from autometa.chain.contracts import autometa_async
 from autometa.chain.deploy import Deployment
+from autometa.chain.web3 import RpcRetry, RpcUnavailable, connect_async
 from autometa.config import ConfigError, Settings
+
+T = TypeVar("T")
+
+
+class Fresh(Generic[T]):
+    """A value read from the chain, reused for `max_age` seconds; concurrent readers of an
+    expired value share one read (a burst of requests makes one RPC call, not one each)."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+        self._read = read
+        self._value: tuple[float, T] | None = None
+        self._flight: asyncio.Task[tuple[float, T]] | None = None
+
+    async def get(self, max_age: float) -> T:
+        if self._value is not None and time.monotonic() - self._value[0] < max_age:
+            return self._value[1]
+        if self._flight is None:
+            self._flight = asyncio.ensure_future(self._timed())
+            self._flight.add_done_callback(self._landed)
+        self._value = await asyncio.shield(self._flight)
+        return self._value[1]
+
+    async def _timed(self) -> tuple[float, T]:
+        started = time.monotonic()  # the value's age counts from the request, not the answer
+        return started, await self._read()
+
+    def _landed(self, task: asyncio.Task[tuple[float, T]]) -> None:
+        if self._flight is task:
+            self._flight = None
+        if not task.cancelled():
+            task.exception()  # retrieved, even if every reader was cancelled
 
 
 @dataclass(frozen=True)
@@ -25,7 +58,8 @@ class ChainInfo:
 
 
 class ChainGateway:
-    """Chain id, contract address and reads. Every failure is `Unavailable` (a 503)."""
+    """Chain id, contract address and reads. Every failure (after the connection's bounded
+    retries) is `Unavailable` (a 503)."""
 
     def __init__(self, w3: AsyncWeb3[Any], settings: Settings, *, contract: str | None = None) -> None:
         self.w3 = w3
@@ -34,14 +68,14 @@ class ChainGateway:
         self._info: ChainInfo | None = None
         self._core: AsyncContract | None = None
         self._lock = asyncio.Lock()
-        self._head: tuple[float, int, int] | None = None  # (monotonic time, number, timestamp)
+        self._head = Fresh(self._read_head)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
-        # No provider-level retries: a request should fail fast with a 503, not hang in backoff.
-        provider = AsyncHTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10.0},
-                                     exception_retry_configuration=None)  # fmt: skip
-        return cls(AsyncWeb3(provider), settings, contract=contract)
+        # Rate limits and transient failures are retried (Retry-After, jitter), within
+        # RPC_RETRY_BUDGET_S: a node that is really gone is still a 503 with the reason soon.
+        return cls(connect_async(settings.rpc_url, timeout=10.0, retry=RpcRetry.from_settings(settings)),
+                   settings, contract=contract)  # fmt: skip
 
     async def info(self) -> ChainInfo:
         if self._info is None:
@@ -58,8 +92,9 @@ class ChainGateway:
     async def _resolve(self) -> ChainInfo:
         try:
             chain_id = int(await self.w3.eth.chain_id)
-        except Exception as exc:
-            raise Unavailable("chain", f"cannot reach the chain node: {type(exc).__name__}") from None
+        except Exception as exc:  # the type only: an error's text may hold the RPC URL (and its key)
+            detail = str(exc) if isinstance(exc, RpcUnavailable) else type(exc).__name__
+            raise Unavailable("chain", f"cannot reach the chain node: {detail}") from None
         expected = self._settings.expected_chain_id
         if expected is not None and expected != chain_id:
             raise Unavailable("chain", f"CHAIN_ID is {expected} but the node is chain {chain_id}")
@@ -77,12 +112,11 @@ class ChainGateway:
 
     async def head(self, max_age: float = 1.0) -> tuple[int, int]:
         """(latest block number, its timestamp), cached for `max_age` seconds."""
-        now = time.monotonic()
-        if self._head is not None and now - self._head[0] < max_age:
-            return self._head[1], self._head[2]
+        return await self._head.get(max_age)
+
+    async def _read_head(self) -> tuple[int, int]:
         block = await self.w3.eth.get_block("latest")
-        self._head = (now, int(block["number"]), int(block["timestamp"]))
-        return self._head[1], self._head[2]
+        return int(block["number"]), int(block["timestamp"])
 
     async def balance_of(self, owner: str) -> int:
         return int(await (await self.core()).functions.balanceOf(owner).call())

@@ -44,7 +44,7 @@ async def get_chain(services: ServicesDep) -> ChainGateway:
 
 async def get_relayer(services: ServicesDep) -> Relayer:
     if services.relayer is None:
-        raise Unavailable("relayer", "the relayer is not configured: set RELAYER_PRIVATE_KEY")
+        raise Unavailable("relayer", "the relayer is not configured: set RELAYER_SIGNER or RELAYER_PRIVATE_KEY")
     return services.relayer
 
 

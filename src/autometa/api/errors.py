@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autometa.chain.revert import TransactionReverted
 from autometa.chain.sentences import human
+from autometa.chain.sender import SigningFailed
 
 log = structlog.get_logger("autometa.api")
 
@@ -88,6 +89,8 @@ _REVERT_STATUS: dict[str, tuple[int, str | None]] = {
     "NotWorkflowOwner": (403, "user_address"),
     "InvalidTransition": (409, None),
     "ExecutionIsPaused": (503, None),
+    "UnknownAsset": (422, "trigger_data.token"),  # an asset the admin did not register on-chain
+    "NonCanonicalCalldata": (400, None),
 }
 
 
@@ -123,6 +126,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(TransactionReverted)
     async def _reverted(request: Request, exc: TransactionReverted) -> JSONResponse:
         return revert_error(exc).response()
+
+    @app.exception_handler(SigningFailed)
+    async def _unsigned(request: Request, exc: SigningFailed) -> JSONResponse:
+        # Nothing was signed, journaled or sent; the message names the key (path, KMS id), never a secret.
+        log.warning("signer_failed", path=request.url.path, error=str(exc))
+        return Unavailable("signer", f"the relayer could not sign, nothing was sent: {str(exc)[:300]}").response()
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

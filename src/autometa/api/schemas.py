@@ -165,6 +165,32 @@ class ContractsOut(BaseModel):
     chain_id: int
 
 
+class PendingChangeOut(BaseModel):
+    """One admin change waiting in the contract's timelock."""
+
+    id: int
+    kind: str  # executor | feed | premium | max_tip
+    description: str
+    eta: int  # unix time from which the admin may apply it
+    ready: bool
+    seconds_left: int
+    executor: str | None = None
+    asset: str | None = None
+    feed: str | None = None
+    max_age_s: int | None = None
+    premium_bps: int | None = None
+    max_tip_wei: int | None = None
+
+
+class AdminPendingOut(BaseModel):
+    """Queued admin changes and the deployment's fee parameters, so owners see changes coming."""
+
+    timelock_seconds: int
+    premium_bps: int
+    max_tip_wei: int
+    changes: list[PendingChangeOut]
+
+
 class AssetsOut(BaseModel):
     assets: list[str]
 
@@ -309,3 +335,28 @@ class WorkersOut(BaseModel):
 
 
 UINT256 = UINT256_MAX
+
+
+RELAYED_STATES = ("pending", "mined", "reverted", "dropped")
+
+
+class RelayedTxOut(BaseModel):
+    """A transaction the relayer has sent. The create / pause / resume / cancel endpoints answer
+    it with 202 when the transaction is not mined within the wait (or the node could not be asked):
+    the intent was broadcast, it is not failed. Poll `status_url` until `state` is final."""
+
+    state: Literal["pending", "mined", "reverted", "dropped"] = Field(
+        description="pending: broadcast, not mined yet; mined: done (see the result fields); reverted: mined "
+        "and refused by the contract (nothing created or changed); dropped: its nonce was used by another "
+        "transaction")
+    kind: Literal["create", "pause", "resume", "cancel"]
+    tx_hash: str = Field(description="the transaction to follow (the mined one once mined: a fee bump may "
+                         "replace the first one)")
+    status_url: str = Field(description="GET it for the current state")
+    owner: str | None = None
+    relayer: str
+    workflow_id: int | None = Field(default=None, description="once mined")
+    workflow_status: str | None = Field(default=None, description="status ops, once mined")
+    block_number: int | None = None
+    relayer_fee_wei: Wei | None = None
+    message: str = ""

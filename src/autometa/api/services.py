@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from eth_account import Account
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -19,6 +19,7 @@ from autometa.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimi
 from autometa.api.relayer import Relayer, RelayerConfig
 from autometa.chain.journal import StoreJournal
 from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.signers import role_signer
 from autometa.config import Settings
 from autometa.prices import SharedPriceCache
 from autometa.store import Store
@@ -33,7 +34,7 @@ class Services:
     prices: SharedPriceCache
     chain: ChainGateway
     limiter: RateLimiter
-    relayer: Relayer | None = None  # None without RELAYER_PRIVATE_KEY
+    relayer: Relayer | None = None  # None without RELAYER_SIGNER / RELAYER_PRIVATE_KEY
     redis: Redis | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _closers: list[Callable[[], Awaitable[Any] | Any]] = field(default_factory=list)
@@ -69,12 +70,14 @@ class Services:
         else:
             limiter = MemoryRateLimiter(settings.RATE_LIMIT_PER_MINUTE)
         relayer = None
-        if settings.RELAYER_PRIVATE_KEY is not None:
-            account = Account.from_key(settings.RELAYER_PRIVATE_KEY.get_secret_value())
+        account = await asyncio.to_thread(role_signer, settings, "relayer")  # KMS: looked up and checked
+        if account is not None:
             sender = TransactionSender(chain.w3, account, journal=StoreJournal(store.sent_transactions),
                                        config=SenderConfig.from_settings(settings))  # fmt: skip
             config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
             relayer = Relayer(chain, sender, config)
+            closers.append(relayer.aclose)  # first closed: stop following before the chain closes
+            relayer.resume_following()
             log.info("relayer_ready", relayer=relayer.address)  # the address only, never the key
         return cls(settings, store, prices, chain, limiter, relayer, redis, app_registry(store), closers)
 

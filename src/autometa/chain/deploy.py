@@ -28,6 +28,13 @@ DEV_PRICES_USD: dict[str, Decimal] = {
 }
 FEED_DECIMALS = 8
 DEV_FEED_MAX_AGE = 7 * 24 * 3600
+# Seconds an admin change that could cost owners waits (ActionExecutor.timelockDelay; the contract
+# accepts MIN_TIMELOCK = 60 s .. MAX_TIMELOCK = 30 days). Two days for a real deployment; the
+# dev chain takes the minimum so `autometa admin apply` is a minute away.
+DEFAULT_TIMELOCK_SECONDS = 2 * 24 * 3600
+DEV_TIMELOCK_SECONDS = 60
+MIN_TIMELOCK_SECONDS = 60  # ActionExecutor.MIN_TIMELOCK
+MAX_TIMELOCK_SECONDS = 30 * 24 * 3600  # ActionExecutor.MAX_TIMELOCK
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Deployment:
     feeds: dict[str, str] = field(default_factory=dict)  # asset -> MockV3Aggregator (dev chain)
     token: str | None = None  # DevToken (dev chain)
     executors: list[str] = field(default_factory=list)
+    timelock_seconds: int = 0  # the contract's timelockDelay (0: a deployment file from before it)
+    assets: list[str] = field(default_factory=list)  # registered without a feed (attested prices)
 
     def env_lines(self) -> list[str]:
         return [
@@ -66,19 +75,23 @@ def deployment_path(data_dir: Path, chain_id: int) -> Path:
     return data_dir / "deployments" / f"{chain_id}.json"
 
 
-def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
+def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | None = None) -> Any:
     """Sign, send and wait for one transaction; raise with the revert reason if it fails.
-    For one-off set-up steps; services send through `TransactionSender`."""
+    For one-off set-up steps; services send through `TransactionSender`. `gas`: a gas limit to
+    use as is (an `executeBatch` must be sized from its items' gas limits: an estimate may find
+    the gas at which every item is skipped for gas)."""
     params: dict[str, Any] = {
         "from": account.address,
         "nonce": w3.eth.get_transaction_count(account.address, "pending"),
     }
     if value:
         params["value"] = value
+    if gas is not None:
+        params["gas"] = gas
     tx = {**call, **params} if isinstance(call, dict) else call.build_transaction(params)
     # Headroom: relayer reimbursement and fees depend on the gas price, which eth_estimateGas
     # may run with at zero, so the estimate alone can fall short.
-    if "gas" in tx:
+    if "gas" in tx and gas is None:
         tx["gas"] = int(tx["gas"] * 1.3) + 20_000
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -88,24 +101,49 @@ def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0) -> Any:
     return receipt
 
 
-def deploy_autometa(w3: Web3, deployer: LocalAccount, admin: str | None = None) -> tuple[str, int]:
+def deploy_autometa(
+    w3: Web3, deployer: LocalAccount, admin: str | None = None, timelock: int = DEFAULT_TIMELOCK_SECONDS
+) -> tuple[str, int]:
     """Deploy the core; returns (address, block)."""
-    ctor = factory(w3, "Autometa").constructor(admin or deployer.address)
+    ctor = factory(w3, "Autometa").constructor(admin or deployer.address, timelock)
     receipt = transact(w3, deployer, ctor)
     return receipt["contractAddress"], receipt["blockNumber"]
 
 
 def deploy(
-    w3: Web3, deployer: LocalAccount, admin: str | None = None, executors: list[str] | None = None
+    w3: Web3,
+    deployer: LocalAccount,
+    admin: str | None = None,
+    executors: list[str] | None = None,
+    timelock: int = DEFAULT_TIMELOCK_SECONDS,
+    assets: list[str] | None = None,
 ) -> Deployment:
-    address, block = deploy_autometa(w3, deployer, admin)
-    dep = Deployment(chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address)
-    if executors and (admin is None or admin == deployer.address):
+    """Deploy, then (when the deployer is the admin) allow-list `executors` and register `assets`
+    as attested-price assets. Both apply at once: no workflow exists yet, so the timelock does not
+    hold them back."""
+    address, block = deploy_autometa(w3, deployer, admin, timelock)
+    dep = Deployment(
+        chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address,
+        timelock_seconds=timelock,
+    )  # fmt: skip
+    if admin is None or admin == deployer.address:
         core = autometa(w3, address)
-        for executor in executors:
+        for executor in executors or []:
             transact(w3, deployer, core.functions.setExecutor(executor, True))
-        dep.executors = list(executors)
+        dep.executors = list(executors or [])
+        register_assets(w3, deployer, address, assets or [])
+        dep.assets = list(assets or [])
     return dep
+
+
+def register_assets(w3: Web3, admin: LocalAccount, core_address: str, assets: list[str]) -> None:
+    """Register assets priced by the executor's attestation (no feed): only registered assets can
+    be used by price workflows (the contract's asset ids are not open to everyone)."""
+    core = autometa(w3, core_address)
+    for asset in assets:
+        raw = asset_to_bytes32(asset)
+        if core.functions.assetId(raw).call() == 0:
+            transact(w3, admin, core.functions.registerAsset(raw))
 
 
 def to_feed_answer(price: Decimal) -> int:

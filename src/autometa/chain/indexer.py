@@ -41,6 +41,24 @@ REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we det
 PRICE_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 
 
+RESULT_REFUSALS = ("results", "response size", "too large", "more than")
+RANGE_REFUSALS = ("range", "block", "limit", "too many", "exceed")
+
+
+def range_refused(exc: Exception) -> str | None:
+    """Whether an eth_getLogs error says the request was too big — "results" (too many logs)
+    or "blocks" (too long a range), as providers say it in their own words — or None when the
+    node failed for another reason (a rate limit says nothing about the range)."""
+    text = str(exc).lower()
+    if "429" in text or "too many requests" in text or "rate" in text:
+        return None
+    if any(word in text for word in RESULT_REFUSALS):
+        return "results"
+    if any(word in text for word in RANGE_REFUSALS):
+        return "blocks"
+    return None
+
+
 class IndexerStalled(RuntimeError):
     """The indexer keeps finding a reorg it cannot roll back: the node and the store disagree."""
 
@@ -91,7 +109,7 @@ class EventIndexer:
         address: str,
         start_block: int,
         *,
-        confirmations: int = 0,
+        confirmations: int | str = 0,
         batch_blocks: int = 2000,
         listeners: Iterable[Listener] = (),
     ) -> None:
@@ -99,7 +117,12 @@ class EventIndexer:
         self.core: Contract = autometa(w3, address)
         self.chain_id = int(w3.eth.chain_id)
         self.start_block = start_block
-        self.confirmations = confirmations
+        self.confirmations = confirmations  # blocks behind the head, or a tag: "finalized" / "safe"
+        if isinstance(confirmations, str) and not self._tagged_block():
+            raise ValueError(
+                f"CONFIRMATIONS={confirmations}: this node has no '{confirmations}' block; use a number "
+                "of blocks instead (`autometa doctor` shows what the node offers)"
+            )
         self.batch_blocks = batch_blocks
         self.listeners = list(listeners)
         # Told the (workflow id, run index) of runs a reorg undid: they are due again, and
@@ -110,6 +133,7 @@ class EventIndexer:
         self._timestamps: dict[int, int] = {}
         self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
         self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
+        self._dense_span: int | None = None  # a range short enough for a provider's result cap
 
     # ------------------------------------------------------------------ progress
 
@@ -119,7 +143,15 @@ class EventIndexer:
         return int(cp.block_number) if cp else self.start_block - 1
 
     def target_block(self) -> int:
+        if isinstance(self.confirmations, str):  # what the chain itself calls final (or safe)
+            block = self._tagged_block()
+            return max(int(block["number"]) if block else self.start_block - 1, self.start_block - 1)
         return max(int(self.w3.eth.block_number) - self.confirmations, self.start_block - 1)
+
+    def _tagged_block(self) -> Any:
+        reply = self.w3.provider.make_request("eth_getBlockByNumber", [self.confirmations, False])  # type: ignore[arg-type]
+        result = reply.get("result")
+        return {"number": int(result["number"], 16)} if result else None
 
     def sync(self, stop: threading.Event | None = None, *, max_stalls: int = 3) -> list[SyncResult]:
         """Index every range up to the confirmed head; returns what each range did.
@@ -147,19 +179,38 @@ class EventIndexer:
         """Check for a reorg, then index the next range. None when already at the target."""
         depth = self._handle_reorg()
         start = self.indexed_block + 1
-        end = min(self.target_block(), start + self.batch_blocks - 1)
+        end = min(self.target_block(), start + min(self.batch_blocks, self._dense_span or self.batch_blocks) - 1)
         if end < start:
             if depth:
                 return SyncResult(start, start - 1, reorg_depth=depth)
             return None
-        result = SyncResult(start, end, reorg_depth=depth)
         # The range's recent block hashes before and after reading its logs, and each log's own
         # block hash: a reorg landing while we read (logs from the old branch, hashes from the
         # new) would otherwise be checkpointed as canonical and never detected, its orphaned
         # events (say, runs the reorg undid) kept in the store for good.
-        window = range(max(start, end - REORG_WINDOW + 1), end + 1)
-        before = self._hashes(window)
-        logs = self.w3.eth.get_logs({"address": self.core.address, "fromBlock": start, "toBlock": end})
+        while True:
+            window = range(max(start, end - REORG_WINDOW + 1), end + 1)
+            before = self._hashes(window)
+            try:
+                logs = self.w3.eth.get_logs({"address": self.core.address, "fromBlock": start, "toBlock": end})
+                if self._dense_span is not None:
+                    grown = self._dense_span * 2
+                    self._dense_span = grown if grown < self.batch_blocks else None
+                break
+            except Exception as exc:
+                refusal = range_refused(exc)
+                if end == start or refusal is None:
+                    raise
+                # A provider's cap per request: halve the range. A cap on blocks holds for every
+                # later range too (remembered); a cap on results only for this busy stretch.
+                end = start + (end - start) // 2
+                if refusal == "blocks":
+                    self.batch_blocks = end - start + 1
+                else:  # busy blocks: the next ranges start this small and grow back
+                    self._dense_span = end - start + 1
+                log.info("indexer.range_split", blocks=f"{start}-{end}", cap=refusal, batch_blocks=self.batch_blocks,
+                         reason=str(exc)[:200])  # fmt: skip
+        result = SyncResult(start, end, reorg_depth=depth)
         after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
         if any(after[n] != h for n, h in before.items()) or any(
             bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
@@ -353,7 +404,7 @@ class EventIndexer:
             )  # fmt: skip
             result.touched.add(state.id)
         elif name == "WorkflowStatusChanged":
-            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index)
+            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index, int(a.reason))
             result.touched.add(int(a.workflowId))
         elif name == "RunFailed":
             failed[(tx, int(a.workflowId), int(a.runIndex))] = bytes(a.reason)

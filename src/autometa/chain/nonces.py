@@ -24,6 +24,7 @@ class BroadcastErrorKind(Enum):
     REPLACEMENT_UNDERPRICED = "replacement_underpriced"  # another tx holds the nonce in the pool
     FEE_TOO_LOW = "fee_too_low"  # maxFee under the base fee, or under the node's minimum
     INSUFFICIENT_FUNDS = "insufficient_funds"
+    UNREACHABLE = "unreachable"  # the node did not take it (rate limited, no connection): not sent
     OTHER = "other"
 
 

@@ -153,14 +153,23 @@ class Doctor:
                 "finalized tag",
                 "ok",
                 f"finalized = head − {lag} blocks",
-                f"indexes up to CONFIRMATIONS={self.settings.CONFIRMATIONS} blocks behind the head and "
-                "watches the last 64 blocks for reorgs",
+                self._confirmations_action(),
             )
         return Finding(
             "finalized tag",
             "gap",
             f"not available ({(error or {}).get('message', 'null')})",
-            f"relies on CONFIRMATIONS={self.settings.CONFIRMATIONS} and its 64-block reorg window",
+            f"relies on CONFIRMATIONS={self.settings.CONFIRMATIONS} blocks and its 64-block reorg window"
+            + (" — CONFIRMATIONS=finalized cannot work here" if isinstance(self.settings.CONFIRMATIONS, str) else ""),
+        )
+
+    def _confirmations_action(self) -> str:
+        if isinstance(self.settings.CONFIRMATIONS, str):
+            tag = self.settings.CONFIRMATIONS
+            return f"CONFIRMATIONS={tag}: indexes only blocks the node calls {tag}"
+        return (
+            f"indexes up to CONFIRMATIONS={self.settings.CONFIRMATIONS} blocks behind the head, watching the last 64 "
+            "for reorgs; CONFIRMATIONS=finalized indexes only final blocks"
         )
 
     def _logs(self) -> Finding:

@@ -6,7 +6,9 @@
   covers nonce assignment, signing, journaling and broadcast. The next nonce starts from the
   chain's `pending` count and the journal's in-flight entries; "nonce too low/high" and
   "replacement transaction underpriced" errors resync it from the chain, and a broadcast refused
-  for any other reason gives its nonce back, so no gap is left.
+  for any other reason gives its nonce back, so no gap is left. Fees and the block are read
+  before the nonce is taken: between taking it and broadcasting there is no other RPC call, and
+  a broadcast the node surely did not take (rate limited, no connection) gives the nonce back.
   **Several processes must not share a key**: the lock is per process. Give every worker its own.
 * **Fees** come from `FeePolicy` (EIP-1559 under a cap, or legacy gasPrice).
 * **Stuck transactions** (not mined `replace_after_blocks` blocks after their last broadcast) are
@@ -20,8 +22,12 @@
 * **Reverts** are decoded (`simulate` before sending, replay at the block after a failed
   receipt) into `TransactionReverted`.
 
-Private keys stay inside eth_account `LocalAccount` objects; logs carry addresses, nonces, hashes,
-fees and purposes, never transaction parameters or keys.
+Keys stay inside signers (`autometa.chain.signers`: a local key, a keystore, an AWS KMS key); the
+sender only asks one to sign and never cares which kind it holds. A signature that cannot be
+made (KMS unreachable past its retries, key disabled) gives the nonce back before anything is
+journaled or broadcast, so it leaves no gap; a replacement that cannot be signed is tried again
+at the next look while the original stands. Logs carry addresses, nonces, hashes, fees and
+purposes, never transaction parameters or keys.
 """
 
 from __future__ import annotations
@@ -32,10 +38,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import rlp
 import structlog
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
-from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions import TypedTransaction
 from eth_typing import HexStr
 from eth_utils import to_checksum_address
@@ -66,6 +72,8 @@ from autometa.chain.revert import (
     error_table,
     revert_data_from_exception,
 )
+from autometa.chain.signers import Signer, SignerError, as_signer
+from autometa.chain.web3 import RpcUnavailable
 
 if TYPE_CHECKING:
     from autometa.config import Settings
@@ -74,8 +82,10 @@ __all__ = [
     "Attempt",
     "BroadcastError",
     "NonceConsumed",
+    "NotBroadcast",
     "SendError",
     "SenderConfig",
+    "SigningFailed",
     "SentTx",
     "TransactionReverted",
     "TransactionSender",
@@ -97,6 +107,18 @@ class BroadcastError(SendError):
     def __init__(self, message: str, kind: BroadcastErrorKind) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class NotBroadcast(BroadcastError, ConnectionError):
+    """The node could not be reached to take the transaction (rate limited past the retries, or no
+    connection): nothing was sent and the nonce was given back. A ConnectionError: the API's 503."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, BroadcastErrorKind.UNREACHABLE)
+
+
+class SigningFailed(SendError):
+    """The signer could not sign (nothing was journaled or broadcast; the nonce was given back)."""
 
 
 class NonceConsumed(SendError):
@@ -124,7 +146,7 @@ class SenderConfig:
             "priority_fee_wei": int(settings.PRIORITY_FEE_GWEI * GWEI),
             "replace_after_blocks": settings.TX_REPLACE_AFTER_BLOCKS,
             "fee_bump_percent": settings.TX_FEE_BUMP_PERCENT,
-            "confirmations": settings.CONFIRMATIONS,
+            "confirmations": settings.confirmation_blocks,
         }
         values.update(overrides)
         return cls(**values)
@@ -223,8 +245,8 @@ def _unsigned_from_raw(raw_tx: str) -> dict[str, Any]:
 
 
 class TransactionSender:
-    """Send transactions from `accounts` (LocalAccounts: the keys never leave them) on the chain
-    behind `w3`.
+    """Send transactions from `accounts` (signers, or eth_account LocalAccounts, which are wrapped
+    in one) on the chain behind `w3`.
 
     journal: where signed transactions are persisted before broadcast (default: in memory only).
     config: fees, replacement and confirmation policy (`SenderConfig.from_settings(settings)`).
@@ -234,17 +256,18 @@ class TransactionSender:
     def __init__(
         self,
         w3: AsyncWeb3[Any],
-        accounts: LocalAccount | Sequence[LocalAccount],
+        accounts: Signer | Any | Sequence[Signer | Any],
         *,
         journal: TxJournal | None = None,
         config: SenderConfig | None = None,
         abis: Sequence[Abi] = (),
     ) -> None:
-        accs = [accounts] if isinstance(accounts, LocalAccount) else list(accounts)
+        given: list[Any] = list(accounts) if isinstance(accounts, list | tuple) else [accounts]
+        accs = [as_signer(a) for a in given]
         if not accs:
             raise ValueError("TransactionSender needs at least one account")
         self.w3 = w3
-        self._accounts: dict[str, LocalAccount] = {to_checksum_address(a.address): a for a in accs}
+        self._accounts: dict[str, Signer] = {to_checksum_address(a.address): a for a in accs}
         self.default_address = to_checksum_address(accs[0].address)
         self.journal: TxJournal = journal if journal is not None else InMemoryJournal()
         self.config = config or SenderConfig()
@@ -267,7 +290,7 @@ class TransactionSender:
             self._chain_id = int(await self.w3.eth.chain_id)
         return self._chain_id
 
-    def _account_for(self, params: Mapping[str, Any]) -> LocalAccount:
+    def _account_for(self, params: Mapping[str, Any]) -> Signer:
         sender = params.get("from")
         if sender is None:
             return self._accounts[self.default_address]
@@ -367,7 +390,7 @@ class TransactionSender:
 
     # ------------------------------------------------------------------------ simulate
 
-    def _call_params(self, params: Mapping[str, Any], account: LocalAccount) -> dict[str, Any]:
+    def _call_params(self, params: Mapping[str, Any], account: Signer) -> dict[str, Any]:
         call = {k: v for k, v in params.items() if k not in ("nonce", *_FEE_KEYS)}
         call["from"] = account.address
         return call
@@ -408,7 +431,9 @@ class TransactionSender:
 
     # ------------------------------------------------------------------------ send
 
-    async def send(self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True) -> SentTx:
+    async def send(
+        self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True, fees: Fees | None = None
+    ) -> SentTx:
         """Assign a nonce, sign, journal and broadcast. Returns once the node accepted the
         transaction. `tx_params` must not carry a nonce; fees in it are ignored (the fee policy
         sets them); `gas` is estimated (with headroom) if missing, which raises
@@ -416,7 +441,8 @@ class TransactionSender:
 
         `purpose` (at most 64 characters; longer is cut) names the work in logs and the journal.
         With `dedupe`, an unfinished transaction of the same key and purpose (one recovered from
-        the journal after a restart, say) is returned instead of sending a second one."""
+        the journal after a restart, say) is returned instead of sending a second one. `fees`:
+        current fees the caller already read (else read here)."""
         if "nonce" in tx_params:
             raise ValueError("the sender assigns nonces: remove `nonce` from tx_params")
         purpose = purpose[:PURPOSE_MAX]
@@ -433,10 +459,13 @@ class TransactionSender:
             estimate = await self.simulate(tx_params, "pending")
             unsigned["gas"] = int(estimate * self.config.gas_multiplier) + self.config.gas_headroom
 
+        # Read before the nonce is taken (and outside the key's lock, which every send queues on).
+        fees = fees if fees is not None else await self.fee_policy.current(self.w3)
+        block = int(await self.w3.eth.block_number)
         async with state.lock:
             if dedupe and (existing := self._find_purpose(state, purpose)) is not None:
                 return existing
-            return await self._send_locked(state, account, unsigned, purpose)
+            return await self._send_locked(state, account, unsigned, purpose, fees, block)
 
     @staticmethod
     def _find_purpose(state: KeyState, purpose: str) -> SentTx | None:
@@ -446,17 +475,26 @@ class TransactionSender:
         return None
 
     async def _send_locked(
-        self, state: KeyState, account: LocalAccount, unsigned: dict[str, Any], purpose: str
+        self, state: KeyState, account: Signer, unsigned: dict[str, Any], purpose: str, fees: Fees, block: int
     ) -> SentTx:
         logger = self._logger(state).bind(purpose=purpose)
-        for _ in range(self.config.max_nonce_retries):
-            fees = await self.fee_policy.current(self.w3)
-            block = int(await self.w3.eth.block_number)
-            # Taken only now: a failed RPC above or a failed journal write below must not leave
-            # the nonce used locally and never broadcast (a hole every later transaction waits
-            # behind in the node's queue).
+        for attempt in range(self.config.max_nonce_retries):
+            if attempt > 0:  # a nonce error: the market may have moved too
+                fees = await self.fee_policy.current(self.w3)
+                block = int(await self.w3.eth.block_number)
+            # Taken only now, with everything the broadcast needs known: a failed read must not
+            # leave the nonce used locally and never broadcast (a hole every later transaction
+            # waits behind in the node's queue).
             nonce = state.take()
-            entry = self._sign(account, state, unsigned, nonce, fees, purpose)
+            try:
+                entry = await self._sign(account, state, unsigned, nonce, fees, purpose)
+            except SignerError as exc:
+                state.release(nonce)  # nothing signed, nothing sent: the nonce is free again
+                logger.error("tx.sign_failed", nonce=nonce, signer=account.kind, error=str(exc))
+                raise SigningFailed(f"{purpose}: could not sign: {exc}") from exc
+            except Exception:
+                state.release(nonce)
+                raise
             try:
                 self.journal.add(entry)  # write-ahead: journaled before the node sees it
             except Exception:
@@ -473,17 +511,27 @@ class TransactionSender:
                 state.in_flight[nonce] = sent
                 logger.info("tx.sent", nonce=nonce, tx_hash=entry.tx_hash, fees=str(fees))
                 return sent
+            if _not_taken(error):
+                # Rate limited past the retries, or never connected: the node surely does not
+                # have it. Give the nonce back (no gap) and say so: nothing was sent.
+                self.journal.set_status(entry.tx_hash, FAILED)
+                state.release(nonce)
+                logger.warning("tx.broadcast_unreachable", nonce=nonce, error=str(error)[:200])
+                raise NotBroadcast(f"{purpose}: the chain node did not take the transaction: {error}") from error
             if not isinstance(error, Web3RPCError):
                 # Transport failure: the node may or may not have it. Keep it in flight (journaled);
                 # the follower rebroadcasts it if the node does not know it. No gap, no double send.
-                if await self._known_hash(entry.tx_hash) is None:
-                    logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error))
                 state.in_flight[nonce] = sent
+                logger.warning("tx.broadcast_uncertain", nonce=nonce, tx_hash=entry.tx_hash, error=str(error)[:200])
                 return sent
             kind = classify_broadcast_error(error)
             self.journal.set_status(entry.tx_hash, FAILED)
             if kind in NONCE_ERRORS:
-                chain_pending = await self._pending_count(state.address)
+                try:
+                    chain_pending = await self._pending_count(state.address)
+                except Exception:
+                    state.release(nonce)  # refused, so unused by us: no gap while we cannot resync
+                    raise
                 at_least = nonce + 1 if kind is not BroadcastErrorKind.NONCE_TOO_HIGH else None
                 new = state.resync(chain_pending, at_least=at_least)
                 logger.warning(
@@ -495,9 +543,9 @@ class TransactionSender:
             raise BroadcastError(f"{purpose}: node refused the transaction: {_rpc_message(error)}", kind)
         raise SendError(f"{purpose}: no usable nonce after {self.config.max_nonce_retries} attempts")
 
-    def _sign(
+    async def _sign(
         self,
-        account: LocalAccount,
+        account: Signer,
         state: KeyState,
         unsigned: Mapping[str, Any],
         nonce: int,
@@ -507,7 +555,10 @@ class TransactionSender:
         tx = {**unsigned, "nonce": nonce, **fees.as_params()}
         if not fees.is_legacy:
             tx["type"] = 2
-        signed = account.sign_transaction(tx)
+        if account.remote:  # a KMS round trip: keep the event loop free meanwhile
+            signed = await asyncio.to_thread(account.sign_transaction, tx)
+        else:
+            signed = account.sign_transaction(tx)
         return JournalEntry(
             chain_id=state.chain_id,
             sender=state.address,
@@ -712,7 +763,11 @@ class TransactionSender:
             logger = self._logger(sent)
             for nonce in holes:
                 filler = {"to": sent.sender, "value": 0, "gas": 21_000, "data": "0x", "chainId": state.chain_id}
-                entry = self._sign(account, state, filler, nonce, fees, "nonce-gap")
+                try:
+                    entry = await self._sign(account, state, filler, nonce, fees, "nonce-gap")
+                except SignerError as exc:  # the hole stays; it is found and filled at the next look
+                    logger.warning("tx.nonce_gap_unsigned", hole=nonce, error=str(exc))
+                    return True
                 error = await self._broadcast(entry.raw_tx)
                 logger.warning("tx.nonce_gap_filled", hole=nonce, tx_hash=entry.tx_hash,
                                refused=None if error is None else _rpc_message(error))  # fmt: skip
@@ -731,7 +786,11 @@ class TransactionSender:
             if fees is None:
                 logger.warning("tx.replace_at_cap", why=why, fees=str(previous), cap=self.fee_policy.cap_wei)
                 return
-            entry = self._sign(account, state, sent.unsigned, sent.nonce, fees, sent.purpose)
+            try:
+                entry = await self._sign(account, state, sent.unsigned, sent.nonce, fees, sent.purpose)
+            except SignerError as exc:  # the current attempt stands; replaced at a later look
+                logger.warning("tx.replace_unsigned", why=why, error=str(exc))
+                return
             self.journal.add(entry)
             error = await self._broadcast(entry.raw_tx)
             kind = None if error is None else classify_broadcast_error(error)
@@ -756,6 +815,15 @@ class TransactionSender:
             if kind in (BroadcastErrorKind.REPLACEMENT_UNDERPRICED, BroadcastErrorKind.FEE_TOO_LOW):
                 sent.fee_floor = fees  # bump from here next time
             logger.warning("tx.replace_refused", why=why, kind=kind.value if kind else None, error=_rpc_message(error))
+
+
+def _not_taken(error: BaseException) -> bool:
+    """A broadcast error after which the node surely does not have the transaction."""
+    if isinstance(error, RpcUnavailable):  # the retrying provider gives up on a broadcast only then
+        return True
+    if isinstance(error, aiohttp.ClientResponseError):
+        return error.status == 429
+    return isinstance(error, aiohttp.ClientConnectorError)
 
 
 def _rpc_message(error: BaseException) -> str:

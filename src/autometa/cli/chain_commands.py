@@ -12,7 +12,12 @@ import typer
 
 from autometa.chain.accounts import ROLE_INDEX, dev_account
 from autometa.chain.anvil import Anvil
-from autometa.chain.deploy import deploy
+from autometa.chain.deploy import (
+    DEFAULT_TIMELOCK_SECONDS,
+    MAX_TIMELOCK_SECONDS,
+    MIN_TIMELOCK_SECONDS,
+    deploy,
+)
 from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.web3 import connect
 from autometa.cli.common import (
@@ -35,16 +40,23 @@ def deploy_command(
     key: Annotated[str | None, typer.Option(help="deployer private key (default: $DEPLOYER_PRIVATE_KEY)")] = None,
     admin: Annotated[str | None, typer.Option(help="admin address (default: the deployer)")] = None,
     executor: Annotated[list[str] | None, typer.Option(help="executor address to allow-list (repeatable)")] = None,
+    timelock: Annotated[
+        int, typer.Option(help="seconds an admin change that could cost owners waits (60 s .. 30 days)")
+    ] = DEFAULT_TIMELOCK_SECONDS,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Deploy the Autometa contract, record it, and print the .env lines to use."""
     settings = settings_with(rpc_url)
+    if not MIN_TIMELOCK_SECONDS <= timelock <= MAX_TIMELOCK_SECONDS:
+        raise CliError(f"--timelock: {timelock} s is outside {MIN_TIMELOCK_SECONDS}..{MAX_TIMELOCK_SECONDS} s")
     account = load_key(key, "DEPLOYER_PRIVATE_KEY")
     w3 = connect(settings.rpc_url)
     if not w3.is_connected():
         raise CliError(f"cannot reach {settings.rpc_url}")
     with progress(f"deploying to chain {w3.eth.chain_id}…"):
-        dep = deploy(w3, account, admin=admin, executors=executor or [])
+        # SUPPORTED_ASSETS are registered for attested prices; the admin may give one a feed later
+        dep = deploy(w3, account, admin=admin, executors=executor or [], timelock=timelock,
+                     assets=list(settings.SUPPORTED_ASSETS))  # fmt: skip
     path = dep.save(settings.DATA_DIR)
 
     def human() -> None:

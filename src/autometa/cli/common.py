@@ -220,6 +220,23 @@ def dev_key(role: str) -> LocalAccount:
     return dev_role(role)
 
 
+def admin_signer(ctx: ChainContext, key: str | None = None) -> Any:
+    """The deployment admin's signer: --key, else ADMIN_SIGNER (a keystore, a KMS key, …), else
+    $ADMIN_PRIVATE_KEY / $DEPLOYER_PRIVATE_KEY. Refused, naming the owner, unless it is the
+    contract's owner."""
+    import os
+
+    from autometa.chain.signers import role_signer
+
+    signer: Any = role_signer(ctx.settings, "admin") if key is None else None
+    if signer is None:
+        signer = load_key(key, "ADMIN_PRIVATE_KEY" if os.environ.get("ADMIN_PRIVATE_KEY") else "DEPLOYER_PRIVATE_KEY")
+    owner = ctx.core.functions.owner().call()
+    if owner.lower() != signer.address.lower():
+        raise CliError(f"{signer.address} is not the admin of {ctx.core.address} (the admin is {owner})")
+    return signer
+
+
 def parse_coin(amount: str, wei: bool) -> int:
     """`1.5` coins (18 decimals) or, with --wei, an exact integer of wei."""
     try:

@@ -11,11 +11,10 @@ from autometa.cli.common import CliError, chain_context, handle_errors, worker_s
 
 
 async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str | None) -> None:
-    from eth_account import Account
-
     from autometa import __version__
     from autometa.chain.journal import StoreJournal
     from autometa.chain.sender import SenderConfig, TransactionSender
+    from autometa.chain.signers import role_signer
     from autometa.chain.web3 import close_async, connect_async
     from autometa.logs import configure_logging
     from autometa.store import Store
@@ -25,9 +24,12 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     ctx = chain_context(rpc_url, contract)
     s = ctx.settings
     configure_logging(s.LOG_LEVEL, s.LOG_JSON)
-    if s.WORKER_PRIVATE_KEY is None:
-        raise CliError("WORKER_PRIVATE_KEY is not set: each executor signs with its own allow-listed key")
-    account = Account.from_key(s.WORKER_PRIVATE_KEY.get_secret_value())
+    account = await asyncio.to_thread(role_signer, s, "worker")  # a keystore may prompt; KMS is looked up
+    if account is None:
+        raise CliError(
+            "no executor key: set WORKER_SIGNER (keystore:PATH or kms:ARN) or WORKER_PRIVATE_KEY — "
+            "each executor signs with its own allow-listed key"
+        )
     _, _, allowed = ctx.core.functions.accountOf(account.address).call()
     if not allowed:
         raise CliError(f"{account.address} is not an allow-listed executor (the admin calls setExecutor)")
@@ -71,7 +73,8 @@ def executor_command(
     contract: str | None = typer.Option(None, "--contract", help="Autometa contract (default: REGISTRY_ADDRESS)"),
     worker_id: str | None = typer.Option(None, "--id", help="this executor's id in heartbeats (default: host-pid)"),
 ) -> None:
-    """Run an executor: due runs from the queue, simulated, batched, sent with WORKER_PRIVATE_KEY.
+    """Run an executor: due runs from the queue, simulated, batched, sent with WORKER_SIGNER (or
+    WORKER_PRIVATE_KEY).
     Needs REDIS_URL to share work with a separate scheduler; run as many as you like, each with
     its own key."""
     asyncio.run(run_executor(rpc_url, contract, worker_id))

@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from autometa import __version__
-from autometa.cli import chain_commands, escrow_commands, price_commands, workflow_commands
+from autometa.cli import (
+    admin_commands,
+    chain_commands,
+    escrow_commands,
+    keys_commands,
+    notify_commands,
+    price_commands,
+    rotation_commands,
+    workflow_commands,
+)
 from autometa.cli.api_command import api_command
 from autometa.cli.demo_command import demo_command
 from autometa.cli.doctor_command import doctor_command
@@ -30,6 +39,11 @@ app.command("executor")(executor_command)
 app.add_typer(escrow_commands.app, name="escrow")
 app.add_typer(workflow_commands.app, name="workflow")
 app.add_typer(price_commands.app, name="price")
+app.add_typer(admin_commands.app, name="admin")
+admin_commands.executor_app.command("rotate")(rotation_commands.rotate_command)
+app.add_typer(keys_commands.app, name="keys")
+workflow_commands.app.command("invalidate-signatures")(admin_commands.invalidate_signatures)
+app.add_typer(notify_commands.app, name="notify")
 
 
 @app.command()

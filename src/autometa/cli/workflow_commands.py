@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import httpx
@@ -122,10 +123,37 @@ def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict
             json={**body, "signature": signature, "nonce": message["nonce"], "deadline": message["deadline"],
                   "max_relayer_fee_wei": str(message["maxRelayerFee"])},
         )  # fmt: skip
-        if created.status_code != 200:
+        if created.status_code not in (200, 202):
             raise relayer_refused(created)
-        result: dict[str, Any] = created.json()
+        return _follow_relayed(client, created)
+
+
+FOLLOW_TIMEOUT_S = 300.0
+
+
+def _follow_relayed(client: httpx.Client, reply: httpx.Response) -> dict[str, Any]:
+    """A 200 as it is; a 202 (sent, not mined yet) followed on its status URL until mined."""
+    result: dict[str, Any] = reply.json()
+    if reply.status_code != 202:
         return result
+    console.print(f"submitted, tx {result['tx_hash']}, waiting for it to be mined…", highlight=False)
+    deadline = time.monotonic() + FOLLOW_TIMEOUT_S
+    while result.get("state") == "pending" and time.monotonic() < deadline:
+        time.sleep(1.0)
+        try:
+            status = client.get(result["status_url"])
+        except httpx.TransportError:
+            continue
+        if status.status_code == 200:
+            result = {**status.json(), "status_url": result["status_url"]}
+    if result.get("state") == "pending":
+        raise CliError(f"sent as tx {result['tx_hash']} but not mined after {FOLLOW_TIMEOUT_S:.0f} s; "
+                       f"its state: GET {result['status_url']}")  # fmt: skip
+    if result.get("state") != "mined":
+        raise CliError(f"tx {result['tx_hash']} {result.get('state')}: {result.get('message', '')}")
+    if result.get("workflow_status"):
+        result["status"] = result["workflow_status"]
+    return result
 
 
 @app.command("list")
@@ -196,10 +224,9 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
                   "nonce": message["nonce"], "deadline": message["deadline"],
                   "max_relayer_fee_wei": str(message["maxRelayerFee"])},
         )  # fmt: skip
-        if reply.status_code != 200:
+        if reply.status_code not in (200, 202):
             raise relayer_refused(reply)
-        result: dict[str, Any] = reply.json()
-        return result
+        return _follow_relayed(client, reply)
 
 
 @app.command()

@@ -3,6 +3,8 @@ pydantic models (`autometa.api.schemas`)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ from autometa.api.schemas import (
     HealthOut,
     PreparedIntent,
     PriceOut,
+    RelayedTxOut,
     StatsOut,
     StatusChangedOut,
     StatusChangeRequest,
@@ -26,9 +29,21 @@ from autometa.api.schemas import (
     WorkflowListOut,
     WorkflowOut,
 )
-from autometa.client._base import ApiClientError, Call, Endpoints, Op, decode, owned_by, signed_create, signed_terms
+from autometa.client._base import (
+    ApiClientError,
+    Call,
+    Endpoints,
+    Op,
+    owned_by,
+    RelayPending,
+    decode,
+    settled,
+    signed_create,
+    signed_terms,
+    submitted,
+)
 
-__all__ = ["ApiClientError", "AsyncAutometaClient", "AutometaClient"]
+__all__ = ["ApiClientError", "AsyncAutometaClient", "AutometaClient", "RelayPending"]
 
 M = TypeVar("M")
 E = Endpoints
@@ -39,17 +54,44 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 
 class AutometaClient:
-    """Blocking client. `transport` lets tests talk to an app in-process."""
+    """Blocking client. `transport` lets tests talk to an app in-process.
+
+    A relayed create / pause / resume / cancel answered 202 (sent, not mined yet) is followed on
+    its status URL every `poll_interval` s until mined (the usual result), reverted or dropped
+    (`ApiClientError`), or `follow_timeout` s (`RelayPending`, with the hash: not a failure)."""
 
     def __init__(
         self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None, follow_timeout: float = 300.0, poll_interval: float = 1.0,
     ) -> None:  # fmt: skip
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport)
+        self.follow_timeout, self.poll_interval = follow_timeout, poll_interval
 
     def _do(self, call: Call[M]) -> M:
         response = self._http.request(call.method, call.path, json=call.json, params=call.params or None)
-        return decode(call, response)
+        pending = submitted(call, response)
+        return decode(call, response) if pending is None else self._follow(call, pending)
+
+    def _follow(self, call: Call[M], pending: RelayedTxOut) -> M:
+        assert call.model is not None
+        started = time.monotonic()
+        while time.monotonic() - started < self.follow_timeout:
+            time.sleep(self.poll_interval)
+            try:
+                status = self._do(Endpoints.relayed_tx(pending.status_url.rsplit("/", 1)[-1]))
+            except (httpx.TransportError, ApiClientError) as exc:
+                if isinstance(exc, ApiClientError) and exc.status < 500:
+                    raise
+                continue  # the API or its node hiccuped: the transaction is still out there
+            done = settled(call.model, status)
+            if done is not None:
+                return done
+            pending = status
+        raise RelayPending(pending, time.monotonic() - started)
+
+    def relayed_tx(self, tx_hash: str) -> RelayedTxOut:
+        """A relayed transaction's state (what a 202's status URL answers)."""
+        return self._do(E.relayed_tx(tx_hash))
 
     def close(self) -> None:
         self._http.close()
@@ -116,19 +158,41 @@ class AutometaClient:
 
 
 class AsyncAutometaClient:
-    """The same endpoints for asyncio code."""
+    """The same endpoints for asyncio code (202s followed as in `AutometaClient`)."""
 
     def __init__(
         self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, follow_timeout: float = 300.0, poll_interval: float = 1.0,
     ) -> None:  # fmt: skip
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
         )
+        self.follow_timeout, self.poll_interval = follow_timeout, poll_interval
 
     async def _do(self, call: Call[M]) -> M:
         response = await self._http.request(call.method, call.path, json=call.json, params=call.params or None)
-        return decode(call, response)
+        pending = submitted(call, response)
+        return decode(call, response) if pending is None else await self._follow(call, pending)
+
+    async def _follow(self, call: Call[M], pending: RelayedTxOut) -> M:
+        assert call.model is not None
+        started = time.monotonic()
+        while time.monotonic() - started < self.follow_timeout:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                status = await self._do(Endpoints.relayed_tx(pending.status_url.rsplit("/", 1)[-1]))
+            except (httpx.TransportError, ApiClientError) as exc:
+                if isinstance(exc, ApiClientError) and exc.status < 500:
+                    raise
+                continue  # the API or its node hiccuped: the transaction is still out there
+            done = settled(call.model, status)
+            if done is not None:
+                return done
+            pending = status
+        raise RelayPending(pending, time.monotonic() - started)
+
+    async def relayed_tx(self, tx_hash: str) -> RelayedTxOut:
+        return await self._do(E.relayed_tx(tx_hash))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -18,6 +18,7 @@ from autometa.api.schemas import (
     HealthOut,
     PreparedIntent,
     PriceOut,
+    RelayedTxOut,
     StatsOut,
     StatusChangedOut,
     StatusChangeRequest,
@@ -43,6 +44,32 @@ class ApiClientError(Exception):
         self.status, self.error, self.message, self.field, self.details = status, error, message, field, details
 
 
+class RelayPending(ApiClientError):
+    """The relayer sent the transaction (202) and it was not mined within the client's
+    `follow_timeout`: not a failure. `pending.tx_hash` / `pending.status_url` tell where to look."""
+
+    def __init__(self, pending: RelayedTxOut, waited_s: float) -> None:
+        super().__init__(202, "pending", f"sent as {pending.tx_hash}, not mined after {waited_s:.0f} s; "
+                         f"poll {pending.status_url}", details=pending.model_dump(mode="json"))  # fmt: skip
+        self.pending = pending
+
+
+def settled(model: type[M], status: RelayedTxOut) -> M | None:
+    """The endpoint's 200 model from a relayed transaction's status once mined; None while
+    pending; an `ApiClientError` when reverted or dropped (nothing was created or changed)."""
+    if status.state == "pending":
+        return None
+    if status.state != "mined":
+        raise ApiClientError(409, status.state, status.message, details=status.model_dump(mode="json"))
+    if model is WorkflowCreatedOut:
+        return WorkflowCreatedOut(workflow_id=status.workflow_id or 0, tx_hash=status.tx_hash,  # type: ignore[return-value]
+                                  block_number=status.block_number or 0, relayer=status.relayer,
+                                  relayer_fee_wei=status.relayer_fee_wei or 0)  # fmt: skip
+    return StatusChangedOut(workflow_id=status.workflow_id or 0, status=status.workflow_status or "",  # type: ignore[return-value]
+                            tx_hash=status.tx_hash, block_number=status.block_number or 0, relayer=status.relayer,
+                            relayer_fee_wei=status.relayer_fee_wei or 0)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Call(Generic[M]):
     method: str
@@ -50,6 +77,14 @@ class Call(Generic[M]):
     model: type[M] | None  # None: the raw text
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    relayed: bool = False  # may answer 202 + a status URL to follow until mined
+
+
+def submitted(call: Call[Any], response: httpx.Response) -> RelayedTxOut | None:
+    """The pending transaction of a relayed call's 202 answer (None for any other answer)."""
+    if call.relayed and response.status_code == 202:
+        return RelayedTxOut.model_validate_json(response.content)
+    return None
 
 
 def decode(call: Call[M], response: httpx.Response) -> M:
@@ -109,7 +144,8 @@ class Endpoints:
 
     @staticmethod
     def create(body: WorkflowCreateRequest | dict[str, Any]) -> Call[WorkflowCreatedOut]:
-        return Call("POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body))
+        return Call("POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body),
+                    relayed=True)  # fmt: skip
 
     @staticmethod
     def prepare_status(workflow_id: int, op: Op, user_address: str) -> Call[PreparedIntent]:
@@ -118,7 +154,12 @@ class Endpoints:
 
     @staticmethod
     def change_status(workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> Call[StatusChangedOut]:
-        return Call("POST", f"/api/workflow/{workflow_id}/{op}", StatusChangedOut, _body(StatusChangeRequest, body))
+        return Call("POST", f"/api/workflow/{workflow_id}/{op}", StatusChangedOut, _body(StatusChangeRequest, body),
+                    relayed=True)  # fmt: skip
+
+    @staticmethod
+    def relayed_tx(tx_hash: str) -> Call[RelayedTxOut]:
+        return Call("GET", f"/api/workflow/tx/{tx_hash}", RelayedTxOut)
 
     @staticmethod
     def workflow(workflow_id: int) -> Call[WorkflowOut]:

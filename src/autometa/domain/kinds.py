@@ -51,6 +51,7 @@ class SkipReason(IntEnum):
     INSUFFICIENT_ESCROW = 6
     PRICE_UNAVAILABLE = 7
     EXPIRED = 8
+    OUT_OF_GAS = 9  # the transaction had too little gas left for the action's whole limit (retried)
 
     @property
     def label(self) -> str:
@@ -61,6 +62,19 @@ class OnchainPriceSource(IntEnum):
     NONE = 0
     ORACLE = 1
     ATTESTED = 2
+
+
+class AdminChange(IntEnum):
+    """ChangeQueued.kind: what a timelocked admin change does."""
+
+    EXECUTOR = 1
+    FEED = 2
+    PREMIUM = 3
+    MAX_TIP = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 class StatusOp(IntEnum):

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 
 from autometa import __version__
@@ -20,6 +18,7 @@ from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
 from autometa.chain.indexer import EventIndexer
 from autometa.chain.journal import StoreJournal
 from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.signers import LocalKeySigner, Signer, role_signer
 from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.devchain import DevChain
@@ -46,7 +45,7 @@ class Stack:
     chain: DevChain
     settings: Settings
     store: Store
-    executor_account: LocalAccount
+    executor_account: Signer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -62,16 +61,14 @@ def stack_settings(settings: Settings, chain: DevChain) -> Settings:
         "DATABASE_URL": chain.database_url(settings),
         "BACKEND_API_URL": f"http://{settings.API_HOST}:{settings.API_PORT}",
     }
-    if settings.RELAYER_PRIVATE_KEY is None:
+    if settings.RELAYER_PRIVATE_KEY is None and settings.RELAYER_SIGNER is None:
         update["RELAYER_PRIVATE_KEY"] = SecretStr(dev_role("relayer").key.hex())
     return settings.model_copy(update=update)
 
 
-def executor_account(settings: Settings) -> LocalAccount:
-    if settings.WORKER_PRIVATE_KEY is not None:
-        account: LocalAccount = Account.from_key(settings.WORKER_PRIVATE_KEY.get_secret_value())
-        return account
-    return dev_role("executor")  # allow-listed by the dev stack
+def executor_account(settings: Settings) -> Signer:
+    """WORKER_SIGNER / WORKER_PRIVATE_KEY if set, else the dev executor (allow-listed by the dev stack)."""
+    return role_signer(settings, "worker") or LocalKeySigner(dev_role("executor"), kind="dev")
 
 
 def open_store_for_chain(chain: DevChain, settings: Settings) -> Store:

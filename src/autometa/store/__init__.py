@@ -4,6 +4,7 @@
 concept; the models and column types are here for the API's queries and schemas.
 """
 
+from autometa.store import notify_models as notify_models  # registers the notification tables
 from autometa.store.base import Page, Repository
 from autometa.store.checkpoints import CheckpointRepository
 from autometa.store.db import create_db_engine, current_revision, head_revision, migrate, session_factory

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from autometa.store.base import Page, Repository, clamp_page
 from autometa.store.models import Execution, Workflow
+from autometa.store.notifications import on_run_recorded
 from autometa.store.types import checksum, hexstr, to_uint256, to_utc, utcnow
 
 STATUSES = ("success", "failed", "skipped", "pending")
@@ -269,6 +270,7 @@ class ExecutionRepository(Repository):
                 row.revert_reason = hexstr(revert_reason)
             _refresh_derived(row)
             session.flush()
+            on_run_recorded(session, row, fee=fee)  # the notification outbox, in this transaction
             return row
 
     def record_offchain(

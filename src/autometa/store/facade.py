@@ -15,6 +15,7 @@ from autometa.store.db import migrate as migrate_db
 from autometa.store.escrow import EscrowRepository
 from autometa.store.executions import ExecutionRepository
 from autometa.store.heartbeats import HeartbeatRepository
+from autometa.store.notifications import NotificationRepository
 from autometa.store.sent_transactions import SentTransactionRepository
 from autometa.store.workflows import WorkflowRepository
 
@@ -33,6 +34,7 @@ class Store:
         self.heartbeats = HeartbeatRepository(self.sessions)
         self.checkpoints = CheckpointRepository(self.sessions)
         self.sent_transactions = SentTransactionRepository(self.sessions)
+        self.notifications = NotificationRepository(self.sessions)
 
     @classmethod
     def open(cls, url: str | URL | Engine, migrate: bool = True, **engine_options: Any) -> Store:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from autometa.store.base import Page, Repository, clamp_page, upsert
 from autometa.store.models import Workflow
+from autometa.store.notifications import on_status_changed
 from autometa.store.types import Uint256, checksum, hexstr, to_uint256
 
 STATUS_ACTIVE = 1  # AutometaTypes.sol STATUS_ACTIVE
@@ -117,15 +118,21 @@ class WorkflowRepository(Repository):
         with self._read() as session:
             return list(session.scalars(stmt).all())
 
-    def apply_status(self, workflow_id: int, status: int, block: int, log_index: int) -> bool:
-        """Apply WorkflowStatusChanged; False if unknown or already applied (a replay)."""
+    def apply_status(
+        self, workflow_id: int, status: int, block: int, log_index: int, reason: int | None = None
+    ) -> bool:
+        """Apply WorkflowStatusChanged; False if unknown or already applied (a replay). With the
+        event's ``reason``, the change is also written to the notification outbox."""
         with self._write() as session:
             result = session.execute(
                 update(Workflow)
                 .where(Workflow.id == workflow_id, _newer(block, log_index))
                 .values(status=status, updated_block=block, updated_log_index=log_index)
             )
-            return bool(getattr(result, "rowcount", 0))
+            applied = bool(getattr(result, "rowcount", 0))
+            if applied:
+                on_status_changed(session, workflow_id, status, reason, block, log_index)
+            return applied
 
     def apply_run(
         self,

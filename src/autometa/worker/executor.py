@@ -13,11 +13,13 @@ run index twice, so a reclaimed job never runs twice.
 Gas: the simulation already executed the batch, so when it skipped nothing and every job
 carries its action's `gasLimit`, the transaction's gas is sized from the simulation instead of
 asking the node for `eth_call` + `eth_estimateGas` again (a binary search of several more
-executions of the whole batch, on the hot path of every batch). The contract refuses to start
-an action unless `gasleft() >= gasLimit + gasLimit/63 + CALL_RESERVE`, and execution before any
-item uses at most 5/4 of the reported `gasUsed` (refunds are capped at a fifth), so
-`gasUsed * 5/4 + max(gasLimit + gasLimit/63) + CALL_RESERVE + headroom` passes every check
-on the simulated state. Otherwise (a skip changed the batch, a job without its gas limit, no
+executions of the whole batch, on the hot path of every batch). The contract skips an item
+(SKIP_OUT_OF_GAS: not consumed, not charged, retried) unless `gasleft()` covers its whole
+`gasLimit` (+ 2/63, CALL_RESERVE, PRE_ACTION_GAS); any action may use all of its limit at
+inclusion though it used less in the simulation (one owner's action could otherwise starve the
+others), so the gas is `gasUsed * 5/4 + Σ (gasLimit + 2·gasLimit/63) + reserves + headroom`
+(refunds are capped at a fifth), and a batch is gathered only while the sum of its items' gas
+limits stays within `gas_budget`. Otherwise (a skip changed the batch, a job without its gas limit, no
 `eth_simulateV1`) the sender estimates as before. Fees do not depend on the gas limit: the
 contract charges measured gas at min(gas price, the owner's cap). A batch that still reverts
 (state moved between simulation and inclusion) executes none of its runs: their claims are
@@ -63,19 +65,31 @@ log = structlog.get_logger("autometa.worker.executor")
 
 # Skips worth retrying later: the scheduler offers the run again (the queue claim is released).
 RETRYABLE = {SkipReason.NOT_DUE, SkipReason.CONDITION_FALSE, SkipReason.INSUFFICIENT_ESCROW,
-             SkipReason.PRICE_UNAVAILABLE}  # fmt: skip
+             SkipReason.PRICE_UNAVAILABLE, SkipReason.OUT_OF_GAS}  # fmt: skip
 # Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
 SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
 ONCHAIN_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 CALL_RESERVE = 40_000  # ActionExecutor.CALL_RESERVE: gas kept back beyond each action's gasLimit
+PRE_ACTION_GAS = 25_000  # ActionExecutor.PRE_ACTION_GAS: a run's gas before its action, checked with it
 GAS_HEADROOM = 50_000  # for state that moves between simulation and inclusion
+GAS_BUDGET = 10_000_000  # the most Σ gasLimit one batch gathers (well under a block's gas limit)
+UNKNOWN_GAS_LIMIT = 200_000  # what a job without its gasLimit counts for in the budget
 
 
-def batch_gas(simulated_gas: int, gas_limits: list[int]) -> int:
-    """A gas limit for a batch the simulation executed with `simulated_gas` (see the module
-    docstring): enough for every item's `_checkGasForAction` on the simulated state."""
-    allowance = max(g + g // 63 for g in gas_limits) + CALL_RESERVE
-    return simulated_gas * 5 // 4 + allowance + GAS_HEADROOM
+def item_gas(gas_limit: int) -> int:
+    """What one item's action may take at inclusion: its whole limit, + 1/63 for EIP-150 and
+    + 1/63 for an ERC-20 action's wrapper call."""
+    return gas_limit + 2 * (gas_limit // 63)
+
+
+def batch_gas(base_gas: int, gas_limits: list[int], *, executed: bool = True) -> int:
+    """A gas limit for a batch (see the module docstring): enough for every item's action to use
+    all of its limit at inclusion. `base_gas`: what the simulation used executing the batch, or
+    (`executed=False`) an eth_estimateGas, which may have found the gas at which every item is
+    skipped for gas (a skip is no revert): then each item's run around its action is added too."""
+    per_item = 0 if executed else PRE_ACTION_GAS + CALL_RESERVE
+    allowance = sum(item_gas(g) + per_item for g in gas_limits) + CALL_RESERVE + PRE_ACTION_GAS
+    return base_gas * 5 // 4 + allowance + GAS_HEADROOM
 
 
 def pack_run(job: Job) -> int:
@@ -118,6 +132,7 @@ class Executor:
         linger_s: float = 0.05,
         heartbeat_s: float = 5.0,
         funds_poll_s: tuple[float, float] = (0.5, 15.0),
+        gas_budget: int = GAS_BUDGET,
     ) -> None:
         self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
         self.core = autometa_async(w3, address)
@@ -137,6 +152,8 @@ class Executor:
         self._starving: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
+        self.gas_budget = gas_budget
+        self._carry: Delivery | None = None  # taken but over the last batch's gas budget: the next batch's first
 
     # ------------------------------------------------------------------ loop
 
@@ -179,8 +196,15 @@ class Executor:
                 for helper in [*helpers, self._reader, self._starving]:
                     if helper is not None and helper.done() and not helper.cancelled() and helper.exception():
                         raise helper.exception()  # type: ignore[misc]
+            # Drain (SIGTERM, key rotation): take no more jobs, give back at once the ones not yet
+            # in a batch (any executor takes them now, not after the idle timeout), finish the
+            # batches in flight (their transactions mined and recorded), then exit.
+            log.info("executor.draining", worker_id=self.worker_id, address=self.address, batches=len(batches))
+            handed = await self._hand_back_idle()
             if batches:
                 await asyncio.gather(*batches, return_exceptions=True)
+            log.info("executor.drained", worker_id=self.worker_id, address=self.address, handed_back=handed,
+                     in_flight=len(self.sender.in_flight(self.address)))  # fmt: skip
         finally:
             tasks = [t for t in [*helpers, self._reader, self._starving] if t is not None]
             for task in tasks:
@@ -199,19 +223,28 @@ class Executor:
         """Up to `batch_size` runs (none if nothing comes within 0.5 s). A burst is gathered
         into one batch: runs are taken while they arrive within `linger_s` of each other, but
         the first is never held longer than 6 lingers."""
-        try:
-            batch = [await asyncio.wait_for(buffer.get(), 0.5)]
-        except TimeoutError:
-            return []
+        if self._carry is not None:
+            batch, self._carry = [self._carry], None
+        else:
+            try:
+                batch = [await asyncio.wait_for(buffer.get(), 0.5)]
+            except TimeoutError:
+                return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
+        gas = item_gas(batch[0].job.gas_limit or UNKNOWN_GAS_LIMIT)
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
             try:
-                batch.append(await asyncio.wait_for(buffer.get(), max(0.0, wait)))
+                d = await asyncio.wait_for(buffer.get(), max(0.0, wait))
             except TimeoutError:
                 break
-            self._batched.add(id(batch[-1]))
+            self._batched.add(id(d))
+            gas += item_gas(d.job.gas_limit or UNKNOWN_GAS_LIMIT)
+            if gas > self.gas_budget:  # the sum of the limits must fit: this one starts the next batch
+                self._carry = d
+                break
+            batch.append(d)
         return batch
 
     def _hold(self, d: Delivery) -> None:
@@ -271,16 +304,7 @@ class Executor:
         those a stream read gave us that were not yet yielded), and wait until the balance
         covers `required_wei` (one batch at the fee ceiling) before reading again."""
         self._funded.clear()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait([self._reader], timeout=2.0)  # bounded: never wedge on a stuck read
-        idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
-        while not self._buffer.empty():
-            self._buffer.get_nowait()
-        for d in idle:
-            self._drop(d)
-        keep = {d.message_id for d in self._deliveries.values() if d.message_id}
-        handed = await self.queue.hand_back(idle) + await self.queue.hand_back_held(keep)
+        handed = await self._hand_back_idle()
         delay, longest = self.funds_poll_s
         balance = await self._balance()
         log.warning(
@@ -297,6 +321,20 @@ class Executor:
         self._reader = asyncio.create_task(self._read())
         self._starving = None
         self._funded.set()
+
+    async def _hand_back_idle(self) -> int:
+        """Stop reading and hand back every job we hold that is not in a batch (including those
+        a stream read gave us that were not yet yielded); returns how many."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader], timeout=2.0)  # bounded: never wedge on a stuck read
+        idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
+        while not self._buffer.empty():
+            self._buffer.get_nowait()
+        for d in idle:
+            self._drop(d)
+        keep = {d.message_id for d in self._deliveries.values() if d.message_id}
+        return await self.queue.hand_back(idle) + await self.queue.hand_back_held(keep)
 
     async def _balance(self) -> int:
         try:
@@ -340,16 +378,23 @@ class Executor:
         runs = {key: pack_run(d.job) for key, d in unique.items()}
         skipped, sim_block, sim_gas = await self._simulate(list(runs.values()))
         stages["simulate_s"] = round(time.time() - t0, 3)
-        limits = [d.job.gas_limit for d in unique.values()]
         tx: dict[str, Any] = {"from": self.address, "to": self.core.address}
-        if sim_gas and not skipped and min(limits) > 0:
-            tx["gas"] = outcome.gas = batch_gas(sim_gas, limits)
         for key, reason in skipped.items():
             outcome.skipped[key] = reason
             await self._record_skip(unique[key].job, reason, sim_block, simulated=True)
             runs.pop(key, None)
         if runs:
             tx["data"] = self.core.encode_abi("executeBatch", args=[list(runs.values())])
+            limits = [unique[key].job.gas_limit for key in runs]
+            if min(limits) > 0:
+                # Sized from the items' limits, never from an estimate alone: an item short of
+                # gas is skipped, not reverted, so eth_estimateGas can find a gas that skips them.
+                if sim_gas:  # the simulation executed every run still in the batch (+ the skips)
+                    tx["gas"] = outcome.gas = batch_gas(sim_gas, limits)
+                else:
+                    with contextlib.suppress(Exception):  # it would revert: the sender says why
+                        estimate = int(await self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+                        tx["gas"] = outcome.gas = batch_gas(estimate, limits, executed=False)
             digest = hashlib.blake2b(repr(sorted(runs)).encode(), digest_size=6).hexdigest()
             try:
                 sent = await self.sender.send(tx, f"batch:{digest}")

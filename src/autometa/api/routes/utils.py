@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from autometa import __version__
 from autometa.api.deps import ServicesDep
-from autometa.api.schemas import ContractsOut, ErrorOut, HealthComponent, HealthOut
+from autometa.api.errors import Unavailable
+from autometa.api.schemas import AdminPendingOut, ContractsOut, ErrorOut, HealthComponent, HealthOut, PendingChangeOut
 from autometa.api.services import Services
+from autometa.chain.admin import pending_changes_async
 
 router = APIRouter(prefix="/api/utils", tags=["utils"])
 PROBE_TIMEOUT_S = 3.0
@@ -71,3 +73,20 @@ async def contracts(services: ServicesDep) -> ContractsOut:
     info = await services.chain.info()
     return ContractsOut(WorkflowRegistry=info.contract, ActionExecutor=info.contract, FeeEscrow=info.contract,
                         chain_id=info.chain_id)  # fmt: skip
+
+
+@router.get("/admin/pending", response_model=AdminPendingOut, responses={503: {"model": ErrorOut}})
+async def admin_pending(services: ServicesDep) -> AdminPendingOut:
+    """Admin changes waiting in the contract's timelock (allowing an executor, a feed, a higher
+    premium or tip cap), each with the time from which it may apply: owners can leave first."""
+    core = await services.chain.core()
+    try:
+        changes = await pending_changes_async(core)
+        delay = int(await core.functions.timelockDelay().call())
+        _, premium_bps, _ = await core.functions.config().call()
+        max_tip = int(await core.functions.maxTipPerGas().call())
+        _, now = await services.chain.head(max_age=0)
+    except Exception as exc:
+        raise Unavailable("chain", f"cannot read the pending admin changes: {type(exc).__name__}") from None
+    return AdminPendingOut(timelock_seconds=delay, premium_bps=int(premium_bps), max_tip_wei=max_tip,
+                           changes=[PendingChangeOut(**c.as_dict(now)) for c in changes])  # fmt: skip

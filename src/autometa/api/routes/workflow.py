@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from autometa.api.deps import ChainDep, RelayerDep, RelayerGuard, StoreDep
@@ -16,6 +17,7 @@ from autometa.api.schemas import (
     ErrorOut,
     EscrowOut,
     PreparedIntent,
+    RelayedTxOut,
     StatusChangedOut,
     StatusChangeRequest,
     StatusPrepareRequest,
@@ -38,6 +40,19 @@ WorkflowId = Annotated[int, Path(ge=1, le=MAX_WORKFLOW_ID, description="on-chain
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 402, 403, 404, 409, 413, 422, 429, 503)
 }
+_SUBMITTED: dict[int | str, dict[str, Any]] = {
+    **_REFUSALS,
+    202: {"model": RelayedTxOut, "description": "Sent, not mined within the wait (or the chain node did not "
+          "answer after the broadcast): the transaction hash and `status_url` to poll. Never a failure."},
+}
+TxHash = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="a hash a relayer answer named")]
+
+
+def _answer(result: Any) -> Any:
+    """A pending transaction is a 202 with its status URL; a mined one is the 200 result."""
+    if isinstance(result, RelayedTxOut):
+        return JSONResponse(result.model_dump(mode="json"), status_code=202, headers={"Location": result.status_url})
+    return result
 
 
 class Op(StrEnum):
@@ -60,10 +75,23 @@ async def prepare_create(
     return await relayer.prepare_create(body)
 
 
-@router.post("/create", response_model=WorkflowCreatedOut, dependencies=[RelayerGuard], responses=_REFUSALS)
-async def create(body: WorkflowCreateRequest, relayer: RelayerDep) -> WorkflowCreatedOut:
-    """Submit a signed workflow. Without a signature: 401 saying how to get the typed data."""
-    return await relayer.create(body, body)
+@router.post("/create", response_model=WorkflowCreatedOut, dependencies=[RelayerGuard], responses=_SUBMITTED)
+async def create(body: WorkflowCreateRequest, relayer: RelayerDep) -> Any:
+    """Submit a signed workflow: 200 once mined, or 202 with the transaction hash and a status URL
+    to poll when it is sent but not mined yet. Without a signature: 401 saying how to get the typed
+    data."""
+    return _answer(await relayer.create(body, body))
+
+
+@router.get("/tx/{tx_hash}", response_model=RelayedTxOut, responses={c: {"model": ErrorOut} for c in (404, 422, 503)})
+async def relayed_tx(tx_hash: TxHash, store: StoreDep, relayer: RelayerDep) -> RelayedTxOut:
+    """A relayed transaction's state (the `status_url` of a 202): pending, mined (with the workflow
+    id, and its status for pause / resume / cancel), reverted or dropped."""
+    row = await run_in_threadpool(store.sent_transactions.get, tx_hash)
+    if row is None or not str(row.purpose).startswith("relay-"):
+        raise ApiError(404, "not_found", f"tx_hash: {tx_hash} is not a transaction this relayer sent", field="tx_hash")
+    attempts = await run_in_threadpool(store.sent_transactions.by_nonce, row.chain_id, row.sender, row.nonce)
+    return await relayer.tx_status(tx_hash, attempts or [row])
 
 
 @router.post(
@@ -77,13 +105,11 @@ async def prepare_status(
 
 
 @router.post(
-    "/{workflow_id:int}/{op}", response_model=StatusChangedOut, dependencies=[RelayerGuard], responses=_REFUSALS
+    "/{workflow_id:int}/{op}", response_model=StatusChangedOut, dependencies=[RelayerGuard], responses=_SUBMITTED
 )
-async def change_status(
-    workflow_id: WorkflowId, op: Op, body: StatusChangeRequest, relayer: RelayerDep
-) -> StatusChangedOut:
-    """Submit the owner's signed pause / resume / cancel."""
-    return await relayer.change_status(op.status_op, workflow_id, body.user_address, body)
+async def change_status(workflow_id: WorkflowId, op: Op, body: StatusChangeRequest, relayer: RelayerDep) -> Any:
+    """Submit the owner's signed pause / resume / cancel: 200 once mined, 202 (status URL) if not yet."""
+    return _answer(await relayer.change_status(op.status_op, workflow_id, body.user_address, body))
 
 
 async def _escrow(store: Store, chain: ChainDep, state: WorkflowState, chain_id: int | None) -> EscrowOut | None:

@@ -48,6 +48,7 @@ export async function request(method, path, body) {
 export const api = {
   health: () => request('GET', '/api/utils/healthz').catch((e) => { if (e.status === 503) return null; throw e; }),
   contracts: () => request('GET', '/api/utils/contracts'),
+  adminPending: () => request('GET', '/api/utils/admin/pending'),
   assets: () => request('GET', '/api/price/assets'),
   price: (symbol) => request('GET', `/api/price/${encodeURIComponent(symbol)}`),
   workers: () => request('GET', '/api/workers?within_s=120'),
@@ -60,4 +61,21 @@ export const api = {
   create: (body) => request('POST', '/api/workflow/create', body),
   prepareStatus: (id, op, user) => request('POST', `/api/workflow/${id}/${op}/prepare`, { user_address: user }),
   changeStatus: (id, op, body) => request('POST', `/api/workflow/${id}/${op}`, body),
+  relayedTx: (statusUrl) => request('GET', statusUrl),
 };
+
+// A relayed answer of 202 (sent, not mined yet): poll its status URL until it is no longer
+// pending, calling onWait(status) each time. Resolves with the last status (state: mined,
+// reverted, dropped, or still pending after `timeoutMs`).
+export async function followRelayed(answer, onWait, timeoutMs = 300000, everyMs = 2000) {
+  let status = answer;
+  const until = Date.now() + timeoutMs;
+  while (status && status.state === 'pending' && Date.now() < until) {
+    onWait(status);
+    await new Promise((r) => setTimeout(r, everyMs));
+    try { status = await api.relayedTx(answer.status_url); } catch (err) {
+      if (err instanceof ApiError && err.status > 0 && err.status < 500) throw err;  // a hiccup: poll again
+    }
+  }
+  return status;
+}

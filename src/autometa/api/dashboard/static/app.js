@@ -1,7 +1,8 @@
 // The dashboard: who is looking (wallet or address), their workflows and escrow, the create
 // form, signed status changes, the live execution feed (SSE), charts, prices and workers.
 
-import { api, ApiError } from './api.js';
+import { invalidateSignatures, refreshPending } from './admin.js';
+import { api, ApiError, followRelayed } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
 import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
@@ -62,6 +63,7 @@ async function useAddress(address, mode) {
   $('acct-address').textContent = address;
   $('acct-mode').textContent = mode === 'wallet' ? 'connected wallet (can sign)' : 'view only';
   $('deposit-form').hidden = mode !== 'wallet';
+  $('invalidate-sigs').hidden = mode !== 'wallet';
   $('connect').textContent = mode === 'wallet' ? shortHex(address, 4) : 'Connect wallet';
   document.body.dataset.address = address;
   openFeed();
@@ -160,8 +162,14 @@ async function changeStatus(id, op, button) {
     const prepared = await api.prepareStatus(id, op, state.address);
     banner(`Sign the ${op} of workflow #${id} in your wallet…`, 'info');
     const signature = await wallet.signTypedData(state.address, prepared.typed_data);
-    const done = await api.changeStatus(id, op, { user_address: state.address, signature, nonce: prepared.nonce,
+    let done = await api.changeStatus(id, op, { user_address: state.address, signature, nonce: prepared.nonce,
       deadline: prepared.deadline, max_relayer_fee_wei: prepared.max_relayer_fee_wei });
+    if (done && done.state) {  // 202: sent, not mined yet
+      done = await followRelayed(done, (s) => banner(`Submitted, tx ${shortHex(s.tx_hash)}, waiting to be mined…`, 'info'));
+      if (done.state === 'pending') { banner(`Submitted, tx ${done.tx_hash}: still not mined.`, 'info'); return; }
+      if (done.state !== 'mined') throw new ApiError(409, done.state, `Transaction ${shortHex(done.tx_hash)} ${done.state}: ${done.message}`);
+      done = { status: done.workflow_status, tx_hash: done.tx_hash };
+    }
     banner(`Workflow #${id} ${past} (now ${done.status}) in ${shortHex(done.tx_hash)}.`, 'info');
     await refreshAccount();
   } catch (err) {
@@ -223,8 +231,13 @@ async function create(event) {
     status.textContent = 'Sign the request in your wallet…';
     const signature = await wallet.signTypedData(state.address, prepared.typed_data);
     status.textContent = 'Relaying…';
-    const created = await api.create({ ...body, signature, nonce: prepared.nonce, deadline: prepared.deadline,
+    let created = await api.create({ ...body, signature, nonce: prepared.nonce, deadline: prepared.deadline,
       max_relayer_fee_wei: prepared.max_relayer_fee_wei });
+    if (created && created.state) {  // 202: sent, not mined yet; never a failure
+      created = await followRelayed(created, (s) => { status.textContent = `Submitted, tx ${shortHex(s.tx_hash)}, waiting to be mined…`; });
+      if (created.state === 'pending') { status.textContent = `Submitted, tx ${created.tx_hash}: still not mined; it will show up in your workflows once it is.`; return; }
+      if (created.state !== 'mined') throw new ApiError(409, created.state, `Transaction ${shortHex(created.tx_hash)} ${created.state}: ${created.message}`);
+    }
     status.textContent = `Created workflow #${created.workflow_id} in ${shortHex(created.tx_hash)}.`;
     clearBanner();
     await refreshAccount();
@@ -369,6 +382,7 @@ async function start() {
   form.addEventListener('submit', create);
   $('connect').addEventListener('click', connectWallet);
   $('deposit-form').addEventListener('submit', deposit);
+  $('invalidate-sigs').addEventListener('click', () => invalidateSignatures(state.address, banner));
   $('banner-close').addEventListener('click', () => { $('banner').hidden = true; });
   $('view-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -387,10 +401,10 @@ async function start() {
     return list;
   });
   const [, assetList] = await Promise.all([refreshChain(), assetsLoaded, refreshWorkers(), feedLoaded,
-    assetsLoaded.then((list) => refreshPrices(list))]);
+    assetsLoaded.then((list) => refreshPrices(list)), refreshPending()]);
   const assets = { assets: assetList };
   setInterval(refreshAccount, 3000);
-  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); }, 5000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); }, 5000);
   document.body.dataset.ready = '1';
 }
 
