@@ -29,7 +29,8 @@ COVERED_ELSEWHERE = {
     ".venv/bin/autometa api &": "tests/embedded/test_distributed_flow.py",
     ".venv/bin/autometa scheduler &": "tests/embedded/test_distributed_flow.py (two of them)",
     ".venv/bin/autometa executor &": "tests/embedded/test_distributed_flow.py",
-    "autometa deploy --rpc-url https://rpc.api.moonbase.moonbeam.network": "needs the public network",
+    "autometa deploy --rpc-url https://sepolia.base.org": "needs the public network; deploy itself: tests/cli",
+    "autometa doctor --rpc-url https://sepolia.base.org": "tests/cli/test_doctor.py (anvil, provider stand-in)",
 }
 
 

@@ -13,6 +13,7 @@ from autometa.chain.deploy import transact
 from autometa.cli.common import (
     AsOpt,
     BadInput,
+    CliError,
     chain_context,
     console,
     emit,
