@@ -6,6 +6,7 @@ import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interf
 import {WorkflowRegistry} from "./WorkflowRegistry.sol";
 import {OwnerProxy} from "./OwnerProxy.sol";
 import {CalldataGas} from "./CalldataGas.sol";
+import {IChainModule} from "./ChainModules.sol";
 import "./AutometaTypes.sol";
 
 /// @title ActionExecutor — runs due workflows exactly once and charges a capped fee.
@@ -20,6 +21,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint16 premiumBps;
         uint8 maxFailures;
         uint64 maxTip; // wei per gas above the base fee a fee is computed with, at most
+        IChainModule chainModule; // prices the transaction's L1 data fee (rollups); same slot
     }
 
     /// A queued admin change (see `_queueOrApply`); `eta` 0 = none (applied, cancelled or unknown).
@@ -111,10 +113,18 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 internal _changeCount;
     mapping(uint256 => Change) internal _changes;
 
-    constructor(address admin, uint256 delay) Ownable(admin) {
+    constructor(address admin, uint256 delay, address chainModule_) Ownable(admin) {
         if (delay < MIN_TIMELOCK || delay > MAX_TIMELOCK) revert TimelockOutOfRange(delay);
         timelockDelay = delay;
-        _config = Config({paused: false, premiumBps: 1_000, maxFailures: 3, maxTip: uint64(DEFAULT_MAX_TIP)});
+        _checkChainModule(chainModule_);
+        _config = Config({
+            paused: false,
+            premiumBps: 1_000,
+            maxFailures: 3,
+            maxTip: uint64(DEFAULT_MAX_TIP),
+            chainModule: IChainModule(chainModule_)
+        });
+        emit ChainModuleSet(chainModule_);
         emit PremiumSet(1_000);
         emit MaxFailuresSet(3);
         emit MaxTipSet(DEFAULT_MAX_TIP);
@@ -137,7 +147,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // transaction (a batching contract) neither that nor the first write of the executor's balance.
         uint256 intrinsic = _intrinsicGas();
         uint256 overhead = intrinsic != 0 ? SINGLE_OVERHEAD + intrinsic : SINGLE_OVERHEAD - NESTED_SAVING;
-        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
+        // The L1 data fee, like the intrinsic gas, belongs to the first charge of the transaction
+        // (the module call's own gas is measured: it runs after gasStart).
+        uint256 l1 = intrinsic != 0 ? _l1Fee(c, 1) : 0;
+        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost(), l1);
         if (fee != 0) ex.balance += uint128(fee);
     }
 
@@ -158,7 +171,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         if (start != 4 + 64) revert NonCanonicalCalldata(start, 4 + 64);
         _requireCanonical(4 + 64 + 32 * n);
-        uint256 shared = (BATCH_OVERHEAD + _intrinsicGas() + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
+        uint256 intrinsic = _intrinsicGas();
+        // Every item has the same calldata (one word), so each carries 1/n of the L1 data fee,
+        // as of the shared gas; the module call's gas is part of the shared gas measured here.
+        uint256 l1Share = intrinsic != 0 ? _l1Fee(c, n) : 0;
+        uint256 shared = (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
         uint256 total;
         PriceCache memory pc;
         // Each item starts from the same free memory pointer: the memory an item used is reused
@@ -169,7 +186,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         for (uint256 i; i < n; ++i) {
             uint256 r = runs[i];
-            total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared);
+            total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared, l1Share);
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
@@ -233,6 +250,17 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             return 0;
         }
         return _queueOrApply(CHANGE_MAX_TIP, bytes32(0), maxTip);
+    }
+
+    /// @notice Replace the chain module that prices the L1 data fee. It can raise what every run
+    /// costs, so once a workflow exists it waits in the timelock like a premium raise.
+    function setChainModule(address module) external onlyOwner returns (uint256 changeId) {
+        _checkChainModule(module);
+        return _queueOrApply(CHANGE_CHAIN_MODULE, bytes32(0), uint160(module));
+    }
+
+    function chainModule() external view returns (address) {
+        return address(_config.chainModule);
     }
 
     /// @notice Apply a queued change once its delay has passed.
@@ -340,15 +368,40 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         } else if (kind == CHANGE_PREMIUM) {
             _config.premiumBps = uint16(value);
             emit PremiumSet(value);
-        } else {
+        } else if (kind == CHANGE_MAX_TIP) {
             _config.maxTip = uint64(value);
             emit MaxTipSet(value);
+        } else {
+            // checked again: the module may have been self-destructed-and-replaced or broken since
+            address module = address(uint160(value));
+            _checkChainModule(module);
+            _config.chainModule = IChainModule(module);
+            emit ChainModuleSet(module);
         }
     }
 
     function _setExecutorNow(address executor, bool allowed) private {
         _accounts[executor].isExecutor = allowed;
         emit ExecutorSet(executor, allowed);
+    }
+
+    /// Refuse anything that is not a contract answering as a chain module on this chain (the
+    /// Optimism module's bound needs the GasPriceOracle predeploy, the Arbitrum one ArbGasInfo).
+    function _checkChainModule(address module) private view {
+        if (module.code.length == 0) revert InvalidChainModule(module);
+        try IChainModule(module).getMaxL1Fee(0) returns (uint256) {}
+        catch {
+            revert InvalidChainModule(module);
+        }
+    }
+
+    /// This transaction's L1 data fee split over `n` runs (its calldata is `msg.data`, checked
+    /// canonical before this). Announced once, when there is one.
+    function _l1Fee(Config memory c, uint256 n) private returns (uint256 share) {
+        uint256 l1 = c.chainModule.getCurrentL1Fee(msg.data);
+        if (l1 == 0) return 0;
+        share = l1 / n;
+        emit L1FeeShared(l1, share);
     }
 
     /// A feed's decimals, refusing anything that is not a usable AggregatorV3Interface.
@@ -366,7 +419,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         Config memory c,
         PriceCache memory pc,
         uint256 gasStart,
-        uint256 extraGas
+        uint256 extraGas,
+        uint256 l1Share
     ) private
         returns (uint256 fee)
     {
@@ -469,7 +523,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 if (pc.single) revert NotEnoughGasForAction(id, gasLimit);
                 return _skip(id, runIndex, SKIP_OUT_OF_GAS);
             }
-            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps);
+            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps, l1Share);
             if (feeBound > uint80(s1)) feeBound = uint80(s1);
         }
         uint256 balance = uint128(a);
@@ -532,7 +586,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         unchecked {
             gasUsed = gasStart - gasleft() + extraGas; // gasleft() only goes down
         }
-        fee = _fee(gasUsed, gasPrice, c.premiumBps);
+        fee = _fee(gasUsed, gasPrice, c.premiumBps, l1Share);
         if (fee > feeBound) fee = feeBound;
         // acct.balance -= fee, reading the word again: the action ran since it was last read
         {
@@ -578,13 +632,14 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
     }
 
-    /// gas × gasPrice × (1 + premium): checked products (a gas price is not bounded), premiumBps ≤ MAX_PREMIUM_BPS.
-    function _fee(uint256 gas, uint256 gasPrice, uint256 premiumBps) private pure returns (uint256) {
+    /// (gas × gasPrice + the run's L1 fee share) × (1 + premium): checked (a gas price is not
+    /// bounded), premiumBps ≤ MAX_PREMIUM_BPS.
+    function _fee(uint256 gas, uint256 gasPrice, uint256 premiumBps, uint256 l1Share) private pure returns (uint256) {
         uint256 factor;
         unchecked {
             factor = 10_000 + premiumBps;
         }
-        return (gas * gasPrice * factor) / 10_000;
+        return ((gas * gasPrice + l1Share) * factor) / 10_000;
     }
 
     function _skip(uint256 id, uint32 runIndex, uint8 reason) private returns (uint256) {
