@@ -20,7 +20,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         bool paused;
         uint16 premiumBps;
         uint8 maxFailures;
-        uint64 maxTip; // wei per gas above the base fee a fee is computed with, at most
+        uint40 maxTip; // wei per gas above the base fee a fee is computed with, at most (≤ MAX_TIP_BOUND)
+        bool l1Fee; // chainModule.chargesL1Fee(), read when the module is set: no call on an L1
         IChainModule chainModule; // prices the transaction's L1 data fee (rollups); same slot
     }
 
@@ -57,8 +58,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// (`_intrinsicGas`), by whichever run or relayed intent comes first. After the issue-12
     /// checks (canonical calldata, tip cap, gas pre-check, memory reset) bench/gas.py measured
     /// residuals of +315 (single), 37 + 9·n (batch): SINGLE + 310, BATCH + 37, ITEM + 9.
-    uint256 internal constant SINGLE_OVERHEAD = 9_700;
-    uint256 internal constant BATCH_OVERHEAD = 4_383;
+    /// After the chain-module check in the hot path (issue 14): residuals +27 / +21 (single),
+    /// 65 − 0.6·n (batch): SINGLE + 24, BATCH + 65.
+    uint256 internal constant SINGLE_OVERHEAD = 9_724;
+    uint256 internal constant BATCH_OVERHEAD = 4_448;
     uint256 internal constant ITEM_OVERHEAD = 4_829;
     /// What a second `execute` in the same transaction does not spend: the executor's balance
     /// slot was already written (a warm rewrite costs 100, the first write 2,900).
@@ -116,12 +119,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     constructor(address admin, uint256 delay, address chainModule_) Ownable(admin) {
         if (delay < MIN_TIMELOCK || delay > MAX_TIMELOCK) revert TimelockOutOfRange(delay);
         timelockDelay = delay;
-        _checkChainModule(chainModule_);
         _config = Config({
             paused: false,
             premiumBps: 1_000,
             maxFailures: 3,
-            maxTip: uint64(DEFAULT_MAX_TIP),
+            maxTip: uint40(DEFAULT_MAX_TIP),
+            l1Fee: _checkChainModule(chainModule_),
             chainModule: IChainModule(chainModule_)
         });
         emit ChainModuleSet(chainModule_);
@@ -149,8 +152,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint256 overhead = intrinsic != 0 ? SINGLE_OVERHEAD + intrinsic : SINGLE_OVERHEAD - NESTED_SAVING;
         // The L1 data fee, like the intrinsic gas, belongs to the first charge of the transaction
         // (the module call's own gas is measured: it runs after gasStart).
-        uint256 l1 = intrinsic != 0 ? _l1Fee(c, 1) : 0;
-        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost(), l1);
+        if (intrinsic != 0 && c.l1Fee) overhead += _l1Gas(c, 1);
+        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
         if (fee != 0) ex.balance += uint128(fee);
     }
 
@@ -174,8 +177,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint256 intrinsic = _intrinsicGas();
         // Every item has the same calldata (one word), so each carries 1/n of the L1 data fee,
         // as of the shared gas; the module call's gas is part of the shared gas measured here.
-        uint256 l1Share = intrinsic != 0 ? _l1Fee(c, n) : 0;
-        uint256 shared = (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
+        uint256 l1Gas = intrinsic != 0 && c.l1Fee ? _l1Gas(c, n) : 0;
+        uint256 shared = (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD + l1Gas;
         uint256 total;
         PriceCache memory pc;
         // Each item starts from the same free memory pointer: the memory an item used is reused
@@ -186,7 +189,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         for (uint256 i; i < n; ++i) {
             uint256 r = runs[i];
-            total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared, l1Share);
+            total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared);
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
@@ -369,12 +372,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             _config.premiumBps = uint16(value);
             emit PremiumSet(value);
         } else if (kind == CHANGE_MAX_TIP) {
-            _config.maxTip = uint64(value);
+            _config.maxTip = uint40(value);
             emit MaxTipSet(value);
         } else {
-            // checked again: the module may have been self-destructed-and-replaced or broken since
+            // checked again when applied: it must still answer on this chain
             address module = address(uint160(value));
-            _checkChainModule(module);
+            _config.l1Fee = _checkChainModule(module);
             _config.chainModule = IChainModule(module);
             emit ChainModuleSet(module);
         }
@@ -385,23 +388,29 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         emit ExecutorSet(executor, allowed);
     }
 
-    /// Refuse anything that is not a contract answering as a chain module on this chain (the
-    /// Optimism module's bound needs the GasPriceOracle predeploy, the Arbitrum one ArbGasInfo).
-    function _checkChainModule(address module) private view {
-        if (module.code.length == 0) revert InvalidChainModule(module);
-        try IChainModule(module).getMaxL1Fee(0) returns (uint256) {}
-        catch {
-            revert InvalidChainModule(module);
-        }
+    /// Refuse anything that is not a contract answering as a chain module on this chain (a
+    /// module's `chargesL1Fee` reads its predeploy, so it fails where that is missing; an address
+    /// without code answers nothing). Returns whether the module charges an L1 fee at all.
+    function _checkChainModule(address module) private view returns (bool) {
+        (bool ok, bytes memory ret) = module.staticcall(abi.encodeCall(IChainModule.chargesL1Fee, ()));
+        if (!ok || ret.length != 32 || uint256(bytes32(ret)) > 1) revert InvalidChainModule(module);
+        return uint256(bytes32(ret)) == 1;
     }
 
-    /// This transaction's L1 data fee split over `n` runs (its calldata is `msg.data`, checked
-    /// canonical before this). Announced once, when there is one.
-    function _l1Fee(Config memory c, uint256 n) private returns (uint256 share) {
+    /// Each of `n` runs' share of this transaction's L1 data fee (its calldata is `msg.data`,
+    /// checked canonical before this), as gas at the transaction's price ceiling min(gas price,
+    /// base fee + tip cap), rounded up: it is then charged like the run's own gas, at the run's
+    /// price, so every owner cap (gas-price cap, maxFeePerRun, the escrow check) bounds it, and
+    /// the hot path of an L1 deployment is unchanged. Announced once, when there is one.
+    function _l1Gas(Config memory c, uint256 n) private returns (uint256 gas) {
         uint256 l1 = c.chainModule.getCurrentL1Fee(msg.data);
-        if (l1 == 0) return 0;
-        share = l1 / n;
-        emit L1FeeShared(l1, share);
+        uint256 price = tx.gasprice;
+        uint256 ceiling = block.basefee + c.maxTip;
+        if (ceiling < price) price = ceiling;
+        if (l1 == 0 || price == 0) return 0;
+        gas = (l1 / n + price - 1) / price;
+        if (gas > type(uint64).max) gas = type(uint64).max; // keeps the gas sums in _run far from overflow
+        emit L1FeeShared(l1, gas);
     }
 
     /// A feed's decimals, refusing anything that is not a usable AggregatorV3Interface.
@@ -419,8 +428,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         Config memory c,
         PriceCache memory pc,
         uint256 gasStart,
-        uint256 extraGas,
-        uint256 l1Share
+        uint256 extraGas
     ) private
         returns (uint256 fee)
     {
@@ -523,7 +531,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 if (pc.single) revert NotEnoughGasForAction(id, gasLimit);
                 return _skip(id, runIndex, SKIP_OUT_OF_GAS);
             }
-            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps, l1Share);
+            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps);
             if (feeBound > uint80(s1)) feeBound = uint80(s1);
         }
         uint256 balance = uint128(a);
@@ -586,7 +594,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         unchecked {
             gasUsed = gasStart - gasleft() + extraGas; // gasleft() only goes down
         }
-        fee = _fee(gasUsed, gasPrice, c.premiumBps, l1Share);
+        fee = _fee(gasUsed, gasPrice, c.premiumBps);
         if (fee > feeBound) fee = feeBound;
         // acct.balance -= fee, reading the word again: the action ran since it was last read
         {
@@ -632,14 +640,13 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
     }
 
-    /// (gas × gasPrice + the run's L1 fee share) × (1 + premium): checked (a gas price is not
-    /// bounded), premiumBps ≤ MAX_PREMIUM_BPS.
-    function _fee(uint256 gas, uint256 gasPrice, uint256 premiumBps, uint256 l1Share) private pure returns (uint256) {
+    /// gas × gasPrice × (1 + premium): checked products (a gas price is not bounded), premiumBps ≤ MAX_PREMIUM_BPS.
+    function _fee(uint256 gas, uint256 gasPrice, uint256 premiumBps) private pure returns (uint256) {
         uint256 factor;
         unchecked {
             factor = 10_000 + premiumBps;
         }
-        return ((gas * gasPrice + l1Share) * factor) / 10_000;
+        return (gas * gasPrice * factor) / 10_000;
     }
 
     function _skip(uint256 id, uint32 runIndex, uint8 reason) private returns (uint256) {

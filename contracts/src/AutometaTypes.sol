@@ -119,8 +119,9 @@ interface IAutometaEvents {
     event ChangeCancelled(uint256 indexed changeId);
     event NoncesInvalidated(address indexed owner, uint256 nonce);
     event ChainModuleSet(address module);
-    /// This transaction's L1 data fee (from the chain module) and the share each charged run carries.
-    event L1FeeShared(uint256 l1Fee, uint256 perRun);
+    /// This transaction's L1 data fee (wei, from the chain module) and the gas each charged run
+    /// carries for its share (included in its RunExecuted.gasUsed, charged at its gas price).
+    event L1FeeShared(uint256 l1Fee, uint256 gasPerRun);
 }
 
 /// Every error, with the values a caller needs to understand it.

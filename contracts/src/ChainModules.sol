@@ -17,6 +17,11 @@ pragma solidity ^0.8.24;
 /// compression, where zero bytes compress away. These modules pass the transaction's real
 /// calldata to the oracle instead.
 interface IChainModule {
+    /// @notice Whether this chain has an L1 data fee at all (false: Autometa skips the call, so an
+    /// L1 deployment pays nothing for having a module). Reverts where the module cannot work
+    /// (its predeploy is missing): how a deployment refuses the wrong module.
+    function chargesL1Fee() external view returns (bool);
+
     /// @notice The L1 fee (wei) of the current transaction, whose calldata to Autometa is `txData`.
     function getCurrentL1Fee(bytes calldata txData) external view returns (uint256);
 
@@ -27,6 +32,10 @@ interface IChainModule {
 
 /// L1s, sidechains and dev chains: gas used × gas price is the whole cost.
 contract NoL1FeeModule is IChainModule {
+    function chargesL1Fee() external pure returns (bool) {
+        return false;
+    }
+
     function getCurrentL1Fee(bytes calldata) external pure returns (uint256) {
         return 0;
     }
@@ -44,17 +53,38 @@ interface IGasPriceOracle {
 }
 
 /// OP stack (OP Mainnet, Base, …): the L1 data fee the GasPriceOracle computes for the unsigned
-/// RLP-encoded transaction (Ecotone: per calldata byte; Fjord and later: FastLZ-compressed size).
-/// The contract only sees its own calldata, so the EIP-1559 envelope around it (type, chain id,
-/// nonce, fees, gas, to, value, access list) is rebuilt here from what the EVM exposes; the
-/// oracle itself adds the 68 bytes a signature takes.
+/// RLP-encoded transaction (Fjord and later: from its FastLZ-compressed size).
+///
+/// Pricing it exactly means compressing the transaction on-chain (`getL1Fee`: some 50,000 gas for
+/// one run, 100–200 gas per byte, paid by the owners as gas), which is waste while L1 data is
+/// cheap. So the module first asks for Fjord's upper bound (`getL1FeeUpperBound`, a few thousand
+/// gas) and charges it while it is at most BOUND_GAS_PER_BYTE gas (at the transaction's price)
+/// per byte: its overcharge then stays below ~2 % of a run's cost (a lone run: ≥ 64,000 gas for
+/// ~150 bytes, where the bound is ≤ 1.6× the exact fee because of Fjord's 100-byte floor; a batch
+/// item: ≥ 30,000 gas per 32 bytes). Above that, the exact fee is worth its gas.
+///
+/// For the exact fee the contract only sees its own calldata, so the EIP-1559 envelope around it
+/// (type, chain id, nonce, fees, gas, to, value, access list) is rebuilt here from what the EVM
+/// exposes; the oracle itself adds the 68 bytes a signature takes.
 contract OptimismModule is IChainModule {
     IGasPriceOracle public constant ORACLE = IGasPriceOracle(0x420000000000000000000000000000000000000F);
     /// Envelope bytes besides the calldata, for the upper bound (a 3-byte chain id, nonce and gas,
     /// 5-byte fees, 21-byte `to`, list and data headers).
     uint256 public constant ENVELOPE_BYTES = 50;
+    /// The upper bound is charged while it is at most this many gas (at the transaction's gas
+    /// price) per byte of the transaction.
+    uint256 public constant BOUND_GAS_PER_BYTE = 16;
+
+    /// The oracle answers (a Fjord chain: the upper bound needs Fjord, the regime priced here).
+    function chargesL1Fee() external view returns (bool) {
+        ORACLE.getL1FeeUpperBound(0);
+        return true;
+    }
 
     function getCurrentL1Fee(bytes calldata txData) external view returns (uint256) {
+        uint256 size = txData.length + ENVELOPE_BYTES;
+        uint256 bound = ORACLE.getL1FeeUpperBound(size);
+        if (bound <= BOUND_GAS_PER_BYTE * size * tx.gasprice) return bound;
         return ORACLE.getL1Fee(_unsignedTx(txData));
     }
 
@@ -127,6 +157,12 @@ contract ArbitrumModule is IChainModule {
     IArbGasInfo public constant ARB_GAS_INFO = IArbGasInfo(0x000000000000000000000000000000000000006C);
     /// Envelope bytes besides the calldata, for the upper bound (as OptimismModule's).
     uint256 public constant ENVELOPE_BYTES = 50;
+
+    /// The precompile answers.
+    function chargesL1Fee() external view returns (bool) {
+        ARB_GAS_INFO.getPricesInWei();
+        return true;
+    }
 
     function getCurrentL1Fee(bytes calldata) external view returns (uint256) {
         return ARB_GAS_INFO.getCurrentTxL1GasFees();

@@ -57,15 +57,21 @@ contract ChainModulesTest is Base {
         assertEq(core.chainModule(), module, "module set");
     }
 
-    function _l1Shared(VmLog[] memory logs) internal pure returns (uint256 l1, uint256 perRun) {
+    /// The L1FeeShared event: the transaction's L1 fee (wei) and the gas each run carries for it.
+    function _l1Shared(VmLog[] memory logs) internal pure returns (uint256 l1, uint256 gasPerRun) {
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].topics[0] == L1_FEE_SHARED) (l1, perRun) = abi.decode(logs[i].data, (uint256, uint256));
+            if (logs[i].topics[0] == L1_FEE_SHARED) (l1, gasPerRun) = abi.decode(logs[i].data, (uint256, uint256));
         }
     }
 
-    /// (gasUsed × gasPrice + l1Share) × (1 + premium), the fee promise with the L1 share.
-    function _expectedFee(Executed memory e, uint256 l1Share) internal pure returns (uint256) {
-        return ((e.gasUsed * e.gasPrice + l1Share) * (10_000 + e.premiumBps)) / 10_000;
+    /// gasUsed × gasPrice × (1 + premium): the fee promise (gasUsed includes the L1 share's gas).
+    function _expectedFee(Executed memory e) internal pure returns (uint256) {
+        return (e.gasUsed * e.gasPrice * (10_000 + e.premiumBps)) / 10_000;
+    }
+
+    /// The gas a run carries for its L1 share: ceil(share / the transaction's price ceiling).
+    function _l1Gas(uint256 l1, uint256 n, uint256 price) internal pure returns (uint256) {
+        return (l1 / n + price - 1) / price;
     }
 
     // ------------------------------------------------------------ OP stack
@@ -76,14 +82,16 @@ contract ChainModulesTest is Base {
         uint256 before = core.balanceOf(alice);
         VmLog[] memory logs = _exec(id, 0);
         Executed memory e = _onlyExecuted(logs);
-        (uint256 l1, uint256 perRun) = _l1Shared(logs);
-        assertEq(perRun, l1, "a lone run carries the whole L1 fee");
+        (uint256 l1, uint256 gasPerRun) = _l1Shared(logs);
+        assertEq(gasPerRun, _l1Gas(l1, 1, GWEI), "a lone run carries the whole L1 fee, as gas at the tx price");
         bytes memory data = abi.encodeCall(IAutometa.execute, (id, 0, 0));
         // at least the oracle's price of the bare calldata, at most the module's upper bound
         assertGe(l1, DevGasPriceOracleT(GAS_PRICE_ORACLE).getL1Fee(data), "envelope priced too");
         assertLe(l1, IChainModuleT(opModule).getMaxL1Fee(data.length), "within the Fjord upper bound");
         assertTrue(l1 > 1e11, "a real L1 fee at these prices (~0.18 gwei x 1e9)");
-        assertEq(e.fee, _expectedFee(e, l1), "fee = (gas x price + L1 share) x (1 + premium)");
+        assertGe(e.gasUsed, gasPerRun + 21_000, "gasUsed carries the L1 share");
+        assertEq(e.fee, _expectedFee(e), "fee = gas (incl. the L1 share) x price x (1 + premium)");
+        assertGe(e.fee * 10_000 / (10_000 + e.premiumBps), l1, "the executor is repaid the L1 fee");
         assertEq(before - core.balanceOf(alice), 0.1 ether + e.fee, "the owner paid amount + fee");
         assertEq(core.balanceOf(executor), e.fee, "the executor got it");
     }
@@ -98,16 +106,19 @@ contract ChainModulesTest is Base {
         vm.prank(executor);
         core.executeBatch(runs);
         VmLog[] memory logs = vm.getRecordedLogs();
-        (uint256 l1, uint256 perRun) = _l1Shared(logs);
-        assertEq(perRun, l1 / 4, "each run carries a quarter");
+        (uint256 l1, uint256 gasPerRun) = _l1Shared(logs);
+        assertEq(gasPerRun, _l1Gas(l1, 4, GWEI), "each run carries a quarter");
         Executed[] memory ex = _executed(logs);
         assertEq(ex.length, 4, "four runs");
         uint256 shares;
         for (uint256 i; i < ex.length; ++i) {
-            assertEq(ex[i].fee, _expectedFee(ex[i], perRun), "each itemised with its share");
-            shares += perRun;
+            assertEq(ex[i].fee, _expectedFee(ex[i]), "each itemised");
+            assertGe(ex[i].gasUsed, gasPerRun, "with its share");
+            shares += gasPerRun * ex[i].gasPrice;
         }
-        assertLe(shares, l1, "never more than the transaction's L1 fee in total");
+        // rounded up to whole gas: at most one gas per run above the transaction's L1 fee
+        assertGe(shares, l1, "the L1 fee is covered");
+        assertLe(shares, l1 + 4 * GWEI, "and at most one gas per run more");
     }
 
     /// The owner's maxFeePerRun bounds the L1 share too: the fee is clipped, never above it.
@@ -122,6 +133,22 @@ contract ChainModulesTest is Base {
         (uint256 l1,) = _l1Shared(logs);
         assertTrue(l1 > 0.0001 ether, "the L1 fee alone is above the cap");
         assertEq(_onlyExecuted(logs).fee, 0.0001 ether, "charged exactly the cap");
+    }
+
+    /// The owner's gas-price cap bounds the L1 share too (it is charged as gas at the run's price):
+    /// an owner capped at half the transaction's price pays half of it, like the rest of the fee.
+    function test_op_ownersGasPriceCap_scalesTheL1Share() public {
+        _useModule(opModule);
+        DevGasPriceOracleT(GAS_PRICE_ORACLE).setL1Fees(100_000 gwei, BLOB_BASE_FEE, BASE_FEE_SCALAR, BLOB_FEE_SCALAR, true);
+        vm.prank(alice);
+        core.setMaxGasPrice(uint64(GWEI / 2));
+        uint256 id = _create(alice, _timeSpec(T0));
+        VmLog[] memory logs = _exec(id, 0);
+        (uint256 l1, uint256 gasPerRun) = _l1Shared(logs);
+        Executed memory e = _onlyExecuted(logs);
+        assertEq(e.gasPrice, GWEI / 2, "the owner's cap");
+        assertEq(e.fee, _expectedFee(e), "gas x capped price x (1 + premium)");
+        assertLe(gasPerRun * e.gasPrice, l1 / 2 + GWEI, "half of the L1 fee, as for the rest");
     }
 
     /// The escrow check before the action counts the L1 share: an owner who cannot cover it is
@@ -153,7 +180,8 @@ contract ChainModulesTest is Base {
         (uint256 l1,) = _l1Shared(logs);
         assertEq(l1, posterFee, "the precompile's fee for this transaction");
         Executed memory e = _onlyExecuted(logs);
-        assertEq(e.fee, _expectedFee(e, posterFee), "fee includes it");
+        assertEq(e.fee, _expectedFee(e), "fee = gas x price x (1 + premium)");
+        assertGe(e.gasUsed, _l1Gas(posterFee, 1, GWEI) + 21_000, "gasUsed includes the poster fee's gas");
         assertEq(IChainModuleT(arbModule).getMaxL1Fee(100), 30 gwei * 16 * 150, "bound: every byte non-zero");
     }
 
@@ -164,7 +192,8 @@ contract ChainModulesTest is Base {
         VmLog[] memory logs = _exec(id, 0);
         assertEq(_countTopic(logs, L1_FEE_SHARED), 0, "no L1 fee announced");
         Executed memory e = _onlyExecuted(logs);
-        assertEq(e.fee, _expectedFee(e, 0), "gas x price x (1 + premium)");
+        assertEq(e.fee, _expectedFee(e), "gas x price x (1 + premium)");
+        assertLe(e.gasUsed, 100_000, "no L1 gas in it");
     }
 
     // ------------------------------------------------------------ who may set it, bad input, timelock
@@ -258,13 +287,12 @@ contract ChainModulesTest is Base {
         vm.prank(executor);
         core.executeBatch(runs);
         VmLog[] memory logs = vm.getRecordedLogs();
-        (, uint256 perRun) = _l1Shared(logs);
         Executed[] memory ex = _executed(logs);
         uint256 total;
         for (uint256 i; i < ex.length; ++i) {
             assertLe(ex[i].fee, maxFee, "never above maxFeePerRun");
             if (ownerPriceCap != 0) assertLe(ex[i].gasPrice, ownerPriceCap, "gas price within the owner's cap");
-            assertLe(ex[i].fee, _expectedFee(ex[i], perRun), "never above the fee promise");
+            assertLe(ex[i].fee, _expectedFee(ex[i]), "never above the fee promise");
             total += ex[i].fee;
         }
         assertEq(before - core.balanceOf(alice), total + ex.length * 0.1 ether, "debited exactly the fees + amounts");
