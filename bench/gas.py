@@ -152,6 +152,7 @@ def l2_fees() -> dict[str, Any]:
     out_of_pocket = 0
     single_gas: dict[str, int] = {}
     paths = {True: 0, False: 0}  # transactions charged the exact L1 fee / Fjord's upper bound
+    exact_errors: list[float] = []  # |charged L1 fee − the oracle's fee of the real tx| / that, exact path
     with Anvil(chain_id=8453, accounts=RECIPIENT_BASE + BATCH, extra_args=["--base-fee", str(L2_BASE_FEE)]) as anvil:
         w3 = connect(anvil.url)
         admin, executor = dev_account(0), dev_account(2)
@@ -190,6 +191,8 @@ def l2_fees() -> dict[str, Any]:
             bound = oracle.functions.getL1FeeUpperBound(len(tx["input"]) + 50).call(block_identifier=tx["blockNumber"])
             exact = charged_l1 != bound
             paths[exact] += 1
+            if exact:
+                exact_errors.append(abs(charged_l1 - l1) / l1 * 100)
             real = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"]) + l1
             error = abs(paid * 10_000 / (10_000 + bench.premium_bps) - real) / real * 100
             errors.append(error)
@@ -219,6 +222,7 @@ def l2_fees() -> dict[str, Any]:
         "l2_l1_fee_share_pct": [round(min(l1_shares), 1), round(max(l1_shares), 1)],
         "l2_single_time_gas": single_gas,  # per scenario: the L1 pricing's own gas is in it
         "l2_charged_exact_vs_bound": [paths[True], paths[False]],
+        "l2_exact_l1_fee_error_pct_max": round(max(exact_errors, default=0.0), 3),
     }
 
 
