@@ -7,12 +7,14 @@ pragma solidity ^0.8.24;
 import {LibZip} from "@chainlink/contracts/src/v0.8/vendor/@eth-optimism/contracts-bedrock/v0.17.3/src/deps/LibZip.sol";
 
 /// The OP stack GasPriceOracle's fee functions, with the parameters L1Block would hold kept here.
-/// Formulas: https://specs.optimism.io/protocol/fjord/exec-engine.html#fees (Fjord: FastLZ size,
-/// linear regression to the Brotli size, 100-byte floor) and
-/// https://specs.optimism.io/protocol/ecotone/l1-attributes.html / exec-engine "L1-Cost fees"
-/// (Ecotone: 16 per non-zero byte, 4 per zero byte, + 68 × 16 for the signature). FastLZ is
-/// Solady's `LibZip.flzCompress`, the library the real predeploy uses (optimism
-/// packages/contracts-bedrock/src/L2/GasPriceOracle.sol, v1.3.0).
+/// Formulas (ethereum-optimism/specs): Fjord — specs/protocol/fjord/exec-engine.md "Fjord L1-Cost
+/// fee changes (FastLZ estimator)" (FastLZ size + 68, linear regression to the Brotli size with
+/// intercept −42,585,600 and coefficient 836,500 scaled 1e6, 100-byte floor) and
+/// specs/protocol/fjord/predeploys.md (`getL1FeeUpperBound`: size + 68, + size/255 + 16);
+/// Ecotone — specs/protocol/exec-engine.md "Ecotone L1-Cost fee changes" (16 per non-zero
+/// byte, 4 per zero byte, + 68 × 16 for the signature). Published at https://specs.optimism.io.
+/// FastLZ is Solady's `LibZip.flzCompress`, the library the real predeploy uses (optimism
+/// packages/contracts-bedrock/src/L2/GasPriceOracle.sol 1.3.0, vendored in the Chainlink package).
 contract DevGasPriceOracle {
     uint256 public constant DECIMALS = 6;
     int256 private constant COST_INTERCEPT = -42_585_600;
@@ -61,8 +63,10 @@ contract DevGasPriceOracle {
 
 /// Arbitrum's ArbGasInfo precompile, the functions the chain module reads. On Nitro,
 /// `getCurrentTxL1GasFees` returns the poster fee of the transaction being executed
-/// (precompiles/ArbGasInfo.go: `c.txProcessor.PosterFee`), which is l1PricePerUnit × the
-/// transaction's Brotli-compressed size × 16 (arbos/l1pricing); `getPricesInWei` returns
+/// (OffchainLabs/nitro precompiles/ArbGasInfo.go: `c.txProcessor.PosterFee`), which is the L2's
+/// L1 price per unit × the transaction's Brotli-compressed size × 16 (nitro docs/arbos/gas.md,
+/// arbos/l1pricing); it is bought as extra L2 gas before execution, so `gasleft()` never sees it.
+/// `getPricesInWei` returns
 /// (perL2Tx, perL1CalldataByte = l1PricePerUnit × 16, perStorageAllocation, perArbGasBase,
 /// perArbGasCongestion, perArbGasTotal). A contract cannot see its transaction's bytes, so the
 /// test sets the current transaction's poster fee before sending it.
