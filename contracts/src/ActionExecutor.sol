@@ -150,9 +150,16 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // transaction (a batching contract) neither that nor the first write of the executor's balance.
         uint256 intrinsic = _intrinsicGas();
         uint256 overhead = intrinsic != 0 ? SINGLE_OVERHEAD + intrinsic : SINGLE_OVERHEAD - NESTED_SAVING;
-        // The L1 data fee, like the intrinsic gas, belongs to the first charge of the transaction
-        // (the module call's own gas is measured: it runs after gasStart).
-        if (intrinsic != 0 && c.l1Fee) overhead += _l1Gas(c, 1);
+        // The L1 data fee, like the intrinsic gas, belongs to the first charge of the transaction.
+        // The module call's own gas (tens of thousands when it prices exactly) moves from the
+        // measured gas to the overhead, so the run's fee bound (RUN_GAS_BOUND) need not cover it.
+        if (intrinsic != 0 && c.l1Fee) {
+            uint256 g = gasleft();
+            uint256 l1Gas = _l1Gas(c, 1);
+            g -= gasleft();
+            overhead += l1Gas + g;
+            gasStart -= g;
+        }
         uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
         if (fee != 0) ex.balance += uint128(fee);
     }

@@ -96,6 +96,26 @@ contract ChainModulesTest is Base {
         assertEq(core.balanceOf(executor), e.fee, "the executor got it");
     }
 
+    /// An expensive L1: the module prices the transaction exactly (on-chain compression, tens of
+    /// thousands of gas). That gas is charged too, and a lone run's fee bound still covers it (the
+    /// fee is the promise, not clipped), with a gas limit that the action uses up.
+    function test_op_exactPricing_isChargedInFull() public {
+        _useModule(opModule);
+        DevGasPriceOracleT(GAS_PRICE_ORACLE).setL1Fees(100_000 gwei, BLOB_BASE_FEE, BASE_FEE_SCALAR, BLOB_FEE_SCALAR, true);
+        GasBurner burner = new GasBurner();
+        WorkflowSpec memory s = _nativeAction(_timeSpec(T0), address(burner), 1);
+        s.maxFeePerRun = 1 ether;
+        uint256 id = _create(alice, s);
+        VmLog[] memory logs = _exec(id, 0);
+        (uint256 l1, uint256 gasPerRun) = _l1Shared(logs);
+        bytes memory data = abi.encodeCall(IAutometa.execute, (id, 0, 0));
+        assertTrue(l1 != IChainModuleT(opModule).getMaxL1Fee(data.length), "the exact fee, not the bound");
+        Executed memory e = _onlyExecuted(logs);
+        assertEq(e.fee, _expectedFee(e), "not clipped by the fee bound");
+        assertGe(e.gasUsed, gasPerRun + 21_000 + s.gasLimit, "the L1 share, the intrinsic gas and the burnt limit");
+        assertGe(e.fee * 10_000 / (10_000 + e.premiumBps), l1, "the executor is repaid the L1 fee");
+    }
+
     function test_op_batchSplitsTheL1FeeEvenly() public {
         _useModule(opModule);
         uint256[] memory runs = new uint256[](4);
