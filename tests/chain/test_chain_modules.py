@@ -178,3 +178,21 @@ def test_an_arbitrum_deployment_charges_the_poster_fee(chain: tuple[Web3, Deploy
 def test_deploy_refuses_a_module_the_chain_cannot_serve(dev_chain: DevChain) -> None:
     with pytest.raises(ValueError, match="chain module 'optimism' does not work on chain 31337"):
         deploy(dev_chain.w3, ADMIN, chain_module=ChainModule.OPTIMISM)
+
+
+def test_cli_deploy_reports_the_module_and_refuses_a_wrong_one(
+    chain: tuple[Web3, Deployment, str], dev_chain: DevChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, url = chain
+    for name in ("MOONBASE_RPC", "REGISTRY_ADDRESS", "CHAIN_ID", "NETWORK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    result = runner.invoke(app, ["deploy", "--rpc-url", url, "--key", ADMIN.key.hex(), "--json"])
+    assert result.exit_code == 0, result.stderr
+    deployment = json.loads(result.stdout)["deployment"]
+    assert deployment["chain_module"] == "optimism" and deployment["chain_module_address"]
+    result = runner.invoke(
+        app, ["deploy", "--rpc-url", dev_chain.url, "--key", ADMIN.key.hex(), "--chain-module", "optimism"]
+    )
+    assert result.exit_code == 1 and "chain module 'optimism' does not work on chain 31337" in result.stderr
