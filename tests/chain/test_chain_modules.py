@@ -127,6 +127,7 @@ def test_the_module_changes_only_through_the_timelock_and_doctor_reports_it(
 
     row = doctor()
     assert row["status"] == "ok" and "optimism" in row["seen"] and dep.chain_module_address in row["seen"], row
+    assert "an execute's L1 fee ≤" in row["seen"], row
 
     # a stranger cannot set it; the admin's change waits in the timelock
     stranger = transact_fails(w3, USER, core.functions.setChainModule(dep.chain_module_address))

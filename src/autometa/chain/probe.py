@@ -16,7 +16,7 @@ from typing import Any
 
 from web3 import Web3
 
-from autometa.chain.contracts import autometa, deployed_module
+from autometa.chain.contracts import MODULE_CONTRACTS, autometa, bind, deployed_module
 from autometa.chain.rpc_support import method_unsupported
 from autometa.config import Settings
 from autometa.networks import MULTICALL3, ChainModule, Network, Preset, by_chain_id
@@ -27,6 +27,7 @@ ARB_GAS_INFO = "0x000000000000000000000000000000000000006C"
 L1_BASE_FEE = "0x519b4bd3"  # GasPriceOracle.l1BaseFee()
 GET_PRICES_IN_WEI = "0x41b247a8"  # ArbGasInfo.getPricesInWei()
 LATEST_ROUND_DATA = "0xfeaf968c"  # AggregatorV3Interface.latestRoundData()
+EXECUTE_CALLDATA_BYTES = 4 + 3 * 32  # execute(uint256,uint32,uint64)
 LOG_RANGES = (100_000, 10_000, 5_000, 2_000, 1_000, 500, 100)
 
 
@@ -268,10 +269,12 @@ class Doctor:
         used = deployed_module(self.w3, address)
         where = f"{used or 'unknown module'} at {address}; {seen}"
         if used is needed:
-            charged = "each run is charged its share of the L1 data fee"
             if used is ChainModule.NONE:
-                charged = "gas used × gas price is the whole cost"
-            return Finding("chain module", "ok", where, charged)
+                return Finding("chain module", "ok", where, "gas used × gas price is the whole cost")
+            module = bind(self.w3, MODULE_CONTRACTS[used], address)
+            bound = int(module.functions.getMaxL1Fee(EXECUTE_CALLDATA_BYTES).call())
+            return Finding("chain module", "ok", f"{where}; an execute's L1 fee ≤ {bound} wei now",
+                           "each run is charged its share of the L1 data fee")  # fmt: skip
         return Finding(
             "chain module",
             "fail",
