@@ -169,7 +169,7 @@ class PendingChangeOut(BaseModel):
     """One admin change waiting in the contract's timelock."""
 
     id: int
-    kind: str  # executor | feed | premium | max_tip
+    kind: str  # executor | feed | premium | max_tip | chain_module
     description: str
     eta: int  # unix time from which the admin may apply it
     ready: bool
@@ -180,6 +180,7 @@ class PendingChangeOut(BaseModel):
     max_age_s: int | None = None
     premium_bps: int | None = None
     max_tip_wei: int | None = None
+    chain_module: str | None = None
 
 
 class AdminPendingOut(BaseModel):

@@ -32,6 +32,7 @@ from autometa.cli.common import (
 )
 from autometa.embedded.devchain import set_interval_mining
 from autometa.embedded.instance import AlreadyRunning, InstanceLock
+from autometa.networks import ChainModule
 
 
 @handle_errors
@@ -43,6 +44,10 @@ def deploy_command(
     timelock: Annotated[
         int, typer.Option(help="seconds an admin change that could cost owners waits (60 s .. 30 days)")
     ] = DEFAULT_TIMELOCK_SECONDS,
+    chain_module: Annotated[
+        ChainModule | None,
+        typer.Option(help="how the L1 data fee is charged (default: the network preset's; none on L1s)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Deploy the Autometa contract, record it, and print the .env lines to use."""
@@ -56,11 +61,12 @@ def deploy_command(
     with progress(f"deploying to chain {w3.eth.chain_id}…"):
         # SUPPORTED_ASSETS are registered for attested prices; the admin may give one a feed later
         dep = deploy(w3, account, admin=admin, executors=executor or [], timelock=timelock,
-                     assets=list(settings.SUPPORTED_ASSETS))  # fmt: skip
+                     assets=list(settings.SUPPORTED_ASSETS), chain_module=chain_module)  # fmt: skip
     path = dep.save(settings.DATA_DIR)
 
     def human() -> None:
         console.print(f"[green]deployed[/] Autometa at {dep.address} (block {dep.block}); recorded in {path}")
+        console.print(f"chain module: {dep.chain_module} at {dep.chain_module_address}", highlight=False)
         console.print("\n".join(dep.env_lines()), highlight=False)
 
     emit({"deployment": dep.__dict__, "env": dep.env_lines(), "file": str(path)}, as_json, human)
