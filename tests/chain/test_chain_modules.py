@@ -196,4 +196,4 @@ def test_cli_deploy_reports_the_module_and_refuses_a_wrong_one(
     result = runner.invoke(
         app, ["deploy", "--rpc-url", dev_chain.url, "--key", ADMIN.key.hex(), "--chain-module", "optimism"]
     )
-    assert result.exit_code == 1 and "chain module 'optimism' does not work on chain 31337" in result.stderr
+    assert result.exit_code == 2 and "chain module 'optimism' does not work on chain 31337" in result.stderr
