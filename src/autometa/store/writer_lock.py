@@ -13,13 +13,17 @@ holding it loses it with its file descriptors.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: SQLite's own busy waiting only
+    fcntl = None  # type: ignore[assignment]
 
 _LOCKS: dict[str, WriterLock] = {}
 _GUARD = threading.Lock()
@@ -56,7 +60,9 @@ class WriterLock:
 
 def writer_lock(engine: Engine | None) -> contextlib.AbstractContextManager[None]:
     """The lock of ``engine``'s SQLite file; nothing for PostgreSQL or an in-memory database."""
-    if engine is None or engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+    if fcntl is None or engine is None or engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    if engine.url.database in (None, "", ":memory:"):
         return contextlib.nullcontext()
     path = str(Path(str(engine.url.database)).expanduser().resolve()) + "-writer.lock"
     with _GUARD:
