@@ -17,9 +17,10 @@ from sqlalchemy import select
 from autometa.chain.accounts import dev_role
 from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import RpcRetry, connect_async
-from autometa.notify.alerts import Alerts, BacklogWatch, LowGasWatch, MissedWatch, RpcWatch, Thresholds, watch_rpc
+from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
 from autometa.notify.operator import parse_operator_subscriptions
 from autometa.notify.targets import AddressGuard, parse_networks
+from autometa.notify.watches import BacklogWatch, LowGasWatch, MissedWatch, RpcWatch
 from autometa.notify.worker import DeliveryConfig, DeliveryWorker
 from autometa.store import Store
 from autometa.store.notify_models import NotifyEvent

@@ -58,7 +58,8 @@ from autometa.chain.nonces import BroadcastErrorKind
 from autometa.chain.rpc_support import method_unsupported
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
 from autometa.domain.kinds import OnchainPriceSource, SkipReason
-from autometa.notify.alerts import Alerts, LowGasWatch
+from autometa.notify.alerts import Alerts
+from autometa.notify.watches import LowGasWatch
 from autometa.store.executions import SIMULATED_SKIP_PREFIX
 from autometa.worker.queue import Delivery, Job, JobQueue
 

@@ -29,7 +29,8 @@ import structlog
 from web3 import AsyncWeb3
 
 from autometa.domain.kinds import TriggerType
-from autometa.notify.alerts import Alerts, BacklogWatch, MissedWatch
+from autometa.notify.alerts import Alerts
+from autometa.notify.watches import BacklogWatch, MissedWatch
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
