@@ -279,3 +279,14 @@ def test_thresholds_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="NOTIFY_MISSED_BLOCKS"):
         Settings(_env_file=None)  # type: ignore[call-arg]
 
+
+
+def test_operator_entries_take_the_runway_defaults_and_name_bad_ones() -> None:
+    entry = {"name": "ops", "channel": "webhook", "target": "https://ops.example/hook", "secret": SECRET}
+    (spec,) = parse_operator_subscriptions(json.dumps([entry]), runway_runs=7, runway_days=2.5)
+    assert (spec["runway_runs"], spec["runway_days"]) == (7, 2.5)
+    (spec,) = parse_operator_subscriptions(json.dumps([entry | {"runway_runs": 1}]), runway_runs=7)
+    assert spec["runway_runs"] == 1
+    for bad in ({"runway_runs": "many"}, {"runway_runs": -1}, {"runway_days": "x"}, {"runway_runs": True}):
+        with pytest.raises(ValueError, match=r"entry 0 \(ops\): runway_"):
+            parse_operator_subscriptions(json.dumps([entry | bad]))
