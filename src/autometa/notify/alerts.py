@@ -52,9 +52,11 @@ class Alerts:
         await self._write(self.store.notifications.emit_operator, self.chain_id, kind,
                           f"{kind}:{self.chain_id}:{key}", {**data, "source": self.source})  # fmt: skip
 
-    async def owner(self, kind: str, workflow_id: int, key: str, data: dict[str, Any]) -> None:
-        await self._write(self.store.notifications.emit_workflow, self.chain_id, kind, workflow_id,
-                          f"{kind}:{self.chain_id}:{key}", data)  # fmt: skip
+    async def owners(self, kind: str, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """Owner events, ``(workflow id, key, data)`` each, in one transaction (a thousand runs
+        missed at once must not hold the scheduler's block for a thousand commits)."""
+        keyed = [(wid, f"{kind}:{self.chain_id}:{key}", data) for wid, key, data in events]
+        await self._write(self.store.notifications.emit_workflows, self.chain_id, kind, keyed)
 
     def operator_soon(self, kind: str, key: str, data: dict[str, Any]) -> None:
         """From synchronous code inside the event loop (a web3 middleware): write in the background."""
@@ -64,11 +66,11 @@ class Alerts:
 
     async def _write(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
-            event_id = await asyncio.to_thread(fn, *args)
+            recorded = await asyncio.to_thread(fn, *args)
         except Exception as exc:  # the store down: the worker's own log still says it
             log.warning("alerts.write_failed", kind=args[1], error=str(exc)[:300])
             return
-        log.info("alerts.event", kind=args[1], key=args[-2], recorded=event_id is not None)
+        log.info("alerts.event", kind=args[1], recorded=recorded)
 
 
 def endpoint_hint(url: str) -> str:

@@ -440,16 +440,20 @@ class NotificationRepository(Repository):
         with self._write() as session:
             return emit(session, chain_id=chain_id, kind=kind, key=key, data=data)
 
-    def emit_workflow(self, chain_id: int, kind: str, workflow_id: int, key: str, data: dict[str, Any]) -> int | None:
-        """Record an owner event observed by a worker (no store fact behind it, e.g. run.missed):
-        the workflow's owner is looked up in the same transaction."""
+    def emit_workflows(self, chain_id: int, kind: str, events: Sequence[tuple[int, str, dict[str, Any]]]) -> int:
+        """Record owner events observed by a worker (no store fact behind them, e.g. run.missed),
+        ``(workflow id, key, data)`` each, in one transaction; each workflow's owner is looked
+        up in it. Returns how many were new and wanted."""
         if kind not in OWNER_EVENTS:
             raise ValueError(f"not an owner event: {kind!r}")
+        written = 0
         with self._write() as session:
-            wf = session.get(Workflow, workflow_id)
-            owner = wf.owner if wf is not None else None
-            return emit(session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner,
-                        workflow_id=workflow_id)  # fmt: skip
+            for workflow_id, key, data in events:
+                wf = session.get(Workflow, workflow_id)
+                owner = wf.owner if wf is not None else None
+                written += emit(session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner,
+                                workflow_id=workflow_id) is not None  # fmt: skip
+        return written
 
     # ------------------------------------------------------------ claims
 

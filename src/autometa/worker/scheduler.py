@@ -171,10 +171,10 @@ class Scheduler:
             if where == ABSENT or self.index.run_index(wid) != run or where == ARMED:
                 self.missed.forget(wid)
         missed, long_waits, oldest = self.missed.check(number)
-        for wid, run, since in missed:
-            await self.alerts.owner("run.missed", wid, f"{wid}:{run}", {
+        if missed:
+            await self.alerts.owners("run.missed", [(wid, f"{wid}:{run}", {
                 "run_index": run, "due_block": since, "block_number": number, "waited_blocks": number - since,
-            })  # fmt: skip
+            }) for wid, run, since in missed])  # fmt: skip
         depth = None
         backlog = getattr(self.queue, "backlog", None)
         if backlog is not None:
