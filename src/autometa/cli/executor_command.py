@@ -17,6 +17,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa.chain.signers import role_signer
     from autometa.chain.web3 import close_async, connect_async
     from autometa.logs import configure_logging
+    from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
     from autometa.store import Store
     from autometa.worker.executor import Executor
     from autometa.worker.queue import make_queue
@@ -42,13 +43,15 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         store.close()
         raise CliError(str(exc)) from None
     w3 = connect_async(s.rpc_url)
+    alerts = Alerts(store, chain_id, Thresholds.from_settings(s), source=f"executor:{worker_id or account.address}")
+    watch_rpc(w3, alerts, s.rpc_url)
     sender = TransactionSender(
         w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(s)
     )
     queue = make_queue(s.REDIS_URL, queue_prefix(chain_id, genesis, ctx.core.address))
     executor = Executor(
         w3, ctx.core.address, sender, queue, store, batch_size=s.BATCH_SIZE,
-        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__,
+        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__, alerts=alerts,
     )  # fmt: skip
     stop = await worker_start(s)
     await queue.startup()

@@ -19,6 +19,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     from autometa.chain.web3 import close_async, connect_async
     from autometa.config import Network
     from autometa.logs import configure_logging
+    from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
     from autometa.prices import TieredPriceAdapter
     from autometa.store import Store
     from autometa.worker.blocks import BlockFollower, ws_url_for
@@ -50,12 +51,14 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     queue = make_queue(s.REDIS_URL, prefix)
     redis: Any = Redis.from_url(s.REDIS_URL) if s.REDIS_URL else None
     lease: Lease = RedisLease(redis, f"{prefix}:scheduler-lease") if redis is not None else LocalLease()
+    alerts = Alerts(store, chain_id, Thresholds.from_settings(s), source=f"scheduler:{lease.holder}")
+    watch_rpc(w3, alerts, s.rpc_url)
     # POLL_INTERVAL bounds the wait; a dev chain makes blocks every second or on every tx.
     poll = min(s.POLL_INTERVAL, 0.5) if s.NETWORK is Network.DEV else s.POLL_INTERVAL
     offchain = TieredPriceAdapter.from_settings(s)
     scheduler = Scheduler(
         w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, ctx.core.address, offchain),
-        lease=lease, follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll),
+        lease=lease, follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll), alerts=alerts,
     )  # fmt: skip
     stop = await worker_start(s)
     await queue.startup()

@@ -22,6 +22,7 @@ from autometa.chain.signers import LocalKeySigner, Signer, role_signer
 from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.devchain import DevChain
+from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
 from autometa.prices import TieredPriceAdapter
 from autometa.store import Store
 from autometa.worker.blocks import BlockFollower, ws_url_for
@@ -111,11 +112,13 @@ async def run_stack(
         confirmations=settings.CONFIRMATIONS, batch_blocks=settings.INDEXER_BATCH_BLOCKS,
     )  # fmt: skip
     w3 = connect_async(rpc)
+    alerts = Alerts(store, chain.deployment.chain_id, Thresholds.from_settings(settings), source="embedded")
+    watch_rpc(w3, alerts, rpc)
     queue = make_queue(None)
     offchain = TieredPriceAdapter.from_settings(settings)
     scheduler = Scheduler(
         w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, address, offchain),
-        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
+        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5), alerts=alerts,
     )  # fmt: skip
     account = executor_account(settings)
     sender = TransactionSender(
@@ -124,6 +127,7 @@ async def run_stack(
     executor = Executor(
         w3, address, sender, queue, store, batch_size=settings.BATCH_SIZE,
         max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS, worker_id="embedded-executor", version=__version__,
+        alerts=alerts,
     )  # fmt: skip
     stack = Stack(chain, settings, store, account)
     await queue.startup()

@@ -29,12 +29,14 @@ import structlog
 from web3 import AsyncWeb3
 
 from autometa.domain.kinds import TriggerType
+from autometa.notify.alerts import Alerts
+from autometa.notify.watches import BacklogWatch, MissedWatch
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
-from autometa.worker.trigger_index import FIRED, DueRun, TriggerIndex, entry_from_state
+from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerIndex, entry_from_state
 
 log = structlog.get_logger("autometa.worker.scheduler")
 
@@ -63,6 +65,7 @@ class Scheduler:
         follower: BlockFollower | None = None,
         refire_s: float = 30.0,
         price_wait_s: float = 0.5,
+        alerts: Alerts | None = None,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
@@ -74,6 +77,10 @@ class Scheduler:
         self.loaded = False
         self.last_block: int | None = None
         self._generation: str | None = None  # the queue's, when we last saw it
+        self.alerts = alerts
+        t = alerts.thresholds if alerts is not None else None
+        self.missed = MissedWatch(t.missed_blocks, t.backlog_blocks) if t else None
+        self.backlog = BacklogWatch(t.backlog_blocks, t.backlog_depth) if t else None
 
     # ------------------------------------------------------------------ state
 
@@ -81,6 +88,8 @@ class Scheduler:
         """(Re)build the index from the source: at start and on taking over the lease."""
         started = time.monotonic()
         self.index, self._fired = TriggerIndex(), {}
+        if self.missed is not None:
+            self.missed.reset()
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
             self._generation = await self.queue.generation()
         states = await self.source.initial()
@@ -143,10 +152,40 @@ class Scheduler:
                 pricing.add_done_callback(self._priced_late)
                 log.warning("scheduler.prices_slow", block=number, waited_s=self.price_wait_s)
         self.last_block = number
+        await self._watch(number)
         if report.due or report.changed:
             log.info("scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3),
                      enqueue_s=enqueue_s)  # fmt: skip
         return report
+
+    async def _watch(self, number: int) -> None:
+        """run.missed for each run handed out ``missed_blocks`` ago and still not executed, and
+        queue.backlog when runs wait longer than ``backlog_blocks`` or the queue is too deep.
+        A run stops waiting when the workflow's run index moves on (executed), it leaves the
+        index (paused, cancelled, completed), or a price trigger is armed again (its condition
+        no longer holds: not due). Skipped runs keep waiting: they were not executed."""
+        if self.alerts is None or self.missed is None or self.backlog is None:
+            return
+        for wid, (run, _) in list(self.missed.waiting.items()):
+            where = self.index.where(wid)
+            if where == ABSENT or self.index.run_index(wid) != run or where == ARMED:
+                self.missed.forget(wid)
+        missed, long_waits, oldest = self.missed.check(number)
+        if missed:
+            await self.alerts.owners("run.missed", [(wid, f"{wid}:{run}", {
+                "run_index": run, "due_block": since, "block_number": number, "waited_blocks": number - since,
+            }) for wid, run, since in missed])  # fmt: skip
+        depth = None
+        backlog = getattr(self.queue, "backlog", None)
+        if backlog is not None:
+            with contextlib.suppress(Exception):
+                depth = int(await backlog())
+        if self.backlog.observe(oldest, long_waits, depth):
+            await self.alerts.operator("queue.backlog", str(number), {
+                "block_number": number, "waiting_runs": len(self.missed.waiting), "waiting_long": long_waits,
+                "oldest_wait_blocks": oldest, "queue_depth": depth, "max_wait_blocks": self.backlog.max_wait_blocks,
+                "max_depth": self.backlog.max_depth,
+            })  # fmt: skip
 
     async def _price_runs(self, tokens: list[str], number: int, ts: int) -> tuple[int, int]:
         """Read the prices of `tokens` at block `number` and queue the runs they cross."""
@@ -172,6 +211,8 @@ class Scheduler:
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
+            if self.missed is not None:
+                self.missed.handed_out(run.workflow_id, run.run_index, number)
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
@@ -204,6 +245,7 @@ class Scheduler:
                 continue
             standing_by = False
             log.info("scheduler.active", holder=self.lease.holder)
+            await self._report_failover()
             try:
                 await self._lead(stop)
                 backoff = 1.0
@@ -220,6 +262,17 @@ class Scheduler:
             finally:
                 self.loaded = False
         await self.lease.release()
+
+    async def _report_failover(self) -> None:
+        previous = getattr(self.lease, "took_over_from", None)
+        if previous is None:
+            return
+        self.lease.took_over_from = None
+        log.warning("scheduler.failover", holder=self.lease.holder, previous=previous)
+        if self.alerts is not None:
+            await self.alerts.operator("scheduler.failover", f"{self.lease.holder}:{int(time.time() * 1000)}", {
+                "holder": self.lease.holder, "previous_holder": previous, "last_block": self.last_block,
+            })  # fmt: skip
 
     async def _lead(self, stop: asyncio.Event) -> None:
         renew_every = getattr(self.lease, "retry_s", 1.0)
