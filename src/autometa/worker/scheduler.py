@@ -28,13 +28,14 @@ from typing import Any
 import structlog
 from web3 import AsyncWeb3
 
-from autometa.domain.kinds import TriggerType
+from autometa.domain.state import WorkflowState
+from autometa.domain.triggers import UnknownTriggerKind
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
-from autometa.worker.trigger_index import FIRED, DueRun, TriggerIndex, entry_from_state
+from autometa.worker.trigger_index import FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
 
 log = structlog.get_logger("autometa.worker.scheduler")
 
@@ -84,15 +85,28 @@ class Scheduler:
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
             self._generation = await self.queue.generation()
         states = await self.source.initial()
-        entries = [e for e in (entry_from_state(s) for s in states) if e is not None]
+        entries = [e for e in (self._entry(s) for s in states) if e is not None]
         self.index.upsert_many(entries)
         self.loaded = True
         log.info("scheduler.loaded", workflows=len(self.index), seconds=round(time.monotonic() - started, 2))
         return len(self.index)
 
-    def _apply(self, states: list[Any]) -> None:
+    @staticmethod
+    def _entry(state: WorkflowState) -> TriggerEntry | None:
+        """Its index entry; a kind this scheduler cannot evaluate is logged and skipped."""
+        try:
+            return entry_from_state(state)
+        except UnknownTriggerKind as exc:
+            log.error("scheduler.unknown_trigger_kind", workflow_id=state.id, error=str(exc))
+            return None
+
+    def _apply(self, states: list[WorkflowState]) -> None:
         for state in states:
-            self.index.upsert(state)
+            entry = self._entry(state)
+            if entry is None:
+                self.index.remove(state.id)
+            else:
+                self.index.upsert_entry(entry)
             self._fired.pop(state.id, None)
 
     def _refire(self, everything: bool = False) -> int:
@@ -174,7 +188,7 @@ class Scheduler:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
-                run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
+                run.token, run.price, source, gas_limit=run.gas_limit,
             ))  # fmt: skip
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.
