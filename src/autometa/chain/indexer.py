@@ -88,7 +88,7 @@ def state_from_row(row: WorkflowRow) -> WorkflowState:
     )
 
 
-def _decodable(rows: list[WorkflowRow]) -> list[WorkflowState]:
+def states_from_rows(rows: list[WorkflowRow]) -> list[WorkflowState]:
     """The rows as states; one of a trigger kind this version does not know is logged and left
     out (a newer contract's kind must not stop the scheduler, nor pass for another kind)."""
     states = []
@@ -474,7 +474,7 @@ class EventIndexer:
         if not ids or not self.listeners:
             return
         rows = [self.store.workflows.get(wid) for wid in sorted(ids)]
-        self._tell(_decodable([row for row in rows if row is not None]))
+        self._tell(states_from_rows([row for row in rows if row is not None]))
 
     def _tell(self, states: list[WorkflowState]) -> None:
         if not states:
@@ -487,4 +487,4 @@ class EventIndexer:
 
     def load_states(self) -> list[WorkflowState]:
         """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
-        return _decodable(self.store.workflows.list_active(self.chain_id))
+        return states_from_rows(self.store.workflows.list_active(self.chain_id))

@@ -28,6 +28,7 @@ class IntervalTriggerData(KindData):
 class IntervalKind(TriggerKind[IntervalTriggerData]):
     name, code, label = "interval", int(TriggerType.INTERVAL), "every interval"
     data_model = IntervalTriggerData
+    form_rank = 2
     slots = ("startTime", "endTime", "interval")
     unlimited_runs = True
 

@@ -34,6 +34,7 @@ class PriceTriggerData(KindData):
 class PriceKind(TriggerKind[PriceTriggerData]):
     name, code, label = "price", int(TriggerType.PRICE), "price crosses a threshold"
     data_model = PriceTriggerData
+    form_rank = 0  # the dashboard's default
     slots = ("comparator", "startTime", "endTime", "interval", "priceUsd", "asset")
 
     def encode(self, data: PriceTriggerData) -> TriggerSlots:

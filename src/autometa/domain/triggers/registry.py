@@ -50,6 +50,7 @@ class TriggerKind(ABC, Generic[D]):
     name: ClassVar[str]
     code: ClassVar[int]
     label: ClassVar[str]  # what a person picks in a form
+    form_rank: ClassVar[int] = 100  # where forms list it (lowest first: the default choice)
     data_model: ClassVar[type[KindData]]
     slots: ClassVar[tuple[str, ...]]  # the EIP-712 `WorkflowSpec` fields it sets (others stay 0)
     unlimited_runs: ClassVar[bool] = False  # default max_runs: unlimited (else 1)
@@ -103,8 +104,8 @@ def all_kinds() -> list[TriggerKind[Any]]:
 
 
 def creatable_kinds() -> list[TriggerKind[Any]]:
-    """The kinds a user may create on the deployed contract."""
-    return [k for k in all_kinds() if k.needs_contract is None]
+    """The kinds a user may create on the deployed contract, in the forms' order."""
+    return sorted((k for k in all_kinds() if k.needs_contract is None), key=lambda k: (k.form_rank, k.code))
 
 
 def get_kind(kind: object) -> TriggerKind[Any]:

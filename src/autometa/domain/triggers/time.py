@@ -20,6 +20,7 @@ class TimeTriggerData(KindData):
 class TimeKind(TriggerKind[TimeTriggerData]):
     name, code, label = "time", int(TriggerType.TIME), "at a time"
     data_model = TimeTriggerData
+    form_rank = 1
     slots = ("startTime",)
     single_run = True
 

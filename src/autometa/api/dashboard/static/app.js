@@ -5,6 +5,7 @@ import { invalidateSignatures, refreshPending } from './admin.js';
 import { api, ApiError, followRelayed } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
+import { kindOf, loadKinds } from './triggers.js';
 import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
 import * as wallet from './wallet.js';
 
@@ -85,10 +86,7 @@ async function connectWallet() {
 // ------------------------------------------------------------------ workflows and escrow
 
 function triggerText(spec) {
-  const t = spec.trigger_data;
-  if (spec.trigger_type === 2) return `${t.token} ${Number(t.comparator) === 0 ? 'below' : 'above'} $${Number(t.price_usd)}`;
-  if (spec.trigger_type === 0) return `at ${new Date(t.at * 1000).toLocaleString()}`;
-  return `every ${t.interval} s`;
+  try { return kindOf(spec.trigger_type).module.text(spec.trigger_data); } catch { return `unknown trigger kind ${spec.trigger_type}`; }
 }
 function actionText(spec) {
   const a = spec.action_data;
@@ -100,11 +98,13 @@ function actionText(spec) {
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
 function pill(text) { const s = document.createElement('span'); s.className = `pill ${text}`; s.textContent = text; return s; }
 
-/** A price trigger's next due time is only when it may fire: past that, it waits for the price. */
+/** The next due time is when a run may happen; past it, a condition kind (price) says what it waits for. */
 function nextDue(w) {
   if (w.status !== 'active') return '–';
   const eligible = w.next_due_time !== null && w.next_due_time !== undefined && w.next_due_time <= Date.now() / 1000;
-  if (w.spec.trigger_type === 2 && eligible) return 'when the price crosses';
+  let waiting = null;
+  try { waiting = kindOf(w.spec.trigger_type).module.nextDue(w, eligible); } catch { return '–'; }
+  if (waiting) return waiting;
   return when(w.next_due_time);
 }
 
@@ -352,6 +352,7 @@ async function refreshWorkers() {
 
 async function start() {
   const form = $('create-form');
+  try { await loadKinds(form); } catch (err) { banner(`The create form could not load its trigger kinds: ${err.message}`); }
   showKind(form);
   form.addEventListener('input', (e) => { if (e.target.name) e.target.dataset.touched = '1'; showKind(form); validateSoon(); });
   form.addEventListener('change', () => { showKind(form); validateSoon(); });
