@@ -352,8 +352,6 @@ async function refreshWorkers() {
 
 async function start() {
   const form = $('create-form');
-  try { await loadKinds(form); } catch (err) { banner(`The create form could not load its trigger kinds: ${err.message}`); }
-  showKind(form);
   form.addEventListener('input', (e) => { if (e.target.name) e.target.dataset.touched = '1'; showKind(form); validateSoon(); });
   form.addEventListener('change', () => { showKind(form); validateSoon(); });
   form.addEventListener('submit', create);
@@ -372,11 +370,23 @@ async function start() {
 
   await refreshChain();
   const assets = (await guarded(() => api.assets())) || { assets: [] };
-  form.elements.token.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+  let formReady = false;
+  // The form's trigger kinds come from the API: until it answers, try again with the other reads.
+  const setupForm = async () => {
+    if (formReady) return;
+    try {
+      if (!(await guarded(() => loadKinds(form)))) return;
+    } catch (err) { banner(`The create form could not load its trigger kinds: ${err.message}`); return; }
+    if (!assets.assets.length) Object.assign(assets, (await guarded(() => api.assets())) || {});
+    form.elements.token?.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+    formReady = true;
+    showKind(form);
+  };
+  await setupForm();
   openFeed();
   await Promise.all([refreshPrices(assets.assets), refreshWorkers(), refreshPending()]);
   setInterval(refreshAccount, 3000);
-  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); }, 5000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); setupForm(); }, 5000);
   document.body.dataset.ready = '1';
 }
 

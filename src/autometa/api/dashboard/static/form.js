@@ -16,7 +16,7 @@ const FIELD_INPUT = {
 
 export function inputFor(form, field) {
   if (field === 'action_data.to') return form.elements[form.elements.action_type.value === '1' ? 'erc20_to' : 'to'];
-  if (field.startsWith('trigger_data.')) {
+  if (field.startsWith('trigger_data.') && allKinds().length) {
     const kind = kindOf(form.elements.trigger_type.value).module;
     const own = kind.inputFor(form, field);
     if (own) return own;
@@ -45,7 +45,9 @@ export function readForm(form, user) {
   };
   const trigger = Number(form.elements.trigger_type.value);
   const action = Number(form.elements.action_type.value);
-  const trigger_data = kindOf(trigger).module.read(form, { val: (name) => val(form, name), int, errors });
+  let trigger_data;
+  if (allKinds().length) trigger_data = kindOf(trigger).module.read(form, { val: (name) => val(form, name), int, errors });
+  else errors.push({ field: 'trigger_type', message: 'the trigger kinds are not loaded yet (is the backend reachable?)' });
   let action_data;
   if (action === 0) action_data = { to: val(form, 'to'), amount_wei: wei('amount', 'action_data.amount_wei') };
   else if (action === 1) {
