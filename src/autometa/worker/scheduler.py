@@ -28,14 +28,17 @@ from typing import Any
 import structlog
 from web3 import AsyncWeb3
 
+from autometa.chain.multicall3 import MULTICALL3_ADDRESS
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
+from autometa.domain.triggers.state import STATE_CODE
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
 from autometa.worker.trigger_index import FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
+from autometa.worker.triggers.state import read_calls
 
 log = structlog.get_logger("autometa.worker.scheduler")
 
@@ -64,11 +67,12 @@ class Scheduler:
         follower: BlockFollower | None = None,
         refire_s: float = 30.0,
         price_wait_s: float = 0.5,
+        multicall: str = MULTICALL3_ADDRESS,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
         self.follower = follower or BlockFollower(w3)
-        self.refire_s, self.price_wait_s = refire_s, price_wait_s
+        self.refire_s, self.price_wait_s, self.multicall = refire_s, price_wait_s, multicall
         self._pricing: asyncio.Task[tuple[int, int]] | None = None  # price reads of some block: (due, enqueued)
         self.index = TriggerIndex()
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
@@ -142,6 +146,9 @@ class Scheduler:
         enqueue_started = time.time()
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
         enqueue_s = round(time.time() - enqueue_started, 3)
+        if calls := self.index.states.calls():  # STATE triggers: one batch of view calls per block
+            due, enqueued = await self._state_runs(calls, number, ts)
+            report.due, report.enqueued = report.due + due, report.enqueued + enqueued
         tokens = self.index.armed_tokens()
         if tokens and self._pricing is None:
             # Only the block that starts a read waits for it; a read outlasting that wait is
@@ -168,6 +175,12 @@ class Scheduler:
         for tick in await self.prices.read(tokens, number):
             due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
         return await self._enqueue(due, ts, number)
+
+    async def _state_runs(self, calls: list[tuple[int, bytes, bytes, int]], number: int, ts: int) -> tuple[int, int]:
+        """Read the armed STATE triggers' calls at block `number` and queue the runs that hold."""
+        results = await read_calls(self.w3, calls, number, multicall=self.multicall)
+        runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
+        return await self._enqueue([(r, None) for r in runs], ts, number)
 
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""

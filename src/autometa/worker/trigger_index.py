@@ -28,8 +28,10 @@ from typing import NamedTuple
 
 from autometa.domain.kinds import TriggerType
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers.state import STATE_CODE
 from autometa.worker.triggers import ConditionBook, TriggerEntry, evaluator_for, evaluators
 from autometa.worker.triggers.price import PriceBook
+from autometa.worker.triggers.state import StateBook
 
 __all__ = ["ABSENT", "ARMED", "FIRED", "READY", "WAITING", "DueRun", "TriggerEntry", "TriggerIndex",
            "entry_from_state"]  # fmt: skip
@@ -82,6 +84,9 @@ class TriggerIndex:
         prices = self._books[int(TriggerType.PRICE)]
         assert isinstance(prices, PriceBook)
         self.prices: PriceBook = prices
+        states = self._books[STATE_CODE]
+        assert isinstance(states, StateBook)
+        self.states: StateBook = states
         self._count = 0
         self._now = 0
 
@@ -241,6 +246,30 @@ class TriggerIndex:
             self._where[wid] = FIRED
             out.append(DueRun(wid, self._run[wid], int(TriggerType.PRICE), self._due[wid], token, price, threshold,
                               self._gas[wid]))  # fmt: skip
+        return out
+
+    def book(self, kind: int) -> ConditionBook:
+        """The condition book of `kind` (KeyError for a kind due by time alone)."""
+        return self._books[int(kind)]
+
+    def advance(self, now: int) -> None:
+        """Arm what became due by `now` (`due_by_time` and `crossed` do it themselves)."""
+        self._advance(now)
+
+    def fire(self, kind: int, wids: list[int], now: int) -> list[DueRun]:
+        """Hand out the runs of `kind` whose condition its book found holding (the book has
+        already taken them out). They are fired."""
+        out: list[DueRun] = []
+        for wid in wids:
+            if self.where(wid) != ARMED or self._kind[wid] != kind:
+                continue
+            end = self._end[wid]
+            if end and now > end:
+                self._where[wid] = WAITING  # already out of the book
+                self.remove(wid)
+                continue
+            self._where[wid] = FIRED
+            out.append(DueRun(wid, self._run[wid], kind, self._due[wid], gas_limit=self._gas[wid]))
         return out
 
     def memory_bytes(self) -> int:

@@ -20,7 +20,7 @@ from autometa.domain.triggers import UnknownTriggerKind, get_kind
 @dataclass(frozen=True)
 class TriggerEntry:
     """What the index needs of a workflow: primitives only (see `entry_from_state`).
-    `token`/`comparator`/`threshold` are the PRICE kind's condition."""
+    `token`/`comparator`/`threshold` are the PRICE kind's condition, `condition` another's."""
 
     workflow_id: int
     run_index: int
@@ -31,6 +31,7 @@ class TriggerEntry:
     comparator: Comparator = Comparator.BELOW
     threshold: int = 0
     gas_limit: int = 0
+    condition: object = None  # another condition kind's own primitives (e.g. a StateCondition)
 
 
 class ConditionBook(Protocol):
