@@ -260,16 +260,18 @@ class TriggerIndex:
         """Hand out the runs of `kind` whose condition its book found holding (the book has
         already taken them out). They are fired."""
         out: list[DueRun] = []
-        for wid in wids:
-            if self.where(wid) != ARMED or self._kind[wid] != kind:
+        append, size = out.append, len(self._where)
+        where, kinds, ends, runs, dues, gas = self._where, self._kind, self._end, self._run, self._due, self._gas
+        for wid in wids:  # tens of thousands per block at worst: locals, positional tuples
+            if not 0 <= wid < size or where[wid] != ARMED or kinds[wid] != kind:
                 continue
-            end = self._end[wid]
+            end = ends[wid]
             if end and now > end:
-                self._where[wid] = WAITING  # already out of the book
+                where[wid] = WAITING  # already out of the book
                 self.remove(wid)
                 continue
-            self._where[wid] = FIRED
-            out.append(DueRun(wid, self._run[wid], kind, self._due[wid], gas_limit=self._gas[wid]))
+            where[wid] = FIRED
+            append(DueRun(wid, runs[wid], kind, dues[wid], None, None, None, gas[wid]))
         return out
 
     def memory_bytes(self) -> int:
