@@ -13,7 +13,7 @@ import pytest
 from eth_utils import keccak
 
 from autometa.chain.accounts import dev_role
-from autometa.chain.contracts import autometa
+from autometa.chain.contracts import autometa, bind, factory
 from autometa.chain.deploy import transact
 from autometa.chain.multicall3 import MULTICALL3_ADDRESS
 from autometa.chain.web3 import connect_async
@@ -23,7 +23,7 @@ from autometa.worker.queue import InMemoryJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import ChainWorkflowSource
 from autometa.worker.trigger_index import FIRED, TriggerIndex
-from autometa.worker.triggers.state import StateBook, read_calls, state_entry_of
+from autometa.worker.triggers.state import MAX_ALONE, StateBook, _aggregate, read_calls, state_entry_of
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
@@ -140,3 +140,28 @@ async def test_the_scheduler_queues_state_runs_once(dev_chain) -> None:  # type:
     assert (job.workflow_id, job.run_index, job.kind) == (900, 0, STATE_CODE)
     assert (await scheduler.process_block(block)).due == 0  # fired: not offered again
     await queue.shutdown()
+
+
+async def test_a_gas_burning_view_fails_alone(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """Multicall3 gives a call all the gas left: a view that loops would starve every call after
+    it in its chunk. The evaluator re-reads the starved ones alone; only the burner fails."""
+    w3, token, admin = dev_chain.w3, dev_chain.deployment.token, dev_role("admin")
+    burner = transact(w3, admin, factory(w3, "DevGasBurner").constructor())["contractAddress"]
+    transact(w3, admin, bind(w3, "DevGasBurner", burner).functions.arm(True))
+    holders = ["0x" + f"{i + 1:040x}" for i in range(300)]  # distinct balanceOf calls after the burner
+    book = StateBook()
+    datas = [_data(burner, _sel("act(bytes)") + "20".rjust(64, "0") + "0" * 64, ">=", 0)]
+    datas += [_data(token, _sel("balanceOf(address)") + h[2:].rjust(64, "0"), ">=", 0) for h in holders]
+    for wid, data in enumerate(datas, start=1):
+        book.set(state_entry_of(wid, 0, data))
+        book.arm(wid)
+    calls = book.calls()
+    aw3 = connect_async(dev_chain.url)
+    counter = CountingCalls(aw3)  # before the first request: web3 caches its request path
+    first = await _aggregate(aw3, calls, "latest", MULTICALL3_ADDRESS)  # the chunk as one aggregate3
+    assert first is None or not all(ok for ok, _ in first[1:]), "the burner starved nobody: the test proves nothing"
+    counter.count = 0
+    results = await read_calls(aw3, calls, "latest")
+    assert [results[cid][0] for cid, *_ in calls] == [False] + [True] * len(holders)
+    assert 1 < counter.count <= 2 * math.ceil(math.log2(len(calls))) + MAX_ALONE  # halving to the burner
+    assert sorted(book.take_holding(results)) == list(range(2, len(datas) + 1))

@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_abi.abi import decode, encode
 from web3 import AsyncWeb3
+from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import BlockIdentifier
 
 from autometa.chain.multicall3 import MULTICALL3_ADDRESS
@@ -29,6 +30,9 @@ DEFAULT_CHUNK = 500
 _READS = {ReadAs.UINT256: 0, ReadAs.INT256: 1, ReadAs.BOOL: 2, ReadAs.ADDRESS: 3}
 _OPS = {StateComparator.LT: 0, StateComparator.LE: 1, StateComparator.GT: 2, StateComparator.GE: 3,
         StateComparator.EQ: 4, StateComparator.NE: 5}  # fmt: skip
+
+
+Call = tuple[int, bytes, bytes, int]  # (call id, target, calldata, view gas)
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class StateBook:
         self._groups[key].delete(c.threshold, wid)
         self._armed[key[0]] -= 1
 
-    def calls(self) -> list[tuple[int, bytes, bytes, int]]:
+    def calls(self) -> list[Call]:
         """The distinct calls armed workflows wait on: (call id, target, calldata, view gas)."""
         return [(cid, *self._calls[cid], self._gas[cid]) for cid, n in self._armed.items() if n > 0]
 
@@ -177,25 +181,57 @@ class StateBook:
         return sum(len(g.ids) * 72 for g in self._groups.values()) + len(self._cond) * 200
 
 
+MAX_ALONE = 64  # failed calls re-read alone per block, at most
+
+
+async def _aggregate(w3: AsyncWeb3[Any], part: list[Call], block: BlockIdentifier, multicall: str,
+                     gas: int | None = None) -> list[tuple[bool, bytes]] | None:  # fmt: skip
+    """One `aggregate3` eth_call; None if the node refuses it as a whole (it reverted or ran out
+    of gas). Transport errors propagate: an unreachable node is not a failed view."""
+    data = AGGREGATE3_SELECTOR + encode(["(address,bool,bytes)[]"], [[(t, True, d) for _, t, d, _ in part]])
+    tx: dict[str, Any] = {"to": multicall, "data": data}
+    if gas is not None:
+        tx["gas"] = gas
+    try:
+        raw = await w3.eth.call(tx, block)  # type: ignore[arg-type]
+    except (ContractLogicError, Web3RPCError):
+        return None
+    (replies,) = decode(["(bool,bytes)[]"], bytes(raw))
+    return [(bool(ok), bytes(ret)) for ok, ret in replies]
+
+
 async def read_calls(
-    w3: AsyncWeb3[Any], calls: list[tuple[int, bytes, bytes, int]], block: BlockIdentifier = "latest",
+    w3: AsyncWeb3[Any], calls: list[Call], block: BlockIdentifier = "latest",
     chunk: int = DEFAULT_CHUNK, multicall: str = MULTICALL3_ADDRESS,
 ) -> dict[int, tuple[bool, bytes]]:  # fmt: skip
-    """Each call's (success, return data) at `block`, `chunk` calls per `aggregate3` eth_call,
-    the chunks in parallel. A chunk whose eth_call fails as a whole counts as failed calls."""
+    """Each call's (success, return data) at `block`: `chunk` calls per `aggregate3` eth_call,
+    the chunks in parallel.
 
-    async def one(part: list[tuple[int, bytes, bytes, int]]) -> list[tuple[int, tuple[bool, bytes]]]:
-        data = AGGREGATE3_SELECTOR + encode(["(address,bool,bytes)[]"], [[(t, True, d) for _, t, d, _ in part]])
-        try:
-            raw = await w3.eth.call({"to": multicall, "data": data}, block)  # type: ignore[typeddict-item,arg-type]
-        except Exception:
-            return [(cid, (False, b"")) for cid, *_ in part]
-        (replies,) = decode(["(bool,bytes)[]"], bytes(raw))
-        return [(cid, (bool(ok), bytes(ret))) for (cid, *_), (ok, ret) in zip(part, replies, strict=True)]
+    Multicall3 gives a call all the gas left, so one view that burns it (a loop) would starve the
+    calls after it in its chunk. So a chunk refused as a whole is split in halves until the bad
+    call stands alone, and the calls that failed inside a chunk are read once more alone, each
+    with its own view gas as the limit (at most MAX_ALONE per block): a starved call then
+    succeeds and a gas burner fails alone. Nothing fails in the common case: one eth_call per
+    chunk."""
+
+    async def split(part: list[Call]) -> list[tuple[int, tuple[bool, bytes]]]:
+        replies = await _aggregate(w3, part, block, multicall)
+        if replies is not None:
+            return [(cid, r) for (cid, *_), r in zip(part, replies, strict=True)]
+        if len(part) == 1:
+            return [(part[0][0], (False, b""))]
+        halves = await asyncio.gather(split(part[: len(part) // 2]), split(part[len(part) // 2 :]))
+        return halves[0] + halves[1]
 
     parts = [calls[i : i + chunk] for i in range(0, len(calls), chunk)]
-    done = await asyncio.gather(*(one(p) for p in parts))
-    return {cid: result for part in done for cid, result in part}
+    results = {cid: r for done in await asyncio.gather(*(split(p) for p in parts)) for cid, r in done}
+    failed = [c for c in calls if not results[c[0]][0]][:MAX_ALONE]
+    if len(calls) > 1 and failed:
+        alone = await asyncio.gather(*(_aggregate(w3, [c], block, multicall, gas=c[3] + 50_000) for c in failed))
+        for c, replies in zip(failed, alone, strict=True):
+            if replies is not None:
+                results[c[0]] = replies[0]
+    return results
 
 
 def rpc_calls_for(distinct: int, chunk: int = DEFAULT_CHUNK) -> int:
