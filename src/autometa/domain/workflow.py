@@ -57,10 +57,7 @@ DEFAULT_GAS_LIMIT = {
 DEFAULT_MAX_FEE_PER_RUN_WEI = 10**16
 
 
-_Data = KindData
-
-
-class NativeTransferData(_Data):
+class NativeTransferData(KindData):
     """Send `amount_wei` of the native coin from the owner's escrow to `to`."""
 
     to: Address = Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])
@@ -73,7 +70,7 @@ class NativeTransferData(_Data):
         return self
 
 
-class Erc20TransferData(_Data):
+class Erc20TransferData(KindData):
     """`token.transferFrom(owner, to, amount)` through the allowance the owner gave the contract."""
 
     token: Address
@@ -87,7 +84,7 @@ class Erc20TransferData(_Data):
         return self
 
 
-class ContractCallData(_Data):
+class ContractCallData(KindData):
     """Call `target` with `data` (and `value_wei` from the owner's escrow) from the owner's proxy."""
 
     target: Address
