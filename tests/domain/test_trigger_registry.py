@@ -82,6 +82,15 @@ def test_state_is_defined_but_not_creatable_until_the_contract_has_it() -> None:
             WorkflowSpec.model_validate({"trigger_type": kind, "trigger_data": STATE, **ACTION})
 
 
+def test_state_thresholds_may_be_decimal_strings() -> None:
+    big = StateTriggerData.model_validate({**STATE, "threshold": str(2**255)})
+    assert big.threshold == 2**255
+    signed = StateTriggerData.model_validate({**STATE, "read_as": "int256", "threshold": "-7"})
+    assert signed.threshold == -7
+    with pytest.raises(ValidationError, match="must be an integer"):
+        StateTriggerData.model_validate({**STATE, "threshold": "7.5"})
+
+
 @pytest.mark.parametrize(
     ("patch", "message"),
     [
@@ -90,6 +99,7 @@ def test_state_is_defined_but_not_creatable_until_the_contract_has_it() -> None:
         ({"read_as": "int256", "threshold": -(2**255) - 1}, "out of range"),
         ({"threshold": -1}, "out of range"),
         ({"read_as": "address", "comparator": "==", "threshold": 5}, "must be an address"),
+        ({"read_as": "address", "comparator": "==", "threshold": "0x12"}, "20-byte hex address"),
         ({"comparator": "=<"}, "comparator"),
         ({"word": 64}, "word"),
         ({"view_gas": 2_000_000}, "view_gas"),

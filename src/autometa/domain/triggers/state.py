@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from autometa.domain.kinds import MAX_CALLDATA, UINT256_MAX
 from autometa.domain.triggers.registry import KindData, TriggerKind, TriggerSlots, register
-from autometa.domain.types import Address, HexBytes
+from autometa.domain.types import Address, HexBytes, check_address
 
 STATE_CODE = 3  # the contract's next triggerKind number (issue 15)
 MAX_WORD_INDEX = 63
@@ -50,6 +50,16 @@ class StateTriggerData(KindData):
     threshold: int | str = Field(description="integer (uint256/int256/bool as 0/1) or an address for address")
     view_gas: int = Field(default=100_000, ge=10_000, le=MAX_VIEW_GAS, description="gas cap of the view call")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _decimal_threshold(cls, data: Any) -> Any:
+        # Numbers beyond 2**53 travel as decimal strings in JSON (like wei amounts).
+        if isinstance(data, dict) and data.get("read_as", "uint256") != "address":
+            t = data.get("threshold")
+            if isinstance(t, str) and t.isascii() and t.lstrip("-").isdigit() and len(t) <= 80:
+                data = {**data, "threshold": int(t)}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> StateTriggerData:
         if (len(self.calldata) - 2) // 2 > MAX_CALLDATA:
@@ -62,6 +72,7 @@ class StateTriggerData(KindData):
         if self.read_as is ReadAs.ADDRESS:
             if not isinstance(t, str):
                 raise ValueError("threshold must be an address")
+            check_address(t)  # raises naming what is wrong with it
         elif not isinstance(t, int) or isinstance(t, bool):
             raise ValueError("threshold must be an integer")
         else:
