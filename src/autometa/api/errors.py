@@ -16,6 +16,7 @@ from starlette.routing import Match
 from autometa.chain.revert import TransactionReverted
 from autometa.chain.sender import SigningFailed
 from autometa.chain.sentences import human
+from autometa.domain.triggers import known_names
 
 log = structlog.get_logger("autometa.api")
 
@@ -59,7 +60,7 @@ def error_response(
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     """`("body", "trigger_data", "price", "at")` → `trigger_data.at` (drop the union's tag)."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    tags = {"time", "interval", "price", "native", "erc20", "call", "function-after[_check(), PriceTriggerData]"}
+    tags = {*known_names(), "native", "erc20", "call"}
     parts = [p for p in parts if p not in tags and not p.startswith("function-")]
     return ".".join(parts) or "body"
 

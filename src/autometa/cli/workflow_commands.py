@@ -1,4 +1,4 @@
-"""`autometa workflow create|list|show|pause|resume|cancel` — signed with the user's key."""
+"""`autometa workflow create|list|show|pause|resume|cancel|kinds` — signed with the user's key."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from autometa.cli.common import (
 from autometa.cli.workflow_text import describe_row, relayer_refused, resolve_relative, spec_from_flags
 from autometa.domain.eip712 import sign_typed_data
 from autometa.domain.kinds import Status, StatusOp
+from autometa.domain.triggers import all_kinds
 from autometa.domain.types import check_address
 from autometa.domain.workflow import WorkflowSpec, unsupported_token
 
@@ -155,6 +156,25 @@ def _follow_relayed(client: httpx.Client, reply: httpx.Response) -> dict[str, An
     if result.get("workflow_status"):
         result["status"] = result["workflow_status"]
     return result
+
+
+@app.command()
+@handle_errors
+def kinds(as_json: JsonOpt = False) -> None:
+    """The trigger kinds (`trigger_type`, by name or number) and their `trigger_data` fields."""
+    rows: list[dict[str, Any]] = [
+        {"name": k.name, "code": k.code, "label": k.label, "creatable": k.needs_contract is None,
+         "fields": [f for f in k.data_model.model_fields if f != "kind_"],
+         **({"needs": k.needs_contract} if k.needs_contract else {})}
+        for k in all_kinds()
+    ]  # fmt: skip
+
+    def human() -> None:
+        for r in rows:
+            note = "" if r["creatable"] else f"  (not yet: needs {r['needs']})"
+            console.print(f"{r['code']}  {r['name']:<9} {r['label']}: {', '.join(r['fields'])}{note}", highlight=False)
+
+    emit(rows, as_json, human)
 
 
 @app.command("list")

@@ -9,9 +9,11 @@ from pathlib import Path
 import structlog
 from web3 import Web3
 
+from autometa.chain.accounts import dev_role
 from autometa.chain.anvil import Anvil
 from autometa.chain.deploy import Deployment
 from autometa.chain.devnet import setup_dev_stack
+from autometa.chain.multicall3 import ensure_multicall3
 from autometa.chain.web3 import connect
 from autometa.config import Settings
 
@@ -64,6 +66,7 @@ def start_dev_chain(
         dep = Deployment.load(settings.DATA_DIR, chain_id)
         resumed = dep is not None and bool(w3.eth.get_code(Web3.to_checksum_address(dep.address)))
         if dep is not None and resumed:
+            ensure_multicall3(w3, dev_role("admin"))  # a chain saved before it was part of the stack
             log.info("resumed dev chain", rpc=anvil.url, contract=dep.address, block=w3.eth.block_number)
         else:
             dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,10 @@ from typing import Any
 import structlog
 from web3 import AsyncWeb3
 
-from autometa.domain.kinds import TriggerType
+from autometa.chain.multicall3 import MULTICALL3_ADDRESS
+from autometa.domain.state import WorkflowState
+from autometa.domain.triggers import UnknownTriggerKind
+from autometa.domain.triggers.state import STATE_CODE
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import BacklogWatch, MissedWatch
 from autometa.worker.blocks import BlockFollower
@@ -36,7 +40,8 @@ from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
-from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerIndex, entry_from_state
+from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
+from autometa.worker.triggers.state import read_calls
 
 log = structlog.get_logger("autometa.worker.scheduler")
 
@@ -66,11 +71,12 @@ class Scheduler:
         refire_s: float = 30.0,
         price_wait_s: float = 0.5,
         alerts: Alerts | None = None,
+        multicall: str = MULTICALL3_ADDRESS,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
         self.follower = follower or BlockFollower(w3)
-        self.refire_s, self.price_wait_s = refire_s, price_wait_s
+        self.refire_s, self.price_wait_s, self.multicall = refire_s, price_wait_s, multicall
         self._pricing: asyncio.Task[tuple[int, int]] | None = None  # price reads of some block: (due, enqueued)
         self.index = TriggerIndex()
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
@@ -93,15 +99,34 @@ class Scheduler:
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
             self._generation = await self.queue.generation()
         states = await self.source.initial()
-        entries = [e for e in (entry_from_state(s) for s in states) if e is not None]
+        entries = [e for e in (self._entry(s) for s in states) if e is not None]
         self.index.upsert_many(entries)
+        del states, entries
+        # The loaded index lives as long as the lease: keep it out of the cyclic collector's full
+        # passes (gc.freeze, Python docs), which otherwise rescan millions of long-lived objects
+        # while a block hands out many runs (~100 ms pauses with 100k STATE workflows). Objects
+        # are still freed by reference counting when a reload replaces the index.
+        gc.freeze()
         self.loaded = True
         log.info("scheduler.loaded", workflows=len(self.index), seconds=round(time.monotonic() - started, 2))
         return len(self.index)
 
-    def _apply(self, states: list[Any]) -> None:
+    @staticmethod
+    def _entry(state: WorkflowState) -> TriggerEntry | None:
+        """Its index entry; a kind this scheduler cannot evaluate is logged and skipped."""
+        try:
+            return entry_from_state(state)
+        except UnknownTriggerKind as exc:
+            log.error("scheduler.unknown_trigger_kind", workflow_id=state.id, error=str(exc))
+            return None
+
+    def _apply(self, states: list[WorkflowState]) -> None:
         for state in states:
-            self.index.upsert(state)
+            entry = self._entry(state)
+            if entry is None:
+                self.index.remove(state.id)
+            else:
+                self.index.upsert_entry(entry)
             self._fired.pop(state.id, None)
 
     def _refire(self, everything: bool = False) -> int:
@@ -137,6 +162,9 @@ class Scheduler:
         enqueue_started = time.time()
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
         enqueue_s = round(time.time() - enqueue_started, 3)
+        if calls := self.index.states.calls():  # STATE triggers: one batch of view calls per block
+            due, enqueued = await self._state_runs(calls, number, ts)
+            report.due, report.enqueued = report.due + due, report.enqueued + enqueued
         tokens = self.index.armed_tokens()
         if tokens and self._pricing is None:
             # Only the block that starts a read waits for it; a read outlasting that wait is
@@ -194,6 +222,12 @@ class Scheduler:
             due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
         return await self._enqueue(due, ts, number)
 
+    async def _state_runs(self, calls: list[tuple[int, bytes, bytes, int]], number: int, ts: int) -> tuple[int, int]:
+        """Read the armed STATE triggers' calls at block `number` and queue the runs that hold."""
+        results = await read_calls(self.w3, calls, number, multicall=self.multicall)
+        runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
+        return await self._enqueue([(r, None) for r in runs], ts, number)
+
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""
         if self._pricing is task:
@@ -215,7 +249,7 @@ class Scheduler:
                 self.missed.handed_out(run.workflow_id, run.run_index, number)
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
-                run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
+                run.token, run.price, source, gas_limit=run.gas_limit,
             ))  # fmt: skip
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.

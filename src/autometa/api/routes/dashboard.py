@@ -12,9 +12,10 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from autometa.api.dashboard import INDEX_HTML
-from autometa.api.dashboard.schemas import FieldError, ValidationOut
+from autometa.api.dashboard.schemas import FieldError, TriggerKindOut, ValidationOut
 from autometa.api.deps import ChainDep, SettingsDep
 from autometa.api.schemas import ErrorOut, WorkflowCreateBody
+from autometa.domain.triggers import creatable_kinds
 from autometa.domain.workflow import unsupported_token
 
 router = APIRouter(tags=["dashboard"])
@@ -24,6 +25,16 @@ router = APIRouter(tags=["dashboard"])
 async def index() -> FileResponse:
     """The single-page dashboard (ES modules under /static)."""
     return FileResponse(INDEX_HTML, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/dashboard/trigger-kinds", response_model=list[TriggerKindOut])
+async def trigger_kinds() -> list[TriggerKindOut]:
+    """The trigger kinds the create form offers: the registry's creatable ones, default first."""
+    return [
+        TriggerKindOut(name=k.name, code=k.code, label=k.label,
+                       fields=[f for f in k.data_model.model_fields if f != "kind_"])
+        for k in creatable_kinds()
+    ]  # fmt: skip
 
 
 def _message(text: str) -> str:

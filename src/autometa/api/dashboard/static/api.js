@@ -56,6 +56,7 @@ export const api = {
   escrow: (address) => request('GET', `/api/escrow/${address}`),
   workflows: (address) => request('GET', `/api/workflow/user/${address}?limit=100`),
   stats: (address) => request('GET', `/api/stats?user=${address}`),
+  triggerKinds: () => request('GET', '/api/dashboard/trigger-kinds'),
   validate: (body) => request('POST', '/api/dashboard/validate', body),
   prepareCreate: (body) => request('POST', '/api/workflow/prepare', body),
   create: (body) => request('POST', '/api/workflow/create', body),

@@ -5,6 +5,7 @@ import { invalidateSignatures, refreshPending } from './admin.js';
 import { api, ApiError, followRelayed } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
+import { kindOf, loadKinds } from './triggers.js';
 import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
 import * as wallet from './wallet.js';
 
@@ -85,10 +86,7 @@ async function connectWallet() {
 // ------------------------------------------------------------------ workflows and escrow
 
 function triggerText(spec) {
-  const t = spec.trigger_data;
-  if (spec.trigger_type === 2) return `${t.token} ${Number(t.comparator) === 0 ? 'below' : 'above'} $${Number(t.price_usd)}`;
-  if (spec.trigger_type === 0) return `at ${new Date(t.at * 1000).toLocaleString()}`;
-  return `every ${t.interval} s`;
+  try { return kindOf(spec.trigger_type).module.text(spec.trigger_data); } catch { return `unknown trigger kind ${spec.trigger_type}`; }
 }
 function actionText(spec) {
   const a = spec.action_data;
@@ -100,11 +98,13 @@ function actionText(spec) {
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
 function pill(text) { const s = document.createElement('span'); s.className = `pill ${text}`; s.textContent = text; return s; }
 
-/** A price trigger's next due time is only when it may fire: past that, it waits for the price. */
+/** The next due time is when a run may happen; past it, a condition kind (price) says what it waits for. */
 function nextDue(w) {
   if (w.status !== 'active') return '–';
   const eligible = w.next_due_time !== null && w.next_due_time !== undefined && w.next_due_time <= Date.now() / 1000;
-  if (w.spec.trigger_type === 2 && eligible) return 'when the price crosses';
+  let waiting = null;
+  try { waiting = kindOf(w.spec.trigger_type).module.nextDue(w, eligible); } catch { return '–'; }
+  if (waiting) return waiting;
   return when(w.next_due_time);
 }
 
@@ -376,7 +376,6 @@ function priceLabel(p) {
 
 async function start() {
   const form = $('create-form');
-  showKind(form);
   form.addEventListener('input', (e) => { if (e.target.name) e.target.dataset.touched = '1'; showKind(form); validateSoon(); });
   form.addEventListener('change', () => { showKind(form); validateSoon(); });
   form.addEventListener('submit', create);
@@ -395,16 +394,27 @@ async function start() {
 
   // Everything at once: nothing waits for another answer it does not need.
   const feedLoaded = openFeed();
+  const assets = { assets: [] };
+  let formReady = false;
+  // The form's trigger kinds come from the API: until it answers, try again with the other reads.
+  const setupForm = async () => {
+    if (formReady) return;
+    try {
+      if (!(await guarded(() => loadKinds(form)))) return;
+    } catch (err) { banner(`The create form could not load its trigger kinds: ${err.message}`); return; }
+    if (!assets.assets.length) Object.assign(assets, (await guarded(() => api.assets())) || {});
+    form.elements.token?.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+    formReady = true;
+    showKind(form);
+  };
   const assetsLoaded = guarded(() => api.assets()).then((found) => {
-    const list = (found || { assets: [] }).assets;
-    form.elements.token.replaceChildren(...list.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
-    return list;
+    Object.assign(assets, found || { assets: [] });
+    return assets.assets;
   });
-  const [, assetList] = await Promise.all([refreshChain(), assetsLoaded, refreshWorkers(), feedLoaded,
-    assetsLoaded.then((list) => refreshPrices(list)), refreshPending()]);
-  const assets = { assets: assetList };
+  await Promise.all([refreshChain(), refreshWorkers(), feedLoaded, refreshPending(),
+    assetsLoaded.then((list) => refreshPrices(list)), assetsLoaded.then(() => setupForm())]);
   setInterval(refreshAccount, 3000);
-  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); }, 5000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); setupForm(); }, 5000);
   document.body.dataset.ready = '1';
 }
 
