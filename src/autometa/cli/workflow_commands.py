@@ -90,10 +90,10 @@ def create(
         data = spec_from_flags(token=token, below=below, above=above, at=at, every=every, send=send, to=to,
                                max_runs=max_runs)  # fmt: skip
     data.pop("user_address", None)
+    spec = WorkflowSpec.model_validate(resolve_relative(data, None))  # bad input is said before any connection
     account = load_key(key, as_role=as_role)
     relayer = resolve_relayer(relayer)
     if relayer:
-        spec = WorkflowSpec.model_validate(resolve_relative(data, None))
         result = _create_via_relayer(relayer, account, spec)
     else:
         ctx = chain_context(rpc_url)

@@ -43,8 +43,8 @@ TriggerCode = Annotated[
     int,
     BeforeValidator(parse_code),
     WithJsonSchema({
-        "anyOf": [{"type": "integer", "enum": [k.code for k in creatable_kinds()]},
-                  {"type": "string", "enum": [k.name for k in creatable_kinds()]}],
+        "anyOf": [{"type": "integer", "enum": sorted(k.code for k in creatable_kinds())},
+                  {"type": "string", "enum": sorted(k.name for k in creatable_kinds())}],
         "description": "the trigger kind, by number or name: "
         + ", ".join(f"{k.code} = {k.name}" for k in creatable_kinds()),
     }),
