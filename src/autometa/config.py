@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     MOONBASE_RPC: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"),
-        description="JSON-RPC endpoint",
+        description="JSON-RPC endpoint(s), comma-separated: the first healthy one is used, the others on failure",
     )
     CHAIN_ID: int | None = Field(
         default=None, ge=1, description="expected chain id (checked against the node)"
@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # this many requests, never sleeping past this many seconds after the first (then a 503).
     RPC_RETRY_ATTEMPTS: int = Field(default=6, ge=1, le=20)
     RPC_RETRY_BUDGET_S: float = Field(default=12.0, ge=0, le=300)
+    # Several endpoints: one that fails (or rate-limits) this many times in a row is skipped for
+    # RPC_COOLDOWN_S seconds, then tried again.
+    RPC_FAILOVER_AFTER: int = Field(default=2, ge=1, le=100)
+    RPC_COOLDOWN_S: float = Field(default=30.0, ge=0, le=3600)
     REGISTRY_ADDRESS: str | None = None
     ACTIONEXECUTOR_ADDRESS: str | None = None
     FEEESCROW_ADDRESS: str | None = None
@@ -185,6 +189,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{spec} and {key} are both set: keep one (the signer spec is the newer way)")
         return self
 
+    @field_validator("MOONBASE_RPC")
+    @classmethod
+    def _check_rpc(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        urls = [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        if not urls:
+            raise ValueError("no endpoint given (one URL, or several separated by commas)")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        if len(set(urls)) != len(urls):
+            raise ValueError("an endpoint is listed twice")
+        return ",".join(urls)
+
     @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", "NOTIFY_ALLOW_PRIVATE_TARGETS", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -237,7 +256,13 @@ class Settings(BaseSettings):
 
     @property
     def rpc_url(self) -> str:
+        """The endpoint setting as given (comma-separated when several; `connect_async` takes it)."""
         return self.MOONBASE_RPC or self.preset.rpc_url
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Every configured endpoint, in the operator's order of preference."""
+        return self.rpc_url.split(",")
 
     @property
     def expected_chain_id(self) -> int | None:
