@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import requests
 import structlog
 from eth_typing import URI
 from eth_utils import keccak
@@ -270,9 +271,42 @@ def _not_reached(exc: BaseException) -> bool:
     return _rate_limited(exc) or isinstance(exc, aiohttp.ClientConnectorError)
 
 
-def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
-    """A synchronous Web3 for scripts, deployment and the CLI (the first of several endpoints)."""
-    return Web3(HTTPProvider(split_urls(rpc_url)[0], request_kwargs={"timeout": timeout}))
+class FailoverHTTPProvider(HTTPProvider):
+    """The synchronous connection (indexer, CLI, deployment) over several endpoints: a read that
+    fails on one is asked of the next usable one (`EndpointPool`). A broadcast is never repeated
+    here; the asyncio sender is the one that follows transactions by hash."""
+
+    def __init__(self, urls: list[str], *, timeout: float, failover_after: int = 2, cooldown_s: float = 30.0) -> None:
+        super().__init__(urls[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        self.pool = EndpointPool(urls, failover_after=failover_after, cooldown_s=cooldown_s)
+
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        tried: list[Endpoint] = []
+        while True:
+            endpoint = self.pool.pick(avoid=tried[-1] if tried else None)
+            tried.append(endpoint)
+            started = time.monotonic()
+            try:
+                reply: bytes = self._request_session_manager.make_post_request(
+                    URI(endpoint.url), request_data, **self.get_request_kwargs()
+                )
+            except requests.RequestException as exc:
+                self.pool.failed(endpoint, type(exc).__name__)
+                if method == BROADCAST or len({e.url for e in tried}) >= len(self.pool.endpoints):
+                    raise
+                log.warning("rpc.failover", method=method, endpoint=endpoint.url, error=type(exc).__name__)
+                continue
+            self.pool.succeeded(endpoint, time.monotonic() - started)
+            return reply
+
+
+def connect(rpc_url: str, timeout: float = 30.0, failover_after: int = 2, cooldown_s: float = 30.0) -> Web3:
+    """A synchronous Web3 for scripts, deployment, the indexer and the CLI; `rpc_url` may list
+    several endpoints, comma-separated (`FailoverHTTPProvider`)."""
+    urls = split_urls(rpc_url)
+    if len(urls) == 1:
+        return Web3(HTTPProvider(urls[0], request_kwargs={"timeout": timeout}))
+    return Web3(FailoverHTTPProvider(urls, timeout=timeout, failover_after=failover_after, cooldown_s=cooldown_s))
 
 
 def connect_async(
@@ -283,3 +317,9 @@ def connect_async(
     `RetryingHTTPProvider`); `rpc_url` may list several endpoints, comma-separated."""
     return AsyncWeb3(RetryingHTTPProvider(rpc_url, timeout=timeout, retry=retry, failover_after=failover_after,
                                           cooldown_s=cooldown_s))  # fmt: skip
+
+
+def connect_settings(settings: Settings, timeout: float = 30.0) -> AsyncWeb3[Any]:
+    """`connect_async` with the retry and failover settings."""
+    return connect_async(settings.rpc_url, timeout=timeout, retry=RpcRetry.from_settings(settings),
+                         failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)  # fmt: skip

@@ -86,7 +86,7 @@ def settings_with(rpc_url: str | None, **overrides: Any) -> Settings:
 def chain_context(rpc_url: str | None = None, contract: str | None = None) -> ChainContext:
     """Connect and find the Autometa contract: --contract, the settings, or the deployment file."""
     settings = settings_with(rpc_url)
-    w3 = connect(settings.rpc_url)
+    w3 = connect(settings.rpc_url, failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)
     if not w3.is_connected():
         raise CliError(f"cannot reach the RPC endpoint {settings.rpc_url} (set MOONBASE_RPC or --rpc-url)")
     chain_id = w3.eth.chain_id

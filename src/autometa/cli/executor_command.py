@@ -14,7 +14,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa.chain.journal import StoreJournal
     from autometa.chain.sender import SenderConfig, TransactionSender
     from autometa.chain.signers import role_signer
-    from autometa.chain.web3 import connect_async
+    from autometa.chain.web3 import connect_settings
     from autometa.logs import configure_logging
     from autometa.store import Store
     from autometa.worker.executor import Executor
@@ -34,7 +34,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         raise CliError(f"{account.address} is not an allow-listed executor (the admin calls setExecutor)")
     chain_id = int(ctx.w3.eth.chain_id)
     store = Store.open(s.database_url)
-    w3 = connect_async(s.rpc_url)
+    w3 = connect_settings(s)
     sender = TransactionSender(
         w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(s)
     )

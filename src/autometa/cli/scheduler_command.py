@@ -15,7 +15,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
 
     from autometa.chain.deploy import Deployment
     from autometa.chain.indexer import EventIndexer
-    from autometa.chain.web3 import connect_async
+    from autometa.chain.web3 import connect_settings
     from autometa.config import Network
     from autometa.logs import configure_logging
     from autometa.prices import TieredPriceAdapter
@@ -37,7 +37,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     indexer = EventIndexer(
         ctx.w3, store, ctx.core.address, start_block, confirmations=s.CONFIRMATIONS, batch_blocks=s.INDEXER_BATCH_BLOCKS
     )
-    w3 = connect_async(s.rpc_url)
+    w3 = connect_settings(s)
     prefix = f"autometa:{chain_id}:{ctx.core.address}"
     queue = make_queue(s.REDIS_URL, prefix)
     redis: Any = Redis.from_url(s.REDIS_URL) if s.REDIS_URL else None

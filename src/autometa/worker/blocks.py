@@ -17,7 +17,9 @@ log = structlog.get_logger("autometa.worker.blocks")
 
 
 def ws_url_for(rpc_url: str) -> str | None:
-    """The websocket endpoint to try: the URL itself if ws(s), else the same host and port."""
+    """The websocket endpoint to try: the URL itself if ws(s), else the same host and port (of
+    the first endpoint, when several are listed)."""
+    rpc_url = rpc_url.split(",")[0].strip()
     if rpc_url.startswith(("ws://", "wss://")):
         return rpc_url
     if rpc_url.startswith("http://"):
