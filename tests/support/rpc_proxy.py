@@ -149,7 +149,8 @@ class RpcProxy:
         return self
 
     def stop(self) -> None:
-        loop = self._loop
+        """Stop serving (idempotent: a test may kill the proxy before its `with` block ends)."""
+        loop, self._loop = self._loop, None
         if loop is not None and self._server is not None:
             loop.call_soon_threadsafe(self._server.close)
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
