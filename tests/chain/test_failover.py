@@ -126,3 +126,12 @@ def test_the_setting_takes_a_comma_separated_list() -> None:
     for bad, why in (("http://a,ftp://b", "not an http"), ("http://a,http://a", "twice"), (" , ", "no endpoint")):
         with pytest.raises(ConfigError, match=f"MOONBASE_RPC.*{why}"):
             load_settings(_env_file=None, MOONBASE_RPC=bad)
+
+
+def test_the_sync_connection_waits_out_429_retry_after(anvil: Anvil) -> None:
+    """The indexer's connection on a rate-limited endpoint: throttled, never failing."""
+    with RpcProxy(anvil.url) as proxy:
+        proxy.rate_limit(5, retry_after=1)
+        w3 = connect(proxy.url, timeout=5)
+        heads = [w3.eth.block_number for _ in range(15)]
+        assert len(heads) == 15 and proxy.limited["eth_blockNumber"] > 0

@@ -71,14 +71,7 @@ class RpcRetry:
 def retry_after(exc: BaseException) -> float | None:
     """The seconds a 429/503 answer asks us to wait (`Retry-After`: seconds or an HTTP date)."""
     headers = getattr(exc, "headers", None)
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return None if when is None else max(0.0, when.timestamp() - time.time())
+    return _seconds(headers.get("Retry-After") if headers is not None else None)
 
 
 def is_transient(method: str, exc: BaseException) -> bool:
@@ -272,41 +265,75 @@ def _not_reached(exc: BaseException) -> bool:
 
 
 class FailoverHTTPProvider(HTTPProvider):
-    """The synchronous connection (indexer, CLI, deployment) over several endpoints: a read that
-    fails on one is asked of the next usable one (`EndpointPool`). A broadcast is never repeated
-    here; the asyncio sender is the one that follows transactions by hash."""
+    """The synchronous connection (indexer, CLI, deployment), over one or several endpoints
+    (`EndpointPool`). HTTP 429 waits out `Retry-After` (a public provider's answer to a client
+    that asks often; the indexer is one) on that endpoint or moves to another; a read that fails
+    otherwise is asked of the next usable endpoint, or again after a backoff when there is only
+    one. All within `RpcRetry`'s attempts and time budget. A broadcast is repeated only after a
+    429 (the node did not act); the asyncio sender is the one that follows transactions by hash."""
 
-    def __init__(self, urls: list[str], *, timeout: float, failover_after: int = 2, cooldown_s: float = 30.0) -> None:
+    def __init__(
+        self, urls: list[str], *, timeout: float, retry: RpcRetry | None = None, failover_after: int = 2,
+        cooldown_s: float = 30.0,
+    ) -> None:  # fmt: skip
         super().__init__(urls[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
-        self.pool = EndpointPool(urls, failover_after=failover_after, cooldown_s=cooldown_s)
+        self.retry = retry or RpcRetry()
+        self.pool = EndpointPool(urls, failover_after=failover_after, cooldown_s=cooldown_s,
+                                 max_pause_s=self.retry.max_wait_s)  # fmt: skip
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
-        tried: list[Endpoint] = []
-        while True:
-            endpoint = self.pool.pick(avoid=tried[-1] if tried else None)
-            tried.append(endpoint)
-            started = time.monotonic()
+        started = time.monotonic()
+        last: Endpoint | None = None
+        for attempt in range(1, 1_000):
+            endpoint = self.pool.pick(avoid=last)
+            pause = endpoint.pacer.not_before - time.monotonic()
+            if pause > 0:  # every endpoint is holding us off: wait for the first to let us in
+                time.sleep(pause)
+            sent_at = time.monotonic()
             try:
                 reply: bytes = self._request_session_manager.make_post_request(
                     URI(endpoint.url), request_data, **self.get_request_kwargs()
                 )
             except requests.RequestException as exc:
-                self.pool.failed(endpoint, type(exc).__name__)
-                if method == BROADCAST or len({e.url for e in tried}) >= len(self.pool.endpoints):
+                status = exc.response.status_code if exc.response is not None else None
+                limited = status == 429
+                if limited:
+                    asked = exc.response.headers.get("Retry-After") if exc.response is not None else None
+                    endpoint.pacer.limited(_seconds(asked))
+                self.pool.failed(endpoint, f"HTTP {status}" if status else type(exc).__name__, rate_limited=limited)
+                retryable = limited or (method != BROADCAST and (status is None or status in RETRY_STATUSES))
+                elapsed = time.monotonic() - started
+                if not retryable or elapsed > self.retry.budget_s or (attempt >= self.retry.attempts and not limited):
                     raise
-                log.warning("rpc.failover", method=method, endpoint=endpoint.url, error=type(exc).__name__)
+                last = endpoint
+                if not limited and not self.pool.other_available(endpoint):
+                    time.sleep(min(self.retry.base_s * 2**attempt * random.random(), self.retry.max_wait_s))
+                log.debug("rpc.retry", method=method, endpoint=endpoint.url, attempt=attempt, status=status)
                 continue
-            self.pool.succeeded(endpoint, time.monotonic() - started)
+            self.pool.succeeded(endpoint, time.monotonic() - sent_at)
             return reply
+        raise AssertionError("unreachable")
 
 
-def connect(rpc_url: str, timeout: float = 30.0, failover_after: int = 2, cooldown_s: float = 30.0) -> Web3:
+def _seconds(value: str | None) -> float | None:
+    """A `Retry-After` header as seconds (a number or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return None if when is None else max(0.0, when.timestamp() - time.time())
+
+
+def connect(
+    rpc_url: str, timeout: float = 30.0, retry: RpcRetry | None = None, failover_after: int = 2,
+    cooldown_s: float = 30.0,
+) -> Web3:  # fmt: skip
     """A synchronous Web3 for scripts, deployment, the indexer and the CLI; `rpc_url` may list
     several endpoints, comma-separated (`FailoverHTTPProvider`)."""
-    urls = split_urls(rpc_url)
-    if len(urls) == 1:
-        return Web3(HTTPProvider(urls[0], request_kwargs={"timeout": timeout}))
-    return Web3(FailoverHTTPProvider(urls, timeout=timeout, failover_after=failover_after, cooldown_s=cooldown_s))
+    return Web3(FailoverHTTPProvider(split_urls(rpc_url), timeout=timeout, retry=retry, failover_after=failover_after,
+                                     cooldown_s=cooldown_s))  # fmt: skip
 
 
 def connect_async(
