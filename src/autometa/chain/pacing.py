@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import deque
 
@@ -25,6 +26,7 @@ class Pacer:
         self._adjusted_at = -math.inf
         self._sent: deque[float] = deque()  # send times within the last second
         self._lock: asyncio.Lock | None = None
+        self._thread_lock = threading.Lock()
 
     def _count(self, now: float) -> int:
         while self._sent and now - self._sent[0] >= 1.0:
@@ -51,6 +53,21 @@ class Pacer:
     def not_before(self) -> float:
         """The monotonic time the last `Retry-After` ends (past: the provider is not holding us)."""
         return self._not_before
+
+    def turn_blocking(self) -> None:
+        """`turn` for a synchronous connection (the indexer's, in a worker thread)."""
+        with self._thread_lock:
+            now = time.monotonic()
+            if self.interval and now - self._limited_at > self.calm_s:
+                self.interval = 0.0
+            if self.interval or now < self._not_before:
+                delay = max(self._not_before, self._next) - now
+                if delay > 0:
+                    time.sleep(delay)
+                self._next = time.monotonic() + self.interval
+            now = time.monotonic()
+            self._count(now)
+            self._sent.append(now)
 
     def limited(self, retry_after_s: float | None) -> None:
         now = time.monotonic()

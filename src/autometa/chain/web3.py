@@ -286,9 +286,7 @@ class FailoverHTTPProvider(HTTPProvider):
         last: Endpoint | None = None
         for attempt in range(1, 1_000):
             endpoint = self.pool.pick(avoid=last)
-            pause = endpoint.pacer.not_before - time.monotonic()
-            if pause > 0:  # every endpoint is holding us off: wait for the first to let us in
-                time.sleep(pause)
+            endpoint.pacer.turn_blocking()  # after a 429: Retry-After, then paced like the async side
             sent_at = time.monotonic()
             try:
                 reply: bytes = self._request_session_manager.make_post_request(
@@ -310,6 +308,7 @@ class FailoverHTTPProvider(HTTPProvider):
                     time.sleep(min(self.retry.base_s * 2**attempt * random.random(), self.retry.max_wait_s))
                 log.debug("rpc.retry", method=method, endpoint=endpoint.url, attempt=attempt, status=status)
                 continue
+            endpoint.pacer.succeeded()
             self.pool.succeeded(endpoint, time.monotonic() - sent_at)
             return reply
         raise AssertionError("unreachable")
