@@ -117,10 +117,10 @@ class Scheduler:
     # ------------------------------------------------------------------ one block
 
     async def process_block(self, number: int) -> BlockReport:
-        block = await self.w3.eth.get_block(number)
+        block = self.follower.header(number) or await self.w3.eth.get_block(number)
         ts = int(block["timestamp"])
         report = BlockReport(number, ts)
-        changed = await self.source.changes(number)
+        changed = await self.source.changes(number, block)
         self._apply(changed)
         report.changed = len(changed)
         await self._check_queue()
