@@ -60,8 +60,10 @@ class BlockFollower:
             return int(value, 16) if isinstance(value, str) else int(value)
 
         number = num(raw["number"])
+        base = raw.get("baseFeePerGas")
         self._headers[number] = {"number": number, "hash": raw["hash"], "parentHash": raw["parentHash"],
-                                 "timestamp": num(raw["timestamp"])}  # fmt: skip
+                                 "timestamp": num(raw["timestamp"]),
+                                 "baseFeePerGas": num(base) if base is not None else None}  # fmt: skip
         for old in [n for n in self._headers if n <= number - self.KEEP]:
             del self._headers[old]
         now = time.monotonic()

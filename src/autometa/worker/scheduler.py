@@ -74,6 +74,7 @@ class Scheduler:
         self.loaded = False
         self.last_block: int | None = None
         self._generation: str | None = None  # the queue's, when we last saw it
+        self._base_fee = 0  # of the newest block processed: jobs carry it to the executor
 
     # ------------------------------------------------------------------ state
 
@@ -126,6 +127,7 @@ class Scheduler:
         await self._check_queue()
         self._refire()
         enqueue_started = time.time()
+        self._base_fee = int(block.get("baseFeePerGas") or 0)
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
         enqueue_s = round(time.time() - enqueue_started, 3)
         tokens = self.index.armed_tokens()
@@ -175,6 +177,7 @@ class Scheduler:
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
+                base_fee=self._base_fee,
             ))  # fmt: skip
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.
