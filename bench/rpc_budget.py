@@ -88,6 +88,8 @@ def main() -> None:
             distributed_stack(db, executors=(EXECUTOR,), deposit_wei=1000 * 10**18) as stack, \
             RpcProxy(stack.anvil.url) as proxy:  # fmt: skip
         stack.settings["MOONBASE_RPC"] = proxy.url
+        stack.block_time = args.block_time
+        stack.settings["BLOCK_TIME_S"] = str(args.block_time)
         due_at = stack.head_timestamp() + 30 * 24 * 3600
         made = 0
 
@@ -102,7 +104,7 @@ def main() -> None:
 
         due_ids = create(args.due, due_at)
         create(counts[0] - args.due, due_at + YEAR)
-        stack.interval_mining(args.block_time)
+        stack.interval_mining()
         stack.start("scheduler", "scheduler")
         stack.start_executor("executor", EXECUTOR)
         stack.wait_started("executor", marker="executor.started", timeout=120)

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     KMS_RETRY_SECONDS: float = Field(default=60.0, gt=0, le=3600, description="how long a signature waits out KMS")
 
     POLL_INTERVAL: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds between blocks (default: the network preset's). The sender looks for a receipt one
+    # block time after broadcasting, not sooner: each earlier look is a request for nothing.
+    BLOCK_TIME_S: float | None = Field(default=None, gt=0, le=600)
     # Batches in flight per executor. A batch's slot is held from simulation until its block is
     # seen (~1-1.5 blocks), so in-flight capacity is what bounds a burst: at 3 x 50, two
     # executors moved 300 runs per block and 1,000 runs due together took 5-16 blocks
@@ -258,6 +261,10 @@ class Settings(BaseSettings):
     def rpc_url(self) -> str:
         """The endpoint setting as given (comma-separated when several; `connect_async` takes it)."""
         return self.MOONBASE_RPC or self.preset.rpc_url
+
+    @property
+    def block_time_s(self) -> float:
+        return self.BLOCK_TIME_S if self.BLOCK_TIME_S is not None else self.preset.block_time_s
 
     @property
     def rpc_urls(self) -> list[str]:

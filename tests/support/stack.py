@@ -335,7 +335,7 @@ def distributed_stack(
         stack.settings = {
             "NETWORK": "dev", "MOONBASE_RPC": rpc, "REGISTRY_ADDRESS": dep.address, "REDIS_URL": redis_url,
             "DATABASE_URL": database_url, "DATA_DIR": tmp, "USE_BACKEND_INTEGRATION": "false",
-            "LOG_LEVEL": "INFO", "POLL_INTERVAL": "1", **settings,
+            "LOG_LEVEL": "INFO", "POLL_INTERVAL": "1", "BLOCK_TIME_S": str(stack.block_time), **settings,
         }  # fmt: skip
         try:
             yield stack

@@ -152,8 +152,11 @@ class SenderConfig:
             "replace_after_blocks": settings.TX_REPLACE_AFTER_BLOCKS,
             "fee_bump_percent": settings.TX_FEE_BUMP_PERCENT,
             "confirmations": settings.confirmation_blocks,
-            "quiet_after_send_s": 3 * settings.preset.block_time_s,
-            "first_look_s": 0.5 * settings.preset.block_time_s,
+            # a transaction is mined at the next block at the soonest: look then, and again
+            # every half block while it is not
+            "first_look_s": 1.1 * settings.block_time_s,
+            "poll_interval": 0.5 * settings.block_time_s,
+            "quiet_after_send_s": 3 * settings.block_time_s,
         }
         values.update(overrides)
         return cls(**values)
