@@ -13,6 +13,13 @@ steady state (one warm-up execution first, so the executor's fee balance is alre
 * single_time_gas           receipt gasUsed of one `execute` of a TIME workflow (same action)
 * fee_error_pct_max         over every measured tx: max |Σ RunExecuted.fee − gasUsed × price ×
                             (1 + premium)| / (gasUsed × price) × 100
+* l2_fee_error_pct_max      on a Base-like anvil (chain id 8453, L2 base fee 0.01 gwei, the
+                            GasPriceOracle stand-in at its predeploy address, Fjord formula) with
+                            the Optimism chain module: over `execute` and batches of 1, 5, 20, 50,
+                            with a quiet L1, cheap and busy blobs, max |Σ fee / (1 + premium) − real| / real × 100
+                            where real = receipt gasUsed × effectiveGasPrice + the oracle's L1 fee
+                            of that very transaction (its unsigned EIP-1559 encoding)
+* executor_out_of_pocket    how many of those transactions paid the executor (Σ fee) less than real
 
 It also prints the calibration residuals (receipt gasUsed − Σ RunExecuted.gasUsed) that the
 SINGLE_OVERHEAD / BATCH_OVERHEAD / ITEM_OVERHEAD constants in ActionExecutor.sol are derived from.
@@ -32,8 +39,9 @@ from web3.logs import DISCARD
 from autometa.chain.accounts import dev_account
 from autometa.chain.anvil import Anvil
 from autometa.chain.contracts import autometa
-from autometa.chain.deploy import transact
+from autometa.chain.deploy import DEV_PRICES_USD, deploy, deploy_dev_feeds, transact
 from autometa.chain.devnet import setup_dev_stack
+from autometa.chain.l2_standins import install_op_oracle, op_l1_fee
 from autometa.chain.web3 import connect
 from autometa.domain.assets import asset_to_bytes32
 from autometa.worker.executor import batch_gas
@@ -45,7 +53,14 @@ BATCH = 50
 OWNER_BASE = 10  # dev accounts 10..59 own the batch workflows
 RECIPIENT_BASE = OWNER_BASE + BATCH  # dev accounts 60..109 receive (existing, funded accounts)
 TARGETS = {"single_native_gas": 80_000, "single_time_gas": 65_000, "batch50_native_gas_per_wf": 32_000,
-           "fee_error_pct_max": 3.0}
+           "fee_error_pct_max": 3.0, "l2_fee_error_pct_max": 3.0, "executor_out_of_pocket": 0}
+L2_BASE_FEE = 10**7  # 0.01 gwei at the start; it decays block after block on a quiet anvil
+L2_TIP = 5 * 10**6  # 0.005 gwei: Base's L2 gas price is of the order of 0.001–0.02 gwei
+# (L1 base fee, blob base fee) in wei: blobs nearly free (Base's usual case) with a quiet and a
+# busier L1, and busy blobs. The first stays under OptimismModule's BOUND_GAS_PER_BYTE (the cheap
+# upper bound is charged), the others price the transaction exactly (on-chain FastLZ).
+L1_PRICES = {"quiet_l1": (10**9, 1), "cheap_blobs": (10 * 10**9, 1), "busy_blobs": (30 * 10**9, 20 * 10**9)}
+L2_BATCHES = (1, 5, 20, 50)
 
 
 def log(msg: str) -> None:
@@ -129,6 +144,88 @@ class Bench:
         return self._measure(label, receipt, len(wf_ids))
 
 
+def l2_fees() -> dict[str, Any]:
+    """The issue-14 measure: on an OP-stack chain, what owners pay (minus the premium) against the
+    executor's real cost including the L1 data fee; and whether the executor is ever out of pocket."""
+    errors: list[float] = []
+    l1_shares: list[float] = []
+    out_of_pocket = 0
+    single_gas: dict[str, int] = {}
+    paths = {True: 0, False: 0}  # transactions charged the exact L1 fee / Fjord's upper bound
+    exact_errors: list[float] = []  # |charged L1 fee − the oracle's fee of the real tx| / that, exact path
+    with Anvil(chain_id=8453, accounts=RECIPIENT_BASE + BATCH, extra_args=["--base-fee", str(L2_BASE_FEE)]) as anvil:
+        w3 = connect(anvil.url)
+        admin, executor = dev_account(0), dev_account(2)
+        oracle = install_op_oracle(w3, admin, *L1_PRICES["cheap_blobs"])
+        dep = deploy(w3, admin, executors=[executor.address], timelock=60)
+        deploy_dev_feeds(w3, admin, dep.address, {"ethereum": DEV_PRICES_USD["ethereum"]})
+        log(f"L2: Base-like anvil (chain 8453), chain module {dep.chain_module} at {dep.chain_module_address}")
+        bench = Bench(w3, dep.address)
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        ids = [bench.create(OWNER_BASE + i, spec(TRIGGER_PRICE, dev_account(RECIPIENT_BASE + i).address))
+               for i in range(BATCH)]
+
+        def send(call: Any, gas: int | None = None) -> Any:
+            params: dict[str, Any] = {"from": executor.address, "maxPriorityFeePerGas": L2_TIP,
+                                      "maxFeePerGas": 2 * L2_BASE_FEE + L2_TIP,
+                                      "nonce": w3.eth.get_transaction_count(executor.address)}
+            if gas is not None:
+                params["gas"] = gas
+            tx = call.build_transaction(params)
+            receipt = w3.eth.wait_for_transaction_receipt(
+                w3.eth.send_raw_transaction(executor.sign_transaction(tx).raw_transaction))
+            if receipt["status"] != 1:
+                raise RuntimeError("an L2 bench transaction reverted")
+            return receipt
+
+        def measure(label: str, receipt: Any, runs: int) -> None:
+            nonlocal out_of_pocket
+            executed = bench.core.events.RunExecuted().process_receipt(receipt, errors=DISCARD)
+            if len(executed) != runs:
+                raise RuntimeError(f"{label}: expected {runs} runs, got {len(executed)}")
+            paid = sum(int(e["args"]["fee"]) for e in executed)
+            l1 = op_l1_fee(w3, receipt["transactionHash"])
+            (shared,) = bench.core.events.L1FeeShared().process_receipt(receipt, errors=DISCARD)
+            charged_l1 = int(shared["args"]["l1Fee"])
+            tx = w3.eth.get_transaction(receipt["transactionHash"])
+            bound = oracle.functions.getL1FeeUpperBound(len(tx["input"]) + 50).call(block_identifier=tx["blockNumber"])
+            exact = charged_l1 != bound
+            paths[exact] += 1
+            if exact:
+                exact_errors.append(abs(charged_l1 - l1) / l1 * 100)
+            real = int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"]) + l1
+            error = abs(paid * 10_000 / (10_000 + bench.premium_bps) - real) / real * 100
+            errors.append(error)
+            l1_shares.append(l1 / real * 100)
+            out_of_pocket += paid < real
+            log(f"L2 {label}: gasUsed={receipt['gasUsed']} price={receipt['effectiveGasPrice']} L1 fee={l1} "
+                f"({l1 / real * 100:.1f} % of the cost; charged {'exact' if exact else 'the bound'} "
+                f"{charged_l1}) error={error:.3f} % executor margin={(paid - real) / real * 100:+.2f} %")
+
+        for scenario, prices in L1_PRICES.items():
+            install_op_oracle(w3, admin, *prices)
+            single = bench.create(5, spec(TRIGGER_TIME, dev_account(6).address, start=now))
+            receipt = send(bench.core.functions.execute(single, 0, 0))
+            single_gas[scenario] = int(receipt["gasUsed"])
+            measure(f"{scenario} execute", receipt, 1)
+            for n in L2_BATCHES:
+                runs = [(wf << 96) | (bench.next_run[wf] << 64) for wf in ids[:n]]
+                receipt = send(bench.core.functions.executeBatch(runs),
+                               gas=batch_gas(100_000 * n, [50_000] * n))
+                for wf in ids[:n]:
+                    bench.next_run[wf] += 1
+                measure(f"{scenario} batch{n}", receipt, n)
+    return {
+        "l2_fee_error_pct_max": round(max(errors), 3),
+        "executor_out_of_pocket": out_of_pocket,
+        "l2_transactions": len(errors),
+        "l2_l1_fee_share_pct": [round(min(l1_shares), 1), round(max(l1_shares), 1)],
+        "l2_single_time_gas": single_gas,  # per scenario: the L1 pricing's own gas is in it
+        "l2_charged_exact_vs_bound": [paths[True], paths[False]],
+        "l2_exact_l1_fee_error_pct_max": round(max(exact_errors, default=0.0), 3),
+    }
+
+
 def main() -> int:
     started = time.monotonic()
     with Anvil(accounts=RECIPIENT_BASE + BATCH) as anvil:
@@ -185,8 +282,9 @@ def main() -> int:
         "residual_time": bench.residuals["time 2"],
         "residual_batch_fixed": round(a),
         "residual_batch_per_item": round(b, 1),
-        "seconds": round(time.monotonic() - started, 1),
     }
+    result.update(l2_fees())
+    result["seconds"] = round(time.monotonic() - started, 1)
     result["targets_met"] = all(
         result[k] <= v for k, v in TARGETS.items()  # type: ignore[operator]
     )

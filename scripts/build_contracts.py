@@ -26,6 +26,11 @@ SHIPPED = {
     "DevToken": "DevContracts.sol",
     "DevMulticall": "DevContracts.sol",
     "DevGasBurner": "DevContracts.sol",
+    "NoL1FeeModule": "ChainModules.sol",
+    "OptimismModule": "ChainModules.sol",
+    "ArbitrumModule": "ChainModules.sol",
+    "DevGasPriceOracle": "L2StandIns.sol",
+    "DevArbGasInfo": "L2StandIns.sol",
 }
 
 

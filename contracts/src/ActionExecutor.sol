@@ -6,6 +6,7 @@ import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interf
 import {WorkflowRegistry} from "./WorkflowRegistry.sol";
 import {OwnerProxy} from "./OwnerProxy.sol";
 import {CalldataGas} from "./CalldataGas.sol";
+import {IChainModule} from "./ChainModules.sol";
 import "./AutometaTypes.sol";
 
 /// @title ActionExecutor — runs due workflows exactly once and charges a capped fee.
@@ -19,7 +20,9 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         bool paused;
         uint16 premiumBps;
         uint8 maxFailures;
-        uint64 maxTip; // wei per gas above the base fee a fee is computed with, at most
+        uint40 maxTip; // wei per gas above the base fee a fee is computed with, at most (≤ MAX_TIP_BOUND)
+        bool l1Fee; // chainModule.chargesL1Fee(), read when the module is set: no call on an L1
+        IChainModule chainModule; // prices the transaction's L1 data fee (rollups); same slot
     }
 
     /// A queued admin change (see `_queueOrApply`); `eta` 0 = none (applied, cancelled or unknown).
@@ -55,8 +58,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// (`_intrinsicGas`), by whichever run or relayed intent comes first. After the issue-12
     /// checks (canonical calldata, tip cap, gas pre-check, memory reset) bench/gas.py measured
     /// residuals of +315 (single), 37 + 9·n (batch): SINGLE + 310, BATCH + 37, ITEM + 9.
-    uint256 internal constant SINGLE_OVERHEAD = 9_700;
-    uint256 internal constant BATCH_OVERHEAD = 4_383;
+    /// After the chain-module check in the hot path (issue 14): residuals +27 / +21 (single),
+    /// 65 − 0.6·n (batch): SINGLE + 24, BATCH + 65.
+    uint256 internal constant SINGLE_OVERHEAD = 9_724;
+    uint256 internal constant BATCH_OVERHEAD = 4_448;
     uint256 internal constant ITEM_OVERHEAD = 4_829;
     /// What a second `execute` in the same transaction does not spend: the executor's balance
     /// slot was already written (a warm rewrite costs 100, the first write 2,900).
@@ -111,10 +116,18 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 internal _changeCount;
     mapping(uint256 => Change) internal _changes;
 
-    constructor(address admin, uint256 delay) Ownable(admin) {
+    constructor(address admin, uint256 delay, address chainModule_) Ownable(admin) {
         if (delay < MIN_TIMELOCK || delay > MAX_TIMELOCK) revert TimelockOutOfRange(delay);
         timelockDelay = delay;
-        _config = Config({paused: false, premiumBps: 1_000, maxFailures: 3, maxTip: uint64(DEFAULT_MAX_TIP)});
+        _config = Config({
+            paused: false,
+            premiumBps: 1_000,
+            maxFailures: 3,
+            maxTip: uint40(DEFAULT_MAX_TIP),
+            l1Fee: _checkChainModule(chainModule_),
+            chainModule: IChainModule(chainModule_)
+        });
+        emit ChainModuleSet(chainModule_);
         emit PremiumSet(1_000);
         emit MaxFailuresSet(3);
         emit MaxTipSet(DEFAULT_MAX_TIP);
@@ -137,6 +150,16 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // transaction (a batching contract) neither that nor the first write of the executor's balance.
         uint256 intrinsic = _intrinsicGas();
         uint256 overhead = intrinsic != 0 ? SINGLE_OVERHEAD + intrinsic : SINGLE_OVERHEAD - NESTED_SAVING;
+        // The L1 data fee, like the intrinsic gas, belongs to the first charge of the transaction.
+        // The module call's own gas (tens of thousands when it prices exactly) moves from the
+        // measured gas to the overhead, so the run's fee bound (RUN_GAS_BOUND) need not cover it.
+        if (intrinsic != 0 && c.l1Fee) {
+            uint256 g = gasleft();
+            uint256 l1Gas = _l1Gas(c, 1);
+            g -= gasleft();
+            overhead += l1Gas + g;
+            gasStart -= g;
+        }
         uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
         if (fee != 0) ex.balance += uint128(fee);
     }
@@ -158,7 +181,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         if (start != 4 + 64) revert NonCanonicalCalldata(start, 4 + 64);
         _requireCanonical(4 + 64 + 32 * n);
-        uint256 shared = (BATCH_OVERHEAD + _intrinsicGas() + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD;
+        uint256 intrinsic = _intrinsicGas();
+        // Every item has the same calldata (one word), so each carries 1/n of the L1 data fee,
+        // as of the shared gas; the module call's gas is part of the shared gas measured here.
+        uint256 l1Gas = intrinsic != 0 && c.l1Fee ? _l1Gas(c, n) : 0;
+        uint256 shared = (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD + l1Gas;
         uint256 total;
         PriceCache memory pc;
         // Each item starts from the same free memory pointer: the memory an item used is reused
@@ -233,6 +260,17 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             return 0;
         }
         return _queueOrApply(CHANGE_MAX_TIP, bytes32(0), maxTip);
+    }
+
+    /// @notice Replace the chain module that prices the L1 data fee. It can raise what every run
+    /// costs, so once a workflow exists it waits in the timelock like a premium raise.
+    function setChainModule(address module) external onlyOwner returns (uint256 changeId) {
+        _checkChainModule(module);
+        return _queueOrApply(CHANGE_CHAIN_MODULE, bytes32(0), uint160(module));
+    }
+
+    function chainModule() external view returns (address) {
+        return address(_config.chainModule);
     }
 
     /// @notice Apply a queued change once its delay has passed.
@@ -340,15 +378,46 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         } else if (kind == CHANGE_PREMIUM) {
             _config.premiumBps = uint16(value);
             emit PremiumSet(value);
-        } else {
-            _config.maxTip = uint64(value);
+        } else if (kind == CHANGE_MAX_TIP) {
+            _config.maxTip = uint40(value);
             emit MaxTipSet(value);
+        } else {
+            // checked again when applied: it must still answer on this chain
+            address module = address(uint160(value));
+            _config.l1Fee = _checkChainModule(module);
+            _config.chainModule = IChainModule(module);
+            emit ChainModuleSet(module);
         }
     }
 
     function _setExecutorNow(address executor, bool allowed) private {
         _accounts[executor].isExecutor = allowed;
         emit ExecutorSet(executor, allowed);
+    }
+
+    /// Refuse anything that is not a contract answering as a chain module on this chain (a
+    /// module's `chargesL1Fee` reads its predeploy, so it fails where that is missing; an address
+    /// without code answers nothing). Returns whether the module charges an L1 fee at all.
+    function _checkChainModule(address module) private view returns (bool) {
+        (bool ok, bytes memory ret) = module.staticcall(abi.encodeCall(IChainModule.chargesL1Fee, ()));
+        if (!ok || ret.length != 32 || uint256(bytes32(ret)) > 1) revert InvalidChainModule(module);
+        return uint256(bytes32(ret)) == 1;
+    }
+
+    /// Each of `n` runs' share of this transaction's L1 data fee (its calldata is `msg.data`,
+    /// checked canonical before this), as gas at the transaction's price ceiling min(gas price,
+    /// base fee + tip cap), rounded up: it is then charged like the run's own gas, at the run's
+    /// price, so every owner cap (gas-price cap, maxFeePerRun, the escrow check) bounds it, and
+    /// the hot path of an L1 deployment is unchanged. Announced once, when there is one.
+    function _l1Gas(Config memory c, uint256 n) private returns (uint256 gas) {
+        uint256 l1 = c.chainModule.getCurrentL1Fee(msg.data);
+        uint256 price = tx.gasprice;
+        uint256 ceiling = block.basefee + c.maxTip;
+        if (ceiling < price) price = ceiling;
+        if (l1 == 0 || price == 0) return 0;
+        gas = (l1 / n + price - 1) / price;
+        if (gas > type(uint64).max) gas = type(uint64).max; // keeps the gas sums in _run far from overflow
+        emit L1FeeShared(l1, gas);
     }
 
     /// A feed's decimals, refusing anything that is not a usable AggregatorV3Interface.

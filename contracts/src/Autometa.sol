@@ -10,5 +10,8 @@ import {ActionExecutor} from "./ActionExecutor.sol";
 contract Autometa is ActionExecutor {
     /// @param timelockDelay seconds an admin change that could cost owners waits before it applies
     /// (MIN_TIMELOCK..MAX_TIMELOCK); changes made while no workflow exists apply at once.
-    constructor(address admin, uint256 timelockDelay) ActionExecutor(admin, timelockDelay) {}
+    /// @param chainModule the IChainModule pricing this chain's L1 data fee (NoL1FeeModule on L1s).
+    constructor(address admin, uint256 timelockDelay, address chainModule)
+        ActionExecutor(admin, timelockDelay, chainModule)
+    {}
 }

@@ -51,6 +51,7 @@ uint8 constant CHANGE_EXECUTOR = 1; // key: executor address; value: 1 allow, 0 
 uint8 constant CHANGE_FEED = 2; // key: asset; value: feed address | maxAge << 160
 uint8 constant CHANGE_PREMIUM = 3; // value: premium in basis points
 uint8 constant CHANGE_MAX_TIP = 4; // value: the most tip per gas (above the base fee) a fee is computed with
+uint8 constant CHANGE_CHAIN_MODULE = 5; // value: the chain module (IChainModule) that prices the L1 data fee
 
 /// What a user asks for. Field meaning depends on the kinds (see the constants above).
 struct WorkflowSpec {
@@ -117,6 +118,10 @@ interface IAutometaEvents {
     event ChangeApplied(uint256 indexed changeId);
     event ChangeCancelled(uint256 indexed changeId);
     event NoncesInvalidated(address indexed owner, uint256 nonce);
+    event ChainModuleSet(address module);
+    /// This transaction's L1 data fee (wei, from the chain module) and the gas each charged run
+    /// carries for its share (included in its RunExecuted.gasUsed, charged at its gas price).
+    event L1FeeShared(uint256 l1Fee, uint256 gasPerRun);
 }
 
 /// Every error, with the values a caller needs to understand it.
@@ -147,5 +152,6 @@ interface IAutometaErrors {
     error UnknownChange(uint256 changeId);
     error ChangeNotReady(uint256 changeId, uint256 eta);
     error RenounceDisabled();
+    error InvalidChainModule(address module);
     error SafeTransferFailed(address token);
 }

@@ -206,7 +206,12 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
     /// The real, via-IR-built Autometa from the forge artifact (tests never import the sources, so
     /// the shipped artifacts are built by one compiler profile only).
     function _deployCore(address admin_) internal returns (IAutometa) {
-        return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_, DELAY)));
+        return IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin_, DELAY, _noL1FeeModule())));
+    }
+
+    /// The chain module of an L1 / dev chain (no L1 data fee), from its artifact.
+    function _noL1FeeModule() internal returns (address) {
+        return vm.deployCode("ChainModules.sol:NoL1FeeModule", "");
     }
 
     /// An admin change that waits in the timelock once workflows exist: queue it (the call

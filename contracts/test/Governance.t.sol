@@ -194,11 +194,12 @@ contract GovernanceTest is Base {
     function test_item7_timelockDelay_withinHardBounds() public {
         uint256 lo = core.MIN_TIMELOCK();
         uint256 hi = core.MAX_TIMELOCK();
+        address module = _noL1FeeModule();
         vm.expectRevert(abi.encodeWithSelector(TimelockOutOfRange.selector, lo - 1));
-        vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, lo - 1));
+        vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, lo - 1, module));
         vm.expectRevert(abi.encodeWithSelector(TimelockOutOfRange.selector, hi + 1));
-        vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, hi + 1));
-        IAutometa c = IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, lo)));
+        vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, hi + 1, module));
+        IAutometa c = IAutometa(vm.deployCode("Autometa.sol:Autometa", abi.encode(admin, lo, module)));
         assertEq(c.timelockDelay(), lo, "the minimum is accepted");
         assertEq(core.timelockDelay(), DELAY, "the tests' delay");
     }

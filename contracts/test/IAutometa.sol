@@ -48,6 +48,8 @@ interface IAutometa is IAutometaEvents, IAutometaErrors {
     function setFeed(bytes32 asset, address feed, uint32 maxAge) external returns (uint256);
     function registerAsset(bytes32 asset) external returns (uint16);
     function setMaxTip(uint64 maxTip) external returns (uint256);
+    function setChainModule(address module) external returns (uint256);
+    function chainModule() external view returns (address);
     function applyChange(uint256 changeId) external;
     function cancelChange(uint256 changeId) external;
     function pendingChange(uint256 changeId) external view returns (uint8, bytes32, uint256, uint256);

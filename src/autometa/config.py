@@ -150,6 +150,19 @@ class Settings(BaseSettings):
     NOTIFY_MAX_RESPONSE_BYTES: int = Field(default=65536, ge=0, le=10**8)
     NOTIFY_RUNWAY_RUNS: int = Field(default=3, ge=0, le=10**6)
     NOTIFY_RUNWAY_DAYS: float = Field(default=1.0, ge=0, le=3650)
+    # Watch thresholds (what the scheduler and executors report as events).
+    NOTIFY_MISSED_BLOCKS: int = Field(default=20, ge=1, le=10**6,
+                                      description="run.missed: a due run not executed within this many blocks")
+    NOTIFY_BACKLOG_BLOCKS: int = Field(default=10, ge=1, le=10**6,
+                                       description="queue.backlog: due runs waiting longer than this many blocks")
+    NOTIFY_BACKLOG_DEPTH: int = Field(default=1000, ge=1, le=10**9,
+                                      description="queue.backlog: jobs queued or in flight above this")
+    NOTIFY_LOW_GAS_WEI: int = Field(default=10**16, ge=0,
+                                    description="executor.low_gas: an executor's balance below this (0: off)")
+    NOTIFY_GAS_CHECK_BLOCKS: int = Field(default=10, ge=1, le=10**6,
+                                         description="an executor reads its balance at most once per this many blocks")
+    NOTIFY_RPC_DOWN_S: float = Field(default=30.0, gt=0, le=86400,
+                                     description="rpc.down: every RPC call of a process failing for this long")
 
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod

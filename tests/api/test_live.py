@@ -15,6 +15,7 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 
 from autometa.api import create_app
+from autometa.cli.common import CliError
 from autometa.cli.workflow_commands import _change_via_relayer, _create_via_relayer
 from autometa.client import ApiClientError, AutometaClient
 from autometa.domain.kinds import StatusOp
@@ -43,6 +44,10 @@ def test_cli_relayer_path_and_sync_client(live: str, dev_chain: DevChain) -> Non
     wid = created["workflow_id"]
     assert created["tx_hash"].startswith("0x")
     assert _change_via_relayer(live, USER, StatusOp.PAUSE, wid)["status"] == "paused"
+    # a refusal is the relayer's sentence, not raw JSON (issue 13 item 5)
+    refusal = rf"the relayer refused \(409\): workflow {wid}: cannot pause a paused workflow$"
+    with pytest.raises(CliError, match=refusal):
+        _change_via_relayer(live, USER, StatusOp.PAUSE, wid)
     with AutometaClient(live) as client:
         assert client.healthz().status == "ok"
         assert client.contracts().chain_id == 31337
@@ -63,7 +68,8 @@ def test_no_input_makes_a_server_error(live: str) -> None:
     schemathesis' pytest plugin disagree, so the operations are driven here with hypothesis."""
     schema = schemathesis.openapi.from_url(f"{live}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) == 30  # 17 + admin/pending + workflow/tx/{tx_hash} + 11 notification routes
+    # 17 + admin/pending + workflow/tx/{tx_hash} + 11 notification routes + dashboard/trigger-kinds
+    assert len(operations) == 31
     # An endless event stream cannot be fuzzed by reading whole responses (tests/dashboard covers its 422s).
     operations = [op for op in operations if op.path != "/api/executions/stream"]
     statuses: Counter[int] = Counter()

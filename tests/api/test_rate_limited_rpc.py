@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from web3.logs import DISCARD
 
+from autometa.api.chain import ChainGateway
 from autometa.chain.contracts import autometa
 from autometa.chain.sender import NotBroadcast, TransactionSender
 from autometa.chain.web3 import RpcRetry, RpcUnavailable, connect_async
 from autometa.client import RelayPending
+from autometa.config import Settings
 from tests.api.conftest import RECIPIENT, RELAYER, USER, Api, close_api, deposit, open_api, seed_body
 from tests.conftest import DevChain
 from tests.support.coingecko_stub import CoinGeckoStub
@@ -197,3 +199,21 @@ async def test_a_restarted_api_follows_what_it_sent(
         assert dev_chain.w3.eth.get_transaction_receipt(status.tx_hash)["status"] == 1  # type: ignore[arg-type]
     finally:
         await close_api(second, prefix)
+
+
+async def test_a_contract_wallet_is_looked_up_once_an_eoa_every_time(proxy: RpcProxy, dev_chain: DevChain) -> None:
+    """Issue 21: what does not change is cached — a wallet's code once seen; "no code" never (a
+    counterfactual wallet may be deployed at any moment)."""
+    settings = Settings(NETWORK="dev", MOONBASE_RPC=proxy.url, REGISTRY_ADDRESS=dev_chain.deployment.address)
+    gateway = ChainGateway.from_settings(settings)
+    try:
+        for _ in range(3):
+            assert await gateway.has_code(dev_chain.deployment.address)
+        assert proxy.calls["eth_getCode"] == 1
+        for _ in range(3):
+            assert not await gateway.has_code(USER.address)
+        assert proxy.calls["eth_getCode"] == 4
+        assert await gateway.has_code(dev_chain.deployment.address, max_age=0)  # expired: asked again
+        assert proxy.calls["eth_getCode"] == 5
+    finally:
+        await gateway.aclose()

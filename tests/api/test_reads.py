@@ -90,11 +90,16 @@ async def test_workers_and_metrics(api_embedded: Api) -> None:
     api = api_embedded
     hb = api.store.heartbeats
     await run_in_threadpool(hb.beat, "exec-1", "executor", USER.address, "0.1.0")
-    await run_in_threadpool(hb.beat, "sched-1", "scheduler", None, "0.1.0")
+    lease = {"chain_id": 31337, "lease_holder": "sched-1"}
+    await run_in_threadpool(lambda: hb.beat("sched-1", "scheduler", None, "0.1.0", extra={**lease, "active": True}))
+    await run_in_threadpool(lambda: hb.beat("sched-2", "scheduler", None, "0.1.0", extra={**lease, "active": False}))
     await run_in_threadpool(hb.beat, "old", "executor", None, None, now=datetime.now(UTC) - timedelta(hours=1))
     workers = await api.typed.workers(within_s=60)
-    assert workers.executors == 1 and workers.scheduler_active
-    assert {w.worker_id for w in workers.workers} == {"exec-1", "sched-1"}
+    assert workers.executors == 1 and workers.scheduler_active and workers.schedulers == 2
+    assert workers.lease_holder == "sched-1"
+    active = {w.worker_id: w.active for w in workers.workers if w.role == "scheduler"}
+    assert active == {"sched-1": True, "sched-2": False}
+    assert {w.worker_id for w in workers.workers} == {"exec-1", "sched-1", "sched-2"}
     wid = await _indexed_workflow(api)
     await run_in_threadpool(_record_runs, api, wid)
     await api.typed.price("ethereum")

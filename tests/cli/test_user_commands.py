@@ -75,23 +75,30 @@ def test_price_set_moves_the_feed(cli, dev_chain) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("args", "needle", "exit_code"),
     [
-        (("workflow", "create", "{not json"), "invalid JSON"),
-        (("workflow", "create", json.dumps({**SEED_BODY, "trigger_type": 7})), "trigger_type"),
-        (("escrow", "balance", "0x123"), "address"),
-        (("escrow", "deposit", "0"), "positive"),
-        (("escrow", "withdraw", "1000"), "InsufficientEscrow"),
-        (("workflow", "pause", "999"), "UnknownWorkflow"),
-        (("price", "set", "ethereum", "abc"), "not a number"),
-        (("price", "set", "nosuchcoin", "1"), "no price feed"),
+        # 2: bad usage or input
+        (("workflow", "create", "{not json"), "invalid JSON", 2),
+        (("workflow", "create", json.dumps({**SEED_BODY, "trigger_type": 7})), "trigger_type", 2),
+        (("escrow", "balance", "0x123"), "address", 2),
+        (("escrow", "deposit", "0"), "positive", 2),
+        (("escrow", "deposit", "-1"), "amount must be positive (got -1)", 2),
+        (("escrow", "withdraw", "-0.5"), "amount must be positive", 2),
+        (("price", "set", "ethereum", "abc"), "not a number", 2),
+        (("price", "set", "ethereum", "-3"), "price must be positive", 2),
+        (("price", "set", "nosuchcoin", "1"), "no price feed", 2),
+        (("escrow", "deposit", "1", "--bogus"), "--bogus", 2),
+        # 1: the operation failed, with the contract's reason as a sentence, amounts in coin
+        (("escrow", "withdraw", "1000"), "holds 0 coin but 1000 coin is needed", 1),
+        (("workflow", "pause", "999"), "workflow 999 does not exist", 1),
     ],
 )
-def test_bad_input_is_a_clear_error(cli, args: tuple[str, ...], needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_clear_error(cli, args: tuple[str, ...], needle: str, exit_code: int) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli(*args)
-    assert code != 0
+    assert code == exit_code, (code, err)
     assert needle in err, err
     assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) <= 6 and "InsufficientEscrow(" not in err
 
 
 def test_missing_key_and_unreachable_rpc(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]

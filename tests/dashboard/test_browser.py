@@ -65,7 +65,7 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
     page.wait_for_selector("[data-testid=prices] li[data-symbol=ethereum]")
     page.wait_for_selector("[data-testid=workers] li[data-role=executor]")
     price = page.inner_text("[data-testid=prices] li[data-symbol=ethereum]")
-    assert re.search(r"\$3250 · backend-\w+ · \d+ s old", price), price  # the dev feed's price and its source
+    assert re.search(r"\$3250 · oracle · updated \d+ s ago", price), price  # the dev feed's price, its own age
     page.screenshot(path=str(artifacts / "01-overview.png"), full_page=True)
 
     connect(page, wallet)
@@ -239,3 +239,47 @@ def test_the_form_shows_each_kinds_fields_and_flags_problems_as_you_type(stack: 
     page.fill(f"{form} [name=value]", "0.5")
     page.wait_for_selector(f"{form}[data-valid=true]")
     assert page.inner_text("[data-testid=create-errors]") == "" and wallet.signed == []
+
+
+def test_the_first_render_shows_what_is_known(stack: Stack, browser: Any) -> None:
+    """Issue 13 item 12: when the page says it is ready, the executions that exist are on it (not
+    "No executions yet"), the prices say they come from the dev chain's oracle with its own age,
+    the workers show the scheduler holding the lease, and the feed is never called offline."""
+    import time
+
+    from autometa.chain.contracts import autometa
+    from autometa.chain.deploy import transact
+    from autometa.domain.workflow import WorkflowSpec
+
+    w3, user = stack.chain.w3, dev_account(6)
+    core = autometa(w3, stack.chain.deployment.address)
+    transact(w3, user, core.functions.deposit(), value=10**17)
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    action = {"to": RECIPIENT, "amount_wei": "1000"}
+    spec = WorkflowSpec.model_validate(
+        {"trigger_type": "time", "trigger_data": {"at": now + 2}, "action_type": "native", "action_data": action}
+    )
+    transact(w3, user, core.functions.createWorkflow(spec.to_abi()))
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{stack.url}/api/executions", params={"user": user.address}, timeout=10).json()["total"] == 0:
+        assert time.monotonic() < deadline, "no execution recorded"
+        time.sleep(0.5)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    try:
+        pills: list[str] = []
+        page.expose_function("notePill", lambda text: pills.append(text))
+        page.add_init_script("""new MutationObserver(() => { const p = document.getElementById('feed-state');
+            if (p) window.notePill(p.textContent); }).observe(document, {subtree: true, childList: true,
+            characterData: true});""")
+        page.goto(stack.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#feed-rows tr").count() > 0
+        assert page.locator("[data-testid=feed-empty]").is_hidden()
+        prices = page.locator("#price-list").inner_text()
+        assert "oracle · updated" in prices and "backend-api" not in prices, prices
+        workers = page.locator("#worker-list").inner_text()
+        assert "scheduler" in workers and "holds the lease" in workers and "executor" in workers, workers
+        assert "offline" not in pills, pills
+    finally:
+        context.close()

@@ -45,8 +45,9 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
                 "RELAYER_PRIVATE_KEY": dev_role("relayer").key.hex(),
                 "PRICE_FEED_URL": stub.url, "BACKEND_API_URL": f"http://127.0.0.1:{port}", "POLL_INTERVAL": "1",
             }  # fmt: skip
-            for role in ("api", "scheduler", "executor"):
-                log = open(tmp_path / f"{role}.log", "w")  # noqa: SIM115 - closed with the process
+            for name, role in (("api", "api"), ("scheduler", "scheduler"), ("scheduler2", "scheduler"),
+                               ("executor", "executor")):  # fmt: skip
+                log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
                 procs.append(
                     subprocess.Popen([AUTOMETA, role], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
                 )
@@ -82,10 +83,10 @@ def test_seed_flow_across_processes(cluster: dict[str, object]) -> None:
     user, recipient = dev_role("user"), dev_role("recipient")
     transact(w3, user, core.functions.deposit(), value=2 * 10**18)  # type: ignore[arg-type]
     assert client.contracts().WorkflowRegistry == dep.address  # type: ignore[attr-defined]
-    created = client.create_signed(
+    created = client.create_signed(  # no user_address: the signer's (issue 13 item 18)
         user,
         {
-            "user_address": user.address, "trigger_type": 2,
+            "trigger_type": 2,
             "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200.0},
             "action_type": 0, "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
         },
@@ -106,3 +107,11 @@ def test_seed_flow_across_processes(cluster: dict[str, object]) -> None:
     workers = client.workers()
     roles = {w.role for w in workers.workers} if hasattr(workers, "workers") else set()
     assert "executor" in roles, workers
+    # issue 13 item 15: both schedulers are visible, one holds the lease, the other says it stands by
+    schedulers = [w for w in workers.workers if w.role == "scheduler"]
+    assert workers.schedulers == 2 and len(schedulers) == 2, workers
+    assert workers.scheduler_active and workers.lease_holder in {w.worker_id for w in schedulers}
+    assert sorted(bool(w.active) for w in schedulers) == [False, True]
+    assert all(w.pid and w.host and w.chain_id == 31337 for w in schedulers)
+    standby_logs = [(logs / f"{n}.log").read_text() for n in ("scheduler", "scheduler2")]  # type: ignore[operator]
+    assert sum("scheduler.standby" in text for text in standby_logs) == 1, standby_logs

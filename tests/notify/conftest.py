@@ -20,3 +20,4 @@ def receiver() -> Iterator[Receiver]:
 
 # The API tests here use the API suite's fixtures (dev chain settings, CoinGecko stand-in).
 from tests.api.conftest import coingecko, coingecko_server  # noqa: E402,F401
+from tests.worker.conftest import redis_prefix  # noqa: E402,F401

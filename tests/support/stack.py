@@ -107,7 +107,9 @@ class Stack:
 
     @property
     def prefix(self) -> str:
-        return f"autometa:{self.dep.chain_id}:{Web3.to_checksum_address(self.dep.address)}"
+        from autometa.chain.identity import genesis_hash, queue_prefix
+
+        return queue_prefix(self.dep.chain_id, genesis_hash(self.w3), self.dep.address)
 
     @property
     def stream(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -92,7 +93,26 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             allow_headers=["Content-Type", "X-API-Key"], max_age=600,
         )  # fmt: skip
     app.add_middleware(MetricsMiddleware)
+    if settings.API_KEY is None:
+        _drop_api_key_from_schema(app)
     return app
+
+
+def _drop_api_key_from_schema(app: FastAPI) -> None:
+    """Without API_KEY no endpoint asks for `X-API-Key`: the schema must not say it does."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.get("components", {}).pop("securitySchemes", None)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    if isinstance(operation, dict):
+                        operation.pop("security", None)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _host_notifications(settings: Settings, services: Services) -> Callable[[], Awaitable[None]]:

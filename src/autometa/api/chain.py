@@ -20,6 +20,9 @@ from autometa.config import ConfigError, Settings
 
 T = TypeVar("T")
 
+CODE_CACHE_S = 600.0  # how long a contract wallet is remembered as one
+CODE_CACHE_SIZE = 10_000
+
 
 class Fresh(Generic[T]):
     """A value read from the chain, reused for `max_age` seconds; concurrent readers of an
@@ -69,6 +72,7 @@ class ChainGateway:
         self._core: AsyncContract | None = None
         self._lock = asyncio.Lock()
         self._head = Fresh(self._read_head)
+        self._code_seen: dict[str, float] = {}  # address -> monotonic time its code was last seen
 
     @classmethod
     def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
@@ -123,8 +127,21 @@ class ChainGateway:
     async def nonce_of(self, owner: str) -> int:
         return int(await (await self.core()).functions.nonces(owner).call())
 
-    async def has_code(self, address: str) -> bool:
-        return bool(await self.w3.eth.get_code(AsyncWeb3.to_checksum_address(address)))
+    async def has_code(self, address: str, max_age: float = CODE_CACHE_S) -> bool:
+        """Whether an account has code. Only "yes" is remembered (for `max_age` s): the answer
+        only lets a contract wallet's signature through to the simulation, which checks it with
+        the wallet itself, so a stale "yes" costs nothing; a "no" is never cached, because a
+        counterfactual wallet may be deployed at any moment."""
+        key = address.lower()
+        seen = self._code_seen.get(key)
+        if seen is not None and time.monotonic() - seen < max_age:
+            return True
+        found = bool(await self.w3.eth.get_code(AsyncWeb3.to_checksum_address(address)))
+        if found:
+            if len(self._code_seen) >= CODE_CACHE_SIZE:
+                self._code_seen.clear()  # bounded: a flood of addresses costs re-reads, not memory
+            self._code_seen[key] = time.monotonic()
+        return found
 
     async def get_workflow(self, workflow_id: int) -> Any:
         """The contract's `getWorkflow` tuple (reverts `UnknownWorkflow` for an unknown id)."""

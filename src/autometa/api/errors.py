@@ -11,9 +11,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from autometa.chain.revert import TransactionReverted
 from autometa.chain.sender import SigningFailed
+from autometa.chain.sentences import human
+from autometa.domain.triggers import known_names
 
 log = structlog.get_logger("autometa.api")
 
@@ -57,7 +60,7 @@ def error_response(
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     """`("body", "trigger_data", "price", "at")` → `trigger_data.at` (drop the union's tag)."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    tags = {"time", "interval", "price", "native", "erc20", "call", "function-after[_check(), PriceTriggerData]"}
+    tags = {*known_names(), "native", "erc20", "call"}
     parts = [p for p in parts if p not in tags and not p.startswith("function-")]
     return ".".join(parts) or "body"
 
@@ -98,7 +101,7 @@ def revert_error(exc: TransactionReverted) -> ApiError:
     if exc.error_name == "InvalidSpec":
         field = str(exc.args_by_name.get("field", "")) or None
     details = {"reason": exc.reason.message, "name": exc.error_name}
-    return ApiError(status, "contract_refused", f"the contract refuses this: {exc.reason.message}",
+    return ApiError(status, "contract_refused", f"the contract refuses this: {human(exc.reason)}",
                     field=field, details=details)  # fmt: skip
 
 
@@ -120,7 +123,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(TransactionReverted)
     async def _reverted(request: Request, exc: TransactionReverted) -> JSONResponse:
@@ -140,6 +146,19 @@ def install_handlers(app: FastAPI) -> None:
             return dependency.response()
         log.exception("unhandled_error", path=request.url.path, method=request.method)
         return error_response(500, "internal_error", "internal error (a bug: please report it)")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the first route
+    that matched the path, so a path served by two routes (GET and DELETE of one subscription)
+    would announce half of what it allows."""
+    methods: set[str] = set()
+    scope = {**request.scope, "method": "\x00"}  # matches no route fully: every path match is partial
+    for route in request.app.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def dependency_failure(exc: BaseException) -> ApiError | None:

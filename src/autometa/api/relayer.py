@@ -41,9 +41,10 @@ from autometa.api.schemas import (
 )
 from autometa.chain.revert import TransactionReverted, decode_revert, revert_data_from_exception
 from autometa.chain.sender import NonceConsumed, SentTx, TransactionSender
+from autometa.chain.sentences import insufficient_escrow, invalid_transition
 from autometa.domain.eip712 import create_typed_data, status_typed_data
 from autometa.domain.kinds import Status, StatusOp
-from autometa.domain.workflow import PriceTriggerData, WorkflowSpec
+from autometa.domain.workflow import WorkflowSpec, unsupported_token
 
 log = structlog.get_logger("autometa.api.relayer")
 
@@ -193,9 +194,9 @@ class Relayer:
     # ------------------------------------------------------------------ checks
 
     def _check_token(self, spec: WorkflowSpec) -> None:
-        trigger = spec.trigger_data
-        if isinstance(trigger, PriceTriggerData) and trigger.token not in self.config.supported_assets:
-            raise invalid("trigger_data.token", f"unknown token; supported: {', '.join(self.config.supported_assets)}")
+        problem = unsupported_token(spec, self.config.supported_assets)
+        if problem:
+            raise invalid("trigger_data.token", problem)
 
     def _check_spec(self, body: WorkflowCreateBody, now: int) -> WorkflowSpec:
         spec = body.spec()
@@ -257,8 +258,7 @@ class Relayer:
         balance = await self.chain.balance_of(owner)
         if balance < fee:
             raise ApiError(402, "insufficient_escrow",
-                           f"max_relayer_fee_wei: the owner's escrow holds {balance} wei, less than the {fee} wei "
-                           "relayer fee; deposit first (`autometa escrow deposit`)",
+                           f"max_relayer_fee_wei: {insufficient_escrow(owner, balance, fee)}",
                            field="max_relayer_fee_wei",
                            details={"balance_wei": str(balance), "fee_wei": str(fee)})  # fmt: skip
 
@@ -274,7 +274,7 @@ class Relayer:
                            field="user_address")  # fmt: skip
         status = Status(int(view[2]))
         if status not in ALLOWED_FROM[op]:
-            raise ApiError(409, "invalid_transition", f"cannot {op.name.lower()} a {status.label} workflow")
+            raise ApiError(409, "invalid_transition", f"workflow {workflow_id}: {invalid_transition(op, status)}")
 
     # ------------------------------------------------------------------ sending
 

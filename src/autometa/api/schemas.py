@@ -169,7 +169,7 @@ class PendingChangeOut(BaseModel):
     """One admin change waiting in the contract's timelock."""
 
     id: int
-    kind: str  # executor | feed | premium | max_tip
+    kind: str  # executor | feed | premium | max_tip | chain_module
     description: str
     eta: int  # unix time from which the admin may apply it
     ready: bool
@@ -180,6 +180,7 @@ class PendingChangeOut(BaseModel):
     max_age_s: int | None = None
     premium_bps: int | None = None
     max_tip_wei: int | None = None
+    chain_module: str | None = None
 
 
 class AdminPendingOut(BaseModel):
@@ -321,12 +322,16 @@ class WorkerOut(BaseModel):
     started_at: datetime
     last_seen: datetime
     age_s: float
+    chain_id: int | None = Field(default=None, description="the chain this process works on")
+    active: bool | None = Field(default=None, description="schedulers: holds the lease (the one that schedules)")
 
 
 class WorkersOut(BaseModel):
     within_s: float
     executors: int
-    scheduler_active: bool
+    schedulers: int = Field(description="scheduler processes alive: one active, the others standing by")
+    scheduler_active: bool = Field(description="a scheduler holds the lease")
+    lease_holder: str | None = Field(description="the worker_id of the scheduler holding the lease")
     workers: list[WorkerOut]
 
 

@@ -42,6 +42,7 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
     options: dict[str, Any] = {
         "host": settings.API_HOST, "port": settings.API_PORT, "log_level": settings.LOG_LEVEL.lower(),
         "access_log": False, "server_header": False, "proxy_headers": False,
+        "log_config": None,  # uvicorn's lines go through our one handler and format (`logs.py`)
     }  # fmt: skip
     options.update(overrides)
     return uvicorn.Config(app, **options)

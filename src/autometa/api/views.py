@@ -60,8 +60,11 @@ def execution_view(row: Execution) -> ExecutionOut:
 
 def worker_view(row: Heartbeat, now: datetime | None = None) -> WorkerOut:
     now = now or datetime.now(UTC)
+    extra = row.extra if isinstance(row.extra, dict) else {}
     return WorkerOut(
         worker_id=row.worker_id, role=row.role, address=row.address, version=row.version, host=row.host,
         pid=row.pid, started_at=row.started_at, last_seen=row.last_seen,
         age_s=max(0.0, (now - row.last_seen).total_seconds()),
+        chain_id=extra.get("chain_id") if isinstance(extra.get("chain_id"), int) else None,
+        active=bool(extra["active"]) if row.role == "scheduler" and "active" in extra else None,
     )  # fmt: skip

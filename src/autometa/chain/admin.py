@@ -21,7 +21,7 @@ UINT160_MASK = (1 << 160) - 1
 @dataclass(frozen=True)
 class PendingChange:
     id: int
-    kind: str  # executor | feed | premium | max_tip
+    kind: str  # executor | feed | premium | max_tip | chain_module
     eta: int  # unix time from which the admin may apply it
     description: str
     executor: str | None = None
@@ -30,6 +30,7 @@ class PendingChange:
     max_age_s: int | None = None
     premium_bps: int | None = None
     max_tip_wei: int | None = None
+    chain_module: str | None = None  # the new IChainModule's address
 
     def ready(self, now: int) -> bool:
         return now >= self.eta
@@ -57,6 +58,9 @@ def decode_change(change_id: int, kind: int, key: bytes, value: int, eta: int) -
         )  # fmt: skip
     if k is AdminChange.PREMIUM:
         return PendingChange(change_id, k.label, eta, f"premium → {value} bps", premium_bps=value)
+    if k is AdminChange.CHAIN_MODULE:
+        module = to_checksum_address((value & UINT160_MASK).to_bytes(20, "big"))
+        return PendingChange(change_id, k.label, eta, f"chain module (L1 data fee) → {module}", chain_module=module)
     return PendingChange(change_id, k.label, eta, f"tip cap → {value / 10**9:g} gwei per gas", max_tip_wei=value)
 
 

@@ -95,7 +95,9 @@ class Anvil:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             args += ["--state", str(self.state_path), "--state-interval", "5"]
         args += self.extra_args
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own session: a terminal's Ctrl-C reaches the host, which stops services first and
+        # then the chain (stop()), not the chain under running services.
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

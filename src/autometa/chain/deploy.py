@@ -15,8 +15,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from autometa.chain.contracts import autometa, bind, factory
+from autometa.chain.contracts import MODULE_CONTRACTS, autometa, bind, factory
 from autometa.domain.assets import asset_to_bytes32
+from autometa.networks import ChainModule, by_chain_id
 
 DEV_PRICES_USD: dict[str, Decimal] = {
     "ethereum": Decimal("3250"),
@@ -48,6 +49,8 @@ class Deployment:
     executors: list[str] = field(default_factory=list)
     timelock_seconds: int = 0  # the contract's timelockDelay (0: a deployment file from before it)
     assets: list[str] = field(default_factory=list)  # registered without a feed (attested prices)
+    chain_module: str = ""  # ChainModule value the deployment prices the L1 data fee with ("": before issue 14)
+    chain_module_address: str = ""
 
     def env_lines(self) -> list[str]:
         return [
@@ -101,11 +104,40 @@ def transact(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: in
     return receipt
 
 
+def module_for_chain(chain_id: int) -> ChainModule:
+    """The chain module a chain needs: its preset's (OP stack → Optimism, Arbitrum → Arbitrum);
+    a chain without a preset gets none (pass one explicitly for an unlisted rollup)."""
+    preset = by_chain_id(chain_id)
+    return preset.chain_module if preset else ChainModule.NONE
+
+
+def deploy_chain_module(w3: Web3, deployer: LocalAccount, module: ChainModule) -> str:
+    """Deploy the module contract (stateless: one per deployment keeps upgrades independent),
+    refusing a module whose predeploy does not answer on this chain (the core would refuse it)."""
+    receipt = transact(w3, deployer, factory(w3, MODULE_CONTRACTS[module]).constructor())
+    address = str(receipt["contractAddress"])
+    try:
+        bind(w3, MODULE_CONTRACTS[module], address).functions.getMaxL1Fee(0).call()
+    except Exception as exc:
+        raise ValueError(
+            f"chain module {module.value!r} does not work on chain {w3.eth.chain_id} (its fee predeploy does not"
+            f" answer: {type(exc).__name__}); choose the chain's module with --chain-module"
+        ) from exc
+    return address
+
+
 def deploy_autometa(
-    w3: Web3, deployer: LocalAccount, admin: str | None = None, timelock: int = DEFAULT_TIMELOCK_SECONDS
+    w3: Web3,
+    deployer: LocalAccount,
+    admin: str | None = None,
+    timelock: int = DEFAULT_TIMELOCK_SECONDS,
+    chain_module: str | None = None,
 ) -> tuple[str, int]:
-    """Deploy the core; returns (address, block)."""
-    ctor = factory(w3, "Autometa").constructor(admin or deployer.address, timelock)
+    """Deploy the core with `chain_module` (an IChainModule address; default: a new module of the
+    kind this chain needs); returns (address, block)."""
+    if chain_module is None:
+        chain_module = deploy_chain_module(w3, deployer, module_for_chain(w3.eth.chain_id))
+    ctor = factory(w3, "Autometa").constructor(admin or deployer.address, timelock, chain_module)
     receipt = transact(w3, deployer, ctor)
     return receipt["contractAddress"], receipt["blockNumber"]
 
@@ -117,14 +149,17 @@ def deploy(
     executors: list[str] | None = None,
     timelock: int = DEFAULT_TIMELOCK_SECONDS,
     assets: list[str] | None = None,
+    chain_module: ChainModule | None = None,
 ) -> Deployment:
     """Deploy, then (when the deployer is the admin) allow-list `executors` and register `assets`
     as attested-price assets. Both apply at once: no workflow exists yet, so the timelock does not
-    hold them back."""
-    address, block = deploy_autometa(w3, deployer, admin, timelock)
+    hold them back. `chain_module`: how the L1 data fee is priced (default: the chain's preset)."""
+    module = chain_module or module_for_chain(w3.eth.chain_id)
+    module_address = deploy_chain_module(w3, deployer, module)
+    address, block = deploy_autometa(w3, deployer, admin, timelock, module_address)
     dep = Deployment(
         chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address,
-        timelock_seconds=timelock,
+        timelock_seconds=timelock, chain_module=module.value, chain_module_address=module_address,
     )  # fmt: skip
     if admin is None or admin == deployer.address:
         core = autometa(w3, address)

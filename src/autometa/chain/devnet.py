@@ -17,6 +17,7 @@ from autometa.chain.deploy import (
     deploy_dev_feeds,
     deploy_dev_token,
 )
+from autometa.chain.multicall3 import ensure_multicall3
 
 
 def setup_dev_stack(
@@ -34,4 +35,5 @@ def setup_dev_stack(
     dep = deploy(w3, admin, executors=[dev_role("executor").address], timelock=DEV_TIMELOCK_SECONDS, assets=extra)
     dep.feeds = deploy_dev_feeds(w3, admin, dep.address, chosen)
     dep.token = deploy_dev_token(w3, admin, [dev_role("user").address], 1_000_000 * 10**18)
+    ensure_multicall3(w3, admin)  # at its canonical address, as on public chains (STATE triggers batch views)
     return dep

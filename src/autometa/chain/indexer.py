@@ -28,6 +28,7 @@ from autometa.chain.contracts import autometa
 from autometa.domain.assets import asset_to_bytes32
 from autometa.domain.kinds import ActionType, OnchainPriceSource, SkipReason, Status
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers import UnknownTriggerKind
 from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
 from autometa.store import Store
 from autometa.store.db import write_session
@@ -85,6 +86,18 @@ def state_from_row(row: WorkflowRow) -> WorkflowState:
     return WorkflowState(
         int(row.id), row.owner, Status(row.status), spec, int(row.run_count), int(row.last_run), int(row.failures)
     )
+
+
+def states_from_rows(rows: list[WorkflowRow]) -> list[WorkflowState]:
+    """The rows as states; one of a trigger kind this version does not know is logged and left
+    out (a newer contract's kind must not stop the scheduler, nor pass for another kind)."""
+    states = []
+    for row in rows:
+        try:
+            states.append(state_from_row(row))
+        except UnknownTriggerKind as exc:
+            log.error("indexer.unknown_trigger_kind", workflow_id=int(row.id), error=str(exc))
+    return states
 
 
 def _row_from_state(state: WorkflowState, chain_id: int, **extra: Any) -> dict[str, Any]:
@@ -505,12 +518,8 @@ class EventIndexer:
     def _notify(self, ids: set[int]) -> None:
         if not ids or not self.listeners:
             return
-        states = []
-        for wid in sorted(ids):
-            row = self.store.workflows.get(wid)
-            if row is not None:
-                states.append(state_from_row(row))
-        self._tell(states)
+        rows = [self.store.workflows.get(wid) for wid in sorted(ids)]
+        self._tell(states_from_rows([row for row in rows if row is not None]))
 
     def _tell(self, states: list[WorkflowState]) -> None:
         if not states:
@@ -523,4 +532,4 @@ class EventIndexer:
 
     def load_states(self) -> list[WorkflowState]:
         """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
-        return [state_from_row(row) for row in self.store.workflows.list_active(self.chain_id)]
+        return states_from_rows(self.store.workflows.list_active(self.chain_id))

@@ -16,6 +16,7 @@ from typing import Any
 
 from web3 import Web3
 
+from autometa.chain.contracts import MODULE_CONTRACTS, autometa, bind, deployed_module
 from autometa.chain.rpc_support import method_unsupported
 from autometa.config import Settings
 from autometa.networks import MULTICALL3, ChainModule, Network, Preset, by_chain_id
@@ -26,6 +27,7 @@ ARB_GAS_INFO = "0x000000000000000000000000000000000000006C"
 L1_BASE_FEE = "0x519b4bd3"  # GasPriceOracle.l1BaseFee()
 GET_PRICES_IN_WEI = "0x41b247a8"  # ArbGasInfo.getPricesInWei()
 LATEST_ROUND_DATA = "0xfeaf968c"  # AggregatorV3Interface.latestRoundData()
+EXECUTE_CALLDATA_BYTES = 4 + 3 * 32  # execute(uint256,uint32,uint64)
 LOG_RANGES = (100_000, 10_000, 5_000, 2_000, 1_000, 500, 100)
 
 
@@ -241,28 +243,54 @@ class Doctor:
         return Finding("Multicall3", "gap", f"no code at {MULTICALL3}", "reads views one call at a time")
 
     def _chain_module(self) -> Finding:
-        module = self.preset.chain_module if self.preset else ChainModule.NONE
-        if module is ChainModule.OPTIMISM:
-            result, error = _rpc(self.w3, "eth_call", [{"to": OP_GAS_PRICE_ORACLE, "data": L1_BASE_FEE}, "latest"])
-            seen = f"GasPriceOracle l1BaseFee = {int(result, 16)} wei" if result else f"GasPriceOracle: {error}"
-        elif module is ChainModule.ARBITRUM:
-            result, error = _rpc(self.w3, "eth_call", [{"to": ARB_GAS_INFO, "data": GET_PRICES_IN_WEI}, "latest"])
-            seen = "ArbGasInfo answers getPricesInWei" if result else f"ArbGasInfo: {error}"
-        else:
-            return Finding("chain module", "ok", "none needed (gas used × gas price is the whole cost)", "—")
-        if not result or result == "0x":
+        """Which chain module the deployment charges the L1 data fee with, against what the chain
+        needs: a rollup deployment without its module leaves executors paying that fee unrepaid."""
+        needed = self.preset.chain_module if self.preset else ChainModule.NONE
+        seen = self._predeploy(needed)
+        if seen is None:
             return Finding(
-                f"chain module ({module})",
+                "chain module",
                 "fail",
-                seen,
+                f"{needed} chain, but its fee predeploy does not answer",
                 "the L1 data fee cannot be read: executors would pay it without being repaid",
             )
+        if not self.contract or not self.w3.eth.get_code(Web3.to_checksum_address(self.contract)):
+            action = f"`autometa deploy` uses the {needed} module"
+            return Finding("chain module", "info", f"{needed} needed; {seen}", action)
+        try:
+            address = autometa(self.w3, self.contract).functions.chainModule().call()
+        except Exception:
+            return Finding(
+                "chain module",
+                "gap" if needed is ChainModule.NONE else "fail",
+                f"{needed} needed; the contract predates chain modules",
+                "the L1 data fee is not charged: executors pay it (redeploy with `autometa deploy`)",
+            )
+        used = deployed_module(self.w3, address)
+        where = f"{used or 'unknown module'} at {address}; {seen}"
+        if used is needed:
+            if used is ChainModule.NONE:
+                return Finding("chain module", "ok", where, "gas used × gas price is the whole cost")
+            module = bind(self.w3, MODULE_CONTRACTS[used], address)
+            bound = int(module.functions.getMaxL1Fee(EXECUTE_CALLDATA_BYTES).call())
+            return Finding("chain module", "ok", f"{where}; an execute's L1 fee ≤ {bound} wei now",
+                           "each run is charged its share of the L1 data fee")  # fmt: skip
         return Finding(
-            f"chain module ({module})",
-            "gap",
-            seen,
-            "this contract version does not charge the L1 data fee yet: executors pay it",
+            "chain module",
+            "fail",
+            f"{needed} needed, the deployment uses {where}",
+            f"set the {needed} module: `autometa admin set-chain-module` (waits in the timelock)",
         )
+
+    def _predeploy(self, module: ChainModule) -> str | None:
+        """What the chain's fee predeploy answers (None: it does not)."""
+        if module is ChainModule.OPTIMISM:
+            result, _ = _rpc(self.w3, "eth_call", [{"to": OP_GAS_PRICE_ORACLE, "data": L1_BASE_FEE}, "latest"])
+            return f"GasPriceOracle l1BaseFee = {int(result, 16)} wei" if result and result != "0x" else None
+        if module is ChainModule.ARBITRUM:
+            result, _ = _rpc(self.w3, "eth_call", [{"to": ARB_GAS_INFO, "data": GET_PRICES_IN_WEI}, "latest"])
+            return "ArbGasInfo answers getPricesInWei" if result and result != "0x" else None
+        return "no L1 data fee on this chain"
 
     def _feeds(self) -> list[Finding]:
         found = []

@@ -349,3 +349,10 @@ def connect_settings(settings: Settings, timeout: float = 30.0) -> AsyncWeb3[Any
     """`connect_async` with the retry and failover settings."""
     return connect_async(settings.rpc_url, timeout=timeout, retry=RpcRetry.from_settings(settings),
                          failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)  # fmt: skip
+
+
+async def close_async(w3: AsyncWeb3[Any]) -> None:
+    """Close the provider's HTTP sessions (else aiohttp warns "Unclosed client session" at exit)."""
+    disconnect = getattr(w3.provider, "disconnect", None)
+    if disconnect is not None:
+        await disconnect()

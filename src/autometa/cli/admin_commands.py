@@ -17,7 +17,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from autometa.chain.admin import PendingChange, pending_changes
-from autometa.chain.deploy import transact
+from autometa.chain.deploy import deploy_chain_module, transact
 from autometa.cli.common import (
     ChainContext,
     CliError,
@@ -31,6 +31,7 @@ from autometa.cli.common import (
 )
 from autometa.domain.assets import asset_to_bytes32
 from autometa.domain.types import check_address
+from autometa.networks import ChainModule
 
 app = typer.Typer(help="Deployment admin: executors, feeds, premium, tip cap (timelocked).", no_args_is_help=True)
 executor_app = typer.Typer(help="Allow or revoke an executor.", no_args_is_help=True)
@@ -190,6 +191,22 @@ def gas_cap(
     if amount > bound:
         raise CliError(f"tip must be at most {bound / 10**9:g} gwei (the contract's hard bound)")
     _send(ctx, account, ctx.core.functions.setMaxTip(int(amount)), f"tip cap → {int(amount) / 10**9:g} gwei", as_json)
+
+
+@app.command("set-chain-module")
+@handle_errors
+def set_chain_module(
+    module: Annotated[ChainModule, typer.Argument(help="how the L1 data fee is charged: none, optimism, arbitrum")],
+    rpc_url: RpcOpt = None,
+    contract: ContractOpt = None,
+    key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy a chain module of kind MODULE and make it the deployment's (waits in the timelock
+    once workflows exist: it can raise every fee)."""
+    ctx, account = _admin(rpc_url, contract, key)
+    address = deploy_chain_module(ctx.w3, account, module)
+    _send(ctx, account, ctx.core.functions.setChainModule(address), f"chain module → {module} ({address})", as_json)
 
 
 @app.command("pending")

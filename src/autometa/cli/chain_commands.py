@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,19 @@ from autometa.chain.deploy import (
 )
 from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.web3 import connect
-from autometa.cli.common import CliError, console, emit, handle_errors, load_key, progress, settings_with
+from autometa.cli.common import (
+    CliError,
+    console,
+    emit,
+    err_console,
+    handle_errors,
+    load_key,
+    progress,
+    settings_with,
+)
+from autometa.embedded.devchain import set_interval_mining
+from autometa.embedded.instance import AlreadyRunning, InstanceLock
+from autometa.networks import ChainModule
 
 
 @handle_errors
@@ -31,6 +44,10 @@ def deploy_command(
     timelock: Annotated[
         int, typer.Option(help="seconds an admin change that could cost owners waits (60 s .. 30 days)")
     ] = DEFAULT_TIMELOCK_SECONDS,
+    chain_module: Annotated[
+        ChainModule | None,
+        typer.Option(help="how the L1 data fee is charged (default: the network preset's; none on L1s)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Deploy the Autometa contract, record it, and print the .env lines to use."""
@@ -44,49 +61,81 @@ def deploy_command(
     with progress(f"deploying to chain {w3.eth.chain_id}…"):
         # SUPPORTED_ASSETS are registered for attested prices; the admin may give one a feed later
         dep = deploy(w3, account, admin=admin, executors=executor or [], timelock=timelock,
-                     assets=list(settings.SUPPORTED_ASSETS))  # fmt: skip
+                     assets=list(settings.SUPPORTED_ASSETS), chain_module=chain_module)  # fmt: skip
     path = dep.save(settings.DATA_DIR)
 
     def human() -> None:
         console.print(f"[green]deployed[/] Autometa at {dep.address} (block {dep.block}); recorded in {path}")
+        console.print(f"chain module: {dep.chain_module} at {dep.chain_module_address}", highlight=False)
         console.print("\n".join(dep.env_lines()), highlight=False)
 
     emit({"deployment": dep.__dict__, "env": dep.env_lines(), "file": str(path)}, as_json, human)
 
 
+def key_hex(role: str) -> str:
+    """A dev account's private key, 0x-prefixed (what every tool expects)."""
+    return "0x" + dev_account(ROLE_INDEX[role]).key.hex().removeprefix("0x")
+
+
+def devnet_env(rpc_url: str, env_lines: list[str]) -> list[str]:
+    """The .env of a distributed dev setup: every process's key and where its services are."""
+    return [
+        "NETWORK=dev",
+        f"MOONBASE_RPC={rpc_url}",
+        *env_lines,
+        f"WORKER_PRIVATE_KEY={key_hex('executor')}",
+        f"RELAYER_PRIVATE_KEY={key_hex('relayer')}",
+        f"DEPLOYER_PRIVATE_KEY={key_hex('admin')}",
+        f"USER_PRIVATE_KEY={key_hex('user')}",
+        "# distributed mode shares these (defaults: SQLite in DATA_DIR, in-process queue):",
+        "# DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/autometa",
+        "# REDIS_URL=redis://127.0.0.1:6379/0",
+    ]
+
+
 @handle_errors
 def devnet_command(
     port: Annotated[int, typer.Option(help="port (0 = a free one)")] = 0,
-    block_time: Annotated[float | None, typer.Option(help="seconds per block (default: mine on demand)")] = None,
+    block_time: Annotated[
+        float, typer.Option(help="seconds per block (0 = only when a transaction comes)")
+    ] = 1.0,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 31337,
     state: Annotated[Path | None, typer.Option(help="keep chain state in this file across restarts")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Start a local dev chain with Autometa, a mock price feed per asset and funded dev accounts."""
+    """Start a local dev chain with Autometa, a mock price feed per asset and funded dev accounts;
+    print the .env for every process on stdout (`autometa devnet > .env`), the rest on stderr."""
     settings = settings_with(None)
-    anvil = Anvil(port=port, chain_id=chain_id, block_time=block_time, state_path=state)
-    with progress("starting anvil…"):
-        anvil.start()
     try:
+        lock = InstanceLock(settings.DATA_DIR, "devnet").acquire()
+    except AlreadyRunning as exc:
+        raise CliError(str(exc)) from None
+    anvil = Anvil(port=port, chain_id=chain_id, state_path=state)  # automine while deploying: fast
+    try:
+        with progress("starting anvil…"):
+            anvil.start()
         w3 = connect(anvil.url)
         with progress("deploying contracts and dev price feeds…"):
             dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
         dep.save(settings.DATA_DIR)
-        env = [
-            f"MOONBASE_RPC={anvil.url}",
-            *dep.env_lines(),
-            f"WORKER_PRIVATE_KEY={dev_account(ROLE_INDEX['executor']).key.hex()}",
-        ]
+        if block_time:  # then steady blocks, so interval and time workflows keep running
+            set_interval_mining(w3, block_time)
+        lock.update(rpc_url=anvil.url)
+        env = devnet_env(anvil.url, dep.env_lines())
 
         def human() -> None:
-            console.print(f"[green]dev chain ready[/] at {anvil.url} (chain {chain_id})")
-            console.print("\n".join(env), highlight=False)
-            console.print("price feeds: " + ", ".join(f"{a}={f}" for a, f in dep.feeds.items()), highlight=False)
+            for line in env:  # stdout: only the env file
+                print(line)
+            err_console.print(f"[green]dev chain ready[/] at {anvil.url} (chain {chain_id}, "
+                              f"{f'a block every {block_time:g} s' if block_time else 'a block per transaction'})",
+                              highlight=False)  # fmt: skip
+            err_console.print("price feeds: " + ", ".join(f"{a}={f}" for a, f in dep.feeds.items()), highlight=False)
             for role, index in ROLE_INDEX.items():
-                console.print(f"  {role:9} {dev_account(index).address}", highlight=False)
-            console.print("dev accounts hold test money only. Ctrl-C stops the chain.")
+                err_console.print(f"  {role:9} {dev_account(index).address}", highlight=False)
+            err_console.print("dev accounts hold test money only. Ctrl-C stops the chain.")
 
         emit({"rpc_url": anvil.url, "env": env, "deployment": dep.__dict__}, as_json, human)
+        sys.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -95,3 +144,4 @@ def devnet_command(
             pass
     finally:
         anvil.stop()
+        lock.release()

@@ -6,6 +6,7 @@ import asyncio
 
 import typer
 
+from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash, queue_prefix, watch_chain
 from autometa.cli.common import CliError, chain_context, handle_errors, worker_start
 
 
@@ -14,8 +15,9 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa.chain.journal import StoreJournal
     from autometa.chain.sender import SenderConfig, TransactionSender
     from autometa.chain.signers import role_signer
-    from autometa.chain.web3 import connect_settings
+    from autometa.chain.web3 import close_async, connect_settings
     from autometa.logs import configure_logging
+    from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
     from autometa.store import Store
     from autometa.worker.executor import Executor
     from autometa.worker.queue import make_queue
@@ -34,24 +36,38 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         raise CliError(f"{account.address} is not an allow-listed executor (the admin calls setExecutor)")
     chain_id = int(ctx.w3.eth.chain_id)
     store = Store.open(s.database_url)
+    genesis = genesis_hash(ctx.w3)
+    try:
+        claim_chain(store, chain_id, genesis, s.rpc_url)
+    except ChainChanged as exc:
+        store.close()
+        raise CliError(str(exc)) from None
     w3 = connect_settings(s)
+    alerts = Alerts(store, chain_id, Thresholds.from_settings(s), source=f"executor:{worker_id or account.address}")
+    watch_rpc(w3, alerts, s.rpc_url)
     sender = TransactionSender(
         w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(s)
     )
-    queue = make_queue(s.REDIS_URL, f"autometa:{chain_id}:{ctx.core.address}")
+    queue = make_queue(s.REDIS_URL, queue_prefix(chain_id, genesis, ctx.core.address))
     executor = Executor(
         w3, ctx.core.address, sender, queue, store, batch_size=s.BATCH_SIZE,
-        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__,
+        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__, alerts=alerts,
     )  # fmt: skip
     stop = await worker_start(s)
     await queue.startup()
+    watch = asyncio.create_task(watch_chain(w3, genesis, stop, s.rpc_url))
     try:
         for sent in await sender.recover():  # finish what a previous run of this key left in flight
             await sender.wait(sent, raise_on_revert=False)
         await executor.run(stop)
     finally:
+        stop.set()
+        changed = (await asyncio.gather(watch, return_exceptions=True))[0]
         await queue.shutdown()
+        await close_async(w3)
         store.close()
+    if isinstance(changed, ChainChanged):
+        raise CliError(str(changed))
 
 
 @handle_errors

@@ -9,13 +9,13 @@ import typer
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.deploy import set_dev_price
-from autometa.cli.common import CliError, chain_context, console, emit, handle_errors, load_key
+from autometa.cli.common import BadInput, chain_context, console, emit, handle_errors, load_key
 from autometa.domain.assets import asset_to_bytes32
 
 app = typer.Typer(help="Prices on the dev chain.", no_args_is_help=True)
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 @handle_errors
 def set_price(
     asset: Annotated[str, typer.Argument(help="asset id, e.g. ethereum")],
@@ -28,13 +28,13 @@ def set_price(
     try:
         price = Decimal(usd)
     except InvalidOperation:
-        raise CliError(f"price {usd!r} is not a number") from None
+        raise BadInput(f"price {usd!r} is not a number") from None
     if not price.is_finite() or price <= 0:
-        raise CliError("price must be positive")
+        raise BadInput(f"price must be positive (got {usd})")
     ctx = chain_context(rpc_url)
     _, feed, _, _ = ctx.core.functions.assetInfo(asset_to_bytes32(asset)).call()
     if int(feed, 16) == 0:
-        raise CliError(f"asset {asset!r} has no price feed on this chain")
+        raise BadInput(f"asset {asset!r} has no price feed on this chain")
     account = load_key(key) if key else dev_role("admin")
     receipt = set_dev_price(ctx.w3, account, feed, price)
     emit(

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from autometa.chain.accounts import ROLE_INDEX, dev_account
-from autometa.cli.common import console, handle_errors, progress, settings_with, stop_on_signals
+from autometa.cli.common import CliError, console, handle_errors, progress, settings_with, stop_on_signals
 from autometa.config import Settings
 from autometa.embedded.api import make_api_runner
 from autometa.embedded.devchain import DevChain, start_dev_chain
+from autometa.embedded.instance import AlreadyRunning, InstanceLock
 from autometa.embedded.stack import Stack, run_stack, stack_settings
 from autometa.logs import configure_logging
 
@@ -29,6 +30,11 @@ def _print_ready(stack: Stack, api_url: str | None) -> None:
     console.print("  dev accounts (test money only):")
     for role, index in ROLE_INDEX.items():
         console.print(f"    {role:9} {dev_account(index).address}", highlight=False)
+    console.print(
+        "In another terminal (same directory), `.venv/bin/autometa` finds this chain by itself; sign as a dev\n"
+        "account with --as ROLE, e.g. `.venv/bin/autometa escrow deposit 1 --as user`.",
+        highlight=False,
+    )
     console.print("Ctrl-C stops; the next `autometa up` resumes from the data directory.")
 
 
@@ -44,13 +50,22 @@ def up_command(
     """Run the dev chain, indexer, scheduler, executor and API in one process."""
     settings = settings_with(None, DATA_DIR=data_dir, API_PORT=api_port)
     configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
-    with progress("starting the dev chain and deploying contracts…"):
-        chain = start_dev_chain(settings, port=chain_port, block_time=block_time)
+    lock = InstanceLock(settings.DATA_DIR, "up")
     try:
-        asyncio.run(_main(chain, settings))
+        lock.acquire()  # before anything touches the chain state or the store
+    except AlreadyRunning as exc:
+        raise CliError(str(exc)) from None
+    try:
+        with progress("starting the dev chain and deploying contracts…"):
+            chain = start_dev_chain(settings, port=chain_port, block_time=block_time)
+        lock.update(rpc_url=chain.url, api_url=f"http://{settings.API_HOST}:{settings.API_PORT}")
+        try:
+            asyncio.run(_main(chain, settings))
+        finally:
+            chain.stop()
+            console.print("stopped; state kept in " + str(settings.DATA_DIR.resolve()))
     finally:
-        chain.stop()
-        console.print("stopped; state kept in " + str(settings.DATA_DIR.resolve()))
+        lock.release()
 
 
 async def _main(chain: DevChain, settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""`autometa workflow create|list|show|pause|resume|cancel` — signed with the user's key."""
+"""`autometa workflow create|list|show|pause|resume|cancel|kinds` — signed with the user's key."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from web3.logs import DISCARD
 
 from autometa.chain.deploy import transact
 from autometa.cli.common import (
+    AsOpt,
+    BadInput,
     CliError,
     chain_context,
     console,
@@ -19,11 +21,14 @@ from autometa.cli.common import (
     load_key,
     progress,
     read_json_arg,
+    resolve_relayer,
 )
+from autometa.cli.workflow_text import describe_row, relayer_refused, resolve_relative, spec_from_flags
 from autometa.domain.eip712 import sign_typed_data
 from autometa.domain.kinds import Status, StatusOp
+from autometa.domain.triggers import all_kinds
 from autometa.domain.types import check_address
-from autometa.domain.workflow import WorkflowSpec
+from autometa.domain.workflow import WorkflowSpec, unsupported_token
 
 app = typer.Typer(help="Create and manage your workflows.", no_args_is_help=True)
 
@@ -32,7 +37,8 @@ KeyOpt = Annotated[str | None, typer.Option(help="your private key (default: $US
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 RelayOpt = Annotated[
     str | None,
-    typer.Option(help="send through this backend's relayer (e.g. http://localhost:8000) instead of directly"),
+    typer.Option(help="send through this backend's relayer (http://host:8000, or `up`: the running "
+                      "`autometa up`'s) instead of directly"),
 ]
 
 
@@ -52,29 +58,57 @@ def view_to_dict(view: Any) -> dict[str, Any]:
 @app.command()
 @handle_errors
 def create(
-    body: Annotated[str, typer.Argument(help="the workflow as JSON (the seed's create body), or @file.json")],
+    body: Annotated[
+        str | None,
+        typer.Argument(help="the workflow as JSON (README: workflow JSON), or @file.json; or use the flags"),
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="price trigger: the asset id, e.g. ethereum")] = None,
+    below: Annotated[str | None, typer.Option(help="price trigger: fire when the price is below this USD")] = None,
+    above: Annotated[str | None, typer.Option(help="price trigger: fire when the price is above this USD")] = None,
+    at: Annotated[str | None, typer.Option(help="time trigger: unix seconds, or +SECONDS from now")] = None,
+    every: Annotated[int | None, typer.Option(min=1, help="interval trigger: every this many seconds")] = None,
+    send: Annotated[str | None, typer.Option(help="action: send this many coins (with --to)")] = None,
+    to: Annotated[str | None, typer.Option(help="action: the recipient of --send")] = None,
+    max_runs: Annotated[int | None, typer.Option(min=1, help="at most this many runs")] = None,
     rpc_url: RpcOpt = None,
     key: KeyOpt = None,
     relayer: RelayOpt = None,
     as_json: JsonOpt = False,
+    as_role: AsOpt = None,
 ) -> None:
-    """Create a workflow owned by your key."""
-    data = read_json_arg(body)
-    if not isinstance(data, dict):
-        raise CliError("the workflow must be a JSON object")
+    """Create a workflow owned by your key: JSON, or flags for the common cases
+    (`--token ethereum --below 3200 --send 1 --to 0x…`, `--every 3600 --send 0.1 --to 0x…`)."""
+    if body is not None:
+        if any(v is not None for v in (token, below, above, at, every, send, to)):
+            raise BadInput("give the workflow as JSON or as flags, not both")
+        data = read_json_arg(body)
+        if not isinstance(data, dict):
+            raise BadInput("the workflow must be a JSON object")
+        if max_runs is not None:
+            data["max_runs"] = max_runs
+    else:
+        data = spec_from_flags(token=token, below=below, above=above, at=at, every=every, send=send, to=to,
+                               max_runs=max_runs)  # fmt: skip
     data.pop("user_address", None)
-    spec = WorkflowSpec.model_validate(data)
-    account = load_key(key)
+    account = load_key(key, as_role=as_role)
+    relayer = resolve_relayer(relayer)
     if relayer:
+        spec = WorkflowSpec.model_validate(resolve_relative(data, None))
         result = _create_via_relayer(relayer, account, spec)
     else:
         ctx = chain_context(rpc_url)
-        spec.check_times(int(ctx.w3.eth.get_block("latest")["timestamp"]))
+        now = int(ctx.w3.eth.get_block("latest")["timestamp"])
+        spec = WorkflowSpec.model_validate(resolve_relative(data, now))
+        problem = unsupported_token(spec, ctx.settings.SUPPORTED_ASSETS)  # the relayer's check, same words
+        if problem:
+            raise BadInput(f"trigger_data.token: {problem}")
+        spec.check_times(now)
         with progress("creating workflow…"):
             receipt = transact(ctx.w3, account, ctx.core.functions.createWorkflow(spec.to_abi()))
         (event,) = ctx.core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
         result = {"workflow_id": event.args.workflowId, "tx_hash": "0x" + receipt["transactionHash"].hex()}
-    emit(result, as_json, lambda: console.print(f"created workflow {result['workflow_id']} (tx {result['tx_hash']})"))
+    emit(result, as_json, lambda: console.print(f"created workflow {result['workflow_id']} (tx {result['tx_hash']})",
+                                                highlight=False))  # fmt: skip
 
 
 def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict[str, Any]:
@@ -82,7 +116,7 @@ def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict
     with httpx.Client(base_url=base_url, timeout=30) as client:
         prepared = client.post("/api/workflow/prepare", json=body)
         if prepared.status_code != 200:
-            raise CliError(f"relayer refused to prepare: {prepared.status_code} {prepared.text}")
+            raise relayer_refused(prepared)
         typed = prepared.json()["typed_data"]
         signature = sign_typed_data(account, typed)
         message = typed["message"]
@@ -92,7 +126,7 @@ def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict
                   "max_relayer_fee_wei": str(message["maxRelayerFee"])},
         )  # fmt: skip
         if created.status_code not in (200, 202):
-            raise CliError(f"relayer refused to create: {created.status_code} {created.text}")
+            raise relayer_refused(created)
         return _follow_relayed(client, created)
 
 
@@ -124,6 +158,25 @@ def _follow_relayed(client: httpx.Client, reply: httpx.Response) -> dict[str, An
     return result
 
 
+@app.command()
+@handle_errors
+def kinds(as_json: JsonOpt = False) -> None:
+    """The trigger kinds (`trigger_type`, by name or number) and their `trigger_data` fields."""
+    rows: list[dict[str, Any]] = [
+        {"name": k.name, "code": k.code, "label": k.label, "creatable": k.needs_contract is None,
+         "fields": [f for f in k.data_model.model_fields if f != "kind_"],
+         **({"needs": k.needs_contract} if k.needs_contract else {})}
+        for k in all_kinds()
+    ]  # fmt: skip
+
+    def human() -> None:
+        for r in rows:
+            note = "" if r["creatable"] else f"  (not yet: needs {r['needs']})"
+            console.print(f"{r['code']}  {r['name']:<9} {r['label']}: {', '.join(r['fields'])}{note}", highlight=False)
+
+    emit(rows, as_json, human)
+
+
 @app.command("list")
 @handle_errors
 def list_(
@@ -133,22 +186,18 @@ def list_(
     rpc_url: RpcOpt = None,
     key: KeyOpt = None,
     as_json: JsonOpt = False,
+    as_role: AsOpt = None,
 ) -> None:
     """List a user's workflows (read from the chain)."""
+    who = check_address(owner) if owner else load_key(key, as_role=as_role).address
     ctx = chain_context(rpc_url)
-    who = check_address(owner) if owner else load_key(key).address
     rows = [view_to_dict(v) for v in ctx.core.functions.workflowsOf(who, offset, limit).call()]
 
     def human() -> None:
         if not rows:
             console.print(f"{who} has no workflows", highlight=False)
         for row in rows:
-            s = row["spec"]
-            console.print(
-                f"#{row['id']:<5} {row['status']:<10} runs {row['run_count']}/{s['max_runs']}  "
-                f"trigger {s['trigger_type']} {s['trigger_data']}  action {s['action_type']} {s['action_data']}",
-                highlight=False,
-            )
+            console.print(describe_row(row), highlight=False)
 
     emit(rows, as_json, human)
 
@@ -159,13 +208,15 @@ def show(workflow_id: int, rpc_url: RpcOpt = None, as_json: JsonOpt = False) -> 
     """Show one workflow."""
     ctx = chain_context(rpc_url)
     row = view_to_dict(ctx.core.functions.getWorkflow(workflow_id).call())
-    emit(row, as_json, lambda: console.print_json(data=row))
+    emit(row, as_json, lambda: console.print(describe_row(row, detail=True), highlight=False))
 
 
 def _change(
-    op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool
-) -> None:
-    account = load_key(key)
+    op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool,
+    as_role: str | None = None,
+) -> None:  # fmt: skip
+    account = load_key(key, as_role=as_role)
+    relayer = resolve_relayer(relayer)
     name = op.name.lower()
     if relayer:
         result = _change_via_relayer(relayer, account, op, workflow_id)
@@ -176,7 +227,8 @@ def _change(
             receipt = transact(ctx.w3, account, getattr(ctx.core.functions, fn)(workflow_id))
         status = Status(ctx.core.functions.getWorkflow(workflow_id).call()[2]).label
         result = {"workflow_id": workflow_id, "status": status, "tx_hash": "0x" + receipt["transactionHash"].hex()}
-    emit(result, as_json, lambda: console.print(f"workflow {workflow_id}: {result.get('status', name)}"))
+    emit(result, as_json, lambda: console.print(
+        f"workflow {workflow_id}: {result.get('status', name)} (tx {result.get('tx_hash', '?')})", highlight=False))
 
 
 def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: int) -> dict[str, Any]:
@@ -184,7 +236,7 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
     with httpx.Client(base_url=base_url, timeout=30) as client:
         prepared = client.post(f"/api/workflow/{workflow_id}/{name}/prepare", json={"user_address": account.address})
         if prepared.status_code != 200:
-            raise CliError(f"relayer refused to prepare: {prepared.status_code} {prepared.text}")
+            raise relayer_refused(prepared)
         typed = prepared.json()["typed_data"]
         message = typed["message"]
         reply = client.post(
@@ -194,32 +246,35 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
                   "max_relayer_fee_wei": str(message["maxRelayerFee"])},
         )  # fmt: skip
         if reply.status_code not in (200, 202):
-            raise CliError(f"relayer refused: {reply.status_code} {reply.text}")
+            raise relayer_refused(reply)
         return _follow_relayed(client, reply)
 
 
 @app.command()
 @handle_errors
 def pause(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
-) -> None:
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    as_role: AsOpt = None,
+) -> None:  # fmt: skip
     """Pause one of your workflows."""
-    _change(StatusOp.PAUSE, workflow_id, rpc_url, key, relayer, as_json)
+    _change(StatusOp.PAUSE, workflow_id, rpc_url, key, relayer, as_json, as_role)
 
 
 @app.command()
 @handle_errors
 def resume(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
-) -> None:
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    as_role: AsOpt = None,
+) -> None:  # fmt: skip
     """Resume one of your paused workflows."""
-    _change(StatusOp.RESUME, workflow_id, rpc_url, key, relayer, as_json)
+    _change(StatusOp.RESUME, workflow_id, rpc_url, key, relayer, as_json, as_role)
 
 
 @app.command()
 @handle_errors
 def cancel(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False
-) -> None:
+    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    as_role: AsOpt = None,
+) -> None:  # fmt: skip
     """Cancel one of your workflows for good."""
-    _change(StatusOp.CANCEL, workflow_id, rpc_url, key, relayer, as_json)
+    _change(StatusOp.CANCEL, workflow_id, rpc_url, key, relayer, as_json, as_role)

@@ -36,6 +36,7 @@ from autometa.client._base import (
     Op,
     RelayPending,
     decode,
+    owned_by,
     settled,
     signed_create,
     signed_terms,
@@ -121,6 +122,7 @@ class AutometaClient:
 
     def create_signed(self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]) -> WorkflowCreatedOut:
         """prepare → sign with `account` → create."""
+        body = owned_by(body, account)
         return self.create(signed_create(body, self.prepare_create(body), account))
 
     def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
@@ -224,6 +226,7 @@ class AsyncAutometaClient:
     async def create_signed(
         self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]
     ) -> WorkflowCreatedOut:
+        body = owned_by(body, account)
         return await self.create(signed_create(body, await self.prepare_create(body), account))
 
     async def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:

@@ -195,6 +195,21 @@ class Endpoints:
         return Call("GET", "/metrics", None)
 
 
+def owned_by(body: WorkflowCreateBody | dict[str, Any], account: LocalAccount) -> WorkflowCreateBody | dict[str, Any]:
+    """`body` with `user_address` = the signer's address (the signer owns what it signs for);
+    a body naming someone else is refused here rather than with a signature error later."""
+    named: Any
+    if isinstance(body, WorkflowCreateBody):
+        named = body.user_address
+    else:
+        named = body.get("user_address")
+        if named is None:
+            return {**body, "user_address": account.address}
+    if str(named).lower() != account.address.lower():
+        raise ValueError(f"user_address {named} is not the signer {account.address}")
+    return body
+
+
 def signed_create(body: WorkflowCreateBody | dict[str, Any], prepared: PreparedIntent, account: LocalAccount) -> Any:
     """The create request for `body`, signed by `account` over the prepared terms."""
     plain = _body(WorkflowCreateBody, body)

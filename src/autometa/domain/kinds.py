@@ -71,6 +71,7 @@ class AdminChange(IntEnum):
     FEED = 2
     PREMIUM = 3
     MAX_TIP = 4
+    CHAIN_MODULE = 5
 
     @property
     def label(self) -> str:

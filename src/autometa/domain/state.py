@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autometa.domain.kinds import Status, TriggerType
-from autometa.domain.workflow import IntervalTriggerData, PriceTriggerData, TimeTriggerData, WorkflowSpec
+from autometa.domain.kinds import Status
+from autometa.domain.workflow import WorkflowSpec
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,10 @@ class WorkflowState:
 
     def next_due_time(self) -> int | None:
         """Earliest unix time the next run may happen (the contract's rule), or None if it never
-        will by time alone. Price triggers also need their condition."""
+        will by time alone. Condition triggers (price, state) also need their condition."""
         if not self.is_live:
             return None
-        t = self.spec.trigger_data
-        if isinstance(t, TimeTriggerData):
-            due = t.at
-        elif isinstance(t, IntervalTriggerData):
-            due = t.start if self.run_count == 0 else self.last_run + t.interval
-        else:
-            assert isinstance(t, PriceTriggerData)
-            due = t.not_before if self.run_count == 0 else self.last_run + t.cooldown
+        due = self.spec.trigger_kind.next_due(self.spec.trigger_data, self.run_count, self.last_run)
         end = self.spec.end_time()
         if end is not None and due > end:
             return None
@@ -61,5 +54,5 @@ class WorkflowState:
         )
 
     @property
-    def trigger_type(self) -> TriggerType:
+    def trigger_type(self) -> int:
         return self.spec.trigger_type

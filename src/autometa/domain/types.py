@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from autometa.domain.kinds import PRICE_DECIMALS, UINT256_MAX
 
@@ -68,10 +68,29 @@ def check_hex_bytes(value: Any) -> str:
     return value.lower()
 
 
-Address = Annotated[str, BeforeValidator(check_address)]
+def _nonzero_hex(digits: str) -> str:
+    """40 hex digits of one case, not all zero: the first non-zero digit at each place."""
+    nonzero = digits.replace("0-9", "1-9")
+    return "|".join(f"0{{{k}}}[{nonzero}][{digits}]{{{39 - k}}}" for k in range(40))
+
+
+# What the schema can say of an address: 0x + 40 hex digits of one case, not the zero address.
+# Mixed case is accepted when it is a valid EIP-55 checksum, which no JSON-schema pattern can check.
+ADDRESS_PATTERN = f"^0x(?:{_nonzero_hex('0-9a-f')}|{_nonzero_hex('0-9A-F')})$"
+_ADDRESS_SCHEMA = {
+    "type": "string", "pattern": ADDRESS_PATTERN, "minLength": 42, "maxLength": 42,
+    "description": "0x + 40 hex digits, not the zero address; all-lowercase, all-uppercase, or a valid EIP-55 "
+                   "checksum", "examples": ["0x90f79bf6eb2c4f870365e785982e1f101e93b906"],
+}  # fmt: skip
+Address = Annotated[str, BeforeValidator(check_address), WithJsonSchema(_ADDRESS_SCHEMA, mode="validation")]
 Wei = Annotated[int, BeforeValidator(check_uint256), PlainSerializer(str, return_type=str, when_used="json")]
+def plain_decimal(value: Decimal) -> str:
+    """`3200`, never `3.2E+3` (what `str` makes of a normalized Decimal)."""
+    return format(value, "f")
+
+
 PriceUsd = Annotated[
-    Decimal, BeforeValidator(check_price), PlainSerializer(str, return_type=str, when_used="json")
+    Decimal, BeforeValidator(check_price), PlainSerializer(plain_decimal, return_type=str, when_used="json")
 ]
 HexBytes = Annotated[str, AfterValidator(check_hex_bytes)]
 

@@ -3,29 +3,52 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
-from autometa.domain.assets import asset_from_bytes32, asset_to_bytes32, validate_asset
 from autometa.domain.kinds import (
     MAX_CALLDATA,
     MAX_GAS_LIMIT,
     MIN_GAS_LIMIT,
-    UINT24_MAX,
     UINT32_MAX,
-    UINT40_MAX,
     UINT80_MAX,
     UINT96_MAX,
     ActionType,
-    Comparator,
-    TriggerType,
 )
-from autometa.domain.types import Address, HexBytes, PriceUsd, Wei, price_from_int, price_to_int
+from autometa.domain.names import ACTION_NAMES, ActionTypeField, by_name
+from autometa.domain.triggers import (
+    KindData,
+    TriggerKind,
+    TriggerSlots,
+    UnknownTriggerKind,
+    all_kinds,
+    creatable_kinds,
+    get_kind,
+    parse_code,
+)
+from autometa.domain.triggers.interval import IntervalTriggerData
+from autometa.domain.triggers.price import PriceTriggerData
+from autometa.domain.triggers.state import StateTriggerData
+from autometa.domain.triggers.time import TimeTriggerData
+from autometa.domain.triggers.values import UnixTime
+from autometa.domain.types import Address, HexBytes, Wei
+
+__all__ = ["IntervalTriggerData", "PriceTriggerData", "StateTriggerData", "TimeTriggerData", "UnixTime"]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-UnixTime = Annotated[int, Field(ge=0, le=UINT40_MAX, description="unix seconds")]
+TriggerCode = Annotated[
+    int,
+    BeforeValidator(parse_code),
+    WithJsonSchema({
+        "anyOf": [{"type": "integer", "enum": [k.code for k in creatable_kinds()]},
+                  {"type": "string", "enum": [k.name for k in creatable_kinds()]}],
+        "description": "the trigger kind, by number or name: "
+        + ", ".join(f"{k.code} = {k.name}" for k in creatable_kinds()),
+    }),
+]  # fmt: skip
 
 DEFAULT_GAS_LIMIT = {
     ActionType.NATIVE_TRANSFER: 30_000,
@@ -35,50 +58,7 @@ DEFAULT_GAS_LIMIT = {
 DEFAULT_MAX_FEE_PER_RUN_WEI = 10**16
 
 
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kind_: str | None = Field(default=None, alias="_kind", exclude=True, repr=False)
-
-
-class TimeTriggerData(_Data):
-    """Fire once, at or after `at`."""
-
-    at: UnixTime = Field(gt=0, examples=[1767225600])
-
-
-class IntervalTriggerData(_Data):
-    """Fire every `interval` seconds from `start` (0 = at once) until `end` (none = never)."""
-
-    interval: int = Field(ge=1, le=UINT32_MAX, examples=[3600])
-    start: UnixTime = 0
-    end: UnixTime | None = None
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> IntervalTriggerData:
-        if self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
-
-
-class PriceTriggerData(_Data):
-    """Fire when `token`'s USD price is below (comparator 0) or above (1) `price_usd`."""
-
-    token: str = Field(examples=["ethereum"], description="CoinGecko id of the asset")
-    comparator: Comparator = Field(examples=[0])
-    price_usd: PriceUsd = Field(examples=[3200.0])
-    cooldown: int = Field(default=0, ge=0, le=UINT24_MAX, description="seconds between runs (at most 2**24-1)")
-    not_before: UnixTime = 0
-    not_after: UnixTime | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> PriceTriggerData:
-        validate_asset(self.token)
-        if self.not_after is not None and self.not_after <= self.not_before:
-            raise ValueError("not_after must be after not_before")
-        return self
-
-
-class NativeTransferData(_Data):
+class NativeTransferData(KindData):
     """Send `amount_wei` of the native coin from the owner's escrow to `to`."""
 
     to: Address = Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])
@@ -91,7 +71,7 @@ class NativeTransferData(_Data):
         return self
 
 
-class Erc20TransferData(_Data):
+class Erc20TransferData(KindData):
     """`token.transferFrom(owner, to, amount)` through the allowance the owner gave the contract."""
 
     token: Address
@@ -105,7 +85,7 @@ class Erc20TransferData(_Data):
         return self
 
 
-class ContractCallData(_Data):
+class ContractCallData(KindData):
     """Call `target` with `data` (and `value_wei` from the owner's escrow) from the owner's proxy."""
 
     target: Address
@@ -130,27 +110,25 @@ def _tag(value: Any) -> str | None:
 
 
 _TAG_OF: dict[type, str] = {
-    TimeTriggerData: "time",
-    IntervalTriggerData: "interval",
-    PriceTriggerData: "price",
+    **{k.data_model: k.name for k in all_kinds()},
     NativeTransferData: "native",
     Erc20TransferData: "erc20",
     ContractCallData: "call",
 }
 
-TriggerData = Annotated[
-    Annotated[TimeTriggerData, Tag("time")]
-    | Annotated[IntervalTriggerData, Tag("interval")]
-    | Annotated[PriceTriggerData, Tag("price")],
-    Discriminator(_tag),
-]
+if TYPE_CHECKING:
+    TriggerData = KindData
+else:  # the union of every registered kind's data model, tagged by the kind's name
+    TriggerData = Annotated[
+        Union[tuple(Annotated[k.data_model, Tag(k.name)] for k in all_kinds())],  # noqa: UP007
+        Discriminator(_tag),
+    ]
 ActionData = Annotated[
     Annotated[NativeTransferData, Tag("native")]
     | Annotated[Erc20TransferData, Tag("erc20")]
     | Annotated[ContractCallData, Tag("call")],
     Discriminator(_tag),
 ]
-_TRIGGER_TAGS = {TriggerType.TIME: "time", TriggerType.INTERVAL: "interval", TriggerType.PRICE: "price"}
 _ACTION_TAGS = {
     ActionType.NATIVE_TRANSFER: "native",
     ActionType.ERC20_TRANSFER: "erc20",
@@ -163,9 +141,9 @@ class WorkflowSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trigger_type: TriggerType = Field(examples=[2])
+    trigger_type: TriggerCode = Field(examples=[2])
     trigger_data: TriggerData
-    action_type: ActionType = Field(examples=[0])
+    action_type: ActionTypeField = Field(examples=[0])
     action_data: ActionData
     max_runs: int | None = Field(
         default=None,
@@ -184,29 +162,35 @@ class WorkflowSpec(BaseModel):
         # Route trigger_data/action_data to the model their *_type names, so errors name the field.
         if isinstance(data, dict):
             data = dict(data)
-            for key, tags, enum in (
-                ("trigger", _TRIGGER_TAGS, TriggerType),
-                ("action", _ACTION_TAGS, ActionType),
-            ):
-                kind, payload = data.get(f"{key}_type"), data.get(f"{key}_data")
-                if isinstance(payload, dict) and not isinstance(kind, bool):
-                    try:
-                        data[f"{key}_data"] = {**payload, "_kind": tags[enum(kind)]}  # type: ignore[index]
-                    except (ValueError, TypeError, KeyError):
-                        pass  # the *_type field's own validation reports it
+            kind, payload = data.get("trigger_type"), data.get("trigger_data")
+            if isinstance(payload, dict):
+                with contextlib.suppress(UnknownTriggerKind):  # the trigger_type field reports it
+                    data["trigger_data"] = {**payload, "_kind": get_kind(kind).name}
+            kind, payload = data.get("action_type"), data.get("action_data")
+            if isinstance(payload, dict) and not isinstance(kind, bool):
+                with contextlib.suppress(ValueError, TypeError, KeyError):  # the action_type field reports it
+                    data["action_data"] = {**payload, "_kind": _ACTION_TAGS[ActionType(by_name(ACTION_NAMES)(kind))]}
         return data
 
     @model_validator(mode="after")
     def _check(self) -> WorkflowSpec:
-        if _TRIGGER_TAGS[self.trigger_type] != _tag(self.trigger_data):
+        kind = self.trigger_kind
+        if kind.name != _tag(self.trigger_data):
             raise ValueError("trigger_data does not match trigger_type")
+        if kind.needs_contract is not None:
+            raise ValueError(f"{kind.name.upper()} triggers need {kind.needs_contract}")
         if _ACTION_TAGS[self.action_type] != _tag(self.action_data):
             raise ValueError("action_data does not match action_type")
-        if self.trigger_type is TriggerType.TIME and self.max_runs not in (None, 1):
-            raise ValueError("max_runs must be 1 for a time trigger")
+        if kind.single_run and self.max_runs not in (None, 1):
+            raise ValueError(f"max_runs must be 1 for a {kind.name} trigger")
         if self.max_fee_per_run_wei is not None and not 0 < self.max_fee_per_run_wei <= UINT80_MAX:
             raise ValueError("max_fee_per_run_wei must be between 1 and 2**80-1")
         return self
+
+    @property
+    def trigger_kind(self) -> TriggerKind[Any]:
+        """The registered kind of this spec's trigger."""
+        return get_kind(self.trigger_type)
 
     # -------------------------------------------------------------- resolved limits
 
@@ -214,7 +198,7 @@ class WorkflowSpec(BaseModel):
     def resolved_max_runs(self) -> int:
         if self.max_runs is not None:
             return self.max_runs
-        return UINT32_MAX if self.trigger_type is TriggerType.INTERVAL else 1
+        return UINT32_MAX if self.trigger_kind.unlimited_runs else 1
 
     @property
     def resolved_gas_limit(self) -> int:
@@ -234,18 +218,11 @@ class WorkflowSpec(BaseModel):
         })  # fmt: skip
 
     def end_time(self) -> int | None:
-        t = self.trigger_data
-        if isinstance(t, IntervalTriggerData):
-            return t.end
-        if isinstance(t, PriceTriggerData):
-            return t.not_after
-        return None
+        return self.trigger_kind.end_time(self.trigger_data)
 
     def check_times(self, now: int) -> None:
         """Refuse times that are already past where that makes the workflow pointless."""
-        t = self.trigger_data
-        if isinstance(t, TimeTriggerData) and t.at <= now:
-            raise ValueError("trigger_data.at must be in the future")
+        self.trigger_kind.check_times(self.trigger_data, now)
         end = self.end_time()
         if end is not None and end <= now:
             raise ValueError("the trigger's end time must be in the future")
@@ -255,14 +232,7 @@ class WorkflowSpec(BaseModel):
     def to_abi(self) -> tuple[Any, ...]:
         """The contract's `WorkflowSpec` tuple, field for field."""
         t, a = self.trigger_data, self.action_data
-        comparator, price, asset = 0, 0, b"\0" * 32
-        if isinstance(t, TimeTriggerData):
-            start, end, interval = t.at, 0, 0
-        elif isinstance(t, IntervalTriggerData):
-            start, end, interval = t.start, t.end or 0, t.interval
-        else:
-            start, end, interval = t.not_before, t.not_after or 0, t.cooldown
-            comparator, price, asset = int(t.comparator), price_to_int(t.price_usd), asset_to_bytes32(t.token)
+        tr = self.trigger_kind.encode(t)
         token, data = ZERO_ADDRESS, b""
         if isinstance(a, NativeTransferData):
             target, amount = a.to, a.amount_wei
@@ -271,7 +241,7 @@ class WorkflowSpec(BaseModel):
         else:
             target, amount, data = a.target, a.value_wei, bytes.fromhex(a.data[2:])
         return (
-            int(self.trigger_type), comparator, start, end, interval, price, asset,
+            int(self.trigger_type), tr.comparator, tr.start_time, tr.end_time, tr.interval, tr.price_usd, tr.asset,
             int(self.action_type), target, token, amount, data,
             self.resolved_max_runs, self.resolved_gas_limit, self.resolved_max_fee,
         )  # fmt: skip
@@ -300,17 +270,8 @@ class WorkflowSpec(BaseModel):
             spec = tuple(spec[n] for n in names)
         (tk, comparator, start, end, interval, price, asset, ak, target, token, amount, data,
          max_runs, gas_limit, max_fee) = spec  # fmt: skip
-        trigger: dict[str, Any]
-        if tk == TriggerType.TIME:
-            trigger = {"at": start}
-        elif tk == TriggerType.INTERVAL:
-            trigger = {"interval": interval, "start": start, "end": end or None}
-        else:
-            trigger = {
-                "token": asset_from_bytes32(bytes(asset)), "comparator": comparator,
-                "price_usd": price_from_int(price), "cooldown": interval,
-                "not_before": start, "not_after": end or None,
-            }  # fmt: skip
+        slots = TriggerSlots(comparator, start, end, interval, price, bytes(asset))
+        trigger = get_kind(int(tk)).decode(slots)  # an unknown number raises UnknownTriggerKind
         action: dict[str, Any]
         if ak == ActionType.NATIVE_TRANSFER:
             action = {"to": target, "amount_wei": amount}
@@ -322,6 +283,15 @@ class WorkflowSpec(BaseModel):
             "trigger_type": tk, "trigger_data": trigger, "action_type": ak, "action_data": action,
             "max_runs": max_runs, "gas_limit": gas_limit, "max_fee_per_run_wei": max_fee,
         })  # fmt: skip
+
+
+def unsupported_token(spec: WorkflowSpec, supported: tuple[str, ...] | list[str]) -> str | None:
+    """Why a price trigger's token cannot be served here (no price for it: it would never fire),
+    or None. The one check every path runs: relayer, dashboard, CLI."""
+    t = spec.trigger_data
+    if isinstance(t, PriceTriggerData) and t.token not in supported:
+        return f"unknown token {t.token!r}; supported: {', '.join(supported)}"
+    return None
 
 
 def price_threshold(spec: WorkflowSpec) -> Decimal | None:

@@ -9,9 +9,11 @@ from pathlib import Path
 import structlog
 from web3 import Web3
 
+from autometa.chain.accounts import dev_role
 from autometa.chain.anvil import Anvil
 from autometa.chain.deploy import Deployment
 from autometa.chain.devnet import setup_dev_stack
+from autometa.chain.multicall3 import ensure_multicall3
 from autometa.chain.web3 import connect
 from autometa.config import Settings
 
@@ -40,6 +42,13 @@ class DevChain:
         self.anvil.stop()  # SIGTERM: anvil dumps its state file
 
 
+def set_interval_mining(w3: Web3, block_time: float) -> None:
+    """A block every `block_time` seconds from now on (anvil takes whole seconds here)."""
+    reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
+    if "error" in reply:
+        raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
+
+
 def state_file(data_dir: Path) -> Path:
     return data_dir / "chain" / "anvil-state.json"
 
@@ -57,16 +66,14 @@ def start_dev_chain(
         dep = Deployment.load(settings.DATA_DIR, chain_id)
         resumed = dep is not None and bool(w3.eth.get_code(Web3.to_checksum_address(dep.address)))
         if dep is not None and resumed:
+            ensure_multicall3(w3, dev_role("admin"))  # a chain saved before it was part of the stack
             log.info("resumed dev chain", rpc=anvil.url, contract=dep.address, block=w3.eth.block_number)
         else:
             dep = setup_dev_stack(w3, settings.SUPPORTED_ASSETS)
             dep.save(settings.DATA_DIR)
             log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
         if block_time:
-            # anvil takes whole seconds here
-            reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
-            if "error" in reply:
-                raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
+            set_interval_mining(w3, block_time)
         (state_file(settings.DATA_DIR).parent / "rpc_url").write_text(anvil.url + "\n")  # for other tools
         return DevChain(anvil, w3, dep, resumed=resumed)
     except BaseException:

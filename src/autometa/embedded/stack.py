@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -13,18 +14,21 @@ from pydantic import SecretStr
 
 from autometa import __version__
 from autometa.chain.accounts import dev_role
+from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
 from autometa.chain.indexer import EventIndexer
 from autometa.chain.journal import StoreJournal
 from autometa.chain.sender import SenderConfig, TransactionSender
 from autometa.chain.signers import LocalKeySigner, Signer, role_signer
-from autometa.chain.web3 import connect_async
+from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.devchain import DevChain
+from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
 from autometa.prices import TieredPriceAdapter
 from autometa.store import Store
 from autometa.worker.blocks import BlockFollower, ws_url_for
 from autometa.worker.executor import Executor
 from autometa.worker.lease import LocalLease
+from autometa.worker.presence import keep_heartbeat, scheduler_extra
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import make_queue
 from autometa.worker.scheduler import Scheduler
@@ -68,6 +72,30 @@ def executor_account(settings: Settings) -> Signer:
     return role_signer(settings, "worker") or LocalKeySigner(dev_role("executor"), kind="dev")
 
 
+def open_store_for_chain(chain: DevChain, settings: Settings) -> Store:
+    """The store, checked against the chain's genesis. A dev chain that was reset (its state file
+    gone, the contract redeployed at the same address) finds its SQLite store moved aside with a
+    log line — a clean start, never the old chain's workflows mixed into the new one's. A
+    configured DATABASE_URL is never touched: a mismatch stops start-up (`ChainChanged`)."""
+    url = chain.database_url(settings)
+    genesis = genesis_hash(chain.w3)
+    store = Store.open(url)
+    try:
+        claim_chain(store, chain.deployment.chain_id, genesis, chain.url)
+        return store
+    except ChainChanged:
+        store.close()
+        if settings.DATABASE_URL or not url.startswith("sqlite:///"):
+            raise
+    path = Path(url.removeprefix("sqlite:///"))
+    aside = path.with_name(f"{path.name}.before-{genesis[2:10]}")
+    path.rename(aside)
+    log.warning("dev_chain_reset", moved_store_to=str(aside), genesis=genesis)
+    store = Store.open(url)
+    claim_chain(store, chain.deployment.chain_id, genesis, chain.url)
+    return store
+
+
 async def run_stack(
     chain: DevChain,
     settings: Settings,
@@ -78,17 +106,19 @@ async def run_stack(
 ) -> None:
     """Run every service until `stop` is set; a service that crashes stops the others."""
     address, rpc = chain.deployment.address, chain.url
-    store = Store.open(chain.database_url(settings))
+    store = open_store_for_chain(chain, settings)
     indexer = EventIndexer(
         chain.w3, store, address, chain.deployment.block,
         confirmations=settings.CONFIRMATIONS, batch_blocks=settings.INDEXER_BATCH_BLOCKS,
     )  # fmt: skip
     w3 = connect_async(rpc)
+    alerts = Alerts(store, chain.deployment.chain_id, Thresholds.from_settings(settings), source="embedded")
+    watch_rpc(w3, alerts, rpc)
     queue = make_queue(None)
     offchain = TieredPriceAdapter.from_settings(settings)
     scheduler = Scheduler(
         w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, address, offchain),
-        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
+        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5), alerts=alerts,
     )  # fmt: skip
     account = executor_account(settings)
     sender = TransactionSender(
@@ -97,6 +127,7 @@ async def run_stack(
     executor = Executor(
         w3, address, sender, queue, store, batch_size=settings.BATCH_SIZE,
         max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS, worker_id="embedded-executor", version=__version__,
+        alerts=alerts,
     )  # fmt: skip
     stack = Stack(chain, settings, store, account)
     await queue.startup()
@@ -106,7 +137,9 @@ async def run_stack(
         services: dict[str, Coroutine[Any, Any, None]] = {
             "scheduler": scheduler.run(stop),
             "executor": executor.run(stop),
-        }
+            "presence": keep_heartbeat(store, scheduler.lease.holder, "scheduler", stop,
+                                       scheduler_extra(scheduler.lease, chain.deployment.chain_id)),
+        }  # fmt: skip
         if api is not None:
             services["api"] = api(settings, store, stop)
         stack.tasks = [asyncio.create_task(coro, name=name) for name, coro in services.items()]
@@ -123,4 +156,5 @@ async def run_stack(
     finally:
         await queue.shutdown()
         await offchain.aclose()
+        await close_async(w3)
         store.close()

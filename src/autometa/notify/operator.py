@@ -34,7 +34,9 @@ def check_target(channel: str, target: str, secret: str | None, *, operator: boo
     raise TargetError(f"channel must be one of {', '.join(CHANNELS)}")
 
 
-def parse_operator_subscriptions(raw: str) -> list[dict[str, Any]]:
+def parse_operator_subscriptions(raw: str, *, runway_runs: int = 3, runway_days: float = 1.0) -> list[dict[str, Any]]:
+    """The entries, checked; ``runway_*``: the thresholds of entries that set none
+    (NOTIFY_RUNWAY_RUNS / NOTIFY_RUNWAY_DAYS)."""
     try:
         items = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -75,8 +77,12 @@ def parse_operator_subscriptions(raw: str) -> list[dict[str, Any]]:
         wids = item.get("workflow_ids")
         if wids is not None and (not isinstance(wids, list) or not all(isinstance(w, int) and w > 0 for w in wids)):
             raise ValueError(f"{where}: workflow_ids must be a list of positive integers")
+        runs, days = item.get("runway_runs", runway_runs), item.get("runway_days", runway_days)
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 0:
+            raise ValueError(f"{where}: runway_runs must be a non-negative integer")
+        if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
+            raise ValueError(f"{where}: runway_days must be a non-negative number")
         out.append({"name": name, "channel": channel, "target": target, "secret": secret, "events": events,
-                    "workflow_ids": wids, "target_hint": hint(channel, target),
-                    "runway_runs": int(item.get("runway_runs", 3)),
-                    "runway_days": float(item.get("runway_days", 1.0))})  # fmt: skip
+                    "workflow_ids": wids, "target_hint": hint(channel, target), "runway_runs": runs,
+                    "runway_days": float(days)})  # fmt: skip
     return out

@@ -37,7 +37,9 @@ def build_worker(settings: Settings, store: Store, name: str | None = None) -> D
 
 def sync_operator_subscriptions(settings: Settings, store: Store, chain_id: int) -> int:
     raw = settings.NOTIFY_OPERATOR_SUBSCRIPTIONS
-    wanted = parse_operator_subscriptions(raw.get_secret_value()) if raw is not None else []
+    wanted = parse_operator_subscriptions(
+        raw.get_secret_value(), runway_runs=settings.NOTIFY_RUNWAY_RUNS, runway_days=settings.NOTIFY_RUNWAY_DAYS
+    ) if raw is not None else []  # fmt: skip
     kept = store.notifications.sync_operator(chain_id, wanted)
     if wanted:
         log.info("notify.operator_subscriptions", chain_id=chain_id, names=[s.name for s in kept])

@@ -51,14 +51,15 @@ class BackendClient:
         if self._own_client:
             await self._client.aclose()
 
-    async def _get(self, path: str, what: str) -> Any | None:
-        """GET a JSON body, or None (logged) on network error, non-200 or unreadable JSON."""
+    async def _get(self, path: str, what: str, quiet: bool = False) -> Any | None:
+        """GET a JSON body, or None (logged unless `quiet`) on network error, non-200 or unreadable JSON."""
         url = f"{self.base_url}{path}"
         try:
             response = await self._client.get(url)
         except httpx.HTTPError as exc:
             self.available = False
-            log.warning("backend_unavailable", what=what, url=url, error=type(exc).__name__, detail=str(exc))
+            if not quiet:
+                log.warning("backend_unavailable", what=what, url=url, error=type(exc).__name__, detail=str(exc))
             return None
         self.available = response.status_code < 500
         if response.status_code != 200:
@@ -72,8 +73,8 @@ class BackendClient:
 
     async def health_check(self) -> bool:
         """True when `GET /api/utils/healthz` answers 200."""
-        healthy = await self._get("/api/utils/healthz", "health") is not None
-        log.info("backend_health", url=self.base_url, healthy=healthy)
+        healthy = await self._get("/api/utils/healthz", "health", quiet=True) is not None
+        log.debug("backend_health", url=self.base_url, healthy=healthy)  # the caller says it, once
         return healthy
 
     async def get_price(self, symbol: str) -> Price | None:

@@ -106,8 +106,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextlib.contextmanager
 def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A session in one write transaction, committed on success; on SQLite it holds the write
-    lock from its first statement, so check-then-insert sequences cannot interleave."""
-    with sessions.begin() as session:
+    lock from its first statement, so check-then-insert sequences cannot interleave, and waits
+    for it in a fair queue (``store.writer_lock``) rather than SQLite's busy polling."""
+    from autometa.store.writer_lock import writer_lock
+
+    bind = sessions.kw.get("bind")
+    with writer_lock(bind if isinstance(bind, Engine) else None), sessions.begin() as session:
         if session.get_bind().dialect.name == "sqlite":
             session.connection(execution_options={SQLITE_IMMEDIATE: True})
         yield session

@@ -35,17 +35,19 @@ OWNER_EVENTS: dict[str, str] = {
     "run.executed": "a run executed successfully",
     "run.failed": "a run's action reverted (revert reason included)",
     "run.skipped": "a run was skipped on-chain (reason included)",
+    "run.missed": "a due run was not executed within N blocks (NOTIFY_MISSED_BLOCKS)",
     "workflow.auto_paused": "the workflow paused itself after repeated failures",
     "workflow.completed": "the workflow completed (all runs done, or its end time passed)",
     "workflow.status_changed": "the owner paused, resumed or cancelled the workflow",
     "escrow.runway_low": "the escrow pays for fewer than N more runs or N days",
 }
-# Operator events: the kinds exist so subscriptions can name them; see emit_operator().
+# Operator events, reported by the worker processes that observe them (autometa.notify.alerts).
 OPERATOR_EVENTS: dict[str, str] = {
-    "executor.low_gas": "an executor's account cannot pay for gas",
-    "scheduler.failover": "a standby scheduler took over",
-    "rpc.down": "the RPC endpoint stopped answering",
-    "queue.backlog": "due runs are waiting longer than they should",
+    "executor.low_gas": "an executor's balance fell below NOTIFY_LOW_GAS_WEI, or the node refused its batch",
+    "scheduler.failover": "a standby scheduler took the lease over from another holder",
+    "rpc.down": "every RPC call of a worker process failed for NOTIFY_RPC_DOWN_S seconds",
+    "rpc.recovered": "the RPC endpoint answers again after rpc.down",
+    "queue.backlog": "due runs waiting longer than NOTIFY_BACKLOG_BLOCKS, or more than NOTIFY_BACKLOG_DEPTH queued",
 }
 EVENT_KINDS = {**OWNER_EVENTS, **OPERATOR_EVENTS}
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
@@ -437,6 +439,21 @@ class NotificationRepository(Repository):
             raise ValueError(f"not an operator event: {kind!r}")
         with self._write() as session:
             return emit(session, chain_id=chain_id, kind=kind, key=key, data=data)
+
+    def emit_workflows(self, chain_id: int, kind: str, events: Sequence[tuple[int, str, dict[str, Any]]]) -> int:
+        """Record owner events observed by a worker (no store fact behind them, e.g. run.missed),
+        ``(workflow id, key, data)`` each, in one transaction; each workflow's owner is looked
+        up in it. Returns how many were new and wanted."""
+        if kind not in OWNER_EVENTS:
+            raise ValueError(f"not an owner event: {kind!r}")
+        written = 0
+        with self._write() as session:
+            for workflow_id, key, data in events:
+                wf = session.get(Workflow, workflow_id)
+                owner = wf.owner if wf is not None else None
+                written += emit(session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner,
+                                workflow_id=workflow_id) is not None  # fmt: skip
+        return written
 
     # ------------------------------------------------------------ claims
 

@@ -58,6 +58,8 @@ from autometa.chain.nonces import BroadcastErrorKind
 from autometa.chain.rpc_support import method_unsupported
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
 from autometa.domain.kinds import OnchainPriceSource, SkipReason
+from autometa.notify.alerts import Alerts
+from autometa.notify.watches import LowGasWatch
 from autometa.store.executions import SIMULATED_SKIP_PREFIX
 from autometa.worker.queue import Delivery, Job, JobQueue
 
@@ -133,6 +135,7 @@ class Executor:
         heartbeat_s: float = 5.0,
         funds_poll_s: tuple[float, float] = (0.5, 15.0),
         gas_budget: int = GAS_BUDGET,
+        alerts: Alerts | None = None,
     ) -> None:
         self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
         self.core = autometa_async(w3, address)
@@ -154,6 +157,9 @@ class Executor:
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
         self.gas_budget = gas_budget
         self._carry: Delivery | None = None  # taken but over the last batch's gas budget: the next batch's first
+        self.alerts = alerts
+        t = alerts.thresholds if alerts is not None else None
+        self.gas_watch = LowGasWatch(t.low_gas_wei, t.gas_check_blocks) if t is not None else None
 
     # ------------------------------------------------------------------ loop
 
@@ -177,8 +183,14 @@ class Executor:
                 await asyncio.to_thread(self._beat)
                 await asyncio.sleep(self.heartbeat_s)
 
+        async def first_gas_check() -> None:
+            with contextlib.suppress(Exception):
+                await self._check_gas(int(await self.w3.eth.block_number))
+
         self._reader = asyncio.create_task(self._read())
         helpers = [asyncio.create_task(touch()), asyncio.create_task(beat())]
+        if self.gas_watch is not None:
+            helpers.append(asyncio.create_task(first_gas_check()))
         log.info("executor.started", worker_id=self.worker_id, address=self.address, batch_size=self.batch_size)
         try:
             while not stop.is_set():
@@ -262,7 +274,7 @@ class Executor:
         try:
             self.store.heartbeats.beat(
                 self.worker_id, "executor", self.address, self.version, host=socket.gethostname(), pid=os.getpid(),
-                extra={"in_flight": len(self._deliveries)},
+                extra={"in_flight": len(self._deliveries), "chain_id": self._chain_id},
             )  # fmt: skip
         except Exception as exc:
             log.warning("executor.heartbeat_failed", error=str(exc))
@@ -313,6 +325,7 @@ class Executor:
             hint=f"send at least {max(required_wei - balance, 0)} wei to {self.address}; "
                  "this executor reads no jobs until then",
         )  # fmt: skip
+        await self._report_low_gas(balance, refused_for=required_wei)
         while balance is None or balance < required_wei:
             await asyncio.sleep(delay)
             delay = min(delay * 2, longest)
@@ -321,6 +334,28 @@ class Executor:
         self._reader = asyncio.create_task(self._read())
         self._starving = None
         self._funded.set()
+
+    async def _check_gas(self, block: int) -> None:
+        """executor.low_gas: the balance, read at most once per `gas_check_blocks` blocks and only
+        when this executor has spent (nothing else lowers it: an idle executor reads nothing)."""
+        if self.gas_watch is None or not self.gas_watch.due(block):
+            return
+        self.gas_watch.checked_block = block  # before the read: concurrent batches do not read twice
+        await self._report_low_gas(await self._balance(), block=block)
+
+    async def _report_low_gas(self, balance: int, *, block: int | None = None, refused_for: int | None = None) -> None:
+        if self.gas_watch is None or self.alerts is None:
+            return
+        at = block if block is not None else self.gas_watch.checked_block or 0
+        if not self.gas_watch.observe(balance, at, refused=refused_for is not None):
+            return
+        key = f"{self.address}:{block}" if refused_for is None else f"{self.address}:refused:{int(time.time() * 1000)}"
+        await self.alerts.operator("executor.low_gas", key, {
+            "executor": self.address, "balance_wei": str(balance) if balance >= 0 else None, "block_number": block,
+            "threshold_wei": str(self.gas_watch.threshold_wei),
+            "required_wei": str(refused_for) if refused_for is not None else None,
+            "refused": refused_for is not None,
+        })  # fmt: skip
 
     async def _hand_back_idle(self) -> int:
         """Stop reading and hand back every job we hold that is not in a batch (including those
@@ -440,6 +475,8 @@ class Executor:
         for d in unique.values():
             await self._finish(d)
         self.outcomes.append(outcome)
+        if outcome.block is not None:
+            await self._check_gas(outcome.block)
         stages["recorded_s"] = round(time.time() - t0, 3)
         log.info("executor.batch", runs=len(unique), executed=len(outcome.executed), skipped=len(outcome.skipped),
                  tx_hash=outcome.tx_hash, block=outcome.block, gas=tx.get("gas", "estimated"), **stages)  # fmt: skip

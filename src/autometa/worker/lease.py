@@ -1,8 +1,11 @@
 """Who is the active scheduler: a lease in Redis (`SET NX PX`, renewed while alive).
 
 Only the holder schedules; standbys retry every `ttl/3` and take over within about `ttl` after
-the holder dies. Renewal and release are compare-and-set scripts, so a holder that stalled past
-its lease can never extend or delete a lease someone else now holds.
+the holder dies. Each holder also writes its name to `<key>:holder` (no expiry) as it takes the
+lease, so the next one learns whom it took over from (`took_over_from`: a failover to report).
+A clean release clears that name too, so a graceful hand-over (a deploy) is no failover.
+Renewal and release are compare-and-set scripts, so a holder that stalled past its lease can
+never extend or delete a lease (or a name) someone else now holds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 return 0
 """
 _RELEASE = """
+if redis.call('get', KEYS[2]) == ARGV[1] then redis.call('del', KEYS[2]) end
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
@@ -28,6 +32,7 @@ return 0
 
 class Lease(Protocol):
     holder: str
+    took_over_from: str | None  # set by the acquire() that took the lease from another holder
 
     async def acquire(self) -> bool:
         """Take the lease if free, or renew it if ours; True while we hold it."""
@@ -41,6 +46,7 @@ class LocalLease:
 
     def __init__(self, holder: str | None = None) -> None:
         self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
+        self.took_over_from: str | None = None
 
     async def acquire(self) -> bool:
         return True
@@ -55,6 +61,7 @@ class RedisLease:
         self.ttl_ms = int(ttl_s * 1000)
         self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
         self.held = False
+        self.took_over_from: str | None = None
 
     @property
     def retry_s(self) -> float:
@@ -79,6 +86,10 @@ class RedisLease:
         got = bool(await self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms))
         if got != self.held:
             log.info("lease.acquired" if got else "lease.lost", holder=self.holder, key=self.key)
+        if got and not self.held:
+            raw: object = await self.redis.set(f"{self.key}:holder", self.holder, get=True)
+            previous = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else None
+            self.took_over_from = previous if previous and previous != self.holder else None
         self.held = got
         return got
 
@@ -86,7 +97,7 @@ class RedisLease:
         if self.held:
             self.held = False
             try:
-                await self.redis.eval(_RELEASE, 1, self.key, self.holder)  # type: ignore[misc]
+                await self.redis.eval(_RELEASE, 2, self.key, f"{self.key}:holder", self.holder)  # type: ignore[misc]
             except RedisError as exc:  # it lapses by itself
                 log.warning("lease.release_failed", holder=self.holder, error=str(exc))
                 return

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,19 @@ from typing import Any
 import structlog
 from web3 import AsyncWeb3
 
-from autometa.domain.kinds import TriggerType
+from autometa.chain.multicall3 import MULTICALL3_ADDRESS
+from autometa.domain.state import WorkflowState
+from autometa.domain.triggers import UnknownTriggerKind
+from autometa.domain.triggers.state import STATE_CODE
+from autometa.notify.alerts import Alerts
+from autometa.notify.watches import BacklogWatch, MissedWatch
 from autometa.worker.blocks import BlockFollower
 from autometa.worker.lease import Lease, LocalLease
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
-from autometa.worker.trigger_index import FIRED, DueRun, TriggerIndex, entry_from_state
+from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
+from autometa.worker.triggers.state import read_calls
 
 log = structlog.get_logger("autometa.worker.scheduler")
 
@@ -63,11 +70,13 @@ class Scheduler:
         follower: BlockFollower | None = None,
         refire_s: float = 30.0,
         price_wait_s: float = 0.5,
+        alerts: Alerts | None = None,
+        multicall: str = MULTICALL3_ADDRESS,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
         self.follower = follower or BlockFollower(w3)
-        self.refire_s, self.price_wait_s = refire_s, price_wait_s
+        self.refire_s, self.price_wait_s, self.multicall = refire_s, price_wait_s, multicall
         self._pricing: asyncio.Task[tuple[int, int]] | None = None  # price reads of some block: (due, enqueued)
         self.index = TriggerIndex()
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
@@ -75,6 +84,10 @@ class Scheduler:
         self.last_block: int | None = None
         self._generation: str | None = None  # the queue's, when we last saw it
         self._base_fee = 0  # of the newest block processed: jobs carry it to the executor
+        self.alerts = alerts
+        t = alerts.thresholds if alerts is not None else None
+        self.missed = MissedWatch(t.missed_blocks, t.backlog_blocks) if t else None
+        self.backlog = BacklogWatch(t.backlog_blocks, t.backlog_depth) if t else None
 
     # ------------------------------------------------------------------ state
 
@@ -82,18 +95,39 @@ class Scheduler:
         """(Re)build the index from the source: at start and on taking over the lease."""
         started = time.monotonic()
         self.index, self._fired = TriggerIndex(), {}
+        if self.missed is not None:
+            self.missed.reset()
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
             self._generation = await self.queue.generation()
         states = await self.source.initial()
-        entries = [e for e in (entry_from_state(s) for s in states) if e is not None]
+        entries = [e for e in (self._entry(s) for s in states) if e is not None]
         self.index.upsert_many(entries)
+        del states, entries
+        # The loaded index lives as long as the lease: keep it out of the cyclic collector's full
+        # passes (gc.freeze, Python docs), which otherwise rescan millions of long-lived objects
+        # while a block hands out many runs (~100 ms pauses with 100k STATE workflows). Objects
+        # are still freed by reference counting when a reload replaces the index.
+        gc.freeze()
         self.loaded = True
         log.info("scheduler.loaded", workflows=len(self.index), seconds=round(time.monotonic() - started, 2))
         return len(self.index)
 
-    def _apply(self, states: list[Any]) -> None:
+    @staticmethod
+    def _entry(state: WorkflowState) -> TriggerEntry | None:
+        """Its index entry; a kind this scheduler cannot evaluate is logged and skipped."""
+        try:
+            return entry_from_state(state)
+        except UnknownTriggerKind as exc:
+            log.error("scheduler.unknown_trigger_kind", workflow_id=state.id, error=str(exc))
+            return None
+
+    def _apply(self, states: list[WorkflowState]) -> None:
         for state in states:
-            self.index.upsert(state)
+            entry = self._entry(state)
+            if entry is None:
+                self.index.remove(state.id)
+            else:
+                self.index.upsert_entry(entry)
             self._fired.pop(state.id, None)
 
     def _refire(self, everything: bool = False) -> int:
@@ -130,6 +164,9 @@ class Scheduler:
         self._base_fee = int(block.get("baseFeePerGas") or 0)
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
         enqueue_s = round(time.time() - enqueue_started, 3)
+        if calls := self.index.states.calls():  # STATE triggers: one batch of view calls per block
+            due, enqueued = await self._state_runs(calls, number, ts)
+            report.due, report.enqueued = report.due + due, report.enqueued + enqueued
         tokens = self.index.armed_tokens()
         if tokens and self._pricing is None:
             # Only the block that starts a read waits for it; a read outlasting that wait is
@@ -145,10 +182,40 @@ class Scheduler:
                 pricing.add_done_callback(self._priced_late)
                 log.warning("scheduler.prices_slow", block=number, waited_s=self.price_wait_s)
         self.last_block = number
+        await self._watch(number)
         if report.due or report.changed:
             log.info("scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3),
                      enqueue_s=enqueue_s)  # fmt: skip
         return report
+
+    async def _watch(self, number: int) -> None:
+        """run.missed for each run handed out ``missed_blocks`` ago and still not executed, and
+        queue.backlog when runs wait longer than ``backlog_blocks`` or the queue is too deep.
+        A run stops waiting when the workflow's run index moves on (executed), it leaves the
+        index (paused, cancelled, completed), or a price trigger is armed again (its condition
+        no longer holds: not due). Skipped runs keep waiting: they were not executed."""
+        if self.alerts is None or self.missed is None or self.backlog is None:
+            return
+        for wid, (run, _) in list(self.missed.waiting.items()):
+            where = self.index.where(wid)
+            if where == ABSENT or self.index.run_index(wid) != run or where == ARMED:
+                self.missed.forget(wid)
+        missed, long_waits, oldest = self.missed.check(number)
+        if missed:
+            await self.alerts.owners("run.missed", [(wid, f"{wid}:{run}", {
+                "run_index": run, "due_block": since, "block_number": number, "waited_blocks": number - since,
+            }) for wid, run, since in missed])  # fmt: skip
+        depth = None
+        backlog = getattr(self.queue, "backlog", None)
+        if backlog is not None:
+            with contextlib.suppress(Exception):
+                depth = int(await backlog())
+        if self.backlog.observe(oldest, long_waits, depth):
+            await self.alerts.operator("queue.backlog", str(number), {
+                "block_number": number, "waiting_runs": len(self.missed.waiting), "waiting_long": long_waits,
+                "oldest_wait_blocks": oldest, "queue_depth": depth, "max_wait_blocks": self.backlog.max_wait_blocks,
+                "max_depth": self.backlog.max_depth,
+            })  # fmt: skip
 
     async def _price_runs(self, tokens: list[str], number: int, ts: int) -> tuple[int, int]:
         """Read the prices of `tokens` at block `number` and queue the runs they cross."""
@@ -156,6 +223,12 @@ class Scheduler:
         for tick in await self.prices.read(tokens, number):
             due.extend((r, tick.source) for r in self.index.crossed(tick.token, tick.price, ts))
         return await self._enqueue(due, ts, number)
+
+    async def _state_runs(self, calls: list[tuple[int, bytes, bytes, int]], number: int, ts: int) -> tuple[int, int]:
+        """Read the armed STATE triggers' calls at block `number` and queue the runs that hold."""
+        results = await read_calls(self.w3, calls, number, multicall=self.multicall)
+        runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
+        return await self._enqueue([(r, None) for r in runs], ts, number)
 
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""
@@ -174,9 +247,11 @@ class Scheduler:
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
+            if self.missed is not None:
+                self.missed.handed_out(run.workflow_id, run.run_index, number)
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
-                run.token, run.price, source if run.kind is TriggerType.PRICE else None, gas_limit=run.gas_limit,
+                run.token, run.price, source, gas_limit=run.gas_limit,
                 base_fee=self._base_fee,
             ))  # fmt: skip
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
@@ -195,12 +270,19 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow blocks while holding the lease; stand by otherwise. Returns when `stop` is set."""
         backoff = 1.0
+        standing_by = False
         while not stop.is_set():
             if not await self.lease.acquire():
                 self.loaded = False
+                if not standing_by:  # said once, not on every retry
+                    standing_by = True
+                    log.info("scheduler.standby", holder=self.lease.holder,
+                             reason="another scheduler holds the lease")  # fmt: skip
                 await _sleep_or_stop(stop, getattr(self.lease, "retry_s", 1.0))
                 continue
+            standing_by = False
             log.info("scheduler.active", holder=self.lease.holder)
+            await self._report_failover()
             try:
                 await self._lead(stop)
                 backoff = 1.0
@@ -217,6 +299,17 @@ class Scheduler:
             finally:
                 self.loaded = False
         await self.lease.release()
+
+    async def _report_failover(self) -> None:
+        previous = getattr(self.lease, "took_over_from", None)
+        if previous is None:
+            return
+        self.lease.took_over_from = None
+        log.warning("scheduler.failover", holder=self.lease.holder, previous=previous)
+        if self.alerts is not None:
+            await self.alerts.operator("scheduler.failover", f"{self.lease.holder}:{int(time.time() * 1000)}", {
+                "holder": self.lease.holder, "previous_holder": previous, "last_block": self.last_block,
+            })  # fmt: skip
 
     async def _lead(self, stop: asyncio.Event) -> None:
         renew_every = getattr(self.lease, "retry_s", 1.0)

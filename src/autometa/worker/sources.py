@@ -21,6 +21,7 @@ from web3 import AsyncWeb3
 from autometa.chain.contracts import autometa_async
 from autometa.chain.indexer import EventIndexer
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers import UnknownTriggerKind
 from autometa.worker.queue import Job, JobQueue
 
 log = structlog.get_logger("autometa.worker.sources")
@@ -54,7 +55,13 @@ class ChainWorkflowSource:
 
     async def _read(self, ids: list[int]) -> list[WorkflowState]:
         views = await asyncio.gather(*(self.core.functions.getWorkflow(wid).call() for wid in ids))
-        return [WorkflowState.from_view(v) for v in views]
+        states = []
+        for wid, view in zip(ids, views, strict=True):
+            try:
+                states.append(WorkflowState.from_view(view))
+            except UnknownTriggerKind as exc:  # a newer contract's kind: never read as another
+                log.error("workflows.unknown_trigger_kind", workflow_id=wid, error=str(exc))
+        return states
 
     async def initial(self) -> list[WorkflowState]:
         block = int(await self.w3.eth.block_number)

@@ -18,8 +18,7 @@ async def check_backend(settings: Settings, client: BackendClient | None = None)
         return False
     backend = client or BackendClient(settings.BACKEND_API_URL)
     try:
-        log.info("checking backend health", url=settings.BACKEND_API_URL)
-        if not await backend.health_check():
+        if not await backend.health_check():  # one line either way: healthy, or the fallback
             log.warning(
                 "backend is not available: the worker falls back to direct CoinGecko prices",
                 url=settings.BACKEND_API_URL,

@@ -1,13 +1,14 @@
 """The scheduler's trigger index: which runs are due, without scanning every workflow.
 
-* **Time**: TIME and INTERVAL triggers, and the time gate of PRICE triggers (`not_before`, the
-  cooldown after a run), sit in one heap keyed by the next due time. Entries are never removed
-  from the heap; a per-workflow version makes stale ones (after an update or removal) be
-  skipped when they surface (lazy invalidation).
-* **Price**: a PRICE trigger whose time gate is open sits in its token's sorted thresholds, one
-  pair of parallel arrays (threshold, workflow id) for BELOW and one for ABOVE. A new price `p`
-  fires the BELOW entries with threshold > p (a suffix) and the ABOVE entries with threshold < p
-  (a prefix): O(log n + k) by bisection.
+* **Time**: every workflow waits in one heap keyed by its next due time (a TIME or INTERVAL
+  trigger's moment, a PRICE trigger's time gate: `not_before`, the cooldown after a run). Entries
+  are never removed from the heap; a per-workflow version makes stale ones (after an update or
+  removal) be skipped when they surface (lazy invalidation).
+* **Conditions**: when the gate of a kind with a condition opens, the workflow is *armed* in
+  the `ConditionBook` its evaluator names (`worker/triggers/`): the price book holds PRICE
+  triggers by token and threshold, so a new price fires what it crosses in O(log n + k). Kinds
+  without a condition become ready at once. The kinds are the evaluator registry's; a workflow
+  of a kind with no evaluator is refused (`UnknownTriggerKind`), never indexed as another kind.
 
 A run handed out (by `due_by_time` or `crossed`) is *fired*: it leaves the index until the
 workflow's new state arrives (`upsert`, from the indexer after the run) or `rearm` puts it back
@@ -23,14 +24,17 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from autometa.domain.kinds import Comparator, TriggerType
+from autometa.domain.kinds import TriggerType
 from autometa.domain.state import WorkflowState
-from autometa.domain.types import price_to_int
-from autometa.domain.workflow import PriceTriggerData
+from autometa.domain.triggers.state import STATE_CODE
+from autometa.worker.triggers import ConditionBook, TriggerEntry, evaluator_for, evaluators
+from autometa.worker.triggers.price import PriceBook
+from autometa.worker.triggers.state import StateBook
+
+__all__ = ["ABSENT", "ARMED", "FIRED", "READY", "WAITING", "DueRun", "TriggerEntry", "TriggerIndex",
+           "entry_from_state"]  # fmt: skip
 
 # Where a workflow is in the index (the `_where` column).
 ABSENT, WAITING, ARMED, READY, FIRED = 0, 1, 2, 3, 4
@@ -43,7 +47,7 @@ class DueRun(NamedTuple):
 
     workflow_id: int
     run_index: int
-    kind: TriggerType
+    kind: int
     due_time: int
     token: str | None = None
     price: int | None = None
@@ -51,92 +55,14 @@ class DueRun(NamedTuple):
     gas_limit: int = 0  # the action's gasLimit (0: unknown): lets the executor size the tx itself
 
 
-@dataclass(frozen=True)
-class TriggerEntry:
-    """What the index needs of a workflow: primitives only (see `entry_from_state`)."""
-
-    workflow_id: int
-    run_index: int
-    kind: TriggerType
-    due: int
-    end: int = 0  # 0 = no end
-    token: str | None = None
-    comparator: Comparator = Comparator.BELOW
-    threshold: int = 0
-    gas_limit: int = 0
-
-
 def entry_from_state(state: WorkflowState) -> TriggerEntry | None:
-    """The index entry of a workflow, or None if it will never run again."""
+    """The index entry of a workflow, or None if it will never run again. A kind without an
+    evaluator raises `UnknownTriggerKind`."""
+    evaluator = evaluator_for(state.trigger_type)
     due = state.next_due_time()
     if due is None:
         return None
-    end = state.spec.end_time() or 0
-    gas = state.spec.resolved_gas_limit
-    t = state.spec.trigger_data
-    if isinstance(t, PriceTriggerData):
-        threshold = price_to_int(t.price_usd)
-        return TriggerEntry(
-            state.id, state.run_count, TriggerType.PRICE, due, end, t.token, t.comparator, threshold, gas
-        )
-    return TriggerEntry(state.id, state.run_count, state.trigger_type, due, end, gas_limit=gas)
-
-
-class _Side:
-    """One token's thresholds for one comparator, sorted by (threshold, workflow id)."""
-
-    __slots__ = ("thresholds", "ids")
-
-    def __init__(self) -> None:
-        self.thresholds = array("Q")
-        self.ids = array("Q")
-
-    def __len__(self) -> int:
-        return len(self.thresholds)
-
-    def _position(self, threshold: int, wid: int) -> int:
-        lo = bisect_left(self.thresholds, threshold)
-        hi = bisect_right(self.thresholds, threshold, lo)
-        return bisect_left(self.ids, wid, lo, hi)
-
-    def insert(self, threshold: int, wid: int) -> None:
-        i = self._position(threshold, wid)
-        self.thresholds.insert(i, threshold)
-        self.ids.insert(i, wid)
-
-    def insert_many(self, pairs: list[tuple[int, int]]) -> None:
-        """Many at once: one sort-merge instead of many memmoves (bulk loads)."""
-        if len(pairs) < 64:
-            for threshold, wid in pairs:
-                self.insert(threshold, wid)
-            return
-        merged = sorted([*zip(self.thresholds, self.ids, strict=True), *pairs])
-        self.thresholds = array("Q", (t for t, _ in merged))
-        self.ids = array("Q", (w for _, w in merged))
-
-    def delete(self, threshold: int, wid: int) -> bool:
-        i = self._position(threshold, wid)
-        if i < len(self.ids) and self.ids[i] == wid and self.thresholds[i] == threshold:
-            del self.thresholds[i]
-            del self.ids[i]
-            return True
-        return False
-
-    def take_above(self, price: int) -> tuple[array[int], array[int]]:
-        """Remove and return the entries with threshold > price (BELOW triggers that hold)."""
-        i = bisect_right(self.thresholds, price)
-        taken = self.thresholds[i:], self.ids[i:]
-        del self.thresholds[i:]
-        del self.ids[i:]
-        return taken
-
-    def take_below(self, price: int) -> tuple[array[int], array[int]]:
-        """Remove and return the entries with threshold < price (ABOVE triggers that hold)."""
-        i = bisect_left(self.thresholds, price)
-        taken = self.thresholds[:i], self.ids[:i]
-        del self.thresholds[:i]
-        del self.ids[:i]
-        return taken
+    return evaluator.entry(state, due, state.spec.end_time() or 0, state.spec.resolved_gas_limit)
 
 
 class TriggerIndex:
@@ -149,15 +75,18 @@ class TriggerIndex:
         self._run = array("L")
         self._due = array("Q")
         self._end = array("Q")
-        self._token = array("H")
-        self._comparator = array("B")
-        self._threshold = array("Q")
         self._gas = array("I")  # the action's gasLimit (uint24 on chain)
         self._heap: list[tuple[int, int, int]] = []  # (due, workflow id, version)
         self._ready: list[int] = []  # time triggers whose due time passed in `crossed`
-        self._sides: dict[tuple[int, int], _Side] = {}  # (token no., comparator) -> thresholds
-        self._token_ids: dict[str, int] = {}
-        self._token_names: list[str] = []
+        # The condition kinds' books, by kind number, as their evaluators make them.
+        self._books: dict[int, ConditionBook] = {ev.code: ev.book() for ev in evaluators() if ev.book}
+        self._kinds = frozenset(ev.code for ev in evaluators())
+        prices = self._books[int(TriggerType.PRICE)]
+        assert isinstance(prices, PriceBook)
+        self.prices: PriceBook = prices
+        states = self._books[STATE_CODE]
+        assert isinstance(states, StateBook)
+        self.states: StateBook = states
         self._count = 0
         self._now = 0
 
@@ -173,11 +102,11 @@ class TriggerIndex:
     @property
     def tokens(self) -> list[str]:
         """Tokens that have (or had) price triggers: the prices the scheduler must follow."""
-        return list(self._token_names)
+        return self.prices.tokens
 
     def armed_tokens(self) -> list[str]:
         """Tokens with at least one trigger waiting for its price now."""
-        return [self._token_names[t] for (t, _), side in self._sides.items() if len(side)]
+        return self.prices.armed_tokens()
 
     def where(self, wid: int) -> int:
         return self._where[wid] if 0 <= wid < len(self._where) else ABSENT
@@ -195,28 +124,15 @@ class TriggerIndex:
         if extra <= 0:
             return
         extra = max(extra, len(self._where) // 2, 16)
-        for col in (self._where, self._kind, self._comparator):
+        for col in (self._where, self._kind):
             col.extend(bytes(extra))
-        for col in (self._version, self._run, self._due, self._end, self._token, self._threshold, self._gas):
+        for col in (self._version, self._run, self._due, self._end, self._gas):
             col.extend(array(col.typecode, bytes(extra * col.itemsize)))
 
-    def _token_no(self, token: str) -> int:
-        no = self._token_ids.get(token)
-        if no is None:
-            no = self._token_ids[token] = len(self._token_names)
-            self._token_names.append(token)
-        return no
-
-    def _side(self, token_no: int, comparator: int) -> _Side:
-        side = self._sides.get((token_no, comparator))
-        if side is None:
-            side = self._sides[(token_no, comparator)] = _Side()
-        return side
-
     def _disarm(self, wid: int) -> None:
-        """Take `wid` out of its price thresholds if it is there."""
+        """Take `wid` out of its condition book if it is armed there."""
         if self._where[wid] == ARMED:
-            self._side(self._token[wid], self._comparator[wid]).delete(self._threshold[wid], wid)
+            self._books[self._kind[wid]].disarm(wid)
 
     # ------------------------------------------------------------------ updates
 
@@ -229,19 +145,20 @@ class TriggerIndex:
             self.upsert_entry(entry)
 
     def upsert_entry(self, e: TriggerEntry) -> None:
+        kind = int(e.kind)
+        if kind not in self._kinds:
+            evaluator_for(kind)  # raises UnknownTriggerKind
+        book = self._books.get(kind)
         wid = e.workflow_id
         self._grow(wid)
+        self._disarm(wid)  # by its old condition, before the book takes the new one
+        if book is not None:
+            book.set(e)
         if self._where[wid] == ABSENT:
             self._count += 1
-        self._disarm(wid)
         self._version[wid] = (self._version[wid] + 1) & 0xFFFFFFFF
-        self._kind[wid], self._run[wid], self._gas[wid] = int(e.kind), e.run_index, e.gas_limit
+        self._kind[wid], self._run[wid], self._gas[wid] = kind, e.run_index, e.gas_limit
         self._due[wid], self._end[wid] = min(e.due, _U64), min(e.end, _U64)
-        if e.kind is TriggerType.PRICE:
-            if e.token is None:
-                raise ValueError("a price trigger needs a token")
-            self._token[wid] = self._token_no(e.token)
-            self._comparator[wid], self._threshold[wid] = int(e.comparator), e.threshold
         self._where[wid] = WAITING
         heapq.heappush(self._heap, (self._due[wid], wid, self._version[wid]))
 
@@ -272,11 +189,11 @@ class TriggerIndex:
     # ------------------------------------------------------------------ queries
 
     def _advance(self, now: int, bulk: bool = False) -> None:
-        """Move everything whose time gate opened by `now` out of the heap: price triggers into
-        their thresholds, time triggers into the ready list."""
+        """Move everything whose time gate opened by `now` out of the heap: condition triggers
+        into their kind's book, time triggers into the ready list."""
         self._now = max(self._now, now)
         heap = self._heap
-        pending: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        pending: dict[int, list[int]] = {}  # condition kind -> workflows to arm in bulk
         while heap and heap[0][0] <= now:
             _, wid, version = heapq.heappop(heap)
             if self._version[wid] != version or self._where[wid] != WAITING:
@@ -285,18 +202,18 @@ class TriggerIndex:
             if end and now > end:  # expired before it could run: never due again
                 self.remove(wid)
                 continue
-            if self._kind[wid] == TriggerType.PRICE:
+            book = self._books.get(self._kind[wid])
+            if book is not None:
                 self._where[wid] = ARMED
-                key = (self._token[wid], self._comparator[wid])
                 if bulk:
-                    pending.setdefault(key, []).append((self._threshold[wid], wid))
+                    pending.setdefault(self._kind[wid], []).append(wid)
                 else:
-                    self._side(*key).insert(self._threshold[wid], wid)
+                    book.arm(wid)
             else:
                 self._where[wid] = READY
                 self._ready.append(wid)
-        for key, pairs in pending.items():
-            self._side(*key).insert_many(pairs)
+        for kind, wids in pending.items():
+            self._books[kind].arm_many(wids)
 
     def due_by_time(self, now: int) -> list[DueRun]:
         """TIME / INTERVAL runs due at `now` (a block timestamp). They are fired: handed out once."""
@@ -311,7 +228,7 @@ class TriggerIndex:
                 self.remove(wid)
                 continue
             self._where[wid] = FIRED
-            out.append(DueRun(wid, self._run[wid], TriggerType(self._kind[wid]), self._due[wid],
+            out.append(DueRun(wid, self._run[wid], self._kind[wid], self._due[wid],
                               gas_limit=self._gas[wid]))  # fmt: skip
         return out
 
@@ -319,31 +236,48 @@ class TriggerIndex:
         """PRICE runs whose condition holds at `price` (8 decimals) at time `now`, among those
         not already handed out. They are fired."""
         self._advance(now)
-        no = self._token_ids.get(token)
-        if no is None:
-            return []
         out: list[DueRun] = []
-        for comparator in (Comparator.BELOW, Comparator.ABOVE):
-            side = self._sides.get((no, comparator))
-            if side is None or not len(side):
+        for threshold, wid in self.prices.take_crossed(token, price):
+            end = self._end[wid]
+            if end and now > end:
+                self._where[wid] = WAITING  # already out of the thresholds
+                self.remove(wid)
                 continue
-            thresholds, ids = side.take_above(price) if comparator is Comparator.BELOW else side.take_below(price)
-            for threshold, wid in zip(thresholds, ids, strict=True):
-                end = self._end[wid]
-                if end and now > end:
-                    self._where[wid] = WAITING  # already out of the thresholds
-                    self.remove(wid)
-                    continue
-                self._where[wid] = FIRED
-                out.append(DueRun(wid, self._run[wid], TriggerType.PRICE, self._due[wid], token, price, threshold,
-                                  self._gas[wid]))  # fmt: skip
+            self._where[wid] = FIRED
+            out.append(DueRun(wid, self._run[wid], int(TriggerType.PRICE), self._due[wid], token, price, threshold,
+                              self._gas[wid]))  # fmt: skip
+        return out
+
+    def book(self, kind: int) -> ConditionBook:
+        """The condition book of `kind` (KeyError for a kind due by time alone)."""
+        return self._books[int(kind)]
+
+    def advance(self, now: int) -> None:
+        """Arm what became due by `now` (`due_by_time` and `crossed` do it themselves)."""
+        self._advance(now)
+
+    def fire(self, kind: int, wids: list[int], now: int) -> list[DueRun]:
+        """Hand out the runs of `kind` whose condition its book found holding (the book has
+        already taken them out). They are fired."""
+        out: list[DueRun] = []
+        append, size = out.append, len(self._where)
+        where, kinds, ends, runs, dues, gas = self._where, self._kind, self._end, self._run, self._due, self._gas
+        for wid in wids:  # tens of thousands per block at worst: locals, positional tuples
+            if not 0 <= wid < size or where[wid] != ARMED or kinds[wid] != kind:
+                continue
+            end = ends[wid]
+            if end and now > end:
+                where[wid] = WAITING  # already out of the book
+                self.remove(wid)
+                continue
+            where[wid] = FIRED
+            append(DueRun(wid, runs[wid], kind, dues[wid], None, None, None, gas[wid]))
         return out
 
     def memory_bytes(self) -> int:
         """Bytes held by the index's arrays and heap (an estimate for the heap's tuples)."""
-        cols = (self._where, self._kind, self._version, self._run, self._due, self._end, self._token,
-                self._comparator, self._threshold, self._gas)  # fmt: skip
+        cols = (self._where, self._kind, self._version, self._run, self._due, self._end, self._gas)
         total = sum(c.buffer_info()[1] * c.itemsize for c in cols)
-        total += sum(len(s) * 16 for s in self._sides.values())
+        total += sum(book.memory_bytes() for book in self._books.values())
         total += len(self._heap) * (8 + 64 + 3 * 32)
         return total

@@ -32,6 +32,16 @@ class EscrowAccountOut(BaseModel):
     deposit: DepositCall | None = Field(default=None, description="how to deposit (none when the chain is down)")
 
 
+class TriggerKindOut(BaseModel):
+    """A trigger kind users may create (from the registry); its form fragment is
+    `/static/triggers/<name>.js`."""
+
+    name: str
+    code: int = Field(description="the contract's triggerKind number (trigger_type)")
+    label: str
+    fields: list[str] = Field(description="trigger_data's fields")
+
+
 class FieldError(BaseModel):
     field: str
     message: str

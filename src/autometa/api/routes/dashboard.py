@@ -12,10 +12,11 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from autometa.api.dashboard import INDEX_HTML
-from autometa.api.dashboard.schemas import FieldError, ValidationOut
+from autometa.api.dashboard.schemas import FieldError, TriggerKindOut, ValidationOut
 from autometa.api.deps import ChainDep, SettingsDep
 from autometa.api.schemas import ErrorOut, WorkflowCreateBody
-from autometa.domain.workflow import PriceTriggerData
+from autometa.domain.triggers import creatable_kinds
+from autometa.domain.workflow import unsupported_token
 
 router = APIRouter(tags=["dashboard"])
 
@@ -24,6 +25,16 @@ router = APIRouter(tags=["dashboard"])
 async def index() -> FileResponse:
     """The single-page dashboard (ES modules under /static)."""
     return FileResponse(INDEX_HTML, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/dashboard/trigger-kinds", response_model=list[TriggerKindOut])
+async def trigger_kinds() -> list[TriggerKindOut]:
+    """The trigger kinds the create form offers: the registry's creatable ones, default first."""
+    return [
+        TriggerKindOut(name=k.name, code=k.code, label=k.label,
+                       fields=[f for f in k.data_model.model_fields if f != "kind_"])
+        for k in creatable_kinds()
+    ]  # fmt: skip
 
 
 def _message(text: str) -> str:
@@ -55,10 +66,9 @@ async def validate(
         return ValidationOut(ok=False, errors=errors)
     spec = parsed.spec()
     problems: list[FieldError] = []
-    trigger = spec.trigger_data
-    if isinstance(trigger, PriceTriggerData) and trigger.token not in settings.SUPPORTED_ASSETS:
-        supported = ", ".join(settings.SUPPORTED_ASSETS)
-        problems.append(FieldError(field="trigger_data.token", message=f"unknown token; supported: {supported}"))
+    unsupported = unsupported_token(spec, settings.SUPPORTED_ASSETS)
+    if unsupported:
+        problems.append(FieldError(field="trigger_data.token", message=unsupported))
     try:
         _, now = await chain.head()
     except Exception:

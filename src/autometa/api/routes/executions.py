@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from autometa.api.deps import StoreDep
-from autometa.api.errors import invalid
 from autometa.api.schemas import MAX_WORKFLOW_ID, ErrorOut, ExecutionPageOut
 from autometa.api.views import execution_view
 from autometa.domain.types import Address
@@ -19,16 +19,33 @@ router = APIRouter(prefix="/api", tags=["history"])
 StatusFilter = Literal["success", "failed", "skipped", "pending"]
 WorkflowFilter = Annotated[int | None, Query(ge=1, le=MAX_WORKFLOW_ID, description="one workflow")]
 UserFilter = Annotated[Address | None, Query(description="workflows of this owner")]
-Since = Annotated[datetime | None, Query(description="from (inclusive): ISO 8601 or unix seconds")]
-Until = Annotated[datetime | None, Query(description="until (exclusive): ISO 8601 or unix seconds")]
+LAST_MOMENT = 4_102_444_800  # 2100-01-01: beyond it a number is more likely milliseconds than seconds
+
+
+def _moment(value: Any) -> Any:
+    """Unix seconds (0 … 2100) as a datetime; anything else goes to pydantic's ISO 8601 parsing."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return value
+    if not 0 <= seconds <= LAST_MOMENT:
+        raise ValueError(f"unix seconds must be between 0 and {LAST_MOMENT}")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# The schema says both forms the API takes (issue 13 item 19).
+Moment = Annotated[datetime, BeforeValidator(_moment), WithJsonSchema({"anyOf": [
+    {"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0, "maximum": LAST_MOMENT}]})]  # fmt: skip
+Since = Annotated[Moment | None, Query(description="from (inclusive): ISO 8601 or unix seconds")]
+Until = Annotated[Moment | None, Query(description="until (exclusive): ISO 8601 or unix seconds")]
 
 
 def time_range(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
     """Naive times are UTC; an empty range is a client error, not an empty answer."""
     since = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     until = until.replace(tzinfo=UTC) if until is not None and until.tzinfo is None else until
-    if since is not None and until is not None and until <= since:
-        raise invalid("until", "must be after since")
+    # An empty or reversed window is no error, just empty: the schema cannot say "until > since",
+    # so the API does not ask it (issue 13 item 19).
     return since, until
 
 

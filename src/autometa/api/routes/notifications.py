@@ -289,12 +289,12 @@ async def list_subscriptions(
     return [subscription_view(s) for s in subs]
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut, responses=_REFUSALS)
+@router.get("/subscriptions/{subscription_id:int}", response_model=SubscriptionOut, responses=_REFUSALS)
 async def get_subscription(subscription_id: Id, store: StoreDep) -> SubscriptionOut:
     return subscription_view(await _owned_subscription(store, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id}/delete/prepare", response_model=PreparedNotificationIntent,
+@router.post("/subscriptions/{subscription_id:int}/delete/prepare", response_model=PreparedNotificationIntent,
              dependencies=[RelayerGuard], responses=_REFUSALS)  # fmt: skip
 async def prepare_unsubscribe(
     subscription_id: Id, body: OwnerBody, store: StoreDep, chain: ChainDep
@@ -303,7 +303,7 @@ async def prepare_unsubscribe(
     return await _prepare(chain, body.owner, action="unsubscribe", subscription_id=subscription_id)
 
 
-@router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionOut, dependencies=[RelayerGuard],
+@router.delete("/subscriptions/{subscription_id:int}", response_model=SubscriptionOut, dependencies=[RelayerGuard],
                responses=_REFUSALS)  # fmt: skip
 async def unsubscribe(subscription_id: Id, body: OwnerSignedBody, store: StoreDep, chain: ChainDep) -> SubscriptionOut:
     """Delete (deactivate) a subscription: pending deliveries are cancelled, the log stays."""
@@ -314,7 +314,7 @@ async def unsubscribe(subscription_id: Id, body: OwnerSignedBody, store: StoreDe
     return subscription_view(await _owned_subscription(store, subscription_id))
 
 
-@router.get("/subscriptions/{subscription_id}/deliveries", response_model=DeliveryListOut, responses=_REFUSALS)
+@router.get("/subscriptions/{subscription_id:int}/deliveries", response_model=DeliveryListOut, responses=_REFUSALS)
 async def deliveries(
     subscription_id: Id, store: StoreDep,
     status: Annotated[Literal["pending", "delivered", "dead", "cancelled"] | None, Query()] = None,
@@ -329,7 +329,7 @@ async def deliveries(
                            total=page.total, offset=page.offset, limit=page.limit)  # fmt: skip
 
 
-@router.get("/deliveries/{delivery_id}/attempts", response_model=list[AttemptOut], responses=_REFUSALS)
+@router.get("/deliveries/{delivery_id:int}/attempts", response_model=list[AttemptOut], responses=_REFUSALS)
 async def attempts(delivery_id: Id, store: StoreDep) -> list[AttemptOut]:
     """Every attempt of one delivery, with its outcome and reason."""
     d = await run_in_threadpool(store.notifications.get_delivery, delivery_id)
@@ -348,7 +348,7 @@ async def _owned_delivery(store: StoreDep, delivery_id: int, owner: str) -> None
     await _owned_subscription(store, d.subscription_id, owner)
 
 
-@router.post("/deliveries/{delivery_id}/resend/prepare", response_model=PreparedNotificationIntent,
+@router.post("/deliveries/{delivery_id:int}/resend/prepare", response_model=PreparedNotificationIntent,
              dependencies=[RelayerGuard], responses=_REFUSALS)  # fmt: skip
 async def prepare_resend(
     delivery_id: Id, body: OwnerBody, store: StoreDep, chain: ChainDep
@@ -357,7 +357,7 @@ async def prepare_resend(
     return await _prepare(chain, body.owner, action="resend", delivery_id=delivery_id)
 
 
-@router.post("/deliveries/{delivery_id}/resend", status_code=202, dependencies=[RelayerGuard], responses=_REFUSALS)
+@router.post("/deliveries/{delivery_id:int}/resend", status_code=202, dependencies=[RelayerGuard], responses=_REFUSALS)
 async def resend(delivery_id: Id, body: OwnerSignedBody, store: StoreDep, chain: ChainDep) -> dict[str, Any]:
     """Send a delivery again (delivered or dead-lettered) with a fresh attempt budget; the
     receiver sees the same idempotency key."""

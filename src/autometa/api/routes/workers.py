@@ -21,7 +21,9 @@ async def workers(
     """Workers seen in the last `within_s` seconds, most recent first."""
     rows = await run_in_threadpool(store.heartbeats.active, within_s)
     views = [worker_view(r) for r in rows]
+    schedulers = [w for w in views if w.role == "scheduler"]
+    holder = next((w.worker_id for w in schedulers if w.active), None)
     return WorkersOut(
-        within_s=within_s, executors=sum(1 for w in views if w.role == "executor"),
-        scheduler_active=any(w.role == "scheduler" for w in views), workers=views,
+        within_s=within_s, executors=sum(1 for w in views if w.role == "executor"), schedulers=len(schedulers),
+        scheduler_active=holder is not None, lease_holder=holder, workers=views,
     )  # fmt: skip

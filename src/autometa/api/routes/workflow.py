@@ -95,7 +95,7 @@ async def relayed_tx(tx_hash: TxHash, store: StoreDep, relayer: RelayerDep) -> R
 
 
 @router.post(
-    "/{workflow_id}/{op}/prepare", response_model=PreparedIntent, dependencies=[RelayerGuard], responses=_REFUSALS
+    "/{workflow_id:int}/{op}/prepare", response_model=PreparedIntent, dependencies=[RelayerGuard], responses=_REFUSALS
 )
 async def prepare_status(
     workflow_id: WorkflowId, op: Op, body: StatusPrepareRequest, relayer: RelayerDep
@@ -104,7 +104,9 @@ async def prepare_status(
     return await relayer.prepare_status(op.status_op, workflow_id, body.user_address)
 
 
-@router.post("/{workflow_id}/{op}", response_model=StatusChangedOut, dependencies=[RelayerGuard], responses=_SUBMITTED)
+@router.post(
+    "/{workflow_id:int}/{op}", response_model=StatusChangedOut, dependencies=[RelayerGuard], responses=_SUBMITTED
+)
 async def change_status(workflow_id: WorkflowId, op: Op, body: StatusChangeRequest, relayer: RelayerDep) -> Any:
     """Submit the owner's signed pause / resume / cancel: 200 once mined, 202 (status URL) if not yet."""
     return _answer(await relayer.change_status(op.status_op, workflow_id, body.user_address, body))
@@ -146,7 +148,7 @@ async def by_user(
     return WorkflowListOut(owner=address, workflows=views, total=page.total, offset=page.offset, limit=page.limit)
 
 
-@router.get("/{workflow_id}", response_model=WorkflowOut, responses={404: {"model": ErrorOut}})
+@router.get("/{workflow_id:int}", response_model=WorkflowOut, responses={404: {"model": ErrorOut}})
 async def get_workflow(workflow_id: WorkflowId, store: StoreDep, chain: ChainDep) -> WorkflowOut:
     """One workflow: from the store, or straight from the chain if the indexer has not seen it yet."""
     row = await run_in_threadpool(store.workflows.get, workflow_id)

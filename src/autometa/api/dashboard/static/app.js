@@ -5,6 +5,7 @@ import { invalidateSignatures, refreshPending } from './admin.js';
 import { api, ApiError, followRelayed } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
+import { kindOf, loadKinds } from './triggers.js';
 import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
 import * as wallet from './wallet.js';
 
@@ -85,10 +86,7 @@ async function connectWallet() {
 // ------------------------------------------------------------------ workflows and escrow
 
 function triggerText(spec) {
-  const t = spec.trigger_data;
-  if (spec.trigger_type === 2) return `${t.token} ${Number(t.comparator) === 0 ? 'below' : 'above'} $${Number(t.price_usd)}`;
-  if (spec.trigger_type === 0) return `at ${new Date(t.at * 1000).toLocaleString()}`;
-  return `every ${t.interval} s`;
+  try { return kindOf(spec.trigger_type).module.text(spec.trigger_data); } catch { return `unknown trigger kind ${spec.trigger_type}`; }
 }
 function actionText(spec) {
   const a = spec.action_data;
@@ -100,11 +98,13 @@ function actionText(spec) {
 function cell(text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; return td; }
 function pill(text) { const s = document.createElement('span'); s.className = `pill ${text}`; s.textContent = text; return s; }
 
-/** A price trigger's next due time is only when it may fire: past that, it waits for the price. */
+/** The next due time is when a run may happen; past it, a condition kind (price) says what it waits for. */
 function nextDue(w) {
   if (w.status !== 'active') return '–';
   const eligible = w.next_due_time !== null && w.next_due_time !== undefined && w.next_due_time <= Date.now() / 1000;
-  if (w.spec.trigger_type === 2 && eligible) return 'when the price crosses';
+  let waiting = null;
+  try { waiting = kindOf(w.spec.trigger_type).module.nextDue(w, eligible); } catch { return '–'; }
+  if (waiting) return waiting;
   return when(w.next_due_time);
 }
 
@@ -256,7 +256,10 @@ async function create(event) {
 function openFeed() {
   if (state.source) state.source.close();
   state.executions.clear();
+  state.feedKnown = false;
+  $('feed-empty').textContent = 'loading…';
   renderFeed(null);  // nothing of the previous scope stays on screen
+  const preloaded = preloadFeed();
   const query = new URLSearchParams({ backlog: '100' });
   if (state.address) query.set('user', state.address);
   const source = new EventSource(`/api/executions/stream?${query}`);
@@ -272,6 +275,7 @@ function openFeed() {
     if (row.status !== 'pending') refreshSoon();
   });
   $('chart-scope').textContent = state.address ? `(workflows of ${shortHex(state.address, 4)})` : '(all workflows)';
+  return preloaded;
 }
 
 let refreshTimer = null;
@@ -295,6 +299,7 @@ function renderFeed(freshId) {
   });
   $('feed-rows').replaceChildren(...trs);
   $('feed-empty').hidden = trs.length > 0;
+  if (state.feedKnown) $('feed-empty').textContent = 'No executions yet.';
   drawCharts(rows);
 }
 
@@ -325,7 +330,7 @@ async function refreshPrices(assets) {
     try {
       const p = await api.price(symbol);
       li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
-        Object.assign(document.createElement('span'), { textContent: `$${p.usd} · ${p.source} · ${p.age_s.toFixed(0)} s old` }));
+        Object.assign(document.createElement('span'), { textContent: priceLabel(p) }));
     } catch (err) {
       li.append(Object.assign(document.createElement('span'), { textContent: symbol }),
         Object.assign(document.createElement('span'), { textContent: err instanceof ApiError ? err.message : 'unavailable', className: 'muted' }));
@@ -340,7 +345,9 @@ async function refreshWorkers() {
   if (!w) return;
   const items = w.workers.map((x) => {
     const li = document.createElement('li'); li.dataset.role = x.role;
-    li.append(Object.assign(document.createElement('span'), { textContent: `${x.role} ${x.worker_id}` }),
+    const lease = x.role === 'scheduler' ? (x.active ? ' · holds the lease' : ' · standing by') : '';
+    const where = x.pid ? ` · pid ${x.pid}${x.host ? ' on ' + x.host : ''}` : '';
+    li.append(Object.assign(document.createElement('span'), { textContent: `${x.role} ${x.worker_id}${lease}${where}` }),
       Object.assign(document.createElement('span'), { textContent: `last heartbeat ${ago(x.age_s)}`, className: 'muted' }));
     return li;
   });
@@ -350,9 +357,25 @@ async function refreshWorkers() {
 
 // ------------------------------------------------------------------ start
 
+// What the page can show at once: the last executions over REST while the live feed connects
+// (its backlog comes later), so "No executions yet" is only said once it is known.
+async function preloadFeed() {
+  const scope = state.address;
+  const page = await guarded(() => api.executions(scope));
+  if (!page || state.address !== scope) return;
+  for (const row of page.items) if (!state.executions.has(row.id)) state.executions.set(row.id, row);
+  state.feedKnown = true;
+  renderFeed(null);
+}
+
+function priceLabel(p) {
+  // an on-chain feed's age is its own update time, not how long a cache held it
+  const age = p.source === 'oracle' ? `updated ${ago(p.age_s)}` : `${p.age_s.toFixed(0)} s old`;
+  return `$${p.usd} · ${p.source} · ${age}`;
+}
+
 async function start() {
   const form = $('create-form');
-  showKind(form);
   form.addEventListener('input', (e) => { if (e.target.name) e.target.dataset.touched = '1'; showKind(form); validateSoon(); });
   form.addEventListener('change', () => { showKind(form); validateSoon(); });
   form.addEventListener('submit', create);
@@ -369,13 +392,29 @@ async function start() {
   wallet.onAccountsChanged((accounts) => { if (accounts && accounts[0] && state.mode === 'wallet') useAddress(accounts[0], 'wallet'); });
   if (!wallet.hasWallet()) $('connect').title = 'no browser wallet found; you can still view an address';
 
-  await refreshChain();
-  const assets = (await guarded(() => api.assets())) || { assets: [] };
-  form.elements.token.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
-  openFeed();
-  await Promise.all([refreshPrices(assets.assets), refreshWorkers(), refreshPending()]);
+  // Everything at once: nothing waits for another answer it does not need.
+  const feedLoaded = openFeed();
+  const assets = { assets: [] };
+  let formReady = false;
+  // The form's trigger kinds come from the API: until it answers, try again with the other reads.
+  const setupForm = async () => {
+    if (formReady) return;
+    try {
+      if (!(await guarded(() => loadKinds(form)))) return;
+    } catch (err) { banner(`The create form could not load its trigger kinds: ${err.message}`); return; }
+    if (!assets.assets.length) Object.assign(assets, (await guarded(() => api.assets())) || {});
+    form.elements.token?.replaceChildren(...assets.assets.map((a) => Object.assign(document.createElement('option'), { value: a, textContent: a })));
+    formReady = true;
+    showKind(form);
+  };
+  const assetsLoaded = guarded(() => api.assets()).then((found) => {
+    Object.assign(assets, found || { assets: [] });
+    return assets.assets;
+  });
+  await Promise.all([refreshChain(), refreshWorkers(), feedLoaded, refreshPending(),
+    assetsLoaded.then((list) => refreshPrices(list)), assetsLoaded.then(() => setupForm())]);
   setInterval(refreshAccount, 3000);
-  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); }, 5000);
+  setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); setupForm(); }, 5000);
   document.body.dataset.ready = '1';
 }
 

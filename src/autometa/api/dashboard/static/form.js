@@ -3,12 +3,12 @@
 // so the form and the relayer apply the same rules.
 
 import { api } from './api.js';
+import { allKinds, kindOf } from './triggers.js';
 import { toWei } from './units.js';
 
-// API field → input name (per trigger/action kind where names collide).
+// API field → input name (per action kind where names collide; the trigger kinds' own are in
+// their modules under triggers/).
 const FIELD_INPUT = {
-  'trigger_data.token': 'token', 'trigger_data.comparator': 'comparator', 'trigger_data.price_usd': 'price_usd',
-  'trigger_data.at': 'at', 'trigger_data.interval': 'interval',
   'action_data.amount_wei': 'amount', 'action_data.token': 'erc20_token', 'action_data.amount': 'erc20_amount',
   'action_data.target': 'target', 'action_data.data': 'data', 'action_data.value_wei': 'value',
   'max_fee_per_run_wei': 'max_fee', 'max_runs': 'max_runs',
@@ -16,7 +16,13 @@ const FIELD_INPUT = {
 
 export function inputFor(form, field) {
   if (field === 'action_data.to') return form.elements[form.elements.action_type.value === '1' ? 'erc20_to' : 'to'];
-  if (field === 'trigger_data.at' && !form.elements.at.value && form.elements.in_s.value) return form.elements.in_s;
+  if (field.startsWith('trigger_data.') && allKinds().length) {
+    const kind = kindOf(form.elements.trigger_type.value).module;
+    const own = kind.inputFor(form, field);
+    if (own) return own;
+    const input = kind.inputs[field] || allKinds().map((k) => k.module.inputs[field]).find(Boolean);
+    return input ? form.elements[input] : null;
+  }
   const name = FIELD_INPUT[field];
   return name ? form.elements[name] : null;
 }
@@ -40,21 +46,8 @@ export function readForm(form, user) {
   const trigger = Number(form.elements.trigger_type.value);
   const action = Number(form.elements.action_type.value);
   let trigger_data;
-  if (trigger === 2) {
-    const price = val(form, 'price_usd');
-    if (!price) errors.push({ field: 'trigger_data.price_usd', message: 'required' });
-    trigger_data = { token: form.elements.token.value, comparator: Number(form.elements.comparator.value), price_usd: price || undefined };
-  } else if (trigger === 0) {
-    let at;
-    if (val(form, 'at')) at = Math.floor(new Date(val(form, 'at')).getTime() / 1000);
-    else if (val(form, 'in_s')) {
-      const s = int('in_s', 'trigger_data.at');
-      if (s !== undefined) at = Math.floor(Date.now() / 1000) + Number(s);
-    } else errors.push({ field: 'trigger_data.at', message: 'pick a time, or seconds from now' });
-    trigger_data = { at };
-  } else {
-    trigger_data = { interval: int('interval', 'trigger_data.interval') };
-  }
+  if (allKinds().length) trigger_data = kindOf(trigger).module.read(form, { val: (name) => val(form, name), int, errors });
+  else errors.push({ field: 'trigger_type', message: 'the trigger kinds are not loaded yet (is the backend reachable?)' });
   let action_data;
   if (action === 0) action_data = { to: val(form, 'to'), amount_wei: wei('amount', 'action_data.amount_wei') };
   else if (action === 1) {

@@ -1,0 +1,119 @@
+"""Benchmark: what an idle deployment costs — CPU and memory of scheduler + executor + API while
+many workflows are active and none is due.
+
+10,000 workflows (by default) are created on a dev chain: a third TIME triggers a month ahead, a
+third INTERVAL triggers starting a month ahead, a third PRICE triggers on a price far from the
+feed's. One `autometa scheduler`, one `autometa executor` and one `autometa api` then run
+against Redis and a fresh PostgreSQL database while anvil mines a block every second. After a
+warm-up, CPU time (user + system, read from /proc) is taken over the measuring window.
+
+- cpu_pct: CPU seconds of the three processes together / wall seconds, in % of one core;
+- rss_mb: the three processes' resident memory summed at the end of the window;
+- per-process figures, the blocks mined in the window, and the KB of RSS per workflow the
+  scheduler holds beyond an empty start (`--workflows 0` gives the empty baseline).
+
+Targets (issue 18): cpu_pct <= 5, rss_mb <= 250.
+Progress goes to stderr; the last stdout line is one JSON object.
+Run: .venv/bin/python bench/idle.py [--workflows 10000 --seconds 120 --warmup 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.conftest import fresh_pg_database  # noqa: E402
+from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, recipient  # noqa: E402
+
+from autometa.chain.accounts import dev_account  # noqa: E402
+from autometa.chain.anvil import free_port  # noqa: E402
+
+EXECUTOR = 5
+TICKS = os.sysconf("SC_CLK_TCK")
+MONTH = 30 * 24 * 3600
+
+
+def progress(message: str) -> None:
+    print(f"[idle] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process and its waited-for children (/proc/PID/stat fields 14–17)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflows", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--warmup", type=float, default=20.0)
+    args = parser.parse_args()
+    n = args.workflows
+    with fresh_pg_database("autometa_bench_idle") as db, distributed_stack(db, executors=(EXECUTOR,)) as stack:
+        owners = [dev_account(i) for i in OWNER_KEYS]
+        far = stack.head_timestamp() + MONTH
+        triggers = [
+            (0, {"at": far}),
+            (1, {"interval": 3600, "start": far}),
+            (2, {"token": "ethereum", "comparator": 0, "price_usd": 1}),  # below $1: never, on the dev feed
+        ]
+        progress(f"creating {n} workflows, none due")
+        started = time.monotonic()
+        for chunk in range(0, n, 1000):
+            items = [(owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
+                     for i in range(chunk, min(n, chunk + 1000))]  # fmt: skip
+            stack.create_many(items)
+            progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
+        stack.interval_mining(1)
+        port = free_port()
+        stack.start("scheduler", "scheduler")
+        stack.start_executor("executor", EXECUTOR)
+        stack.start("api", "api", API_PORT=str(port), API_HOST="127.0.0.1")
+        stack.wait_started("executor", marker="executor.started", timeout=120)
+        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"), timeout=300)
+        progress(f"warming up {args.warmup:.0f} s")
+        time.sleep(args.warmup)
+        stack.check_alive()
+        pids = {name: proc.pid for name, proc in stack.procs.items()}
+        first_block = int(stack.w3.eth.block_number)
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        t0 = time.monotonic()
+        progress(f"measuring {args.seconds:.0f} s")
+        time.sleep(args.seconds)
+        wall = time.monotonic() - t0
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        rss = {name: rss_mb(pid) for name, pid in pids.items()}
+        blocks = int(stack.w3.eth.block_number) - first_block
+        stack.check_alive()
+        executed = len(stack.executed_logs())
+    result = {
+        "workflows": n,
+        "seconds": round(wall, 1),
+        "blocks": blocks,
+        "cpu_pct": round(100 * sum(cpu.values()) / wall, 2),
+        "rss_mb": round(sum(rss.values()), 1),
+        "cpu_pct_by_process": {k: round(100 * v / wall, 2) for k, v in cpu.items()},
+        "rss_mb_by_process": {k: round(v, 1) for k, v in rss.items()},
+        "executions": executed,  # none is due: must be 0
+        "targets": {"cpu_pct": 5, "rss_mb": 250},
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Heartbeats of the processes that have no other (schedulers, the API): who runs, where (host,
+pid), on which chain, and which scheduler holds the lease — what `GET /api/workers` shows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from autometa import __version__
+from autometa.store import Store
+from autometa.worker.lease import Lease
+
+log = structlog.get_logger("autometa.worker.presence")
+
+Extra = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def keep_heartbeat(
+    store: Store, worker_id: str, role: str, stop: asyncio.Event, extra: Extra, every_s: float = 5.0
+) -> None:
+    """Beat every `every_s` until `stop`, then remove the row (a clean stop is no dead worker)."""
+    host, pid = socket.gethostname(), os.getpid()
+    try:
+        while not stop.is_set():
+            try:
+                details = await extra()
+                await asyncio.to_thread(
+                    store.heartbeats.beat, worker_id, role, None, __version__, host=host, pid=pid, extra=details
+                )
+            except Exception as exc:  # liveness is reporting, never a reason to stop working
+                log.warning("heartbeat_failed", role=role, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(store.heartbeats.remove, worker_id)
+
+
+def scheduler_extra(lease: Lease, chain_id: int) -> Extra:
+    """A scheduler's details: its chain, whether it is the active one, and who holds the lease."""
+
+    async def details() -> dict[str, Any]:
+        holder: str | None = lease.holder
+        current = getattr(lease, "current_holder", None)
+        if current is not None:
+            holder = await current()
+        return {"chain_id": chain_id, "active": holder == lease.holder, "lease_holder": holder}
+
+    return details
+
+
+def fixed_extra(**values: Any) -> Extra:
+    async def details() -> dict[str, Any]:
+        return dict(values)
+
+    return details
