@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.conftest import fresh_pg_database  # noqa: E402
-from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
+from tests.support.stack import OWNER_KEYS, RPC_PROFILES, distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
 
 from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
 from autometa.chain.deploy import set_dev_price  # noqa: E402
@@ -51,16 +51,20 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--rpc-profile", choices=RPC_PROFILES, default="none",
+                        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks")
     args = parser.parse_args()
     n = args.workflows
     settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
-    with fresh_pg_database("autometa_bench") as db, distributed_stack(db, executors=EXECUTORS, **settings) as stack:
+    profile = args.rpc_profile
+    with fresh_pg_database("autometa_bench") as db, \
+            distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack:  # fmt: skip
         w3 = stack.w3
         owners = [dev_account(i) for i in OWNER_KEYS]
         trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
         progress(f"creating {n} price workflows (ethereum below $3200)")
         ids = stack.create_many([(owners[i % 3], native_spec(2, trigger, recipient(i))) for i in range(n)])
-        stack.interval_mining(1)
+        stack.interval_mining()
         stack.start("scheduler", "scheduler")
         for i, key in enumerate(EXECUTORS):
             stack.start_executor(f"executor-{i}", key)
@@ -84,6 +88,8 @@ def main() -> None:
             "executors": len(EXECUTORS),
             "batch_size": args.batch_size,
             "concurrency": args.concurrency,
+            "rpc_profile": args.rpc_profile,
+            "block_time_s": stack.block_time,
             "update_block": update_block,
             "p50_blocks": percentile(blocks, 50),
             "p99_blocks": percentile(blocks, 99),
@@ -91,6 +97,7 @@ def main() -> None:
             "p50_s": percentile(seconds, 50),
             "p99_s": percentile(seconds, 99),
             "duplicates": len(logs) - len({(int(e.args.workflowId), int(e.args.runIndex)) for e in logs}),
+            **stack.rpc_figures(),
         }
     print(json.dumps(result))
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.conftest import fresh_pg_database  # noqa: E402
-from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
+from tests.support.stack import OWNER_KEYS, RPC_PROFILES, distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
 
 from autometa.chain.accounts import dev_account  # noqa: E402
 from autometa.chain.contracts import autometa  # noqa: E402
@@ -50,13 +50,17 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--rpc-profile", choices=RPC_PROFILES, default="none",
+                        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks")
     args = parser.parse_args()
     n = args.workflows
     defaults = Settings.model_fields
     batch_size = args.batch_size or int(defaults["BATCH_SIZE"].default)
     concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
     settings = {"BATCH_SIZE": str(batch_size), "MAX_CONCURRENT_EXECUTIONS": str(concurrency)}
-    with fresh_pg_database("autometa_bench") as db, distributed_stack(db, executors=EXECUTORS, **settings) as stack:
+    profile = args.rpc_profile
+    with fresh_pg_database("autometa_bench") as db, \
+            distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack:  # fmt: skip
         w3 = stack.w3
         owners = [dev_account(i) for i in OWNER_KEYS]
         due = stack.head_timestamp() + 3600
@@ -64,7 +68,7 @@ def main() -> None:
         started = time.monotonic()
         ids = stack.create_many([(owners[i % 3], native_spec(0, {"at": due}, recipient(i))) for i in range(n)])
         progress(f"created in {time.monotonic() - started:.1f} s; starting 1 scheduler + {len(EXECUTORS)} executors")
-        stack.interval_mining(1)
+        stack.interval_mining()
         stack.start("scheduler", "scheduler")
         for i, key in enumerate(EXECUTORS):
             stack.start_executor(f"executor-{i}", key)
@@ -89,6 +93,8 @@ def main() -> None:
             "executors": len(EXECUTORS),
             "batch_size": batch_size,
             "concurrency": concurrency,
+            "rpc_profile": args.rpc_profile,
+            "block_time_s": stack.block_time,
             "due_block": due_block,
             "last_block": last_block,
             "blocks_to_drain": last_block - due_block,
@@ -99,6 +105,7 @@ def main() -> None:
             "failed": sum(1 for e in logs if not e.args.success),
             "skipped_onchain": len(skipped),
             "all_executed": set(runs) == {(wid, 0) for wid in ids},
+            **stack.rpc_figures(),
         }
     print(json.dumps(result))
 

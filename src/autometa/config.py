@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     MOONBASE_RPC: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"),
-        description="JSON-RPC endpoint",
+        description="JSON-RPC endpoint(s), comma-separated: the first healthy one is used, the others on failure",
     )
     CHAIN_ID: int | None = Field(
         default=None, ge=1, description="expected chain id (checked against the node)"
@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # this many requests, never sleeping past this many seconds after the first (then a 503).
     RPC_RETRY_ATTEMPTS: int = Field(default=6, ge=1, le=20)
     RPC_RETRY_BUDGET_S: float = Field(default=12.0, ge=0, le=300)
+    # Several endpoints: one that fails (or rate-limits) this many times in a row is skipped for
+    # RPC_COOLDOWN_S seconds, then tried again.
+    RPC_FAILOVER_AFTER: int = Field(default=2, ge=1, le=100)
+    RPC_COOLDOWN_S: float = Field(default=30.0, ge=0, le=3600)
     REGISTRY_ADDRESS: str | None = None
     ACTIONEXECUTOR_ADDRESS: str | None = None
     FEEESCROW_ADDRESS: str | None = None
@@ -71,6 +75,9 @@ class Settings(BaseSettings):
     KMS_RETRY_SECONDS: float = Field(default=60.0, gt=0, le=3600, description="how long a signature waits out KMS")
 
     POLL_INTERVAL: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds between blocks (default: the network preset's). The sender looks for a receipt one
+    # block time after broadcasting, not sooner: each earlier look is a request for nothing.
+    BLOCK_TIME_S: float | None = Field(default=None, gt=0, le=600)
     # Batches in flight per executor. A batch's slot is held from simulation until its block is
     # seen (~1-1.5 blocks), so in-flight capacity is what bounds a burst: at 3 x 50, two
     # executors moved 300 runs per block and 1,000 runs due together took 5-16 blocks
@@ -198,6 +205,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{spec} and {key} are both set: keep one (the signer spec is the newer way)")
         return self
 
+    @field_validator("MOONBASE_RPC")
+    @classmethod
+    def _check_rpc(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        urls = [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        if not urls:
+            raise ValueError("no endpoint given (one URL, or several separated by commas)")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        if len(set(urls)) != len(urls):
+            raise ValueError("an endpoint is listed twice")
+        return ",".join(urls)
+
     @field_validator("SUPPORTED_ASSETS", "CORS_ORIGINS", "NOTIFY_ALLOW_PRIVATE_TARGETS", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -250,7 +272,17 @@ class Settings(BaseSettings):
 
     @property
     def rpc_url(self) -> str:
+        """The endpoint setting as given (comma-separated when several; `connect_async` takes it)."""
         return self.MOONBASE_RPC or self.preset.rpc_url
+
+    @property
+    def block_time_s(self) -> float:
+        return self.BLOCK_TIME_S if self.BLOCK_TIME_S is not None else self.preset.block_time_s
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Every configured endpoint, in the operator's order of preference."""
+        return self.rpc_url.split(",")
 
     @property
     def expected_chain_id(self) -> int | None:

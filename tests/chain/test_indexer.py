@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from autometa.domain.state import WorkflowState
 from autometa.domain.workflow import WorkflowSpec
 from autometa.store import Store
 from tests.support.provider_proxy import PublicProviderProxy
+from tests.support.rpc_proxy import RpcProxy
 
 RECIPIENT = dev_role("recipient").address
 
@@ -328,3 +330,29 @@ def test_confirmations_finalized_indexes_only_what_the_chain_calls_final(dev_cha
     w3.provider.make_request("anvil_mine", [hex(200)])  # type: ignore[arg-type]
     indexer.sync()
     assert indexer.indexed_block == finalized() and store.workflows.get(wid) is not None
+
+
+def test_following_the_head_costs_one_request_per_block_and_still_catches_a_reorg(dev_chain, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """Given each new head's header (the scheduler has it), the indexer reads that block's logs by
+    hash and nothing else; a reorg of an indexed block shows as a parent-hash mismatch at the next
+    head, and the full path rolls it back."""
+    w3, dep, owner = dev_chain.w3, dev_chain.deployment, dev_account(3)
+    with RpcProxy(dev_chain.url) as proxy:
+        indexer = EventIndexer(connect(proxy.url), store, dep.address, dep.block)
+        indexer.sync()
+        ids = []
+        for amount in (1, 2, 3):
+            ids.append(create(dev_chain, owner, seed_spec(amount * 10**17)))
+            head = w3.eth.get_block("latest")
+            before = Counter(proxy.calls)
+            (result,) = indexer.sync(head=head)
+            used = Counter(proxy.calls)
+            used.subtract(before)
+            assert +used == Counter({"eth_getLogs": 1}) and result.events >= 1
+            assert store.workflows.get(ids[-1]) is not None
+        w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+        w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
+        results = indexer.sync(head=w3.eth.get_block("latest"))
+        assert results and results[0].reorg_depth >= 1
+        assert store.workflows.get(ids[-1]) is None and store.workflows.get(ids[0]) is not None
+        assert_store_equals_chain(dev_chain, indexer, [owner.address])

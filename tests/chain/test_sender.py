@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from autometa.chain.nonces import BroadcastErrorKind, classify_broadcast_error
 from autometa.chain.revert import TransactionReverted, decode_revert
 from autometa.chain.sender import SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
+from tests.support.rpc_proxy import RpcProxy
 
 FAST = SenderConfig(poll_interval=0.05, replace_after_blocks=3, fee_bump_percent=15)
 SINK = "0x000000000000000000000000000000000000dEaD"
@@ -504,3 +506,37 @@ async def test_legacy_gas_price_when_configured(anvil: Anvil, connect: Any) -> N
     assert sent.fees.is_legacy and sent.fees.gas_price is not None
     receipt = await sender.wait(sent)
     assert receipt["status"] == 1 and receipt["type"] == 0
+
+
+async def test_a_fresh_broadcast_is_followed_by_its_receipt_alone_then_checked(anvil: Anvil) -> None:
+    """For `quiet_after_send_s` after a broadcast a look costs one request (the receipt); after it
+    the lost/stuck checks run again, so a stuck transaction is still replaced."""
+    with RpcProxy(anvil.url) as proxy:
+        w3 = connect_async(proxy.url)
+        config = SenderConfig(poll_interval=0.05, replace_after_blocks=2, quiet_after_send_s=1.0)
+        sender = TransactionSender(w3, dev_account(1), journal=InMemoryJournal(), config=config)
+        await rpc(w3, "evm_setAutomine", False)
+        sent = await sender.send(transfer(), "quiet")
+        await rpc(w3, "evm_setBlockGasLimit", hex(20_000))  # it cannot be mined: it will look stuck
+        for _ in range(config.replace_after_blocks):
+            await rpc(w3, "evm_mine")
+        before = Counter(proxy.calls)
+        for _ in range(5):
+            assert await sender._step(sent) is None
+        looked = Counter(proxy.calls)
+        looked.subtract(before)
+        assert +looked == Counter({"eth_getTransactionReceipt": 5}) and sent.replacements == 0
+        await asyncio.sleep(1.0)
+        await rpc(w3, "evm_setBlockGasLimit", hex(30_000_000))
+        assert await sender._step(sent) is None
+        assert sent.replacements == 1  # the checks are back: stuck for 2 blocks, replaced
+        await w3.provider.disconnect()  # type: ignore[attr-defined]
+
+
+def test_fees_from_a_known_base_fee_need_no_request() -> None:
+    policy = FeePolicy(cap_wei=100 * GWEI, priority_fee_wei=GWEI)
+    assert policy.from_base_fee(10 * GWEI) == Fees(max_fee_per_gas=21 * GWEI, max_priority_fee_per_gas=GWEI)
+    assert policy.from_base_fee(60 * GWEI) == Fees(max_fee_per_gas=100 * GWEI, max_priority_fee_per_gas=GWEI)  # capped
+    assert policy.from_base_fee(0) is None  # unknown: ask the node
+    assert FeePolicy(cap_wei=100 * GWEI, priority_fee_wei=None).from_base_fee(10 * GWEI) is None  # tip from the node
+    assert FeePolicy(cap_wei=100 * GWEI, priority_fee_wei=GWEI, legacy=True).from_base_fee(10 * GWEI) is None

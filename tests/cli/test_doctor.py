@@ -71,3 +71,16 @@ def test_a_retired_network_is_refused_before_probing(doctor, dev_chain: DevChain
     monkeypatch.setenv("NETWORK", "moonbase")
     result = CliRunner().invoke(app, ["doctor", "--rpc-url", dev_chain.url])
     assert result.exit_code == 2 and "shut down in 2026" in result.stderr
+
+
+def test_each_of_several_endpoints_is_probed(doctor, dev_chain: DevChain) -> None:  # type: ignore[no-untyped-def]
+    """Failover may land on any listed endpoint: one dead endpoint makes the list not usable."""
+    with PublicProviderProxy(dev_chain.url) as proxy:
+        code, report = doctor("--rpc-url", f"{dev_chain.url},{proxy.url}")
+        assert code == 0 and report["usable"] is True, report
+        first, second = report["endpoints"]
+        assert (first["rpc_url"], second["rpc_url"]) == (dev_chain.url, proxy.url)
+        assert _by_check(first)["websocket"]["status"] == "ok" and _by_check(second)["websocket"]["status"] == "gap"
+        code, report = doctor("--rpc-url", f"{proxy.url},http://127.0.0.1:9")
+    assert code == 1 and [e["usable"] for e in report["endpoints"]] == [True, False]
+    assert report["endpoints"][1]["findings"][0]["status"] == "fail"

@@ -290,3 +290,10 @@ def test_operator_entries_take_the_runway_defaults_and_name_bad_ones() -> None:
     for bad in ({"runway_runs": "many"}, {"runway_runs": -1}, {"runway_days": "x"}, {"runway_runs": True}):
         with pytest.raises(ValueError, match=r"entry 0 \(ops\): runway_"):
             parse_operator_subscriptions(json.dumps([entry | bad]))
+
+
+def test_an_endpoint_list_is_named_by_hosts_only() -> None:
+    from autometa.notify.alerts import endpoint_hint
+
+    hint = endpoint_hint("https://base.example/v2/SECRETKEY, http://127.0.0.1:8545/?key=OTHER")
+    assert hint == "https://base.example,http://127.0.0.1:8545"

@@ -149,7 +149,8 @@ class RpcProxy:
         return self
 
     def stop(self) -> None:
-        loop = self._loop
+        """Stop serving (idempotent: a test may kill the proxy before its `with` block ends)."""
+        loop, self._loop = self._loop, None
         if loop is not None and self._server is not None:
             loop.call_soon_threadsafe(self._server.close)
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
@@ -224,6 +225,18 @@ class RpcProxy:
             + body
         )
 
+    async def _refuse_over_limit(self, methods: list[str], writer: asyncio.StreamWriter) -> bool:
+        """Answer HTTP 429 + `Retry-After` (True) when these calls exceed the rate limit."""
+        if not self._over_limit(methods):
+            return False
+        with self._lock:
+            self.calls.update(methods)
+            retry_after = self._retry_after
+        body = b'{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Too Many Requests"}}'
+        self._respond(writer, 429, body, extra=f"Retry-After: {retry_after}\r\n")
+        await writer.drain()
+        return True
+
     async def _handle(self, body: bytes, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; False when the connection must not be reused."""
         try:
@@ -232,13 +245,7 @@ class RpcProxy:
             methods = [str(c.get("method", "")) for c in calls if isinstance(c, dict)] or [""]
         except ValueError:
             methods = [""]
-        if self._over_limit(methods):
-            with self._lock:
-                self.calls.update(methods)
-                retry_after = self._retry_after
-            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Too Many Requests"}}'
-            self._respond(writer, 429, body, extra=f"Retry-After: {retry_after}\r\n")
-            await writer.drain()
+        if await self._refuse_over_limit(methods, writer):
             return True
         rule = self._pick(methods)
         if rule is not None and rule.kind == "reset":

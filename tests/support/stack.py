@@ -36,12 +36,15 @@ from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.web3 import connect
 from autometa.domain.state import WorkflowState
 from autometa.domain.workflow import WorkflowSpec
+from tests.support.provider_proxy import BLOCK_TIME_S, PublicProviderProxy
+from tests.support.rpc_proxy import RpcProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTOMETA = ROOT / ".venv" / "bin" / "autometa"
 REDIS_BASE = os.environ.get("AUTOMETA_TEST_REDIS", "redis://127.0.0.1:6379")
 EXECUTOR_KEYS = (5, 6, 7)  # dev accounts given to executor processes (each its own key)
 OWNER_KEYS = (3, 8, 9)  # dev accounts that own workflows
+RPC_PROFILES = ("none", "public")  # how the processes reach the chain (benches: --rpc-profile)
 
 
 def recipient(i: int) -> str:
@@ -97,6 +100,8 @@ class Stack:
     settings: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     killed: set[str] = field(default_factory=set)  # stopped on purpose
+    proxy: RpcProxy | None = None  # the RPC profile's proxy the processes talk to (None: anvil itself)
+    block_time: int = 1  # seconds between blocks once interval mining starts
 
     # ---------------------------------------------------------------- names
 
@@ -123,8 +128,16 @@ class Stack:
 
     # ---------------------------------------------------------------- chain
 
-    def interval_mining(self, seconds: int = 1) -> None:
-        self.w3.provider.make_request("evm_setIntervalMining", [seconds])  # type: ignore[arg-type]
+    def interval_mining(self, seconds: int | None = None) -> None:
+        """Blocks every `seconds` (default: the profile's block time)."""
+        self.w3.provider.make_request("evm_setIntervalMining", [seconds or self.block_time])  # type: ignore[arg-type]
+
+    def rpc_figures(self) -> dict[str, Any]:
+        """What the profile's proxy saw: requests by method and 429 answers (empty without one)."""
+        if self.proxy is None:
+            return {}
+        return {"rpc_requests": sum(self.proxy.calls.values()), "rpc_rate_limited": sum(self.proxy.limited.values()),
+                "rpc_refused": dict(getattr(self.proxy, "refused", {}))}  # fmt: skip
 
     def head_timestamp(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
@@ -292,11 +305,16 @@ class Stack:
 @contextlib.contextmanager
 def distributed_stack(
     database_url: str, executors: tuple[int, ...] = EXECUTOR_KEYS, owners: tuple[int, ...] = OWNER_KEYS,
-    deposit_wei: int = 100 * 10**18, redis_url: str | None = None, **settings: str,
+    deposit_wei: int = 100 * 10**18, redis_url: str | None = None, rpc_profile: str = "none", **settings: str,
 ) -> Iterator[Stack]:  # fmt: skip
     """Anvil with the dev stack, executors allow-listed, owners' deposits made; processes are
     started by the caller and always stopped (then anvil) when the block exits. `redis_url`: a
-    Redis of the caller's (a private server a test restarts) instead of a shared-server database."""
+    Redis of the caller's (a private server a test restarts) instead of a shared-server database.
+    `rpc_profile="public"`: the processes talk to anvil through `PublicProviderProxy.public` (rate
+    limit, getLogs caps, no websocket, no eth_simulateV1) and blocks come every 2 s; the caller's
+    own set-up (`stack.w3`) still talks to anvil directly."""
+    if rpc_profile not in RPC_PROFILES:
+        raise ValueError(f"unknown RPC profile {rpc_profile!r}; one of {RPC_PROFILES}")
     from autometa.store import Store
 
     redis_db = contextlib.nullcontext(redis_url) if redis_url is not None else redis_database()
@@ -313,15 +331,20 @@ def distributed_stack(
         dep.save(Path(tmp))
         Store.open(database_url).close()  # migrate once, before several processes open it
         stack = Stack(anvil, w3, dep, redis_url, database_url, Path(tmp))
+        if rpc_profile == "public":
+            stack.proxy, stack.block_time = PublicProviderProxy.public(anvil.url).start(), BLOCK_TIME_S
+        rpc = stack.proxy.url if stack.proxy else anvil.url
         stack.settings = {
-            "NETWORK": "dev", "MOONBASE_RPC": anvil.url, "REGISTRY_ADDRESS": dep.address, "REDIS_URL": redis_url,
+            "NETWORK": "dev", "MOONBASE_RPC": rpc, "REGISTRY_ADDRESS": dep.address, "REDIS_URL": redis_url,
             "DATABASE_URL": database_url, "DATA_DIR": tmp, "USE_BACKEND_INTEGRATION": "false",
-            "LOG_LEVEL": "INFO", "POLL_INTERVAL": "1", **settings,
+            "LOG_LEVEL": "INFO", "POLL_INTERVAL": "1", "BLOCK_TIME_S": str(stack.block_time), **settings,
         }  # fmt: skip
         try:
             yield stack
         finally:
             stack.stop_all()
+            if stack.proxy is not None:
+                stack.proxy.stop()
             keep = os.environ.get("AUTOMETA_STACK_LOGS")  # a folder to keep the processes' logs in
             if keep:
                 Path(keep).mkdir(parents=True, exist_ok=True)

@@ -126,8 +126,8 @@ async def test_a_batch_that_reverts_gives_its_runs_back(dev_chain) -> None:  # t
     core = autometa(w3, address)
 
     class PausedAfterSimulation(Executor):
-        async def _simulate(self, packed: list[int]) -> Any:
-            result = await super()._simulate(packed)
+        async def _simulate(self, packed: list[int], *args: Any) -> Any:
+            result = await super()._simulate(packed, *args)
             transact(w3, dev_role("admin"), core.functions.setPaused(True))  # a real transaction
             return result
 

@@ -15,7 +15,7 @@ from web3.contract import AsyncContract
 from autometa.api.errors import Unavailable
 from autometa.chain.contracts import autometa_async
 from autometa.chain.deploy import Deployment
-from autometa.chain.web3 import RpcRetry, RpcUnavailable, connect_async
+from autometa.chain.web3 import RpcUnavailable, connect_settings
 from autometa.config import ConfigError, Settings
 
 T = TypeVar("T")
@@ -78,8 +78,7 @@ class ChainGateway:
     def from_settings(cls, settings: Settings, *, contract: str | None = None) -> ChainGateway:
         # Rate limits and transient failures are retried (Retry-After, jitter), within
         # RPC_RETRY_BUDGET_S: a node that is really gone is still a 503 with the reason soon.
-        return cls(connect_async(settings.rpc_url, timeout=10.0, retry=RpcRetry.from_settings(settings)),
-                   settings, contract=contract)  # fmt: skip
+        return cls(connect_settings(settings, timeout=10.0), settings, contract=contract)
 
     async def info(self) -> ChainInfo:
         if self._info is None:

@@ -88,10 +88,18 @@ class FeePolicy:
         base = None if self.legacy is True else await self.base_fee(w3)
         if base is None:
             return Fees(gas_price=min(int(await w3.eth.gas_price), self.cap_wei))
-        if self.priority_fee_wei is not None:
-            tip = self.priority_fee_wei
-        else:
-            tip = int(await w3.eth.max_priority_fee)
+        tip = self.priority_fee_wei if self.priority_fee_wei is not None else int(await w3.eth.max_priority_fee)
+        return self._eip1559(base, tip)
+
+    def from_base_fee(self, base_fee: int) -> Fees | None:
+        """Fees from a base fee the caller read already (a recent block's header), without a
+        request; None when the node must be asked (legacy pricing, or no fixed priority fee).
+        Twice the base fee covers six full blocks of base-fee rises (12.5 % each)."""
+        if self.legacy is True or self.priority_fee_wei is None or base_fee <= 0:
+            return None
+        return self._eip1559(base_fee, self.priority_fee_wei)
+
+    def _eip1559(self, base: int, tip: int) -> Fees:
         max_fee = min(2 * base + tip, self.cap_wei)
         return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=min(tip, max_fee))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,7 @@ class EventIndexer:
         self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
         self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
         self._dense_span: int | None = None  # a range short enough for a provider's result cap
+        self._head_hint: int | None = None  # the head a caller told `sync` (saves asking the node)
 
     # ------------------------------------------------------------------ progress
 
@@ -159,19 +160,58 @@ class EventIndexer:
         if isinstance(self.confirmations, str):  # what the chain itself calls final (or safe)
             block = self._tagged_block()
             return max(int(block["number"]) if block else self.start_block - 1, self.start_block - 1)
-        return max(int(self.w3.eth.block_number) - self.confirmations, self.start_block - 1)
+        head = self._head_hint if self._head_hint is not None else int(self.w3.eth.block_number)
+        return max(head - self.confirmations, self.start_block - 1)
 
     def _tagged_block(self) -> Any:
         reply = self.w3.provider.make_request("eth_getBlockByNumber", [self.confirmations, False])  # type: ignore[arg-type]
         result = reply.get("result")
         return {"number": int(result["number"], 16)} if result else None
 
-    def sync(self, stop: threading.Event | None = None, *, max_stalls: int = 3) -> list[SyncResult]:
+    def sync(
+        self, stop: threading.Event | None = None, *, max_stalls: int = 3, head: Mapping[str, Any] | None = None
+    ) -> list[SyncResult]:
         """Index every range up to the confirmed head; returns what each range did.
+
+        `head`: the header of the chain's newest block (number, hash, parentHash), when the caller
+        has it (the scheduler reads it once per block anyway). With CONFIRMATIONS=0 and the index
+        one block behind it, that block is read by its hash alone (`follow_head`); otherwise it
+        saves asking the node for the head.
 
         A round that only rolled back (no range read) is a stall; a working rollback lands on a
         canonical block, so the next round moves on. More than `max_stalls` stalls in a row mean
         the rollback does not reach the chain's branch: raise instead of looping for ever."""
+        if head is not None:
+            fast = self.follow_head(head)
+            if fast is not None:
+                return [fast]
+        self._head_hint = int(head["number"]) if head is not None else None
+        try:
+            return self._sync(stop, max_stalls)
+        finally:
+            self._head_hint = None
+
+    def follow_head(self, head: Mapping[str, Any]) -> SyncResult | None:
+        """Index exactly the block `head` (one request: its logs by block hash, EIP-234) when it
+        extends the last indexed block: its parent hash is our checkpoint's hash, so no reorg
+        happened below it, and logs asked by hash cannot mix two branches. A reorg of `head`
+        itself shows at the next block (its parent hash differs), and the full path rolls back.
+        None (nothing done) when that does not hold; the caller takes the full path."""
+        if self.confirmations != 0:
+            return None
+        cp = self.store.checkpoints.get(self.name)
+        number = int(head["number"])
+        if cp is None or cp.block_hash is None or int(cp.block_number) != number - 1:
+            return None
+        if HexBytes(head["parentHash"]) != HexBytes(cp.block_hash):
+            return None
+        block_hash = HexBytes(head["hash"])
+        logs = self.w3.eth.get_logs({"address": self.core.address, "blockHash": block_hash})
+        if any(HexBytes(raw["blockHash"]) != block_hash for raw in logs):
+            return None  # a node answering for another block: read the range the full way
+        return self._ingest(number, number, logs, {number: bytes(block_hash)}, depth=0)
+
+    def _sync(self, stop: threading.Event | None, max_stalls: int) -> list[SyncResult]:
         results: list[SyncResult] = []
         stalls = 0
         while stop is None or not stop.is_set():
@@ -223,13 +263,18 @@ class EventIndexer:
                     self._dense_span = end - start + 1
                 log.info("indexer.range_split", blocks=f"{start}-{end}", cap=refusal, batch_blocks=self.batch_blocks,
                          reason=str(exc)[:200])  # fmt: skip
-        result = SyncResult(start, end, reorg_depth=depth)
         after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
         if any(after[n] != h for n, h in before.items()) or any(
             bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
         ):
             log.warning("the chain changed while a range was read: read again", blocks=f"{start}-{end}")
             return None
+        return self._ingest(start, end, logs, {n: after[n] for n in window}, depth)
+
+    def _ingest(self, start: int, end: int, logs: Any, hashes: dict[int, bytes], depth: int) -> SyncResult:
+        """Apply the logs of blocks `start`..`end` (read from the canonical chain, `hashes` its
+        recent block hashes, `end`'s included) and checkpoint `end`."""
+        result = SyncResult(start, end, reorg_depth=depth)
         failed_reasons: dict[tuple[str, int, int], bytes] = {}
         for raw in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"])):
             name = self._events.get(bytes(raw["topics"][0])) if raw["topics"] else None
@@ -239,8 +284,8 @@ class EventIndexer:
             self._apply(name, event, result, failed_reasons)
             result.events += 1
         self._forget_orphaned(start, end, {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs})
-        self.store.checkpoints.remember_blocks(self.chain_id, [(n, after[n]) for n in window])
-        self.store.checkpoints.set(self.name, end, after[end])
+        self.store.checkpoints.remember_blocks(self.chain_id, sorted(hashes.items()))
+        self.store.checkpoints.set(self.name, end, hashes[end])
         self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
         if result.events or depth:
             log.info("indexed", blocks=f"{start}-{end}", events=result.events, reorg_depth=depth)

@@ -138,6 +138,11 @@ class SenderConfig:
     gas_multiplier: float = 1.3  # estimate × multiplier + headroom, when `gas` is not given
     gas_headroom: int = 20_000
     max_nonce_retries: int = 5
+    # For this long after a (re)broadcast a look is the receipt alone: a node that took the
+    # transaction keeps it for more than a few blocks, and the lost/stuck checks cost three more
+    # requests per look (the executor's RPC budget). 0: every look checks.
+    quiet_after_send_s: float = 0.0
+    first_look_s: float = 0.0  # `wait` looks for the receipt only this long after it starts
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SenderConfig:
@@ -147,6 +152,11 @@ class SenderConfig:
             "replace_after_blocks": settings.TX_REPLACE_AFTER_BLOCKS,
             "fee_bump_percent": settings.TX_FEE_BUMP_PERCENT,
             "confirmations": settings.confirmation_blocks,
+            # a transaction is mined at the next block at the soonest: look then, and again
+            # every half block while it is not
+            "first_look_s": 1.1 * settings.block_time_s,
+            "poll_interval": 0.5 * settings.block_time_s,
+            "quiet_after_send_s": 3 * settings.block_time_s,
         }
         values.update(overrides)
         return cls(**values)
@@ -188,6 +198,7 @@ class SentTx:
     receipt: Any = field(default=None, repr=False)
     unsigned: dict[str, Any] = field(default_factory=dict, repr=False)  # fields to re-sign with
     last_action_block: int = 0  # block of the last (re)broadcast or replacement decision
+    last_action_at: float = field(default_factory=time.monotonic, repr=False)  # when, on this clock
     fee_floor: Fees | None = field(default=None, repr=False)  # a refused replacement's fees
     consumed_strikes: int = field(default=0, repr=False)
     follow_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -432,7 +443,8 @@ class TransactionSender:
     # ------------------------------------------------------------------------ send
 
     async def send(
-        self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True, fees: Fees | None = None
+        self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True, fees: Fees | None = None,
+        block: int | None = None,
     ) -> SentTx:
         """Assign a nonce, sign, journal and broadcast. Returns once the node accepted the
         transaction. `tx_params` must not carry a nonce; fees in it are ignored (the fee policy
@@ -441,8 +453,8 @@ class TransactionSender:
 
         `purpose` (at most 64 characters; longer is cut) names the work in logs and the journal.
         With `dedupe`, an unfinished transaction of the same key and purpose (one recovered from
-        the journal after a restart, say) is returned instead of sending a second one. `fees`:
-        current fees the caller already read (else read here)."""
+        the journal after a restart, say) is returned instead of sending a second one. `fees`,
+        `block`: current fees and head number the caller already has (else read here)."""
         if "nonce" in tx_params:
             raise ValueError("the sender assigns nonces: remove `nonce` from tx_params")
         purpose = purpose[:PURPOSE_MAX]
@@ -461,7 +473,7 @@ class TransactionSender:
 
         # Read before the nonce is taken (and outside the key's lock, which every send queues on).
         fees = fees if fees is not None else await self.fee_policy.current(self.w3)
-        block = int(await self.w3.eth.block_number)
+        block = block if block is not None else int(await self.w3.eth.block_number)
         async with state.lock:
             if dedupe and (existing := self._find_purpose(state, purpose)) is not None:
                 return existing
@@ -597,6 +609,8 @@ class TransactionSender:
         `timeout` seconds."""
         depth = self.config.confirmations if confirmations is None else confirmations
         deadline = None if timeout is None else time.monotonic() + timeout
+        if sent.receipt is None and self.config.first_look_s > 0:
+            await asyncio.sleep(self.config.first_look_s)  # not mined before the next block anyway
         while True:
             if sent.receipt is not None:
                 receipt = sent.receipt
@@ -700,6 +714,8 @@ class TransactionSender:
         receipt = await self._find_receipt(sent)
         if receipt is not None:
             return receipt
+        if time.monotonic() - sent.last_action_at < self.config.quiet_after_send_s:
+            return None
         logger = self._logger(sent)
         if await self._latest_count(sent.sender) > sent.nonce:
             receipt = await self._find_receipt(sent)  # mined between the two looks?
@@ -733,7 +749,7 @@ class TransactionSender:
                     refused=None if error is None else _rpc_message(error),
                 )
                 if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
-                    sent.last_action_block = block
+                    sent.last_action_block, sent.last_action_at = block, time.monotonic()
                     return None
                 if kind is BroadcastErrorKind.NONCE_TOO_LOW:
                     return None  # mined or consumed: the next look settles it
@@ -759,7 +775,7 @@ class TransactionSender:
                 return False
             account = self._accounts[sent.sender]
             fees = await self.fee_policy.current(self.w3)
-            sent.last_action_block = block
+            sent.last_action_block, sent.last_action_at = block, time.monotonic()
             logger = self._logger(sent)
             for nonce in holes:
                 filler = {"to": sent.sender, "value": 0, "gas": 21_000, "data": "0x", "chainId": state.chain_id}
@@ -782,7 +798,7 @@ class TransactionSender:
             market = await self.fee_policy.current(self.w3)
             previous = sent.fee_floor or sent.fees
             fees = self.fee_policy.bump(previous, market)
-            sent.last_action_block = block
+            sent.last_action_block, sent.last_action_at = block, time.monotonic()
             if fees is None:
                 logger.warning("tx.replace_at_cap", why=why, fees=str(previous), cap=self.fee_policy.cap_wei)
                 return

@@ -168,7 +168,7 @@ def chain_context(rpc_url: str | None = None, contract: str | None = None) -> Ch
         err_console.print(
             f"using `autometa {found.kind}` in {settings.DATA_DIR} ({found.describe()})", highlight=False
         )
-    w3 = connect(settings.rpc_url)
+    w3 = connect(settings.rpc_url, failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)
     if not w3.is_connected():
         hint = "set MOONBASE_RPC or --rpc-url"
         if not settings.MOONBASE_RPC:

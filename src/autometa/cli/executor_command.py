@@ -15,7 +15,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa.chain.journal import StoreJournal
     from autometa.chain.sender import SenderConfig, TransactionSender
     from autometa.chain.signers import role_signer
-    from autometa.chain.web3 import close_async, connect_async
+    from autometa.chain.web3 import close_async, connect_settings
     from autometa.logs import configure_logging
     from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
     from autometa.store import Store
@@ -42,7 +42,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     except ChainChanged as exc:
         store.close()
         raise CliError(str(exc)) from None
-    w3 = connect_async(s.rpc_url)
+    w3 = connect_settings(s)
     alerts = Alerts(store, chain_id, Thresholds.from_settings(s), source=f"executor:{worker_id or account.address}")
     watch_rpc(w3, alerts, s.rpc_url)
     sender = TransactionSender(

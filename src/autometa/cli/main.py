@@ -21,6 +21,7 @@ from autometa.cli.doctor_command import doctor_command
 from autometa.cli.executor_command import executor_command
 from autometa.cli.scheduler_command import scheduler_command
 from autometa.cli.up_command import up_command
+from autometa.logs import configure_logging
 
 app = typer.Typer(
     help="Autometa: on-chain workflow automation you run yourself.",
@@ -28,6 +29,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _quiet_logs() -> None:
+    # Library warnings (an RPC endpoint failing over, a retry) go to stderr, never into the
+    # stdout a `--json` reader parses; the long-running commands configure their own level.
+    configure_logging("WARNING")
+
+
 app.command("deploy")(chain_commands.deploy_command)
 app.command("devnet")(chain_commands.devnet_command)
 app.command("up")(up_command)

@@ -16,7 +16,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
 
     from autometa.chain.deploy import Deployment
     from autometa.chain.indexer import EventIndexer
-    from autometa.chain.web3 import close_async, connect_async
+    from autometa.chain.web3 import close_async, connect_settings
     from autometa.config import Network
     from autometa.logs import configure_logging
     from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
@@ -46,7 +46,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     indexer = EventIndexer(
         ctx.w3, store, ctx.core.address, start_block, confirmations=s.CONFIRMATIONS, batch_blocks=s.INDEXER_BATCH_BLOCKS
     )
-    w3 = connect_async(s.rpc_url)
+    w3 = connect_settings(s)
     prefix = queue_prefix(chain_id, genesis, ctx.core.address)
     queue = make_queue(s.REDIS_URL, prefix)
     redis: Any = Redis.from_url(s.REDIS_URL) if s.REDIS_URL else None

@@ -74,7 +74,13 @@ class Alerts:
 
 
 def endpoint_hint(url: str) -> str:
-    """scheme://host[:port] of an RPC URL: providers put API keys in the path or query."""
+    """scheme://host[:port] of an RPC URL, or of each in a comma-separated list (the failover
+    set: a failure seen here is one no endpoint could answer). Providers put API keys in the
+    path or query, so those never appear."""
+    return ",".join(_one_hint(part.strip()) for part in url.split(",") if part.strip())
+
+
+def _one_hint(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = f":{parts.port}" if parts.port else ""

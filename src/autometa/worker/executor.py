@@ -411,7 +411,13 @@ class Executor:
         t0 = time.time()
         stages = {"queued_s": round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)}
         runs = {key: pack_run(d.job) for key, d in unique.items()}
-        skipped, sim_block, sim_gas = await self._simulate(list(runs.values()))
+        # The newest job's block and base fee: what the scheduler read once for every job of that
+        # block, so neither the simulation nor the sender asks the node for them again.
+        newest = max((d.job for d in unique.values()), key=lambda j: j.trigger_block)
+        head = newest.trigger_block or None
+        fees = self.sender.fee_policy.from_base_fee(newest.base_fee)
+        price = None if fees is None else min(newest.base_fee + int(fees.max_priority_fee_per_gas or 0), fees.ceiling)
+        skipped, sim_block, sim_gas = await self._simulate(list(runs.values()), head, price)
         stages["simulate_s"] = round(time.time() - t0, 3)
         tx: dict[str, Any] = {"from": self.address, "to": self.core.address}
         for key, reason in skipped.items():
@@ -432,7 +438,7 @@ class Executor:
                         tx["gas"] = outcome.gas = batch_gas(estimate, limits, executed=False)
             digest = hashlib.blake2b(repr(sorted(runs)).encode(), digest_size=6).hexdigest()
             try:
-                sent = await self.sender.send(tx, f"batch:{digest}")
+                sent = await self.sender.send(tx, f"batch:{digest}", fees=fees, block=head)
                 stages["send_s"] = round(time.time() - t0, 3)
                 receipt = await self.sender.wait(sent, raise_on_revert=False)
                 stages["mined_s"] = round(time.time() - t0, 3)
@@ -480,14 +486,17 @@ class Executor:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(self, packed: list[int]) -> tuple[dict[tuple[int, int], SkipReason], int, int | None]:
+    async def _simulate(
+        self, packed: list[int], head: int | None = None, price: int | None = None
+    ) -> tuple[dict[tuple[int, int], SkipReason], int, int | None]:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
-        block simulated on, and the gas the batch used (None: unknown, or it would revert)."""
-        block = int(await self.w3.eth.block_number)
+        block simulated on, and the gas the batch used (None: unknown, or it would revert).
+        `head`, `price`: the newest block number and the gas price (base fee + tip), when known."""
+        block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
             return {}, block, None
         data = self.core.encode_abi("executeBatch", args=[packed])
-        gas_price = int(await self.w3.eth.gas_price)
+        gas_price = price if price is not None else int(await self.w3.eth.gas_price)
         call = {"from": self.address, "to": self.core.address, "data": data, "gasPrice": hex(gas_price)}
         try:
             reply = await self.w3.provider.make_request(
@@ -523,8 +532,11 @@ class Executor:
     async def _record_receipt(
         self, receipt: Any, unique: dict[tuple[int, int], Delivery], outcome: BatchOutcome
     ) -> None:
-        block = await self.w3.eth.get_block(receipt["blockNumber"])
-        included = int(block["timestamp"])
+        stamps = [entry.get("blockTimestamp") for entry in receipt.get("logs", [])]
+        if stamps and stamps[0] is not None:  # newer nodes put the block's time in each log
+            included = int(stamps[0], 16) if isinstance(stamps[0], str) else int(stamps[0])
+        else:
+            included = int((await self.w3.eth.get_block(receipt["blockNumber"]))["timestamp"])
         tx = "0x" + bytes(receipt["transactionHash"]).hex()
         chain_id = await self.chain_id()
         rows: list[dict[str, Any]] = []

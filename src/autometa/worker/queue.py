@@ -58,6 +58,7 @@ class Job:
     price_source: str | None = None
     enqueued_at: float = field(default_factory=time.time)
     gas_limit: int = 0  # the action's on-chain gasLimit; 0: unknown (the executor estimates)
+    base_fee: int = 0  # the trigger block's base fee (wei): the executor prices from it, no request; 0: unknown
 
     @property
     def job_id(self) -> str:

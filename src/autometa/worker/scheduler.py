@@ -83,6 +83,7 @@ class Scheduler:
         self.loaded = False
         self.last_block: int | None = None
         self._generation: str | None = None  # the queue's, when we last saw it
+        self._base_fee = 0  # of the newest block processed: jobs carry it to the executor
         self.alerts = alerts
         t = alerts.thresholds if alerts is not None else None
         self.missed = MissedWatch(t.missed_blocks, t.backlog_blocks) if t else None
@@ -151,15 +152,16 @@ class Scheduler:
     # ------------------------------------------------------------------ one block
 
     async def process_block(self, number: int) -> BlockReport:
-        block = await self.w3.eth.get_block(number)
+        block = self.follower.header(number) or await self.w3.eth.get_block(number)
         ts = int(block["timestamp"])
         report = BlockReport(number, ts)
-        changed = await self.source.changes(number)
+        changed = await self.source.changes(number, block)
         self._apply(changed)
         report.changed = len(changed)
         await self._check_queue()
         self._refire()
         enqueue_started = time.time()
+        self._base_fee = int(block.get("baseFeePerGas") or 0)
         report.due, report.enqueued = await self._enqueue([(r, None) for r in self.index.due_by_time(ts)], ts, number)
         enqueue_s = round(time.time() - enqueue_started, 3)
         if calls := self.index.states.calls():  # STATE triggers: one batch of view calls per block
@@ -250,6 +252,7 @@ class Scheduler:
             jobs.append(Job(
                 run.workflow_id, run.run_index, int(run.kind), float(ts), number,
                 run.token, run.price, source, gas_limit=run.gas_limit,
+                base_fee=self._base_fee,
             ))  # fmt: skip
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -33,8 +35,9 @@ class WorkflowSource(Protocol):
         """Every workflow that may still run (a scheduler's start or takeover)."""
         ...
 
-    async def changes(self, block: int) -> list[WorkflowState]:
-        """Workflows whose state changed up to `block` since the last call."""
+    async def changes(self, block: int, header: Mapping[str, Any] | None = None) -> list[WorkflowState]:
+        """Workflows whose state changed up to `block` since the last call (`header`: that
+        block's, when the caller has it: number, hash, parentHash)."""
         ...
 
 
@@ -71,7 +74,7 @@ class ChainWorkflowSource:
         self._next_block = block + 1
         return states
 
-    async def changes(self, block: int) -> list[WorkflowState]:
+    async def changes(self, block: int, header: Mapping[str, Any] | None = None) -> list[WorkflowState]:
         if self._next_block is None:
             self._next_block = block
         if block < self._next_block:
@@ -131,7 +134,7 @@ class IndexerWorkflowSource:
         self._take()
         return await asyncio.to_thread(self.indexer.load_states)
 
-    async def changes(self, block: int) -> list[WorkflowState]:
-        await asyncio.to_thread(self.indexer.sync)
+    async def changes(self, block: int, header: Mapping[str, Any] | None = None) -> list[WorkflowState]:
+        await asyncio.to_thread(functools.partial(self.indexer.sync, head=header))
         await self._release_undone()
         return self._take()
