@@ -60,11 +60,25 @@ def serve(port: int, data_dir: str, redis_url: str | None) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     stub = CoinGeckoStub({"ethereum": 3198.15, "bitcoin": 64000.5}).__enter__()
     settings = Settings(
-        _env_file=None, PRICE_FEED_URL=stub.url, DATA_DIR=data_dir, REDIS_URL=redis_url,  # type: ignore[call-arg]
-        DATABASE_URL=f"sqlite:///{data_dir}/bench.db", MOONBASE_RPC="http://127.0.0.1:9", LOG_LEVEL="WARNING",
-    )  # fmt: skip
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                http="httptools", loop="uvloop", server_header=False, date_header=False)  # fmt: skip
+        _env_file=None,
+        PRICE_FEED_URL=stub.url,
+        DATA_DIR=data_dir,
+        REDIS_URL=redis_url,  # type: ignore[call-arg]
+        DATABASE_URL=f"sqlite:///{data_dir}/bench.db",
+        MOONBASE_RPC="http://127.0.0.1:9",
+        LOG_LEVEL="WARNING",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        server_header=False,
+        date_header=False,
+    )
 
 
 # ------------------------------------------------------------------------------ load process
@@ -121,10 +135,15 @@ async def load(port: int, connections: int, seconds: float, client: str) -> dict
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 3)
 
     return {
-        "requests": len(latencies), "errors": len(errors), "seconds": round(elapsed, 2),
-        "rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
         "max_ms": round(latencies[-1] * 1000, 3),
-    }  # fmt: skip
+    }
 
 
 def run_load(port: int, connections: int, seconds: float, client: str) -> None:
@@ -182,19 +201,41 @@ def main() -> None:
         try:
             wait_ready(port)
             progress(f"server up on :{port}; warm-up {args.warmup:.0f} s")
-            warm = [*me, "--load", str(port), "--connections", str(args.connections), "--seconds", str(args.warmup),
-                    "--client", args.client]  # fmt: skip
+            warm = [
+                *me,
+                "--load",
+                str(port),
+                "--connections",
+                str(args.connections),
+                "--seconds",
+                str(args.warmup),
+                "--client",
+                args.client,
+            ]
             subprocess.run(warm, check=True, capture_output=True)
             progress(f"{args.connections} connections for {args.seconds:.0f} s ({args.client} client)")
-            measured = [*me, "--load", str(port), "--connections", str(args.connections), "--seconds",
-                        str(args.seconds), "--client", args.client]  # fmt: skip
+            measured = [
+                *me,
+                "--load",
+                str(port),
+                "--connections",
+                str(args.connections),
+                "--seconds",
+                str(args.seconds),
+                "--client",
+                args.client,
+            ]
             out = subprocess.run(measured, check=True, capture_output=True, text=True).stdout.strip().splitlines()
             result = json.loads(out[-1])
         finally:
             server.terminate()
             server.wait(timeout=10)
-    result.update(connections=args.connections, client=args.client, cache="redis" if args.redis_url else "in-process",
-                  cpus=os.cpu_count())  # fmt: skip
+    result.update(
+        connections=args.connections,
+        client=args.client,
+        cache="redis" if args.redis_url else "in-process",
+        cpus=os.cpu_count(),
+    )
     progress(f"{result['rps']} req/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {result['errors']} errors")
     print(json.dumps(result))
 

@@ -66,10 +66,11 @@ def main() -> None:
     with (
         PrivateRedis() as redis_server,
         PrivatePostgres() as pg,
-        distributed_stack(pg.url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED),
-                          redis_url=redis_server.url) as stack,
+        distributed_stack(
+            pg.url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED), redis_url=redis_server.url
+        ) as stack,
         RpcProxy(stack.anvil.url, seed=args.seed) as proxy,
-    ):  # fmt: skip
+    ):
         sc = Scenario(stack)
         w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
         stack.interval_mining(1)

@@ -68,8 +68,23 @@ def log(msg: str) -> None:
 def spec(at: int, action: int, target: str, data: bytes = b"", gas_limit: int = 50_000) -> tuple[Any, ...]:
     """A once-at-`at` TIME WorkflowSpec tuple (Solidity field order)."""
     amount = 10**12 if action == ACTION_NATIVE else 0
-    return (TRIGGER_TIME, 0, at, 0, 0, 0, b"\0" * 32, action, Web3.to_checksum_address(target), ZERO, amount, data,
-            1, gas_limit, 10**17)  # fmt: skip
+    return (
+        TRIGGER_TIME,
+        0,
+        at,
+        0,
+        0,
+        0,
+        b"\0" * 32,
+        action,
+        Web3.to_checksum_address(target),
+        ZERO,
+        amount,
+        data,
+        1,
+        gas_limit,
+        10**17,
+    )
 
 
 class Bench:
@@ -112,10 +127,13 @@ class Bench:
     def send(self, data: bytes, *, to: str | None = None, gas: int = 3_000_000, tip: int | None = None) -> Any:
         """A raw transaction from the executor (no estimate: the gas is given)."""
         params: dict[str, Any] = {
-            "from": self.executor.address, "to": to or self.core.address, "data": "0x" + data.hex(), "gas": gas,
+            "from": self.executor.address,
+            "to": to or self.core.address,
+            "data": "0x" + data.hex(),
+            "gas": gas,
             "nonce": self.w3.eth.get_transaction_count(self.executor.address, "pending"),
             "chainId": self.w3.eth.chain_id,
-        }  # fmt: skip
+        }
         base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
         priority = tip if tip is not None else 10**9
         params.update(maxPriorityFeePerGas=priority, maxFeePerGas=2 * base + priority)
@@ -185,8 +203,16 @@ def batch_revert(b: Bench, burner_address: str) -> tuple[int, list[float], bool]
     data = bytes.fromhex(b.core.encode_abi("executeBatch", args=[runs])[2:])
     # the executor sizes the batch as before the fix: its simulation (burner disarmed) + the
     # largest single gas limit
-    simulated = int(b.w3.eth.estimate_gas({"from": b.executor.address, "to": b.core.address,  # type: ignore[typeddict-item]
-                                           "data": "0x" + data.hex(), "gas": 20_000_000}))  # fmt: skip
+    simulated = int(
+        b.w3.eth.estimate_gas(
+            {
+                "from": b.executor.address,
+                "to": b.core.address,  # type: ignore[typeddict-item]
+                "data": "0x" + data.hex(),
+                "gas": 20_000_000,
+            }
+        )
+    )
     old_sizing = simulated * 5 // 4 + limit + limit // 63 + CALL_RESERVE + 50_000
     transact(b.w3, dev_role("admin"), burner.functions.arm(True))  # the owner's action turns costly
     receipt = b.send(data, gas=old_sizing)
@@ -237,8 +263,10 @@ def main() -> int:
         "max_tip_wei": b.max_tip,
         "seconds": round(time.monotonic() - started, 1),
     }
-    result["targets_met"] = (result["max_overcharge_ratio"] <= TARGETS["max_overcharge_ratio"]
-                             and reverts <= TARGETS["batch_reverts_by_one_owner"])  # fmt: skip
+    result["targets_met"] = (
+        result["max_overcharge_ratio"] <= TARGETS["max_overcharge_ratio"]
+        and reverts <= TARGETS["batch_reverts_by_one_owner"]
+    )
     print(json.dumps(result))
     return 0
 

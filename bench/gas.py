@@ -52,8 +52,14 @@ COMPARATOR_ABOVE = 1
 BATCH = 50
 OWNER_BASE = 10  # dev accounts 10..59 own the batch workflows
 RECIPIENT_BASE = OWNER_BASE + BATCH  # dev accounts 60..109 receive (existing, funded accounts)
-TARGETS = {"single_native_gas": 80_000, "single_time_gas": 65_000, "batch50_native_gas_per_wf": 32_000,
-           "fee_error_pct_max": 3.0, "l2_fee_error_pct_max": 3.0, "executor_out_of_pocket": 0}
+TARGETS = {
+    "single_native_gas": 80_000,
+    "single_time_gas": 65_000,
+    "batch50_native_gas_per_wf": 32_000,
+    "fee_error_pct_max": 3.0,
+    "l2_fee_error_pct_max": 3.0,
+    "executor_out_of_pocket": 0,
+}
 L2_BASE_FEE = 10**7  # 0.01 gwei at the start; it decays block after block on a quiet anvil
 L2_TIP = 5 * 10**6  # 0.005 gwei: Base's L2 gas price is of the order of 0.001–0.02 gwei
 # (L1 base fee, blob base fee) in wei: blobs nearly free (Base's usual case) with a quiet and a
@@ -114,8 +120,10 @@ class Bench:
         executed = self.core.events.RunExecuted().process_receipt(receipt, errors=DISCARD)
         skipped = self.core.events.RunSkipped().process_receipt(receipt, errors=DISCARD)
         if skipped or len(executed) != expected_runs or not all(e["args"]["success"] for e in executed):
-            raise RuntimeError(f"{label}: expected {expected_runs} successful runs, got {len(executed)} "
-                               f"executed / {len(skipped)} skipped")
+            raise RuntimeError(
+                f"{label}: expected {expected_runs} successful runs, got {len(executed)} "
+                f"executed / {len(skipped)} skipped"
+            )
         gas_used = int(receipt["gasUsed"])
         price = int(receipt["effectiveGasPrice"])
         charged = sum(int(e["args"]["fee"]) for e in executed)
@@ -123,8 +131,10 @@ class Bench:
         error = abs(charged - cost * (10_000 + self.premium_bps) / 10_000) / cost * 100
         self.fee_errors.append(error)
         self.residuals[label] = gas_used - sum(int(e["args"]["gasUsed"]) for e in executed)
-        log(f"{label}: gasUsed={gas_used} runs={expected_runs} fee error={error:.3f}% "
-            f"residual(receipt - Σ charged gas)={self.residuals[label]}")
+        log(
+            f"{label}: gasUsed={gas_used} runs={expected_runs} fee error={error:.3f}% "
+            f"residual(receipt - Σ charged gas)={self.residuals[label]}"
+        )
         return gas_used
 
     def execute(self, label: str, wf_id: int) -> int:
@@ -137,8 +147,12 @@ class Bench:
         runs = [(wf << 96) | (self.next_run[wf] << 64) for wf in wf_ids]
         # sized from the items' gas limits, as the executor does (an estimate can find the gas at
         # which every item is skipped for gas: a skip is no revert)
-        receipt = transact(self.w3, self.executor, self.core.functions.executeBatch(runs),
-                           gas=batch_gas(100_000 * len(runs), [50_000] * len(runs)))
+        receipt = transact(
+            self.w3,
+            self.executor,
+            self.core.functions.executeBatch(runs),
+            gas=batch_gas(100_000 * len(runs), [50_000] * len(runs)),
+        )
         for wf in wf_ids:
             self.next_run[wf] += 1
         return self._measure(label, receipt, len(wf_ids))
@@ -162,18 +176,24 @@ def l2_fees() -> dict[str, Any]:
         log(f"L2: Base-like anvil (chain 8453), chain module {dep.chain_module} at {dep.chain_module_address}")
         bench = Bench(w3, dep.address)
         now = int(w3.eth.get_block("latest")["timestamp"])
-        ids = [bench.create(OWNER_BASE + i, spec(TRIGGER_PRICE, dev_account(RECIPIENT_BASE + i).address))
-               for i in range(BATCH)]
+        ids = [
+            bench.create(OWNER_BASE + i, spec(TRIGGER_PRICE, dev_account(RECIPIENT_BASE + i).address))
+            for i in range(BATCH)
+        ]
 
         def send(call: Any, gas: int | None = None) -> Any:
-            params: dict[str, Any] = {"from": executor.address, "maxPriorityFeePerGas": L2_TIP,
-                                      "maxFeePerGas": 2 * L2_BASE_FEE + L2_TIP,
-                                      "nonce": w3.eth.get_transaction_count(executor.address)}
+            params: dict[str, Any] = {
+                "from": executor.address,
+                "maxPriorityFeePerGas": L2_TIP,
+                "maxFeePerGas": 2 * L2_BASE_FEE + L2_TIP,
+                "nonce": w3.eth.get_transaction_count(executor.address),
+            }
             if gas is not None:
                 params["gas"] = gas
             tx = call.build_transaction(params)
             receipt = w3.eth.wait_for_transaction_receipt(
-                w3.eth.send_raw_transaction(executor.sign_transaction(tx).raw_transaction))
+                w3.eth.send_raw_transaction(executor.sign_transaction(tx).raw_transaction)
+            )
             if receipt["status"] != 1:
                 raise RuntimeError("an L2 bench transaction reverted")
             return receipt
@@ -198,9 +218,11 @@ def l2_fees() -> dict[str, Any]:
             errors.append(error)
             l1_shares.append(l1 / real * 100)
             out_of_pocket += paid < real
-            log(f"L2 {label}: gasUsed={receipt['gasUsed']} price={receipt['effectiveGasPrice']} L1 fee={l1} "
+            log(
+                f"L2 {label}: gasUsed={receipt['gasUsed']} price={receipt['effectiveGasPrice']} L1 fee={l1} "
                 f"({l1 / real * 100:.1f} % of the cost; charged {'exact' if exact else 'the bound'} "
-                f"{charged_l1}) error={error:.3f} % executor margin={(paid - real) / real * 100:+.2f} %")
+                f"{charged_l1}) error={error:.3f} % executor margin={(paid - real) / real * 100:+.2f} %"
+            )
 
         for scenario, prices in L1_PRICES.items():
             install_op_oracle(w3, admin, *prices)
@@ -210,8 +232,7 @@ def l2_fees() -> dict[str, Any]:
             measure(f"{scenario} execute", receipt, 1)
             for n in L2_BATCHES:
                 runs = [(wf << 96) | (bench.next_run[wf] << 64) for wf in ids[:n]]
-                receipt = send(bench.core.functions.executeBatch(runs),
-                               gas=batch_gas(100_000 * n, [50_000] * n))
+                receipt = send(bench.core.functions.executeBatch(runs), gas=batch_gas(100_000 * n, [50_000] * n))
                 for wf in ids[:n]:
                     bench.next_run[wf] += 1
                 measure(f"{scenario} batch{n}", receipt, n)
@@ -253,23 +274,29 @@ def main() -> int:
         single_time = max(times)
 
         log(f"batch: {BATCH} PRICE workflows, {BATCH} distinct owners, {BATCH} distinct existing recipients")
-        batch_ids = [bench.create(OWNER_BASE + i, spec(TRIGGER_PRICE, dev_account(RECIPIENT_BASE + i).address))
-                     for i in range(BATCH)]
+        batch_ids = [
+            bench.create(OWNER_BASE + i, spec(TRIGGER_PRICE, dev_account(RECIPIENT_BASE + i).address))
+            for i in range(BATCH)
+        ]
         bench.execute_batch("batch50 (first runs)", batch_ids)
         batch50 = bench.execute_batch("batch50", batch_ids)
         bench.execute_batch("batch1", batch_ids[:1])  # its residual feeds the calibration below
 
         log("batch: 50 workflows of one owner, one recipient (best case, for reference)")
-        same_ids = [bench.create(9, spec(TRIGGER_PRICE, dev_account(4).address), deposit=10**18 if i == 0 else 0)
-                    for i in range(BATCH)]
+        same_ids = [
+            bench.create(9, spec(TRIGGER_PRICE, dev_account(4).address), deposit=10**18 if i == 0 else 0)
+            for i in range(BATCH)
+        ]
         bench.execute_batch("batch50 same owner (first runs)", same_ids)
         batch50_same = bench.execute_batch("batch50 same owner", same_ids)
 
     # Calibration: residual(n) = receipt − Σ charged gas ≈ a + b·n for a batch of n
     b = (bench.residuals["batch50"] - bench.residuals["batch1"]) / (BATCH - 1)
     a = bench.residuals["batch1"] - b
-    log(f"calibration: single residual {bench.residuals['single run 3']}, time residual {bench.residuals['time 2']}, "
-        f"batch residual ≈ {a:.0f} + {b:.1f}·n  (add these to SINGLE_OVERHEAD / BATCH_OVERHEAD / ITEM_OVERHEAD)")
+    log(
+        f"calibration: single residual {bench.residuals['single run 3']}, time residual {bench.residuals['time 2']}, "
+        f"batch residual ≈ {a:.0f} + {b:.1f}·n  (add these to SINGLE_OVERHEAD / BATCH_OVERHEAD / ITEM_OVERHEAD)"
+    )
     result = {
         "single_native_gas": single,
         "single_time_gas": single_time,
@@ -286,7 +313,8 @@ def main() -> int:
     result.update(l2_fees())
     result["seconds"] = round(time.monotonic() - started, 1)
     result["targets_met"] = all(
-        result[k] <= v for k, v in TARGETS.items()  # type: ignore[operator]
+        result[k] <= v
+        for k, v in TARGETS.items()  # type: ignore[operator]
     )
     print(json.dumps(result))
     return 0

@@ -75,8 +75,10 @@ def main() -> None:
         progress(f"creating {n} workflows, none due")
         started = time.monotonic()
         for chunk in range(0, n, 1000):
-            items = [(owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
-                     for i in range(chunk, min(n, chunk + 1000))]  # fmt: skip
+            items = [
+                (owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
+                for i in range(chunk, min(n, chunk + 1000))
+            ]
             stack.create_many(items)
             progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
         stack.interval_mining(1)

@@ -51,14 +51,20 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=3)
-    parser.add_argument("--rpc-profile", choices=RPC_PROFILES, default="none",
-                        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks")
+    parser.add_argument(
+        "--rpc-profile",
+        choices=RPC_PROFILES,
+        default="none",
+        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks",
+    )
     args = parser.parse_args()
     n = args.workflows
     settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
     profile = args.rpc_profile
-    with fresh_pg_database("autometa_bench") as db, \
-            distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack:  # fmt: skip
+    with (
+        fresh_pg_database("autometa_bench") as db,
+        distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack,
+    ):
         w3 = stack.w3
         owners = [dev_account(i) for i in OWNER_KEYS]
         trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}

@@ -75,8 +75,16 @@ def write_events(store: Store, phase: str, count: int, rate: float) -> float:
     for first in range(0, count, PER_TX):
         with write_session(store.sessions) as session:
             for i in range(first, min(first + PER_TX, count)):
-                emit(session, chain_id=CHAIN, kind="run.executed", key=f"bench:{phase}:{i}", owner=OWNER,
-                     workflow_id=1 + i % 100, data={"run_index": i}, subscriptions=sub_rows)  # fmt: skip
+                emit(
+                    session,
+                    chain_id=CHAIN,
+                    kind="run.executed",
+                    key=f"bench:{phase}:{i}",
+                    owner=OWNER,
+                    workflow_id=1 + i % 100,
+                    data={"run_index": i},
+                    subscriptions=sub_rows,
+                )
         ahead = started + (first + PER_TX) / rate - time.monotonic()
         if ahead > 0:
             time.sleep(ahead)
@@ -105,8 +113,9 @@ class ReceiverProcess:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "notify_receiver.py"), str(self.port),
-                                      SECRET, str(self.out)])  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "notify_receiver.py"), str(self.port), SECRET, str(self.out)]
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with socket.socket() as s, contextlib.suppress(OSError):
@@ -148,13 +157,28 @@ def main() -> None:
         receiver = ReceiverProcess(free_port(), tmp / "arrivals.txt")
         receiver.start()
         store = Store.open(url)
-        store.notifications.subscribe(chain_id=CHAIN, owner=OWNER, name="bench", channel="webhook",
-                                      target=receiver.url, target_hint="bench", secret=SECRET,
-                                      events=["run.executed"])  # fmt: skip
-        env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp), "NOTIFY_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
-               "LOG_LEVEL": "WARNING"}  # fmt: skip
-        worker = subprocess.Popen([str(Path(sys.executable).parent / "autometa"), "notify", "deliver", "--chain-id",
-                                   str(CHAIN)], env=env, cwd=tmp)  # fmt: skip
+        store.notifications.subscribe(
+            chain_id=CHAIN,
+            owner=OWNER,
+            name="bench",
+            channel="webhook",
+            target=receiver.url,
+            target_hint="bench",
+            secret=SECRET,
+            events=["run.executed"],
+        )
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DATA_DIR": str(tmp),
+            "NOTIFY_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
+            "LOG_LEVEL": "WARNING",
+        }
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "autometa"), "notify", "deliver", "--chain-id", str(CHAIN)],
+            env=env,
+            cwd=tmp,
+        )
         try:
             write_events(store, "warmup", 1, args.rate)  # measure from a running worker, not its start-up
             wait_drained(store, 120)
@@ -164,12 +188,17 @@ def main() -> None:
             time.sleep(1)  # the receiver writes its log every 0.5 s
             arrived, _, _ = receiver.arrivals()
             with store.session() as s:
-                created = dict(s.execute(select(NotifyEvent.key, NotifyEvent.created_at).where(
-                    NotifyEvent.key.like("bench:healthy:%"))).all())  # fmt: skip
+                created = dict(
+                    s.execute(
+                        select(NotifyEvent.key, NotifyEvent.created_at).where(NotifyEvent.key.like("bench:healthy:%"))
+                    ).all()
+                )
             lat = sorted(arrived[k] - created[k].timestamp() for k in created if k in arrived)
             healthy_delivered = sum(1 for k in created if k in arrived)
-            say(f"  written in {took:.1f} s, drained {drain1:.1f} s later; p50 {percentile(lat, 0.5):.3f} s, "
-                f"p99 {percentile(lat, 0.99):.3f} s")
+            say(
+                f"  written in {took:.1f} s, drained {drain1:.1f} s later; p50 {percentile(lat, 0.5):.3f} s, "
+                f"p99 {percentile(lat, 0.99):.3f} s"
+            )
 
             say(f"phase 2: receiver down {args.outage_s:g} s while {args.events} events are written")
             receiver.stop()

@@ -84,9 +84,11 @@ def main() -> None:
     counts = [int(c) for c in args.idle.split(",")]
     assert counts == sorted(counts) and counts[0] >= args.due, "--idle ascending, the first at least --due"
     owners = [dev_account(i) for i in OWNER_KEYS]
-    with fresh_pg_database("autometa_bench") as db, \
-            distributed_stack(db, executors=(EXECUTOR,), deposit_wei=1000 * 10**18) as stack, \
-            RpcProxy(stack.anvil.url) as proxy:  # fmt: skip
+    with (
+        fresh_pg_database("autometa_bench") as db,
+        distributed_stack(db, executors=(EXECUTOR,), deposit_wei=1000 * 10**18) as stack,
+        RpcProxy(stack.anvil.url) as proxy,
+    ):
         stack.settings["MOONBASE_RPC"] = proxy.url
         stack.block_time = args.block_time
         stack.settings["BLOCK_TIME_S"] = str(args.block_time)

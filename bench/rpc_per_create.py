@@ -31,10 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 def seed_body(user: str, recipient: str, i: int) -> dict[str, Any]:
     return {
-        "user_address": user, "trigger_type": 2,
+        "user_address": user,
+        "trigger_type": 2,
         "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 1000.0 + i},
-        "action_type": 0, "action_data": {"to": recipient, "amount_wei": "1000"},
-    }  # fmt: skip
+        "action_type": 0,
+        "action_data": {"to": recipient, "amount_wei": "1000"},
+    }
 
 
 async def run(creates: int, warmup: int, sign_s: float) -> dict[str, Any]:
@@ -58,17 +60,28 @@ async def run(creates: int, warmup: int, sign_s: float) -> dict[str, Any]:
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     user, recipient, relayer = dev_role("user"), dev_role("recipient"), dev_role("relayer")
-    with Anvil() as anvil, RpcProxy(anvil.url) as proxy, CoinGeckoStub({"ethereum": 3198.15}) as stub, \
-            tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+    with (
+        Anvil() as anvil,
+        RpcProxy(anvil.url) as proxy,
+        CoinGeckoStub({"ethereum": 3198.15}) as stub,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         w3 = connect(anvil.url)
         dep = setup_dev_stack(w3)
         transact(w3, user, autometa(w3, dep.address).functions.deposit(), value=10 * 10**18)
         settings = Settings(
-            _env_file=None, MOONBASE_RPC=proxy.url, REGISTRY_ADDRESS=dep.address, CHAIN_ID=31337,  # type: ignore[call-arg]
-            RELAYER_PRIVATE_KEY="0x" + bytes(relayer.key).hex(), PRICE_FEED_URL=stub.url, DATA_DIR=tmp,
-            DATABASE_URL=f"sqlite:///{tmp}/bench.db", REDIS_URL=None, RATE_LIMIT_PER_MINUTE=100_000,
+            _env_file=None,
+            MOONBASE_RPC=proxy.url,
+            REGISTRY_ADDRESS=dep.address,
+            CHAIN_ID=31337,  # type: ignore[call-arg]
+            RELAYER_PRIVATE_KEY="0x" + bytes(relayer.key).hex(),
+            PRICE_FEED_URL=stub.url,
+            DATA_DIR=tmp,
+            DATABASE_URL=f"sqlite:///{tmp}/bench.db",
+            REDIS_URL=None,
+            RATE_LIMIT_PER_MINUTE=100_000,
             LOG_LEVEL="WARNING",
-        )  # fmt: skip
+        )
         services = await Services.from_settings(settings)
         transport = httpx.ASGITransport(app=create_app(settings, services=services))
         client = AsyncAutometaClient("http://api.bench", transport=transport, timeout=60)
@@ -89,16 +102,21 @@ async def run(creates: int, warmup: int, sign_s: float) -> dict[str, Any]:
             await client.aclose()
             await services.aclose()
     by_method = {m: round(n / creates, 2) for m, n in sorted(used.items(), key=lambda kv: -kv[1]) if n > 0}
-    return {"rpc_calls_per_create": round(sum(used.values()) / creates, 2), "by_method": by_method,
-            "creates": creates, "sign_s": sign_s}  # fmt: skip
+    return {
+        "rpc_calls_per_create": round(sum(used.values()) / creates, 2),
+        "by_method": by_method,
+        "creates": creates,
+        "sign_s": sign_s,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--creates", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--sign-s", type=float, default=1.2,
-                        help="seconds between prepare and create, and between creates")  # fmt: skip
+    parser.add_argument(
+        "--sign-s", type=float, default=1.2, help="seconds between prepare and create, and between creates"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.creates, args.warmup, args.sign_s))))
 

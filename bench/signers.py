@@ -42,8 +42,16 @@ SINK = "0x000000000000000000000000000000000000dEaD"
 def sign_times(signer: Signer, n: int) -> list[float]:
     out = []
     for i in range(n):
-        tx = {"to": SINK, "value": 1, "gas": 21_000, "nonce": i, "chainId": 31337,
-              "maxFeePerGas": 30 * 10**9, "maxPriorityFeePerGas": 10**9, "type": 2}  # fmt: skip
+        tx = {
+            "to": SINK,
+            "value": 1,
+            "gas": 21_000,
+            "nonce": i,
+            "chainId": 31337,
+            "maxFeePerGas": 30 * 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
         t0 = time.perf_counter()
         signer.sign_transaction(tx)
         out.append((time.perf_counter() - t0) * 1000)

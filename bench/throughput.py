@@ -50,8 +50,12 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
-    parser.add_argument("--rpc-profile", choices=RPC_PROFILES, default="none",
-                        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks")
+    parser.add_argument(
+        "--rpc-profile",
+        choices=RPC_PROFILES,
+        default="none",
+        help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks",
+    )
     args = parser.parse_args()
     n = args.workflows
     defaults = Settings.model_fields
@@ -59,8 +63,10 @@ def main() -> None:
     concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
     settings = {"BATCH_SIZE": str(batch_size), "MAX_CONCURRENT_EXECUTIONS": str(concurrency)}
     profile = args.rpc_profile
-    with fresh_pg_database("autometa_bench") as db, \
-            distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack:  # fmt: skip
+    with (
+        fresh_pg_database("autometa_bench") as db,
+        distributed_stack(db, executors=EXECUTORS, rpc_profile=profile, **settings) as stack,
+    ):
         w3 = stack.w3
         owners = [dev_account(i) for i in OWNER_KEYS]
         due = stack.head_timestamp() + 3600
@@ -77,8 +83,9 @@ def main() -> None:
         before = int(w3.eth.block_number)
         w3.provider.make_request("evm_setNextBlockTimestamp", [due])  # type: ignore[arg-type]
         stack.wait_for("the due block", lambda: stack.head_timestamp() >= due, timeout=10)
-        due_block = next(b for b in range(before + 1, int(w3.eth.block_number) + 1)
-                         if int(w3.eth.get_block(b)["timestamp"]) >= due)  # fmt: skip
+        due_block = next(
+            b for b in range(before + 1, int(w3.eth.block_number) + 1) if int(w3.eth.get_block(b)["timestamp"]) >= due
+        )
         progress(f"due block {due_block}")
         stack.wait_executed(ids, timeout=300, progress=progress_printer("throughput"))
         time.sleep(3)  # a few more blocks: any duplicate would show

@@ -95,8 +95,14 @@ async def run_state(args: argparse.Namespace) -> dict[str, Any]:
     from autometa.worker.triggers.state import DEFAULT_CHUNK, read_calls, read_word, state_entry_of
 
     rng = random.Random(args.seed)
-    ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
-           "!=": operator.ne}  # fmt: skip
+    ops = {
+        "<": operator.lt,
+        "<=": operator.le,
+        ">": operator.gt,
+        ">=": operator.ge,
+        "==": operator.eq,
+        "!=": operator.ne,
+    }
     selector = "0xfeaf968c"  # latestRoundData()
     with Anvil() as anvil:
         w3 = connect(anvil.url)
@@ -115,8 +121,14 @@ async def run_state(args: argparse.Namespace) -> dict[str, Any]:
             feed = feeds[wid % len(feeds)]
             op = rng.choice(list(ops))
             threshold = int(answers[feed] * rng.uniform(0.9, 1.1))
-            body = {"target": feed, "calldata": selector, "word": 1, "read_as": "int256", "comparator": op,
-                    "threshold": threshold}  # fmt: skip
+            body = {
+                "target": feed,
+                "calldata": selector,
+                "word": 1,
+                "read_as": "int256",
+                "comparator": op,
+                "threshold": threshold,
+            }
             data = StateTriggerData.model_validate(body)
             entries.append(state_entry_of(wid, 0, data))
             conditions.append((wid, feed, op, threshold))

@@ -7,8 +7,19 @@ import json
 import subprocess
 import sys
 
-SERVER_SIDE = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "redis", "taskiq",
-               "autometa.api.app", "autometa.store", "autometa.worker", "autometa.chain")  # fmt: skip
+SERVER_SIDE = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "redis",
+    "taskiq",
+    "autometa.api.app",
+    "autometa.store",
+    "autometa.worker",
+    "autometa.chain",
+)
 
 
 def test_the_client_imports_no_server_module() -> None:

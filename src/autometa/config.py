@@ -48,9 +48,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"),
         description="JSON-RPC endpoint(s), comma-separated: the first healthy one is used, the others on failure",
     )
-    CHAIN_ID: int | None = Field(
-        default=None, ge=1, description="expected chain id (checked against the node)"
-    )
+    CHAIN_ID: int | None = Field(default=None, ge=1, description="expected chain id (checked against the node)")
     # Retries of one JSON-RPC request (429 honouring Retry-After, 5xx, lost connections): at most
     # this many requests, never sleeping past this many seconds after the first (then a 503).
     RPC_RETRY_ATTEMPTS: int = Field(default=6, ge=1, le=20)
@@ -132,6 +130,7 @@ class Settings(BaseSettings):
         if value in RETIRED:
             raise ValueError(RETIRED[value])
         return value
+
     # Notifications (autometa.notify). Secrets (webhook keys, SMTP passwords, bot tokens) are
     # SecretStr here and never logged, returned by the API or echoed in an error.
     NOTIFY_ENABLED: bool = Field(default=True, description="host a delivery worker in api/up/notify processes")
@@ -151,18 +150,24 @@ class Settings(BaseSettings):
     NOTIFY_RUNWAY_RUNS: int = Field(default=3, ge=0, le=10**6)
     NOTIFY_RUNWAY_DAYS: float = Field(default=1.0, ge=0, le=3650)
     # Watch thresholds (what the scheduler and executors report as events).
-    NOTIFY_MISSED_BLOCKS: int = Field(default=20, ge=1, le=10**6,
-                                      description="run.missed: a due run not executed within this many blocks")
-    NOTIFY_BACKLOG_BLOCKS: int = Field(default=10, ge=1, le=10**6,
-                                       description="queue.backlog: due runs waiting longer than this many blocks")
-    NOTIFY_BACKLOG_DEPTH: int = Field(default=1000, ge=1, le=10**9,
-                                      description="queue.backlog: jobs queued or in flight above this")
-    NOTIFY_LOW_GAS_WEI: int = Field(default=10**16, ge=0,
-                                    description="executor.low_gas: an executor's balance below this (0: off)")
-    NOTIFY_GAS_CHECK_BLOCKS: int = Field(default=10, ge=1, le=10**6,
-                                         description="an executor reads its balance at most once per this many blocks")
-    NOTIFY_RPC_DOWN_S: float = Field(default=30.0, gt=0, le=86400,
-                                     description="rpc.down: every RPC call of a process failing for this long")
+    NOTIFY_MISSED_BLOCKS: int = Field(
+        default=20, ge=1, le=10**6, description="run.missed: a due run not executed within this many blocks"
+    )
+    NOTIFY_BACKLOG_BLOCKS: int = Field(
+        default=10, ge=1, le=10**6, description="queue.backlog: due runs waiting longer than this many blocks"
+    )
+    NOTIFY_BACKLOG_DEPTH: int = Field(
+        default=1000, ge=1, le=10**9, description="queue.backlog: jobs queued or in flight above this"
+    )
+    NOTIFY_LOW_GAS_WEI: int = Field(
+        default=10**16, ge=0, description="executor.low_gas: an executor's balance below this (0: off)"
+    )
+    NOTIFY_GAS_CHECK_BLOCKS: int = Field(
+        default=10, ge=1, le=10**6, description="an executor reads its balance at most once per this many blocks"
+    )
+    NOTIFY_RPC_DOWN_S: float = Field(
+        default=30.0, gt=0, le=86400, description="rpc.down: every RPC call of a process failing for this long"
+    )
 
     @field_validator("REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS", mode="before")
     @classmethod
@@ -318,9 +323,7 @@ class Settings(BaseSettings):
         """Fail with a message naming each required setting that is unset."""
         missing = [name for name in names if getattr(self, name) in (None, "")]
         if missing:
-            raise ConfigError(
-                "missing setting(s): " + ", ".join(missing) + " — set them in the environment or .env"
-            )
+            raise ConfigError("missing setting(s): " + ", ".join(missing) + " — set them in the environment or .env")
 
 
 def load_settings(**overrides: Any) -> Settings:

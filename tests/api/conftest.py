@@ -54,11 +54,16 @@ def pg_url() -> Iterator[str]:
 
 def settings_for(chain: DevChain, cg: CoinGeckoStub, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "MOONBASE_RPC": chain.url, "REGISTRY_ADDRESS": chain.deployment.address, "CHAIN_ID": 31337,
-        "RELAYER_PRIVATE_KEY": "0x" + bytes(RELAYER.key).hex(), "PRICE_FEED_URL": cg.url,
-        "DATA_DIR": str(data_dir), "DATABASE_URL": f"sqlite:///{data_dir / 'api.db'}", "REDIS_URL": None,
+        "MOONBASE_RPC": chain.url,
+        "REGISTRY_ADDRESS": chain.deployment.address,
+        "CHAIN_ID": 31337,
+        "RELAYER_PRIVATE_KEY": "0x" + bytes(RELAYER.key).hex(),
+        "PRICE_FEED_URL": cg.url,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{data_dir / 'api.db'}",
+        "REDIS_URL": None,
         "RATE_LIMIT_PER_MINUTE": 1000,
-    }  # fmt: skip
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -38,38 +38,85 @@ ESCROW = 5 * 10**18
 REFUSALS = {400, 401, 402, 403, 404, 405, 409, 413, 422}
 BOGUS_SIG = "0x" + "ab" * 65
 SETTINGS = hypothesis.settings(
-    max_examples=60, deadline=None, database=None, derandomize=True,
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
     suppress_health_check=list(hypothesis.HealthCheck),
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-)  # fmt: skip
+)
 
 # Strings an attacker would try in any string field: non-ASCII digits and hex (which Python's
 # int() and str.isdigit() accept), homoglyphs, control characters, RTL overrides, surrogates'
 # neighbours, emoji, NUL, very long text.
 UNICODE = [
-    "١٠٠٠", "１０００", "²", "0x" + "０" * 40, "0x" + "ａ" * 40, "0х" + "a" * 40, "ethereum\u202e", "eth\x00",
-    "\ufeffethereum", "ＥＴＨＥＲＥＵＭ", "😀" * 20, "\u0301" * 10, "Ⅻ", "\n\r\t", "𝟙𝟘𝟘", "x" * 5000,
-    "0x" + "ab" * 32 + "\u200b", "ethereum ", "NaN", "Infinity", "-0", "1e3", "0b101", "0o17", "1_000",
-]  # fmt: skip
+    "١٠٠٠",
+    "１０００",
+    "²",
+    "0x" + "０" * 40,
+    "0x" + "ａ" * 40,
+    "0х" + "a" * 40,
+    "ethereum\u202e",
+    "eth\x00",
+    "\ufeffethereum",
+    "ＥＴＨＥＲＥＵＭ",
+    "😀" * 20,
+    "\u0301" * 10,
+    "Ⅻ",
+    "\n\r\t",
+    "𝟙𝟘𝟘",
+    "x" * 5000,
+    "0x" + "ab" * 32 + "\u200b",
+    "ethereum ",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1e3",
+    "0b101",
+    "0o17",
+    "1_000",
+]
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**300), max_value=2**300),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=40), st.sampled_from(UNICODE),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**300), max_value=2**300),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(UNICODE),
     st.sampled_from([0, 1, -1, 2**32 - 1, 2**32, 2**40, 2**63 - 1, 2**63, 2**64, 2**96, 2**256 - 1, 2**256, 10**80]),
-)  # fmt: skip
+)
 _json = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
-)  # fmt: skip
+)
 
 CREATE_PATHS = [
-    ("user_address",), ("trigger_type",), ("trigger_data",), ("trigger_data", "token"),
-    ("trigger_data", "comparator"), ("trigger_data", "price_usd"), ("trigger_data", "cooldown"),
-    ("trigger_data", "at"), ("trigger_data", "interval"), ("action_type",), ("action_data",),
-    ("action_data", "to"), ("action_data", "amount_wei"), ("action_data", "token"), ("action_data", "data"),
-    ("max_runs",), ("gas_limit",), ("max_fee_per_run_wei",), ("signature",), ("nonce",), ("deadline",),
-    ("max_relayer_fee_wei",), ("extra",),
-]  # fmt: skip
+    ("user_address",),
+    ("trigger_type",),
+    ("trigger_data",),
+    ("trigger_data", "token"),
+    ("trigger_data", "comparator"),
+    ("trigger_data", "price_usd"),
+    ("trigger_data", "cooldown"),
+    ("trigger_data", "at"),
+    ("trigger_data", "interval"),
+    ("action_type",),
+    ("action_data",),
+    ("action_data", "to"),
+    ("action_data", "amount_wei"),
+    ("action_data", "token"),
+    ("action_data", "data"),
+    ("max_runs",),
+    ("gas_limit",),
+    ("max_fee_per_run_wei",),
+    ("signature",),
+    ("nonce",),
+    ("deadline",),
+    ("max_relayer_fee_wei",),
+    ("extra",),
+]
 _DELETE = object()
 
 
@@ -105,10 +152,14 @@ def _world(api: Api) -> tuple[Any, ...]:
             conn.execute(select(func.count()).select_from(table)).scalar_one() for table in Base.metadata.sorted_tables
         )
     return (
-        w3.eth.get_transaction_count(RELAYER.address), w3.eth.get_balance(RELAYER.address),
-        core.functions.workflowCount().call(), core.functions.nonces(USER.address).call(),
-        core.functions.balanceOf(USER.address).call(), w3.eth.block_number, rows,
-    )  # fmt: skip
+        w3.eth.get_transaction_count(RELAYER.address),
+        w3.eth.get_balance(RELAYER.address),
+        core.functions.workflowCount().call(),
+        core.functions.nonces(USER.address).call(),
+        core.functions.balanceOf(USER.address).call(),
+        w3.eth.block_number,
+        rows,
+    )
 
 
 def _refused_with_reason(reply: Any, context: Any) -> None:
@@ -140,8 +191,9 @@ async def test_generated_create_bodies_are_refused_with_a_reason(funded: Api, ch
     """Mutated signed-create bodies (the signature is not the owner's): always a 4xx with a
     reason, and nothing is sent, mined or stored."""
     before = _world(funded)
-    body = seed_body(signature=BOGUS_SIG, nonce=0, deadline=chain_now(funded.chain) + 600,
-                     max_relayer_fee_wei=str(10**15))  # fmt: skip
+    body = seed_body(
+        signature=BOGUS_SIG, nonce=0, deadline=chain_now(funded.chain) + 600, max_relayer_fee_wei=str(10**15)
+    )
     for path, value in changes:
         body = _mutate(body, path, value)
     reply = await funded.client.post("/api/workflow/create", json=body)
@@ -229,8 +281,11 @@ BOUNDARIES: list[tuple[str, dict[str, Any], bool]] = [
     ("fractional float for int", {"max_runs": 1.5}, False),
     ("bool for int", {"max_runs": True}, False),
     ("bool for comparator", {"trigger_data": {"token": "ethereum", "comparator": True, "price_usd": 1}}, False),
-    ("bool for cooldown", {"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 1, "cooldown": False}},
-     False),
+    (
+        "bool for cooldown",
+        {"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 1, "cooldown": False}},
+        False,
+    ),
     ("bool for time", {"trigger_type": 0, "trigger_data": {"at": True}, "max_runs": 1}, False),
     ("decimal string for int", {"max_runs": "2"}, True),  # integers may travel as decimal strings (wei do)
     ("word for int", {"max_runs": "two"}, False),
@@ -238,9 +293,15 @@ BOUNDARIES: list[tuple[str, dict[str, Any], bool]] = [
     ("list for object", {"trigger_data": [1, 2]}, False),
     ("lowercase address", {"user_address": USER.address.lower()}, True),
     ("uppercase address", {"user_address": "0x" + USER.address[2:].upper()}, True),
-]  # fmt: skip
-UNICODE_FIELDS = [("user_address",), ("trigger_data", "token"), ("action_data", "to"), ("action_data", "amount_wei"),
-                  ("trigger_data", "price_usd"), ("max_fee_per_run_wei",)]  # fmt: skip
+]
+UNICODE_FIELDS = [
+    ("user_address",),
+    ("trigger_data", "token"),
+    ("action_data", "to"),
+    ("action_data", "amount_wei"),
+    ("trigger_data", "price_usd"),
+    ("max_fee_per_run_wei",),
+]
 
 
 def _bad_checksums() -> Iterator[str]:
@@ -257,13 +318,18 @@ async def test_boundary_numbers_and_types(funded: Api) -> None:
         for path in ("/api/workflow/prepare", "/api/workflow/create"):
             body = {**seed_body(), **change}
             if path.endswith("create"):
-                body.update(signature=BOGUS_SIG, nonce=0, deadline=chain_now(funded.chain) + 600,
-                            max_relayer_fee_wei=str(10**15))  # fmt: skip
+                body.update(
+                    signature=BOGUS_SIG,
+                    nonce=0,
+                    deadline=chain_now(funded.chain) + 600,
+                    max_relayer_fee_wei=str(10**15),
+                )
             if name == "huge int literal":  # json.dumps would refuse it too: send the digits raw
                 raw = seed_body()
                 raw_text = '{"max_runs": ' + "9" * 5000 + "," + str(raw).replace("'", '"')[1:]
-                reply = await funded.client.post(path, content=raw_text.encode(),
-                                                 headers={"content-type": "application/json"})  # fmt: skip
+                reply = await funded.client.post(
+                    path, content=raw_text.encode(), headers={"content-type": "application/json"}
+                )
             else:
                 reply = await funded.client.post(path, json=body)
             if valid and path.endswith("prepare"):
@@ -294,8 +360,13 @@ async def test_unicode_in_every_string_and_bad_checksums(funded: Api) -> None:
         assert reply.status_code == 422 and reply.json()["field"] == "user_address", reply.text
     # unicode in paths and queries
     for text in UNICODE[:15]:
-        for path in (f"/api/workflow/user/{text}", f"/api/price/{text}", f"/api/workflow/{text}",
-                     f"/api/executions?user={text}", f"/api/stats?user={text}"):  # fmt: skip
+        for path in (
+            f"/api/workflow/user/{text}",
+            f"/api/price/{text}",
+            f"/api/workflow/{text}",
+            f"/api/executions?user={text}",
+            f"/api/stats?user={text}",
+        ):
             try:
                 reply = await funded.client.get(path)
             except Exception:  # httpx refuses some URLs itself: nothing reached the server
@@ -310,16 +381,22 @@ async def test_malformed_bodies(funded: Api) -> None:
     before = _world(funded)
     json_type = {"content-type": "application/json"}
     cases: list[tuple[bytes, dict[str, str]]] = [
-        (b"", json_type), (b"null", json_type), (b"{", json_type), (b'{"a":1}{"b":2}', json_type),
-        (b"\xff\xfe\x00garbage", json_type), (b'{"user_address": "\xed\xa0\x80"}', json_type),
-        (b"[" * 5000 + b"]" * 5000, json_type), (b'{"a":' * 3000 + b"1" + b"}" * 3000, json_type),
+        (b"", json_type),
+        (b"null", json_type),
+        (b"{", json_type),
+        (b'{"a":1}{"b":2}', json_type),
+        (b"\xff\xfe\x00garbage", json_type),
+        (b'{"user_address": "\xed\xa0\x80"}', json_type),
+        (b"[" * 5000 + b"]" * 5000, json_type),
+        (b'{"a":' * 3000 + b"1" + b"}" * 3000, json_type),
         (b'{"user_address": NaN}', json_type),
         (b"user_address=0x1", {"content-type": "application/x-www-form-urlencoded"}),
-        (b'{"user_address": "x"}', {"content-type": "text/plain"}), (b'{"user_address": "x"}', {}),
+        (b'{"user_address": "x"}', {"content-type": "text/plain"}),
+        (b'{"user_address": "x"}', {}),
         (b"\x00" * 1000, {"content-type": "application/octet-stream"}),
         (b"{" + b" " * 65_600 + b"}", json_type),
         (b'{"user_address": "' + b"a" * 70_000 + b'"}', json_type),
-    ]  # fmt: skip
+    ]
     for path in (
         "/api/workflow/prepare",
         "/api/workflow/create",
@@ -351,18 +428,35 @@ def _signed_create(api: Api, account: Any, body: dict[str, Any], nonce: int = 0,
     spec = WorkflowSpec.model_validate({k: v for k, v in body.items() if k != "user_address"})
     deadline = chain_now(api.chain) + 600
     typed = create_typed_data(spec, body["user_address"], nonce, deadline, fee, 31337, api.chain.deployment.address)
-    return {**body, "signature": sign_typed_data(account, typed), "nonce": nonce, "deadline": deadline,
-            "max_relayer_fee_wei": str(fee)}  # fmt: skip
+    return {
+        **body,
+        "signature": sign_typed_data(account, typed),
+        "nonce": nonce,
+        "deadline": deadline,
+        "max_relayer_fee_wei": str(fee),
+    }
 
 
 def _signed_status(
-    api: Api, account: Any, op: StatusOp, wid: int, owner: str, nonce: int,
-    fee: int = 10**15, chain_id: int = 31337, contract: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    api: Api,
+    account: Any,
+    op: StatusOp,
+    wid: int,
+    owner: str,
+    nonce: int,
+    fee: int = 10**15,
+    chain_id: int = 31337,
+    contract: str | None = None,
+) -> dict[str, Any]:
     deadline = chain_now(api.chain) + 600
     typed = status_typed_data(op, wid, owner, nonce, deadline, fee, chain_id, contract or api.chain.deployment.address)
-    return {"user_address": owner, "signature": sign_typed_data(account, typed), "nonce": nonce, "deadline": deadline,
-            "max_relayer_fee_wei": str(fee)}  # fmt: skip
+    return {
+        "user_address": owner,
+        "signature": sign_typed_data(account, typed),
+        "nonce": nonce,
+        "deadline": deadline,
+        "max_relayer_fee_wei": str(fee),
+    }
 
 
 async def test_relayer_sends_nothing_the_owner_did_not_sign(funded_any: Api) -> None:
@@ -378,15 +472,19 @@ async def test_relayer_sends_nothing_the_owner_did_not_sign(funded_any: Api) -> 
     cases: dict[str, tuple[str, dict[str, Any]]] = {
         "stranger's signature": ("pause", _signed_status(api, stranger, StatusOp.PAUSE, wid, USER.address, nonce)),
         "signed pause, sent as cancel": ("cancel", good),
-        "signed for another workflow": ("pause",
-                                        _signed_status(api, USER, StatusOp.PAUSE, second, USER.address, nonce)),
+        "signed for another workflow": (
+            "pause",
+            _signed_status(api, USER, StatusOp.PAUSE, second, USER.address, nonce),
+        ),
         "another chain": ("pause", _signed_status(api, USER, StatusOp.PAUSE, wid, USER.address, nonce, chain_id=1284)),
-        "another contract": ("pause", _signed_status(api, USER, StatusOp.PAUSE, wid, USER.address, nonce,
-                                                      contract=other_contract)),
+        "another contract": (
+            "pause",
+            _signed_status(api, USER, StatusOp.PAUSE, wid, USER.address, nonce, contract=other_contract),
+        ),
         "fee raised after signing": ("pause", {**good, "max_relayer_fee_wei": str(10**15 + 1)}),
         "deadline moved after signing": ("pause", {**good, "deadline": good["deadline"] + 1}),
         "stale nonce": ("pause", _signed_status(api, USER, StatusOp.PAUSE, wid, USER.address, nonce - 1)),
-    }  # fmt: skip
+    }
     for name, (op, request) in cases.items():
         reply = await api.client.post(f"/api/workflow/{wid}/{op}", json=request)
         _refused_with_reason(reply, name)
@@ -487,8 +585,9 @@ async def test_secrets_never_reach_logs_or_responses(
                 # an unreachable chain, for the relayer (its key is loaded)
                 try:
                     rpc = f"http://u:{rpc_secret}@127.0.0.1:1/v3/{rpc_secret}"
-                    down, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path / f"d{json_logs}", None,
-                                                  MOONBASE_RPC=rpc)  # fmt: skip
+                    down, prefix = await open_api(
+                        "embedded", dev_chain, coingecko, tmp_path / f"d{json_logs}", None, MOONBASE_RPC=rpc
+                    )
                 except Exception as exc:
                     texts.append(repr(exc) + str(exc))
                 else:
@@ -515,7 +614,7 @@ async def test_secrets_never_reach_logs_or_responses(
         "chain_unavailable",
         "relayer.sent",
     ):
-        assert evidence in blob, evidence  # fmt: skip
+        assert evidence in blob, evidence
     for secret in secrets:
         assert secret not in blob and secret.upper() not in blob, f"a secret leaked: ...{secret[-6:]}"
 

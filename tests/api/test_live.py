@@ -76,8 +76,14 @@ def test_no_input_makes_a_server_error(live: str) -> None:
     for operation, mode in itertools.product(operations, schemathesis.GenerationMode):
 
         @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-        @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                             suppress_health_check=list(hypothesis.HealthCheck), phases=PHASES)  # fmt: skip
+        @hypothesis.settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(hypothesis.HealthCheck),
+            phases=PHASES,
+        )
         def run(case: schemathesis.Case[Any]) -> None:
             statuses[case.call_and_validate(checks=[not_a_server_error]).status_code] += 1
 

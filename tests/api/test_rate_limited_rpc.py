@@ -83,8 +83,9 @@ async def test_a_dead_node_fails_fast_with_the_reason() -> None:
 
 
 async def test_dead_node_prepare_is_a_quick_503(dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path) -> None:
-    down, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None,
-                                  MOONBASE_RPC="http://127.0.0.1:1", RPC_RETRY_BUDGET_S=2)  # fmt: skip
+    down, prefix = await open_api(
+        "embedded", dev_chain, coingecko, tmp_path, None, MOONBASE_RPC="http://127.0.0.1:1", RPC_RETRY_BUDGET_S=2
+    )
     try:
         started = time.monotonic()
         reply = await down.client.post("/api/workflow/prepare", json=seed_body())

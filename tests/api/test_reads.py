@@ -24,14 +24,29 @@ async def _indexed_workflow(api: Api, **extra: Any) -> int:
 def _record_runs(api: Api, wid: int) -> None:
     base = datetime.now(UTC) - timedelta(hours=1)
     ex = api.store.executions
-    for i, (status, gas, fee) in enumerate([("success", 60_000, 10**14), ("failed", 40_000, 5 * 10**13),
-                                             ("skipped", None, None)]):  # fmt: skip
-        ex.record_onchain(chain_id=31337, workflow_id=wid, run_index=i, tx_hash="0x" + f"{i + 1:064x}",
-                          log_index=0, block_number=100 + i, status=status, included_at=base + timedelta(minutes=i),
-                          gas_used=gas, fee=fee)  # fmt: skip
-        ex.record_offchain(chain_id=31337, workflow_id=wid, run_index=i, tx_hash="0x" + f"{i + 1:064x}",
-                           triggered_at=base + timedelta(minutes=i) - timedelta(seconds=3),
-                           price_source="local-cache")  # fmt: skip
+    for i, (status, gas, fee) in enumerate(
+        [("success", 60_000, 10**14), ("failed", 40_000, 5 * 10**13), ("skipped", None, None)]
+    ):
+        ex.record_onchain(
+            chain_id=31337,
+            workflow_id=wid,
+            run_index=i,
+            tx_hash="0x" + f"{i + 1:064x}",
+            log_index=0,
+            block_number=100 + i,
+            status=status,
+            included_at=base + timedelta(minutes=i),
+            gas_used=gas,
+            fee=fee,
+        )
+        ex.record_offchain(
+            chain_id=31337,
+            workflow_id=wid,
+            run_index=i,
+            tx_hash="0x" + f"{i + 1:064x}",
+            triggered_at=base + timedelta(minutes=i) - timedelta(seconds=3),
+            price_source="local-cache",
+        )
 
 
 async def test_workflow_and_user_listing_from_the_store(api: Api) -> None:
@@ -75,8 +90,11 @@ async def test_executions_filters_and_pages(api: Api) -> None:
 async def test_stats_global_user_workflow(api: Api) -> None:
     wid = await _indexed_workflow(api)
     await run_in_threadpool(_record_runs, api, wid)
-    for stats in (await api.typed.stats(), await api.typed.stats(user=USER.address),
-                  await api.typed.stats(workflow_id=wid)):  # fmt: skip
+    for stats in (
+        await api.typed.stats(),
+        await api.typed.stats(user=USER.address),
+        await api.typed.stats(workflow_id=wid),
+    ):
         assert stats.total == 3 and stats.counts["success"] == 1 and stats.success_rate == 0.5
         assert stats.total_gas_used == 100_000 and stats.avg_gas_per_run == 50_000
         assert stats.total_fees_wei == 15 * 10**13 and stats.p50_latency_s == 3.0
@@ -104,7 +122,11 @@ async def test_workers_and_metrics(api_embedded: Api) -> None:
     await run_in_threadpool(_record_runs, api, wid)
     await api.typed.price("ethereum")
     text = await api.typed.metrics()
-    for name in ('autometa_price_cache_hits_total{tier="shared"}', 'autometa_executions{status="success"} 1.0',
-                 "autometa_api_request_seconds_bucket", 'autometa_relayer_transactions_total{kind="create"',
-                 'autometa_execution_latency_seconds{quantile="0.5"}'):  # fmt: skip
+    for name in (
+        'autometa_price_cache_hits_total{tier="shared"}',
+        'autometa_executions{status="success"} 1.0',
+        "autometa_api_request_seconds_bucket",
+        'autometa_relayer_transactions_total{kind="create"',
+        'autometa_execution_latency_seconds{quantile="0.5"}',
+    ):
         assert name in text, name

@@ -21,14 +21,20 @@ def _relayer_state(api: Api) -> tuple[int, int]:
     return w3.eth.get_transaction_count(RELAYER.address), w3.eth.get_balance(RELAYER.address)
 
 
-def _signed(api: Api, account: Any, body: dict[str, Any], *, nonce: int = 0, deadline: int | None = None,
-            fee: int = 10**15) -> dict[str, Any]:  # fmt: skip
+def _signed(
+    api: Api, account: Any, body: dict[str, Any], *, nonce: int = 0, deadline: int | None = None, fee: int = 10**15
+) -> dict[str, Any]:
     """A create request signed locally (no prepare), for intents the relayer must refuse."""
     spec = WorkflowSpec.model_validate({k: v for k, v in body.items() if k != "user_address"})
     deadline = deadline if deadline is not None else chain_now(api.chain) + 600
     typed = create_typed_data(spec, body["user_address"], nonce, deadline, fee, 31337, api.chain.deployment.address)
-    return {**body, "signature": sign_typed_data(account, typed), "nonce": nonce, "deadline": deadline,
-            "max_relayer_fee_wei": str(fee)}  # fmt: skip
+    return {
+        **body,
+        "signature": sign_typed_data(account, typed),
+        "nonce": nonce,
+        "deadline": deadline,
+        "max_relayer_fee_wei": str(fee),
+    }
 
 
 async def test_seed_body_without_signature_is_refused_with_guidance(api_embedded: Api) -> None:
@@ -49,10 +55,16 @@ async def test_prepare_sign_create_credits_the_relayer(api: Api) -> None:
     assert typed["primaryType"] == "CreateWorkflow" and typed["message"]["owner"] == USER.address
     assert 0 < int(prepared["max_relayer_fee_wei"]) <= api.settings.MAX_RELAYER_FEE_WEI
     assert prepared["deadline"] > chain_now(api.chain)
-    reply = await api.client.post("/api/workflow/create", json={
-        **seed_body(), "signature": sign_typed_data(USER, typed), "nonce": prepared["nonce"],
-        "deadline": prepared["deadline"], "max_relayer_fee_wei": prepared["max_relayer_fee_wei"],
-    })  # fmt: skip
+    reply = await api.client.post(
+        "/api/workflow/create",
+        json={
+            **seed_body(),
+            "signature": sign_typed_data(USER, typed),
+            "nonce": prepared["nonce"],
+            "deadline": prepared["deadline"],
+            "max_relayer_fee_wei": prepared["max_relayer_fee_wei"],
+        },
+    )
     assert reply.status_code == 200, reply.text
     out = reply.json()
     assert out["workflow_id"] >= 1 and out["tx_hash"].startswith("0x") and len(out["tx_hash"]) == 66
@@ -91,11 +103,14 @@ async def test_refused_intents_send_nothing(api_embedded: Api) -> None:
         "another user's address": (_signed(api, USER, seed_body(dev_account(5).address)), 401, "signature"),
         "expired": (_signed(api, USER, body, deadline=chain_now(api.chain) - 1), 400, "deadline"),
         "future nonce": (_signed(api, USER, body, nonce=7), 409, "nonce"),
-        "fee above the cap": (_signed(api, USER, body, fee=api.settings.MAX_RELAYER_FEE_WEI + 1), 422,
-                              "max_relayer_fee_wei"),
+        "fee above the cap": (
+            _signed(api, USER, body, fee=api.settings.MAX_RELAYER_FEE_WEI + 1),
+            422,
+            "max_relayer_fee_wei",
+        ),
         "zero fee": (_signed(api, USER, body, fee=0), 422, "max_relayer_fee_wei"),
         "fee below the gas": (_signed(api, USER, body, fee=1), 402, "max_relayer_fee_wei"),
-    }  # fmt: skip
+    }
     for name, (request, status, field) in cases.items():
         reply = await api.client.post("/api/workflow/create", json=request)
         assert (reply.status_code, reply.json()["field"]) == (status, field), (name, reply.text)

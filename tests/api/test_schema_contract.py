@@ -35,11 +35,31 @@ def keyed(dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path) -> Iter
 @pytest.mark.slow
 def test_schemathesis_all_checks_finds_nothing(keyed: str, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [SCHEMATHESIS, "run", f"{keyed}/openapi.json", "--checks", "all", "--phases", "examples,coverage,fuzzing",
-         "--max-examples", "10", "--seed", "13", "--workers", "1", "--request-timeout", "30",
-         "--exclude-path", "/api/executions/stream", "--generation-deterministic"],
-        capture_output=True, text=True, timeout=540, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            SCHEMATHESIS,
+            "run",
+            f"{keyed}/openapi.json",
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "10",
+            "--seed",
+            "13",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "30",
+            "--exclude-path",
+            "/api/executions/stream",
+            "--generation-deterministic",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=540,
+        cwd=tmp_path,
+    )
     summary = proc.stdout[-6000:]
     assert proc.returncode == 0, summary
     assert "No issues found" in proc.stdout or " 0 failures" in proc.stdout or "failures" not in summary, summary
@@ -62,8 +82,10 @@ def test_wrong_method_is_405_and_a_missing_key_is_401_before_429(keyed: str) -> 
         assert client.get("/api/workflow/prepare").status_code == 405
         assert client.get("/api/workflow/1/pause").status_code == 405
         body = {"user_address": "0x90F79bf6EB2c4f870365E785982E1f101E93b906"}
-        statuses = [client.post("/api/workflow/1/pause/prepare", json=body, headers={"X-API-Key": API_KEY}).status_code
-                    for _ in range(70)]  # fmt: skip
+        statuses = [
+            client.post("/api/workflow/1/pause/prepare", json=body, headers={"X-API-Key": API_KEY}).status_code
+            for _ in range(70)
+        ]
         assert 429 in statuses  # the budget is spent …
         assert client.post("/api/workflow/1/pause/prepare", json=body).status_code == 401  # … still 401 first
         # an empty or reversed window is an empty answer, not an error the schema does not state

@@ -15,8 +15,12 @@ from autometa.chain.deploy import transact
 from autometa.domain.triggers import all_kinds, creatable_kinds
 from tests.api.conftest import USER, Api, seed_body
 
-STATE = {"target": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "calldata": "0x18160ddd", "comparator": ">",
-         "threshold": 1}  # fmt: skip
+STATE = {
+    "target": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "calldata": "0x18160ddd",
+    "comparator": ">",
+    "threshold": 1,
+}
 
 
 @pytest.mark.parametrize("kind", ["cron", 9, "9", -1, None, [2]])

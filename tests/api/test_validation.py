@@ -25,8 +25,11 @@ def _field(reply: Any) -> str:
         ({"trigger_type": 9}, 422, "trigger_type"),
         ({"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": -1}}, 422, "trigger_data.price_usd"),
         ({"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "1e40"}}, 422, "trigger_data.price_usd"),
-        ({"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 1.123456789}}, 422,
-         "trigger_data.price_usd"),
+        (
+            {"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 1.123456789}},
+            422,
+            "trigger_data.price_usd",
+        ),
         ({"trigger_data": {"token": "dogecoin", "comparator": 0, "price_usd": 1}}, 422, "trigger_data.token"),
         ({"trigger_data": {"token": "ÉTHER", "comparator": 0, "price_usd": 1}}, 422, "trigger_data"),
         ({"action_data": {"to": USER.address, "amount_wei": str(2**96)}}, 422, "action_data"),
@@ -43,8 +46,9 @@ def _field(reply: Any) -> str:
         ({"signature": "0x" + "00" * 4096}, 422, "signature"),
     ],
 )
-async def test_bad_create_bodies_name_the_field(api_embedded: Api, change: dict[str, Any], status: int,
-                                                field: str) -> None:  # fmt: skip
+async def test_bad_create_bodies_name_the_field(
+    api_embedded: Api, change: dict[str, Any], status: int, field: str
+) -> None:
     for path in ("/api/workflow/create", "/api/workflow/prepare"):
         if path.endswith("prepare") and set(change) & {"nonce", "signature"}:
             continue
@@ -68,8 +72,9 @@ async def test_malformed_json_wrong_types_and_oversize(api_embedded: Api) -> Non
     assert bad.status_code == 400 and _field(bad) == "body"
     listed = await client.post("/api/workflow/prepare", json=[1, 2, 3])
     assert listed.status_code == 422
-    huge = await client.post("/api/workflow/create", content=b"{" + b" " * 70_000 + b"}",
-                             headers={"content-type": "application/json"})  # fmt: skip
+    huge = await client.post(
+        "/api/workflow/create", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"}
+    )
     assert huge.status_code == 413 and _field(huge) == "body"
     unicode = await client.post("/api/workflow/prepare", json={**seed_body(), "user_address": "0x😀" * 10})
     assert unicode.status_code == 422 and _field(unicode) == "user_address"

@@ -38,8 +38,9 @@ def proxies(anvil: Anvil) -> Iterator[tuple[RpcProxy, RpcProxy]]:
 @pytest.fixture
 async def pair(proxies: tuple[RpcProxy, RpcProxy]) -> AsyncIterator[AsyncWeb3[Any]]:
     a, b = proxies
-    w3 = connect_async(f"{a.url},{b.url}", timeout=5, retry=RpcRetry(attempts=4, budget_s=5),
-                       failover_after=1, cooldown_s=0.5)  # fmt: skip
+    w3 = connect_async(
+        f"{a.url},{b.url}", timeout=5, retry=RpcRetry(attempts=4, budget_s=5), failover_after=1, cooldown_s=0.5
+    )
     yield w3
     await w3.provider.disconnect()  # type: ignore[attr-defined]
 

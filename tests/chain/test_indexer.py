@@ -168,8 +168,9 @@ def test_a_report_of_an_orphaned_transaction_does_not_stay_pending(dev_chain, in
     w3, core, owner, wid = due_workflow(dev_chain, indexer)
     receipt = transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))
     orphaned = "0x" + bytes(receipt["transactionHash"]).hex()
-    indexer.store.executions.record_offchain(chain_id=indexer.chain_id, workflow_id=wid, run_index=0,
-                                             tx_hash=orphaned, price_source="oracle")  # fmt: skip
+    indexer.store.executions.record_offchain(
+        chain_id=indexer.chain_id, workflow_id=wid, run_index=0, tx_hash=orphaned, price_source="oracle"
+    )
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
@@ -225,15 +226,34 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
     def record(receipt: Any) -> str:  # what the executor writes from its receipt
         tx, block = "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["blockNumber"])
         for ev in core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
-            ex.record_onchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
-                              tx_hash=tx, log_index=ev.logIndex, block_number=block, status="skipped",
-                              skip_reason=int(ev.args.reason))  # fmt: skip
+            ex.record_onchain(
+                chain_id=chain_id,
+                workflow_id=ev.args.workflowId,
+                run_index=ev.args.runIndex,
+                tx_hash=tx,
+                log_index=ev.logIndex,
+                block_number=block,
+                status="skipped",
+                skip_reason=int(ev.args.reason),
+            )
         for ev in core.events.RunExecuted().process_receipt(receipt, errors=DISCARD):
-            ex.record_onchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
-                              tx_hash=tx, log_index=ev.logIndex, block_number=block, status="success",
-                              fee=int(ev.args.fee))  # fmt: skip
-            ex.record_offchain(chain_id=chain_id, workflow_id=ev.args.workflowId, run_index=ev.args.runIndex,
-                               tx_hash=tx, price_source="oracle")  # fmt: skip
+            ex.record_onchain(
+                chain_id=chain_id,
+                workflow_id=ev.args.workflowId,
+                run_index=ev.args.runIndex,
+                tx_hash=tx,
+                log_index=ev.logIndex,
+                block_number=block,
+                status="success",
+                fee=int(ev.args.fee),
+            )
+            ex.record_offchain(
+                chain_id=chain_id,
+                workflow_id=ev.args.workflowId,
+                run_index=ev.args.runIndex,
+                tx_hash=tx,
+                price_source="oracle",
+            )
         return tx
 
     executor = dev_role("executor")
@@ -281,10 +301,14 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
 
     def at_rollback(_undone: list[tuple[int, int]]) -> None:  # called by the rollback, before the next range
         store = indexer.store
-        seen["executions"] = [(r.status, r.block_number) for r in ex.list(workflow_id=wid, limit=100).items
-                              if r.block_number is not None and r.block_number > ancestor]  # fmt: skip
-        seen["escrow"] = [e.block_number for e in store.escrow.list(indexer.chain_id, limit=500).items
-                          if e.block_number > ancestor]  # fmt: skip
+        seen["executions"] = [
+            (r.status, r.block_number)
+            for r in ex.list(workflow_id=wid, limit=100).items
+            if r.block_number is not None and r.block_number > ancestor
+        ]
+        seen["escrow"] = [
+            e.block_number for e in store.escrow.list(indexer.chain_id, limit=500).items if e.block_number > ancestor
+        ]
         seen["run_count"] = store.workflows.get(wid).run_count  # type: ignore[union-attr]
         seen["checkpoint"] = indexer.indexed_block
 

@@ -81,13 +81,30 @@ def test_as_role_signs_with_the_dev_account_on_the_dev_chain_only(data_dir: Path
 
 
 def test_create_with_names_and_with_flags(data_dir: Path) -> None:
-    body = {"trigger_type": "price", "trigger_data": {"token": "ethereum", "comparator": "below", "price_usd": 3200},
-            "action_type": "native", "action_data": {"to": RECIPIENT, "amount_wei": "1000"}}  # fmt: skip
+    body = {
+        "trigger_type": "price",
+        "trigger_data": {"token": "ethereum", "comparator": "below", "price_usd": 3200},
+        "action_type": "native",
+        "action_data": {"to": RECIPIENT, "amount_wei": "1000"},
+    }
     code, out, err = run("workflow", "create", json.dumps(body), "--as", "user", "--json")
     assert code == 0, err
     first = json.loads(out)["workflow_id"]
-    code, out, err = run("workflow", "create", "--token", "ethereum", "--above", "4000", "--send", "0.25",
-                         "--to", RECIPIENT, "--as", "user", "--json")  # fmt: skip
+    code, out, err = run(
+        "workflow",
+        "create",
+        "--token",
+        "ethereum",
+        "--above",
+        "4000",
+        "--send",
+        "0.25",
+        "--to",
+        RECIPIENT,
+        "--as",
+        "user",
+        "--json",
+    )
     assert code == 0, err
     second = json.loads(out)["workflow_id"]
     code, out, err = run("workflow", "create", "--every", "60", "--send", "0.01", "--to", RECIPIENT, "--as", "user")
@@ -111,8 +128,12 @@ def test_create_with_names_and_with_flags(data_dir: Path) -> None:
 
 
 def test_an_unknown_token_is_refused_on_the_direct_path_like_the_relayer(data_dir: Path) -> None:
-    body = {"trigger_type": 2, "trigger_data": {"token": "dogecoinx", "comparator": 0, "price_usd": 1},
-            "action_type": 0, "action_data": {"to": RECIPIENT, "amount_wei": "1000"}}  # fmt: skip
+    body = {
+        "trigger_type": 2,
+        "trigger_data": {"token": "dogecoinx", "comparator": 0, "price_usd": 1},
+        "action_type": 0,
+        "action_data": {"to": RECIPIENT, "amount_wei": "1000"},
+    }
     code, _, err = run("workflow", "create", json.dumps(body), "--as", "user")
     assert code == 2
     assert "trigger_data.token: unknown token 'dogecoinx'; supported: ethereum" in err
@@ -125,8 +146,9 @@ def test_a_wallet_too_poor_to_deposit_is_told_what_it_holds(data_dir: Path, dev_
 
 
 def test_contract_errors_read_as_sentences(data_dir: Path) -> None:
-    code, out, err = run("workflow", "create", "--every", "60", "--send", "0.01", "--to", RECIPIENT, "--as", "user",
-                         "--json")  # fmt: skip
+    code, out, err = run(
+        "workflow", "create", "--every", "60", "--send", "0.01", "--to", RECIPIENT, "--as", "user", "--json"
+    )
     wid = json.loads(out)["workflow_id"]
     assert run("workflow", "pause", str(wid), "--as", "user")[0] == 0
     code, _, err = run("workflow", "pause", str(wid), "--as", "user")

@@ -45,10 +45,20 @@ def test_kinds_are_the_registrys(run) -> None:  # type: ignore[no-untyped-def]
     [
         ({"trigger_type": "cron", "trigger_data": {"at": 1}}, "unknown trigger kind 'cron'"),
         ({"trigger_type": 7, "trigger_data": {"at": 1}}, "unknown trigger kind 7"),
-        ({"trigger_type": "state", "trigger_data": {"target": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
-          "calldata": "0x", "comparator": "==", "threshold": 1}}, "STATE triggers need"),
+        (
+            {
+                "trigger_type": "state",
+                "trigger_data": {
+                    "target": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+                    "calldata": "0x",
+                    "comparator": "==",
+                    "threshold": 1,
+                },
+            },
+            "STATE triggers need",
+        ),
     ],
-)  # fmt: skip
+)
 def test_create_refuses_unknown_and_state_kinds(run, trigger: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
     code, out = run("workflow", "create", json.dumps({**trigger, **ACTION}))
     assert code != 0 and message in " ".join(out.split()), out

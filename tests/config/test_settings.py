@@ -49,10 +49,17 @@ def test_the_seed_env_file_loads_unchanged(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("network", "chain_id", "module"),
-    [("base", 8453, "optimism"), ("base-sepolia", 84532, "optimism"), ("ethereum", 1, "none"),
-     ("sepolia", 11155111, "none"), ("arbitrum", 42161, "arbitrum"), ("arbitrum-sepolia", 421614, "arbitrum"),
-     ("optimism", 10, "optimism"), ("op-sepolia", 11155420, "optimism")],
-)  # fmt: skip
+    [
+        ("base", 8453, "optimism"),
+        ("base-sepolia", 84532, "optimism"),
+        ("ethereum", 1, "none"),
+        ("sepolia", 11155111, "none"),
+        ("arbitrum", 42161, "arbitrum"),
+        ("arbitrum-sepolia", 421614, "arbitrum"),
+        ("optimism", 10, "optimism"),
+        ("op-sepolia", 11155420, "optimism"),
+    ],
+)
 def test_network_presets(network: str, chain_id: int, module: str) -> None:
     s = load_settings(NETWORK=network)
     assert s.expected_chain_id == chain_id and s.preset.chain_module == module

@@ -44,8 +44,16 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`autometa up`'s services in a thread, as the demo runs them."""
     data = tmp_path_factory.mktemp("dashboard-stack")
-    base = Settings(_env_file=None, DATA_DIR=str(data), API_HOST="127.0.0.1", API_PORT=free_port(),  # type: ignore[call-arg]
-                    LOG_LEVEL="WARNING", REDIS_URL=None, DATABASE_URL=None, RATE_LIMIT_PER_MINUTE=10_000)  # fmt: skip
+    base = Settings(
+        _env_file=None,
+        DATA_DIR=str(data),
+        API_HOST="127.0.0.1",
+        API_PORT=free_port(),  # type: ignore[call-arg]
+        LOG_LEVEL="WARNING",
+        REDIS_URL=None,
+        DATABASE_URL=None,
+        RATE_LIMIT_PER_MINUTE=10_000,
+    )
     chain = start_dev_chain(base, block_time=1)
     settings = stack_settings(base, chain)
     holder: dict[str, Any] = {}
@@ -150,9 +158,15 @@ class InjectedWallet:
                 raise _Rejected
             tx = params[0]
             me = self.account.address
-            built = {"from": me, "to": Web3.to_checksum_address(tx["to"]), "data": tx.get("data", "0x"),
-                     "value": int(tx.get("value", "0x0"), 16), "nonce": self.w3.eth.get_transaction_count(me),
-                     "chainId": self.w3.eth.chain_id, "gasPrice": self.w3.eth.gas_price}  # fmt: skip
+            built = {
+                "from": me,
+                "to": Web3.to_checksum_address(tx["to"]),
+                "data": tx.get("data", "0x"),
+                "value": int(tx.get("value", "0x0"), 16),
+                "nonce": self.w3.eth.get_transaction_count(me),
+                "chainId": self.w3.eth.chain_id,
+                "gasPrice": self.w3.eth.gas_price,
+            }
             built["gas"] = self.w3.eth.estimate_gas(built)  # type: ignore[arg-type]
             signed = self.account.sign_transaction(built)  # type: ignore[arg-type]
             return "0x" + bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction)).hex()

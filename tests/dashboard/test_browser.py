@@ -129,8 +129,10 @@ def test_create_watch_it_execute_and_pause(stack: Stack, page: Any, artifacts: P
 
 def created_again(page: Any, previous: int) -> None:
     try:
-        page.wait_for_function(f"() => /Created workflow #(?!{previous}\\b)\\d+/.test("
-                               "document.getElementById('create-status').textContent)")  # fmt: skip
+        page.wait_for_function(
+            f"() => /Created workflow #(?!{previous}\\b)\\d+/.test("
+            "document.getElementById('create-status').textContent)"
+        )
     except Exception as exc:
         status, banner = page.inner_text("[data-testid=create-status]"), page.inner_text("[data-testid=banner]")
         raise AssertionError(f"not created: {status!r}; banner {banner!r}") from exc
@@ -141,8 +143,9 @@ def executed(page: Any, workflow_id: int) -> list[str]:
     selector = f"[data-testid=feed] tr[data-workflow-id='{workflow_id}'][data-status=success]"
     page.wait_for_function(
         "s => { const r = document.querySelector(s); return r && r.lastElementChild.textContent.endsWith(' s'); }",
-        arg=selector, timeout=45_000,
-    )  # fmt: skip
+        arg=selector,
+        timeout=45_000,
+    )
     return [c.inner_text() for c in page.query_selector_all(f"{selector} td")]
 
 
@@ -189,8 +192,9 @@ def test_an_unreachable_backend_is_reported(stack: Stack, page: Any, artifacts: 
 
 
 def test_a_phone_screen_shows_all_without_sideways_scrolling(stack: Stack, browser: Any, artifacts: Path) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2)  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page = context.new_page()
     try:
         page.goto(stack.url + "/")

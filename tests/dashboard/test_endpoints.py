@@ -27,10 +27,12 @@ from tests.conftest import DevChain
 from tests.support.coingecko_stub import CoinGeckoStub
 
 SEED = {
-    "trigger_type": 2, "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "3200"},
-    "action_type": 0, "action_data": {"to": RECIPIENT, "amount_wei": "1000000000000000000"},
+    "trigger_type": 2,
+    "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "3200"},
+    "action_type": 0,
+    "action_data": {"to": RECIPIENT, "amount_wei": "1000000000000000000"},
     "max_fee_per_run_wei": "10000000000000000",
-}  # fmt: skip
+}
 
 
 async def test_the_page_and_its_modules_are_served(api_embedded: Api) -> None:
@@ -59,8 +61,14 @@ async def test_escrow_account_balance_runway_and_deposit_call(api_embedded: Api)
     account = (await api_embedded.client.get(f"/api/escrow/{USER.address.lower()}")).json()
     balance = core.functions.balanceOf(USER.address).call()
     per_run = 10**16 + 10**18  # fee cap + the native amount
-    expected = {"address": USER.address, "balance_wei": str(balance), "source": "chain", "active_workflows": 1,
-                "per_run_wei": str(per_run), "runway_runs": balance // per_run}  # fmt: skip
+    expected = {
+        "address": USER.address,
+        "balance_wei": str(balance),
+        "source": "chain",
+        "active_workflows": 1,
+        "per_run_wei": str(per_run),
+        "runway_runs": balance // per_run,
+    }
     assert {k: account[k] for k in expected} == expected and created.workflow_id >= 1
 
 
@@ -75,7 +83,9 @@ async def _index(api: Api) -> None:
 async def test_escrow_without_a_chain_is_a_503_with_the_reason(
     dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path
 ) -> None:
-    api, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None, MOONBASE_RPC=f"http://127.0.0.1:{free_port()}")
+    api, prefix = await open_api(
+        "embedded", dev_chain, coingecko, tmp_path, None, MOONBASE_RPC=f"http://127.0.0.1:{free_port()}"
+    )
     try:
         got = await api.client.get(f"/api/escrow/{USER.address}")
         assert got.status_code == 503 and got.json()["error"] == "chain_unavailable", got.text
@@ -101,8 +111,11 @@ async def test_validate_accepts_a_good_body_and_resolves_its_defaults(api_embedd
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        ({"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "abc"}}, "trigger_data.price_usd",
-         "must be a number"),
+        (
+            {"trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": "abc"}},
+            "trigger_data.price_usd",
+            "must be a number",
+        ),
         ({"trigger_data": {"token": "solana", "comparator": 0, "price_usd": "1"}}, "trigger_data.token", "supported"),
         ({"trigger_type": 0, "trigger_data": {"at": 1_000_000}}, "trigger_data.at", "future"),
         ({"action_data": {"to": "0x12", "amount_wei": "1"}}, "action_data.to", ""),
@@ -111,7 +124,7 @@ async def test_validate_accepts_a_good_body_and_resolves_its_defaults(api_embedd
         ({"trigger_type": 1, "trigger_data": {"interval": 0}}, "trigger_data.interval", "greater than or equal to 1"),
         ({"action_type": 2, "action_data": {"target": RECIPIENT, "data": "0x123"}}, "action_data.data", "even"),
     ],
-)  # fmt: skip
+)
 async def test_validate_names_each_problem_on_its_field(
     api_embedded: Api, change: dict[str, Any], field: str, words: str
 ) -> None:
@@ -124,8 +137,9 @@ async def test_validate_names_each_problem_on_its_field(
 
 @pytest.mark.parametrize(("content", "status"), [(b"[1, 2]", 422), (b"{not json", 400), (b'"text"', 422)])
 async def test_validate_refuses_what_is_not_a_json_object(api_embedded: Api, content: bytes, status: int) -> None:
-    got = await api_embedded.client.post("/api/dashboard/validate", content=content,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+    got = await api_embedded.client.post(
+        "/api/dashboard/validate", content=content, headers={"Content-Type": "application/json"}
+    )
     assert got.status_code == status and got.json()["message"]
 
 
@@ -136,8 +150,15 @@ async def test_validate_refuses_what_is_not_a_json_object(api_embedded: Api, con
 async def serving(api: Api) -> AsyncIterator[tuple[str, EmbeddedServer]]:
     """The app under a real uvicorn (ASGITransport buffers whole responses, so no streaming)."""
     port = free_port()
-    server = EmbeddedServer(uvicorn.Config(create_app(api.settings, services=api.services), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="off"))  # fmt: skip
+    server = EmbeddedServer(
+        uvicorn.Config(
+            create_app(api.settings, services=api.services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(400):  # 20 s at most
         if server.started:
@@ -154,13 +175,25 @@ async def serving(api: Api) -> AsyncIterator[tuple[str, EmbeddedServer]]:
 
 def _run(api: Api, workflow_id: int, run_index: int, **onchain: Any) -> None:
     tx = "0x" + f"{workflow_id:032x}{run_index:032x}"
-    api.store.executions.record_offchain(chain_id=31337, workflow_id=workflow_id, run_index=run_index, tx_hash=tx,
-                                         price_source="backend-redis", triggered_at=int(time.time()))  # fmt: skip
+    api.store.executions.record_offchain(
+        chain_id=31337,
+        workflow_id=workflow_id,
+        run_index=run_index,
+        tx_hash=tx,
+        price_source="backend-redis",
+        triggered_at=int(time.time()),
+    )
     if onchain:
         api.store.executions.record_onchain(
-            chain_id=31337, workflow_id=workflow_id, run_index=run_index, tx_hash=tx, log_index=0, block_number=5,
-            included_at=int(time.time()), **onchain,
-        )  # fmt: skip
+            chain_id=31337,
+            workflow_id=workflow_id,
+            run_index=run_index,
+            tx_hash=tx,
+            log_index=0,
+            block_number=5,
+            included_at=int(time.time()),
+            **onchain,
+        )
 
 
 async def _events(lines: AsyncIterator[str], n: int) -> list[dict[str, Any]]:
@@ -185,8 +218,18 @@ async def test_the_feed_sends_the_backlog_then_new_and_changed_rows(api_embedded
             assert (backlog["workflow_id"], backlog["status"]) == (2, "pending")  # only the newest
             price = 3198_15 * 10 ** (PRICE_DECIMALS - 2)
             await asyncio.to_thread(_run, api_embedded, 3, 0)
-            await asyncio.to_thread(_run, api_embedded, 2, 0, status="success", gas_used=61_000, gas_price=10**9,
-                                    fee=10**14, price=price, price_source=1)  # fmt: skip
+            await asyncio.to_thread(
+                _run,
+                api_embedded,
+                2,
+                0,
+                status="success",
+                gas_used=61_000,
+                gas_price=10**9,
+                fee=10**14,
+                price=price,
+                price_source=1,
+            )
             got = await asyncio.wait_for(_events(lines, 2), 5)
     new, changed = sorted(got, key=lambda e: e["workflow_id"], reverse=True)
     assert (new["workflow_id"], new["status"]) == (3, "pending")

@@ -18,8 +18,10 @@ prices = st.integers(min_value=1, max_value=2**63).map(lambda i: Decimal(i) / 10
 def _interval() -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(
         lambda start, interval, span: {"interval": interval, "start": start, "end": (start + span) if span else None},
-        st.integers(NOW, NOW + 10**6), st.integers(1, UINT32_MAX), st.one_of(st.just(0), st.integers(1, 10**7)),
-    )  # fmt: skip
+        st.integers(NOW, NOW + 10**6),
+        st.integers(1, UINT32_MAX),
+        st.one_of(st.just(0), st.integers(1, 10**7)),
+    )
 
 
 triggers = st.one_of(
@@ -27,22 +29,30 @@ triggers = st.one_of(
     _interval().map(lambda d: (1, d)),
     st.builds(
         lambda token, comp, price, cooldown: (
-            2, {"token": token, "comparator": comp, "price_usd": price, "cooldown": cooldown}
+            2,
+            {"token": token, "comparator": comp, "price_usd": price, "cooldown": cooldown},
         ),
-        assets, st.sampled_from([0, 1]), prices, st.integers(0, 2**24 - 1),
+        assets,
+        st.sampled_from([0, 1]),
+        prices,
+        st.integers(0, 2**24 - 1),
     ),
-)  # fmt: skip
+)
 actions = st.one_of(
     st.builds(lambda to, amt: (0, {"to": to, "amount_wei": amt}), addresses, st.integers(1, UINT96_MAX)),
     st.builds(
         lambda tok, to, amt: (1, {"token": tok, "to": to, "amount": amt}),
-        addresses, addresses, st.integers(1, 2**256 - 1),
+        addresses,
+        addresses,
+        st.integers(1, 2**256 - 1),
     ),
     st.builds(
         lambda t, data, v: (2, {"target": t, "data": "0x" + data.hex(), "value_wei": v}),
-        addresses, st.binary(max_size=300), st.integers(0, UINT96_MAX),
+        addresses,
+        st.binary(max_size=300),
+        st.integers(0, UINT96_MAX),
     ),
-)  # fmt: skip
+)
 
 
 @st.composite

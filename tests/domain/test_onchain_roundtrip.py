@@ -60,9 +60,7 @@ def test_signed_pause_is_accepted(dev_chain) -> None:  # type: ignore[no-untyped
     wid = _relay_create(dev_chain, owner, WorkflowSpec.model_validate(SEED_BODY))
     nonce = core.functions.nonces(owner.address).call()
     deadline = w3.eth.get_block("latest")["timestamp"] + 600
-    typed = status_typed_data(
-        StatusOp.PAUSE, wid, owner.address, nonce, deadline, 0, w3.eth.chain_id, core.address
-    )
+    typed = status_typed_data(StatusOp.PAUSE, wid, owner.address, nonce, deadline, 0, w3.eth.chain_id, core.address)
     sig = sign_typed_data(owner, typed)
     transact(w3, dev_role("relayer"), core.functions.changeStatusBySig(wid, 0, nonce, deadline, 0, sig))
     assert core.functions.getWorkflow(wid).call()[2] == Status.PAUSED

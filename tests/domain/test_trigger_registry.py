@@ -29,8 +29,12 @@ from .strategies import spec_bodies
 
 ACTION = {"action_type": 0, "action_data": {"to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "amount_wei": "1"}}
 PRICE = {"token": "ethereum", "comparator": 0, "price_usd": "3200"}
-STATE = {"target": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "calldata": "0x18160ddd", "comparator": ">",
-         "threshold": 10**18}  # fmt: skip
+STATE = {
+    "target": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "calldata": "0x18160ddd",
+    "comparator": ">",
+    "threshold": 10**18,
+}
 
 
 def test_every_contract_kind_is_registered_once_by_its_number() -> None:

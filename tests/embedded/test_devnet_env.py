@@ -35,8 +35,12 @@ def test_devnet_env_file_is_complete_and_blocks_keep_coming(tmp_path: Path) -> N
             time.sleep(0.3)
         text = env_file.read_text()
         values = dotenv_values(env_file)
-        for role, name in (("executor", "WORKER_PRIVATE_KEY"), ("relayer", "RELAYER_PRIVATE_KEY"),
-                           ("admin", "DEPLOYER_PRIVATE_KEY"), ("user", "USER_PRIVATE_KEY")):  # fmt: skip
+        for role, name in (
+            ("executor", "WORKER_PRIVATE_KEY"),
+            ("relayer", "RELAYER_PRIVATE_KEY"),
+            ("admin", "DEPLOYER_PRIVATE_KEY"),
+            ("user", "USER_PRIVATE_KEY"),
+        ):
             key = values[name]
             assert key is not None and key.startswith("0x") and len(key) == 66, name
             assert Account.from_key(key).address == dev_role(role).address
@@ -48,8 +52,13 @@ def test_devnet_env_file_is_complete_and_blocks_keep_coming(tmp_path: Path) -> N
         time.sleep(2.5)
         assert w3.eth.block_number >= first + 2  # interval mining without any transaction
         # the CLI in the same data directory finds this devnet by itself
-        cli = subprocess.run([AUTOMETA, "escrow", "balance", dev_role("user").address], capture_output=True,
-                             text=True, env=env, timeout=60)  # fmt: skip
+        cli = subprocess.run(
+            [AUTOMETA, "escrow", "balance", dev_role("user").address],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert cli.returncode == 0, cli.stderr
         assert "using `autometa devnet`" in cli.stderr
     finally:

@@ -39,14 +39,25 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
         with fresh_pg_database("autometa_dist") as db_url, redis_database() as redis_url:
             port = free_port()
             env = {
-                **os.environ, "MOONBASE_RPC": anvil.url, "REGISTRY_ADDRESS": dep.address, "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "API_PORT": str(port),
+                **os.environ,
+                "MOONBASE_RPC": anvil.url,
+                "REGISTRY_ADDRESS": dep.address,
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "DATA_DIR": str(tmp_path),
+                "API_PORT": str(port),
                 "WORKER_PRIVATE_KEY": dev_role("executor").key.hex(),
                 "RELAYER_PRIVATE_KEY": dev_role("relayer").key.hex(),
-                "PRICE_FEED_URL": stub.url, "BACKEND_API_URL": f"http://127.0.0.1:{port}", "POLL_INTERVAL": "1",
-            }  # fmt: skip
-            for name, role in (("api", "api"), ("scheduler", "scheduler"), ("scheduler2", "scheduler"),
-                               ("executor", "executor")):  # fmt: skip
+                "PRICE_FEED_URL": stub.url,
+                "BACKEND_API_URL": f"http://127.0.0.1:{port}",
+                "POLL_INTERVAL": "1",
+            }
+            for name, role in (
+                ("api", "api"),
+                ("scheduler", "scheduler"),
+                ("scheduler2", "scheduler"),
+                ("executor", "executor"),
+            ):
                 log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
                 procs.append(
                     subprocess.Popen([AUTOMETA, role], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -88,9 +99,10 @@ def test_seed_flow_across_processes(cluster: dict[str, object]) -> None:
         {
             "trigger_type": 2,
             "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200.0},
-            "action_type": 0, "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
+            "action_type": 0,
+            "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
         },
-    )  # fmt: skip
+    )
     before = w3.eth.get_balance(recipient.address)  # type: ignore[attr-defined]
     set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))  # type: ignore[arg-type, attr-defined]
     deadline = time.monotonic() + 60

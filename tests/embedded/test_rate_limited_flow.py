@@ -58,9 +58,13 @@ class RecordingSync(httpx.HTTPTransport):
 
 
 def body(owner: str, price: float, to: str) -> dict[str, Any]:
-    return {"user_address": owner, "trigger_type": 2,
-            "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": price},
-            "action_type": 0, "action_data": {"to": to, "amount_wei": "1000000000000000"}}  # fmt: skip
+    return {
+        "user_address": owner,
+        "trigger_type": 2,
+        "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": price},
+        "action_type": 0,
+        "action_data": {"to": to, "amount_wei": "1000000000000000"},
+    }
 
 
 async def one_user(url: str, user: LocalAccount, index: int, statuses: Counter[int]) -> list[tuple[str, Any]]:
@@ -99,9 +103,12 @@ def test_seed_flow_and_50_creates_through_a_rate_limited_rpc() -> None:
     users = [Account.create() for _ in range(USERS)]
     statuses: Counter[int] = Counter()
     prices = {"ethereum": 3250, "bitcoin": 95000}
-    with fresh_pg_database("autometa_ratelimit") as db_url, \
-            distributed_stack(db_url, executors=(5,), owners=()) as stack, \
-            RpcProxy(stack.anvil.url) as proxy, CoinGeckoStub(prices) as stub:  # fmt: skip
+    with (
+        fresh_pg_database("autometa_ratelimit") as db_url,
+        distributed_stack(db_url, executors=(5,), owners=()) as stack,
+        RpcProxy(stack.anvil.url) as proxy,
+        CoinGeckoStub(prices) as stub,
+    ):
         w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
         for user in users:  # set-up straight on the chain, not through the limited endpoint
             w3.provider.make_request("anvil_setBalance", [user.address, hex(10**19)])  # type: ignore[arg-type]
@@ -113,19 +120,32 @@ def test_seed_flow_and_50_creates_through_a_rate_limited_rpc() -> None:
         stack.settings["MOONBASE_RPC"] = proxy.url  # every process talks to the limited endpoint
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        stack.start("api", "api", API_PORT=str(port), RELAYER_PRIVATE_KEY="0x" + bytes(relayer_key.key).hex(),
-                    PRICE_FEED_URL=stub.url, BACKEND_API_URL=url, RATE_LIMIT_PER_MINUTE="100000")  # fmt: skip
+        stack.start(
+            "api",
+            "api",
+            API_PORT=str(port),
+            RELAYER_PRIVATE_KEY="0x" + bytes(relayer_key.key).hex(),
+            PRICE_FEED_URL=stub.url,
+            BACKEND_API_URL=url,
+            RATE_LIMIT_PER_MINUTE="100000",
+        )
         stack.start_workers({"executor-1": 5})
         client = AutometaClient(url, timeout=120, transport=RecordingSync(statuses), follow_timeout=240)
         stack.wait_for("the API", lambda: _up(client), timeout=60)
 
         # the seed's flow: a signed create through the relayer, then the price crosses
-        seed = client.create_signed(seed_user, body(seed_user.address, 3200.0, recipient.address) | {
-            "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"}})  # fmt: skip
+        seed = client.create_signed(
+            seed_user,
+            body(seed_user.address, 3200.0, recipient.address)
+            | {"action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"}},
+        )
         before = w3.eth.get_balance(recipient.address)
         set_dev_price(w3, dev_role("admin"), stack.dep.feeds["ethereum"], Decimal("3198.15"))
-        stack.wait_for("the seed workflow to run", lambda: any(
-            e.status == "success" for e in client.executions(workflow_id=seed.workflow_id).items), timeout=120)
+        stack.wait_for(
+            "the seed workflow to run",
+            lambda: any(e.status == "success" for e in client.executions(workflow_id=seed.workflow_id).items),
+            timeout=120,
+        )
         assert w3.eth.get_balance(recipient.address) - before == 10**18
 
         # 50 creations from 10 users at once
@@ -153,8 +173,10 @@ def test_seed_flow_and_50_creates_through_a_rate_limited_rpc() -> None:
         runs = stack.run_counts()
 
     summary = dict(Counter(kind for a in answers.values() for kind, _ in a))
-    print(f"[rate-limited] {USERS * PER_USER} creates in {took:.1f} s: {summary}; HTTP {dict(statuses)}; "
-          f"429s by the endpoint {sum(proxy.limited.values())} {dict(proxy.limited.most_common(5))}")
+    print(
+        f"[rate-limited] {USERS * PER_USER} creates in {took:.1f} s: {summary}; HTTP {dict(statuses)}; "
+        f"429s by the endpoint {sum(proxy.limited.values())} {dict(proxy.limited.most_common(5))}"
+    )
     failed = [(owner, detail) for owner, a in answers.items() for kind, detail in a if kind == "failed"]
     assert not [s for s in statuses if s >= 500], (dict(statuses), failed)
     assert proxy.limited, "the endpoint never rate-limited: the test did not test anything"
@@ -162,10 +184,11 @@ def test_seed_flow_and_50_creates_through_a_rate_limited_rpc() -> None:
     assert all(n == 1 for n in runs.values()), runs
     for user in users:
         chain_rows = on_chain.get(user.address, [])
-        confirmed = {(wid, tx, price) for kind, (wid, tx, price) in
-                     ((k, d) for k, d in answers[user.address] if k == "confirmed")}  # fmt: skip
-        pending = {(tx, price) for kind, (tx, price) in
-                   ((k, d) for k, d in answers[user.address] if k == "pending")}  # fmt: skip
+        confirmed = {
+            (wid, tx, price)
+            for kind, (wid, tx, price) in ((k, d) for k, d in answers[user.address] if k == "confirmed")
+        }
+        pending = {(tx, price) for kind, (tx, price) in ((k, d) for k, d in answers[user.address] if k == "pending")}
         # every create the API confirmed exists on-chain, exactly as answered
         assert confirmed <= set(chain_rows), (user.address, confirmed - set(chain_rows))
         # every workflow on-chain was confirmed, or answered pending with its transaction hash

@@ -59,27 +59,42 @@ def test_every_autometa_line_in_readme_is_run_somewhere() -> None:
 @pytest.mark.slow
 def test_the_two_terminal_recipe_runs_as_written(tmp_path: Path) -> None:
     (tmp_path / ".venv").symlink_to(VENV)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MOONBASE_RPC", "RPC_URL", "REGISTRY_ADDRESS", "USER_PRIVATE_KEY", "DATA_DIR",
-                        "CHAIN_ID")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MOONBASE_RPC", "RPC_URL", "REGISTRY_ADDRESS", "USER_PRIVATE_KEY", "DATA_DIR", "CHAIN_ID")
+    }
     env.update(API_PORT=str(free_port()), COLUMNS="60")
-    up = subprocess.Popen([".venv/bin/autometa", "up"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    up = subprocess.Popen(
+        [".venv/bin/autometa", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:  # ready when the CLI finds it by itself
             assert up.poll() is None, up.stdout.read() if up.stdout else ""
             assert time.monotonic() < deadline, "autometa up did not come up"
             if (tmp_path / ".autometa" / "instance.lock").exists():
-                probe = subprocess.run([".venv/bin/autometa", "escrow", "balance", "--as", "recipient"], cwd=tmp_path,
-                                       env=env, capture_output=True, text=True)  # fmt: skip
+                probe = subprocess.run(
+                    [".venv/bin/autometa", "escrow", "balance", "--as", "recipient"],
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
                 if probe.returncode == 0:
                     break
             time.sleep(0.5)
         outputs = []
         for line in recipe():
-            done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=120)  # fmt: skip
+            done = subprocess.run(
+                ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            )
             assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
             assert "Traceback" not in done.stderr
             outputs.append(done.stdout)
@@ -87,8 +102,13 @@ def test_the_two_terminal_recipe_runs_as_written(tmp_path: Path) -> None:
         # what README says next: the price move made workflow 1 fire
         end = time.monotonic() + 60
         while True:
-            shown = subprocess.run([".venv/bin/autometa", "workflow", "show", "1", "--json"], cwd=tmp_path, env=env,
-                                   capture_output=True, text=True)  # fmt: skip
+            shown = subprocess.run(
+                [".venv/bin/autometa", "workflow", "show", "1", "--json"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             row = json.loads(shown.stdout)
             if row["status"] == "completed":
                 break
@@ -99,4 +119,3 @@ def test_the_two_terminal_recipe_runs_as_written(tmp_path: Path) -> None:
         os.killpg(os.getpgid(up.pid), signal.SIGINT)
         out, _ = up.communicate(timeout=30)
     assert up.returncode == 0, out
-

@@ -28,8 +28,11 @@ def test_demo_runs_the_seed_flow_and_exits_0(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(
         [AUTOMETA, "demo", "--json", "--data-dir", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["recipient_delta_wei"] == 10**18
@@ -54,9 +57,13 @@ class Up:
     def start(self) -> None:
         env = {**os.environ, "DATA_DIR": str(self.data_dir), "API_PORT": str(self.port), "COLUMNS": "200"}
         self.proc = subprocess.Popen(
-            [AUTOMETA, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [AUTOMETA, "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=self.own_group,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stdout.read() if self.proc.stdout else ""
@@ -116,19 +123,26 @@ def test_up_keeps_state_across_a_restart_and_runs_what_became_due_once(up: Up) -
     core = autometa(w3, dep.address)
     transact(w3, user, core.functions.deposit(), value=3 * 10**18)
     seed = {
-        "user_address": user.address, "trigger_type": 2,
+        "user_address": user.address,
+        "trigger_type": 2,
         "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200},
-        "action_type": 0, "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
-    }  # fmt: skip
+        "action_type": 0,
+        "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
+    }
     first = up.client.create_signed(user, seed)
     set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))
     wait_for(lambda: any(e.status == "success" for e in up.client.executions(workflow_id=first.workflow_id).items))
     # A time workflow that falls due while the stack is down.
     now = w3.eth.get_block("latest")["timestamp"]
     later = up.client.create_signed(
-        user, {**seed, "trigger_type": 0, "trigger_data": {"at": now + 4}, "action_data": {
-            "to": recipient.address, "amount_wei": "1000"}},
-    )  # fmt: skip
+        user,
+        {
+            **seed,
+            "trigger_type": 0,
+            "trigger_data": {"at": now + 4},
+            "action_data": {"to": recipient.address, "amount_wei": "1000"},
+        },
+    )
     escrow_before = core.functions.balanceOf(user.address).call()
     up.stop()
     time.sleep(6)

@@ -30,8 +30,9 @@ class Scenario:
     expect_skipped: dict[Run, str] = field(default_factory=dict)
     next_recipient: int = 0
 
-    def wave(self, owners: Iterable[LocalAccount], n: int, lead_s: int = 4, spread: int = 1,
-             due: bool = True) -> list[int]:  # fmt: skip
+    def wave(
+        self, owners: Iterable[LocalAccount], n: int, lead_s: int = 4, spread: int = 1, due: bool = True
+    ) -> list[int]:
         """`n` one-shot TIME workflows from `owners` (round robin), due `lead_s` seconds from the
         head, `spread` per second; recorded as due runs."""
         owners = list(owners)
@@ -52,8 +53,9 @@ class Scenario:
         store = Store.open(self.stack.database_url, migrate=False)
         try:
             with store.session() as s:
-                q = select(Execution).where(Execution.chain_id == self.stack.dep.chain_id,
-                                            Execution.workflow_id.in_(wanted))  # fmt: skip
+                q = select(Execution).where(
+                    Execution.chain_id == self.stack.dep.chain_id, Execution.workflow_id.in_(wanted)
+                )
                 return list(s.scalars(q))
         finally:
             store.close()
@@ -98,8 +100,15 @@ class Scenario:
 
     def audit(self, extra_accounts: Iterable[str] = ()) -> AuditReport:
         accounts = [*(dev_account(i).address for i in range(10)), *extra_accounts]
-        return audit(self.stack.w3, self.stack.dep.address, self.stack.dep.block, self.stack.database_url, self.due,
-                     accounts=accounts, expect_skipped=self.expect_skipped)  # fmt: skip
+        return audit(
+            self.stack.w3,
+            self.stack.dep.address,
+            self.stack.dep.block,
+            self.stack.database_url,
+            self.due,
+            accounts=accounts,
+            expect_skipped=self.expect_skipped,
+        )
 
 
 def pending_runs(stack: Stack) -> set[Run]:

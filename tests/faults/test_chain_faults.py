@@ -74,8 +74,12 @@ def test_escrow_drained_between_trigger_and_execution(scenario: tuple[Scenario, 
     proxy.fault("eth_sendRawTransaction", "delay", times=2, seconds=4)
     ids = sc.wave([owner], 3, lead_s=4)
     sc.expect_skipped.update({(wid, 0): "insufficient_escrow" for wid in ids})
-    wait_until("the batch to be held by the proxy",
-               lambda: proxy.injected_for("eth_sendRawTransaction", "delay") >= 1, 40, sc.stack)  # fmt: skip
+    wait_until(
+        "the batch to be held by the proxy",
+        lambda: proxy.injected_for("eth_sendRawTransaction", "delay") >= 1,
+        40,
+        sc.stack,
+    )
     balance = int(core.functions.balanceOf(owner.address).call())
     transact(w3, owner, core.functions.withdraw(balance))
     assert int(core.functions.balanceOf(owner.address).call()) == 0

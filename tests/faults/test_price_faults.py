@@ -35,10 +35,14 @@ def priced() -> Iterator[tuple[Scenario, CoinGeckoStub]]:
         CoinGeckoStub({}) as coingecko,
         fresh_pg_database() as database_url,
         distributed_stack(
-            database_url, executors=(5,), USE_BACKEND_INTEGRATION="true",
-            BACKEND_API_URL=f"http://127.0.0.1:{free_port()}", PRICE_FEED_URL=coingecko.url, SUPPORTED_ASSETS=ASSETS,
+            database_url,
+            executors=(5,),
+            USE_BACKEND_INTEGRATION="true",
+            BACKEND_API_URL=f"http://127.0.0.1:{free_port()}",
+            PRICE_FEED_URL=coingecko.url,
+            SUPPORTED_ASSETS=ASSETS,
         ) as stack,
-    ):  # fmt: skip
+    ):
         stack.start_workers({"executor": 5})
         yield Scenario(stack), coingecko
 
@@ -50,10 +54,17 @@ def test_backend_down_and_a_misbehaving_price_source(priced: tuple[Scenario, Coi
         assert "backend is not available" in stack.log_text(name)  # the seed's fallback, said at start
     owners = [dev_account(i) for i in (3, 8, 9)]
     coingecko.fail_next(429, times=2, retry_after="1")
-    below = [(owners[i % 3], native_spec(2, {"token": TOKEN, "comparator": 0, "price_usd": "0.1"},
-                                          recipient(1000 + i), AMOUNT)) for i in range(4)]  # fmt: skip
-    above = [(owners[i % 3], native_spec(2, {"token": TOKEN, "comparator": 1, "price_usd": 1},
-                                          recipient(1100 + i), AMOUNT)) for i in range(4)]  # fmt: skip
+    below = [
+        (
+            owners[i % 3],
+            native_spec(2, {"token": TOKEN, "comparator": 0, "price_usd": "0.1"}, recipient(1000 + i), AMOUNT),
+        )
+        for i in range(4)
+    ]
+    above = [
+        (owners[i % 3], native_spec(2, {"token": TOKEN, "comparator": 1, "price_usd": 1}, recipient(1100 + i), AMOUNT))
+        for i in range(4)
+    ]
     ids = stack.create_many(below + above)
     fire, never = ids[:4], ids[4:]
 

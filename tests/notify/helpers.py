@@ -10,16 +10,33 @@ CHAIN = 31337
 
 def add_workflow(store: Store, wid: int = 1, owner: str = OWNER, **extra: Any) -> None:
     values: dict[str, Any] = {
-        "id": wid, "chain_id": CHAIN, "owner": owner, "status": 1, "trigger_kind": 1, "action_kind": 0,
-        "target": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", "gas_limit": 100_000,
-        "max_fee_per_run": 10**16, "created_block": 1, "amount": 10**15, "interval": 3600,
-    }  # fmt: skip
+        "id": wid,
+        "chain_id": CHAIN,
+        "owner": owner,
+        "status": 1,
+        "trigger_kind": 1,
+        "action_kind": 0,
+        "target": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+        "gas_limit": 100_000,
+        "max_fee_per_run": 10**16,
+        "created_block": 1,
+        "amount": 10**15,
+        "interval": 3600,
+    }
     values.update(extra)
     store.workflows.upsert(values)
 
 
 def record_run(store: Store, wid: int, run: int, status: str = "success", block: int = 10, **extra: Any) -> None:
     tx = "0x" + f"{wid:032x}{run:032x}"
-    store.executions.record_onchain(chain_id=CHAIN, workflow_id=wid, run_index=run, tx_hash=tx, log_index=0,
-                                    block_number=block, status=status, included_at=1_700_000_000 + run,
-                                    **extra)  # fmt: skip
+    store.executions.record_onchain(
+        chain_id=CHAIN,
+        workflow_id=wid,
+        run_index=run,
+        tx_hash=tx,
+        log_index=0,
+        block_number=block,
+        status=status,
+        included_at=1_700_000_000 + run,
+        **extra,
+    )

@@ -37,8 +37,16 @@ from tests.support.rpc_proxy import RpcProxy
 from tests.worker.conftest import REDIS_URL
 from tests.worker.helpers import advance, create, deposit, now, spec
 
-FAST = DeliveryConfig(concurrency=8, poll_s=0.05, lease_s=5, max_attempts=3, backoff_base_s=0.05,
-                      backoff_max_s=0.2, timeout_s=2.0, max_response_bytes=4096)  # fmt: skip
+FAST = DeliveryConfig(
+    concurrency=8,
+    poll_s=0.05,
+    lease_s=5,
+    max_attempts=3,
+    backoff_base_s=0.05,
+    backoff_max_s=0.2,
+    timeout_s=2.0,
+    max_response_bytes=4096,
+)
 
 
 @pytest.fixture
@@ -49,8 +57,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def operator_hook(store: Store, receiver: Receiver, events: list[str]) -> None:
     """The operator's subscription, as NOTIFY_OPERATOR_SUBSCRIPTIONS configures it."""
-    raw = json.dumps([{"name": "ops", "channel": "webhook", "target": receiver.url, "secret": SECRET,
-                       "events": events}])  # fmt: skip
+    raw = json.dumps(
+        [{"name": "ops", "channel": "webhook", "target": receiver.url, "secret": SECRET, "events": events}]
+    )
     store.notifications.sync_operator(CHAIN, parse_operator_subscriptions(raw))
 
 
@@ -139,17 +148,24 @@ async def test_run_missed_and_backlog_from_the_scheduler(dev_chain, database_url
     with Store.open(database_url) as store:
         for wid in (done_id, late_id):
             add_workflow(store, wid, owner=user.address)
-        store.notifications.subscribe(chain_id=CHAIN, owner=user.address, name="mine", channel="webhook",
-                                      target=receiver.url, target_hint="h", secret=SECRET,
-                                      events=["run.missed"])  # fmt: skip
+        store.notifications.subscribe(
+            chain_id=CHAIN,
+            owner=user.address,
+            name="mine",
+            channel="webhook",
+            target=receiver.url,
+            target_hint="h",
+            secret=SECRET,
+            events=["run.missed"],
+        )
         operator_hook(store, receiver, ["queue.backlog"])
-        alerts = Alerts(store, CHAIN, Thresholds(missed_blocks=3, backlog_blocks=2, backlog_depth=100),
-                        source="scheduler:test")  # fmt: skip
+        alerts = Alerts(
+            store, CHAIN, Thresholds(missed_blocks=3, backlog_blocks=2, backlog_depth=100), source="scheduler:test"
+        )
         queue = InMemoryJobQueue()
         await queue.startup()
         aw3 = connect_async(dev_chain.url)
-        scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address),
-                              alerts=alerts)  # fmt: skip
+        scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), queue, PriceReader(aw3, address), alerts=alerts)
         await scheduler.load()
         assert (await scheduler.process_block(advance(w3, 120))).enqueued == 2
         it = queue.deliveries().__aiter__()
@@ -161,7 +177,8 @@ async def test_run_missed_and_backlog_from_the_scheduler(dev_chain, database_url
             await scheduler.process_block(advance(w3, 1))
         missed, backlog = events(store, "run.missed"), events(store, "queue.backlog")
         assert [(e.workflow_id, e.owner, e.payload["data"]["run_index"]) for e in missed] == [
-            (late_id, user.address, 0)]  # fmt: skip
+            (late_id, user.address, 0)
+        ]
         assert missed[0].payload["data"]["waited_blocks"] == 3
         assert len(backlog) == 1 and backlog[0].payload["data"]["waiting_long"] == 1
         await deliver(store, lambda: len(receiver.keys) == 2)
@@ -172,7 +189,10 @@ async def test_run_missed_and_backlog_from_the_scheduler(dev_chain, database_url
 
 @pytest.mark.redis
 async def test_scheduler_failover_is_reported_and_a_clean_hand_over_is_not(
-    dev_chain, store: Store, receiver: Receiver, redis_prefix: str  # type: ignore[no-untyped-def]
+    dev_chain,
+    store: Store,
+    receiver: Receiver,
+    redis_prefix: str,  # type: ignore[no-untyped-def]
 ) -> None:
     redis = Redis.from_url(REDIS_URL)
     key = f"{redis_prefix}:lease"
@@ -187,8 +207,14 @@ async def test_scheduler_failover_is_reported_and_a_clean_hand_over_is_not(
     aw3 = connect_async(dev_chain.url)
     address = dev_chain.deployment.address
     alerts = Alerts(store, CHAIN, source="scheduler:standby")
-    scheduler = Scheduler(aw3, ChainWorkflowSource(aw3, address), InMemoryJobQueue(), PriceReader(aw3, address),
-                          lease=standby, alerts=alerts)  # fmt: skip
+    scheduler = Scheduler(
+        aw3,
+        ChainWorkflowSource(aw3, address),
+        InMemoryJobQueue(),
+        PriceReader(aw3, address),
+        lease=standby,
+        alerts=alerts,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
     await wait_for(lambda: bool(events(store, "scheduler.failover")))
@@ -278,7 +304,6 @@ def test_thresholds_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_MISSED_BLOCKS", "0")
     with pytest.raises(ValueError, match="NOTIFY_MISSED_BLOCKS"):
         Settings(_env_file=None)  # type: ignore[call-arg]
-
 
 
 def test_operator_entries_take_the_runway_defaults_and_name_bad_ones() -> None:

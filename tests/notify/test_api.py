@@ -28,8 +28,9 @@ HOOK = "http://127.0.0.1:9/hook?token=QueryTokenSecret"
 
 @pytest.fixture
 async def api(dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path) -> AsyncIterator[Api]:
-    opened, prefix = await open_api("embedded", dev_chain, coingecko, tmp_path, None,
-                                    NOTIFY_ALLOW_PRIVATE_TARGETS=["127.0.0.0/8"])  # fmt: skip
+    opened, prefix = await open_api(
+        "embedded", dev_chain, coingecko, tmp_path, None, NOTIFY_ALLOW_PRIVATE_TARGETS=["127.0.0.0/8"]
+    )
     try:
         yield opened
     finally:
@@ -37,8 +38,14 @@ async def api(dev_chain: DevChain, coingecko: CoinGeckoStub, tmp_path: Path) -> 
 
 
 def _body(**extra: Any) -> dict[str, Any]:
-    body = {"owner": USER.address, "channel": "webhook", "target": HOOK, "secret": SECRET,
-            "events": ["run.failed", "workflow.auto_paused"], "name": "ops"}  # fmt: skip
+    body = {
+        "owner": USER.address,
+        "channel": "webhook",
+        "target": HOOK,
+        "secret": SECRET,
+        "events": ["run.failed", "workflow.auto_paused"],
+        "name": "ops",
+    }
     body.update(extra)
     return body
 
@@ -47,8 +54,11 @@ async def _signed(api: Api, prepare: str, body: dict[str, Any], account: Any = U
     reply = await api.client.post(prepare, json=body)
     assert reply.status_code == 200, reply.text
     data = reply.json()
-    return {"signature": sign_typed_data(account, data["typed_data"]), "nonce": data["nonce"],
-            "deadline": data["deadline"]}  # fmt: skip
+    return {
+        "signature": sign_typed_data(account, data["typed_data"]),
+        "nonce": data["nonce"],
+        "deadline": data["deadline"],
+    }
 
 
 async def _subscribe(api: Api, **extra: Any) -> dict[str, Any]:
@@ -115,8 +125,10 @@ async def test_delivery_log_resend_and_unsubscribe(api: Api) -> None:
     # A worker claims it and gives up (one attempt allowed here): dead-lettered with its reason.
     claimed = api.store.notifications.claim("w", 10, 30)
     assert [c.delivery_id for c in claimed] == [d["id"]]
-    api.store.notifications.finish("w", [Outcome(d["id"], sub["id"], 1, False, datetime.now(UTC), 1.0, 500,
-                                                 "HTTP 500 Internal Server Error", None)])  # fmt: skip
+    api.store.notifications.finish(
+        "w",
+        [Outcome(d["id"], sub["id"], 1, False, datetime.now(UTC), 1.0, 500, "HTTP 500 Internal Server Error", None)],
+    )
     log = (await api.client.get(f"/api/notifications/subscriptions/{sub['id']}/deliveries?status=dead")).json()
     assert log["deliveries"][0]["last_error"] == "HTTP 500 Internal Server Error"
     attempts = (await api.client.get(f"/api/notifications/deliveries/{d['id']}/attempts")).json()
@@ -124,8 +136,9 @@ async def test_delivery_log_resend_and_unsubscribe(api: Api) -> None:
 
     owner = {"owner": USER.address}
     stranger = Account.create()
-    refused = await api.client.post(f"/api/notifications/deliveries/{d['id']}/resend/prepare",
-                                    json={"owner": stranger.address})  # fmt: skip
+    refused = await api.client.post(
+        f"/api/notifications/deliveries/{d['id']}/resend/prepare", json={"owner": stranger.address}
+    )
     assert (refused.status_code, refused.json()["field"]) == (403, "owner")
     signed = await _signed(api, f"/api/notifications/deliveries/{d['id']}/resend/prepare", owner)
     bad = await api.client.post(f"/api/notifications/deliveries/{d['id'] + 1}/resend", json=owner | signed)
@@ -152,10 +165,18 @@ async def test_the_api_process_hosts_delivery_and_the_operator_subscriptions(api
 
     receiver = Receiver(SECRET).start()
     try:
-        ops = [{"name": "ops", "channel": "webhook", "target": receiver.url, "secret": SECRET,
-                "events": ["executor.low_gas"]}]  # fmt: skip
-        settings = api.settings.model_copy(update={"NOTIFY_OPERATOR_SUBSCRIPTIONS": SecretStr(json.dumps(ops)),
-                                                   "NOTIFY_POLL_S": 0.05})  # fmt: skip
+        ops = [
+            {
+                "name": "ops",
+                "channel": "webhook",
+                "target": receiver.url,
+                "secret": SECRET,
+                "events": ["executor.low_gas"],
+            }
+        ]
+        settings = api.settings.model_copy(
+            update={"NOTIFY_OPERATOR_SUBSCRIPTIONS": SecretStr(json.dumps(ops)), "NOTIFY_POLL_S": 0.05}
+        )
         halt = _host_notifications(settings, api.services)
         try:
             for _ in range(200):

@@ -23,8 +23,16 @@ from tests.notify.helpers import CHAIN, OWNER, add_workflow, record_run
 from tests.notify.receiver import Receiver
 
 LOOPBACK = AddressGuard(parse_networks(["127.0.0.0/8"]))
-FAST = DeliveryConfig(concurrency=8, poll_s=0.05, lease_s=5, max_attempts=3, backoff_base_s=0.05,
-                      backoff_max_s=0.2, timeout_s=1.0, max_response_bytes=4096)  # fmt: skip
+FAST = DeliveryConfig(
+    concurrency=8,
+    poll_s=0.05,
+    lease_s=5,
+    max_attempts=3,
+    backoff_base_s=0.05,
+    backoff_max_s=0.2,
+    timeout_s=1.0,
+    max_response_bytes=4096,
+)
 
 
 @pytest.fixture
@@ -35,13 +43,28 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _sub(store: Store, target: str, channel: str = "webhook", secret: str | None = SECRET) -> int:
-    sub = store.notifications.subscribe(chain_id=CHAIN, owner=OWNER, name=target[:60], channel=channel,
-                                        target=target, target_hint="hidden", secret=secret, events=["*"])  # fmt: skip
+    sub = store.notifications.subscribe(
+        chain_id=CHAIN,
+        owner=OWNER,
+        name=target[:60],
+        channel=channel,
+        target=target,
+        target_hint="hidden",
+        secret=secret,
+        events=["*"],
+    )
     return int(sub.id)
 
 
-async def _deliver_until(store: Store, done: Any, *, guard: AddressGuard = LOOPBACK, config: DeliveryConfig = FAST,
-                         smtp_url: str | None = None, timeout: float = 20) -> DeliveryWorker:  # fmt: skip
+async def _deliver_until(
+    store: Store,
+    done: Any,
+    *,
+    guard: AddressGuard = LOOPBACK,
+    config: DeliveryConfig = FAST,
+    smtp_url: str | None = None,
+    timeout: float = 20,
+) -> DeliveryWorker:
     worker = DeliveryWorker(store, config, guard=guard, smtp_url=smtp_url)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -70,8 +93,12 @@ async def test_signed_webhook_is_delivered_and_verifies(store: Store, receiver: 
 
 @pytest.mark.parametrize(
     ("mode", "reason"),
-    [("error", "HTTP 500"), ("slow", "timed out after 1 s"), ("redirect", "redirect refused: 10.255.255.1"),
-     ("huge", "response larger than 4096 bytes")],  # fmt: skip
+    [
+        ("error", "HTTP 500"),
+        ("slow", "timed out after 1 s"),
+        ("redirect", "redirect refused: 10.255.255.1"),
+        ("huge", "response larger than 4096 bytes"),
+    ],
 )
 async def test_bad_receivers_are_retried_then_dead_lettered(
     store: Store, receiver: Receiver, mode: str, reason: str
@@ -101,8 +128,9 @@ async def test_unreachable_and_private_targets(store: Store) -> None:
     record_run(store, 1, 0)
     await _deliver_until(store, lambda: all(_deliveries(store, s)[0].status == "dead" for s in (down, private)))
     assert "unreachable" in (_deliveries(store, down)[0].last_error or "")
-    assert "192.168.77.1, a private/loopback/reserved address: refused" in (_deliveries(store, private)[0].last_error
-                                                                           or "")  # fmt: skip
+    assert "192.168.77.1, a private/loopback/reserved address: refused" in (
+        _deliveries(store, private)[0].last_error or ""
+    )
     # Loopback is refused too unless the operator allows it.
     guard = AddressGuard()
     with pytest.raises(ValueError, match="refused"):
@@ -143,8 +171,13 @@ class _Inbox:
 async def test_email_through_a_local_smtp_server(store: Store) -> None:
     inbox = _Inbox()
     port = _free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                      authenticator=lambda *_: AuthResult(success=True))
+    smtp = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        auth_require_tls=False,
+        authenticator=lambda *_: AuthResult(success=True),
+    )
     smtp.start()
     try:
         sub = _sub(store, "owner@example.org", channel="email", secret=None)
@@ -152,8 +185,12 @@ async def test_email_through_a_local_smtp_server(store: Store) -> None:
         password = "smtp-pass-Secret-42"
         url = f"mailto://127.0.0.1:{port}?mode=insecure&from=autometa@example.net&user=ops&pass={password}"
         with capture_logs() as logs:
-            await _deliver_until(store, lambda: _deliveries(store, sub)[0].status == "delivered", smtp_url=url,
-                                 config=DeliveryConfig(**{**FAST.__dict__, "timeout_s": 10}))
+            await _deliver_until(
+                store,
+                lambda: _deliveries(store, sub)[0].status == "delivered",
+                smtp_url=url,
+                config=DeliveryConfig(**{**FAST.__dict__, "timeout_s": 10}),
+            )
         [msg] = inbox.messages
         assert msg.rcpt_tos == ["owner@example.org"]
         assert b"run.skipped" in msg.content and b"insufficient_escrow" in msg.content
@@ -163,9 +200,7 @@ async def test_email_through_a_local_smtp_server(store: Store) -> None:
         smtp.stop()
 
 
-async def test_secrets_never_in_errors_logs_or_log_records(
-    store: Store, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_secrets_never_in_errors_logs_or_log_records(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     token = "123456789:AAE-bot-Token-Secret"
     chat = _sub(store, f"tgram://{token}/424242", channel="apprise", secret=None)
     hook_secret = "whsec_do_not_leak_0123456789"
@@ -174,8 +209,11 @@ async def test_secrets_never_in_errors_logs_or_log_records(
     caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
         # Telegram is unreachable from here: apprise fails, and says why without the token.
-        await _deliver_until(store, lambda: all(_deliveries(store, s)[0].status == "dead" for s in (chat, hook)),
-                             config=DeliveryConfig(**{**FAST.__dict__, "max_attempts": 1, "timeout_s": 5}))  # fmt: skip
+        await _deliver_until(
+            store,
+            lambda: all(_deliveries(store, s)[0].status == "dead" for s in (chat, hook)),
+            config=DeliveryConfig(**{**FAST.__dict__, "max_attempts": 1, "timeout_s": 5}),
+        )
     text = repr(logs) + caplog.text
     for sub in (chat, hook):
         d = _deliveries(store, sub)[0]

@@ -32,9 +32,16 @@ def indexer(dev_chain, store: Store) -> EventIndexer:  # type: ignore[no-untyped
 def test_indexed_facts_write_the_outbox_once(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
     store = indexer.store
     w3, core, owner, wid = due_workflow(dev_chain, indexer)
-    sub = store.notifications.subscribe(chain_id=indexer.chain_id, owner=owner.address, name="all",
-                                        channel="webhook", target="https://example.com/h", target_hint="h",
-                                        secret="s" * 20, events=["*"])  # fmt: skip
+    sub = store.notifications.subscribe(
+        chain_id=indexer.chain_id,
+        owner=owner.address,
+        name="all",
+        channel="webhook",
+        target="https://example.com/h",
+        target_hint="h",
+        secret="s" * 20,
+        events=["*"],
+    )
     execute(dev_chain, wid, 0)
     execute(dev_chain, wid, 0)  # the same run again: skipped on-chain (run_done)
     transact(w3, owner, autometa(w3, dev_chain.deployment.address).functions.pauseWorkflow(wid))

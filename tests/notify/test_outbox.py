@@ -29,9 +29,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def _subscribe(store: Store, events: list[str], owner: str | None = OWNER, **kw: object) -> int:
-    sub = store.notifications.subscribe(chain_id=CHAIN, owner=owner, name=f"s{len(events)}{owner}", channel="webhook",
-                                        target="https://example.com/hook", target_hint="https://example.com/…",
-                                        secret=SECRET, events=events, **kw)  # type: ignore[arg-type]
+    sub = store.notifications.subscribe(
+        chain_id=CHAIN,
+        owner=owner,
+        name=f"s{len(events)}{owner}",
+        channel="webhook",
+        target="https://example.com/hook",
+        target_hint="https://example.com/…",
+        secret=SECRET,
+        events=events,
+        **kw,
+    )  # type: ignore[arg-type]
     return int(sub.id)
 
 
@@ -77,9 +85,19 @@ def test_filters_by_owner_kind_and_workflow(store: Store) -> None:
 
 def test_operator_subscription_hears_every_owner(store: Store) -> None:
     add_workflow(store, 3, owner=OTHER)
-    store.notifications.sync_operator(CHAIN, [{"name": "ops", "channel": "webhook", "target": "https://o.example/",
-                                               "target_hint": "https://o.example/…", "secret": SECRET,
-                                               "events": ["run.failed", "executor.low_gas"]}])  # fmt: skip
+    store.notifications.sync_operator(
+        CHAIN,
+        [
+            {
+                "name": "ops",
+                "channel": "webhook",
+                "target": "https://o.example/",
+                "target_hint": "https://o.example/…",
+                "secret": SECRET,
+                "events": ["run.failed", "executor.low_gas"],
+            }
+        ],
+    )
     record_run(store, 3, 0, status="failed")
     assert store.notifications.emit_operator(CHAIN, "executor.low_gas", "low:1", {"balance_wei": "0"}) is not None
     assert store.notifications.emit_operator(CHAIN, "executor.low_gas", "low:1", {"balance_wei": "0"}) is None
@@ -96,8 +114,11 @@ def test_status_changes_auto_pause_and_completion(store: Store) -> None:
     assert store.workflows.apply_status(1, 1, block=21, log_index=0, reason=0)  # owner resumed
     assert store.workflows.apply_status(1, 4, block=22, log_index=0, reason=3)  # completed
     kinds = [(e.kind, e.payload["data"]["status"]) for e in _events(store)]
-    assert kinds == [("workflow.auto_paused", "paused"), ("workflow.status_changed", "active"),
-                     ("workflow.completed", "completed")]  # fmt: skip
+    assert kinds == [
+        ("workflow.auto_paused", "paused"),
+        ("workflow.status_changed", "active"),
+        ("workflow.completed", "completed"),
+    ]
 
 
 def test_runway_low_fires_once_when_crossing(store: Store) -> None:
@@ -105,15 +126,41 @@ def test_runway_low_fires_once_when_crossing(store: Store) -> None:
     add_workflow(store)
     _subscribe(store, ["escrow.runway_low"], runway_runs=3, runway_days=0)
     per_run = 10**16 + 10**15
-    store.escrow.record(chain_id=CHAIN, block_number=2, tx_hash="0x" + "11" * 32, log_index=0, kind="deposit",
-                        account=OWNER, counterparty=OWNER, amount=5 * per_run)  # fmt: skip
+    store.escrow.record(
+        chain_id=CHAIN,
+        block_number=2,
+        tx_hash="0x" + "11" * 32,
+        log_index=0,
+        kind="deposit",
+        account=OWNER,
+        counterparty=OWNER,
+        amount=5 * per_run,
+    )
     for run in range(4):
         record_run(store, 1, run, fee=10**16, block=10 + run)
         tx = "0x" + f"{1:032x}{run:032x}"
-        store.escrow.record(chain_id=CHAIN, block_number=10 + run, tx_hash=tx, log_index=0, kind="fee",
-                            account=OWNER, counterparty=OTHER, amount=10**16, workflow_id=1)  # fmt: skip
-        store.escrow.record(chain_id=CHAIN, block_number=10 + run, tx_hash=tx, log_index=0, kind="payout",
-                            account=OWNER, counterparty=OTHER, amount=10**15, workflow_id=1)  # fmt: skip
+        store.escrow.record(
+            chain_id=CHAIN,
+            block_number=10 + run,
+            tx_hash=tx,
+            log_index=0,
+            kind="fee",
+            account=OWNER,
+            counterparty=OTHER,
+            amount=10**16,
+            workflow_id=1,
+        )
+        store.escrow.record(
+            chain_id=CHAIN,
+            block_number=10 + run,
+            tx_hash=tx,
+            log_index=0,
+            kind="payout",
+            account=OWNER,
+            counterparty=OTHER,
+            amount=10**15,
+            workflow_id=1,
+        )
     events = _events(store)
     assert [e.kind for e in events] == ["escrow.runway_low"]  # 5 -> 4 -> 3 -> 2 (here) -> 1: once
     assert events[0].payload["data"]["runway_runs"] == 2

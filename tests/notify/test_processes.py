@@ -48,13 +48,27 @@ def _free_port() -> int:
 
 def _worker(db_url: str, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path), "NOTIFY_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
-        "NOTIFY_LEASE_S": "3", "NOTIFY_POLL_S": "0.1", "NOTIFY_BACKOFF_BASE_S": "0.5", "NOTIFY_BACKOFF_MAX_S": "5",
-        "NOTIFY_MAX_ATTEMPTS": "100", "NOTIFY_TIMEOUT_S": "2", "NOTIFY_CONCURRENCY": "16", "LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(tmp_path),
+        "NOTIFY_ALLOW_PRIVATE_TARGETS": "127.0.0.0/8",
+        "NOTIFY_LEASE_S": "3",
+        "NOTIFY_POLL_S": "0.1",
+        "NOTIFY_BACKOFF_BASE_S": "0.5",
+        "NOTIFY_BACKOFF_MAX_S": "5",
+        "NOTIFY_MAX_ATTEMPTS": "100",
+        "NOTIFY_TIMEOUT_S": "2",
+        "NOTIFY_CONCURRENCY": "16",
+        "LOG_LEVEL": "WARNING",
+    }
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([AUTOMETA, "notify", "deliver", "--chain-id", str(CHAIN)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=tmp_path)  # fmt: skip
+    return subprocess.Popen(
+        [AUTOMETA, "notify", "deliver", "--chain-id", str(CHAIN)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
 
 
 def _wait(cond: object, timeout: float, what: str) -> None:
@@ -76,9 +90,16 @@ def test_kill9_outage_and_restart_lose_nothing(db_url: str, tmp_path: Path) -> N
     receiver = Receiver(SECRET, port).start()
     store = Store.open(db_url)
     add_workflow(store)
-    store.notifications.subscribe(chain_id=CHAIN, owner=OWNER, name="hook", channel="webhook",
-                                  target=f"http://127.0.0.1:{port}/hook", target_hint="h", secret=SECRET,
-                                  events=["run.executed", "run.failed"])  # fmt: skip
+    store.notifications.subscribe(
+        chain_id=CHAIN,
+        owner=OWNER,
+        name="hook",
+        channel="webhook",
+        target=f"http://127.0.0.1:{port}/hook",
+        target_hint="h",
+        secret=SECRET,
+        events=["run.executed", "run.failed"],
+    )
     workers = [_worker(db_url, tmp_path, "a"), _worker(db_url, tmp_path, "b")]
     run = 0
 
@@ -94,8 +115,11 @@ def test_kill9_outage_and_restart_lose_nothing(db_url: str, tmp_path: Path) -> N
         write(150)
         _wait(lambda: _count(store, NotifyDelivery.lease_token.is_not(None)) >= 8, 30, "deliveries in flight")
         with store.session() as s:  # the process holding the most claims right now
-            holders = s.execute(select(NotifyDelivery.lease_token, func.count()).where(
-                NotifyDelivery.lease_token.is_not(None)).group_by(NotifyDelivery.lease_token)).all()  # fmt: skip
+            holders = s.execute(
+                select(NotifyDelivery.lease_token, func.count())
+                .where(NotifyDelivery.lease_token.is_not(None))
+                .group_by(NotifyDelivery.lease_token)
+            ).all()
         assert holders, "no worker was delivering"
         victim = workers.pop(0)
         victim.send_signal(signal.SIGKILL)

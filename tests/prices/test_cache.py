@@ -127,9 +127,7 @@ async def test_use_backend_integration_false_skips_backend(coingecko: CoinGeckoS
     assert sorted(coingecko.request_ids[0]) == sorted(ASSETS)  # the whole tracked set at once
 
 
-async def test_unavailable_price_is_none_and_not_retried_at_once(
-    coingecko: CoinGeckoStub, clock: ManualClock
-) -> None:
+async def test_unavailable_price_is_none_and_not_retried_at_once(coingecko: CoinGeckoStub, clock: ManualClock) -> None:
     adapter = TieredPriceAdapter(CoinGeckoClient(coingecko.url, clock=clock), clock=clock)
     assert await adapter.get("no-such-coin") is None
     assert await adapter.get("no-such-coin") is None  # remembered for negative_ttl
@@ -140,9 +138,7 @@ async def test_unavailable_price_is_none_and_not_retried_at_once(
     assert coingecko.requests == 2
 
 
-async def test_rate_limited_upstream_gives_none_not_an_exception(
-    coingecko: CoinGeckoStub, clock: ManualClock
-) -> None:
+async def test_rate_limited_upstream_gives_none_not_an_exception(coingecko: CoinGeckoStub, clock: ManualClock) -> None:
     coingecko.fail_next(429, retry_after="3600")
     adapter = TieredPriceAdapter(CoinGeckoClient(coingecko.url, clock=clock, sleep=clock.sleep), clock=clock)
     with capture_logs() as logs:

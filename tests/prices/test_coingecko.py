@@ -141,8 +141,20 @@ def test_retry_after_forms() -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [(1, True), ("2.5", True), (Decimal("1e12"), True), (0, False), (-1, False), ("x", False),
-     (float("nan"), False), (Decimal("Infinity"), False), (10**13, False), (None, False), (True, False), ({}, False)],
+    [
+        (1, True),
+        ("2.5", True),
+        (Decimal("1e12"), True),
+        (0, False),
+        (-1, False),
+        ("x", False),
+        (float("nan"), False),
+        (Decimal("Infinity"), False),
+        (10**13, False),
+        (None, False),
+        (True, False),
+        ({}, False),
+    ],
 )
 def test_parse_usd(value: object, ok: bool) -> None:
     price, reason = parse_usd(value)

@@ -51,8 +51,9 @@ def test_new_writes_a_private_keystore_the_signer_opens(cli: Any, tmp_path: Path
 
 
 def test_import_then_show_with_and_without_the_password(cli: Any, tmp_path: Path) -> None:
-    code, out, err = cli("keys", "import", "seed.json", "--key-file", "key", "--password-file", "pw",
-                         "--scrypt-n", "4096", "--json")  # fmt: skip
+    code, out, err = cli(
+        "keys", "import", "seed.json", "--key-file", "key", "--password-file", "pw", "--scrypt-n", "4096", "--json"
+    )
     assert code == 0, err
     address = json.loads(out)["address"]
     code, out, err = cli("keys", "show", "seed.json", "--json")
@@ -69,8 +70,11 @@ def test_import_then_show_with_and_without_the_password(cli: Any, tmp_path: Path
 
 def test_show_lists_every_configured_role(cli: Any, tmp_path: Path) -> None:
     cli("keys", "import", "w.json", "--key-file", "key", "--password-file", "pw", "--scrypt-n", "4096")
-    env = {"WORKER_SIGNER": "keystore:w.json", "KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"),
-           "RELAYER_PRIVATE_KEY": "0x" + "11" * 32}  # fmt: skip
+    env = {
+        "WORKER_SIGNER": "keystore:w.json",
+        "KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"),
+        "RELAYER_PRIVATE_KEY": "0x" + "11" * 32,
+    }
     code, out, err = cli("keys", "show", "--json", "--check", env=env)
     assert code == 0, err
     rows = {row["role"]: row for row in json.loads(out)}

@@ -49,13 +49,30 @@ def test_rotation_under_load_misses_and_doubles_nothing(tmp_path: Path) -> None:
         stack.killed.add("exec-old")  # it is about to exit on purpose (drained)
         admin_key = "0x" + bytes(dev_role("admin").key).hex()
         rotate = subprocess.Popen(
-            [str(AUTOMETA), "admin", "executor", "rotate", "--new", f"keystore:{keystore}", "--old", old,
-             "--old-pid", str(stack.procs["exec-old"].pid), "--timeout", "120", "--json"],
-            env=stack.env(ADMIN_SIGNER=admin_key), cwd=stack.workdir, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        stack.wait_for("the allow-listing to be queued", lambda: any(
-            c.executor == new.address for c in pending_changes(core)))  # fmt: skip
+            [
+                str(AUTOMETA),
+                "admin",
+                "executor",
+                "rotate",
+                "--new",
+                f"keystore:{keystore}",
+                "--old",
+                old,
+                "--old-pid",
+                str(stack.procs["exec-old"].pid),
+                "--timeout",
+                "120",
+                "--json",
+            ],
+            env=stack.env(ADMIN_SIGNER=admin_key),
+            cwd=stack.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        stack.wait_for(
+            "the allow-listing to be queued", lambda: any(c.executor == new.address for c in pending_changes(core))
+        )
         assert not core.functions.accountOf(new.address).call()[2]  # queued, not applied
         # The timelock's delay passes (anvil's clock jumps); then 300 more workflows fall due over
         # 40 s, while the rotation applies the change, the new executor starts and the old drains.
@@ -68,8 +85,9 @@ def test_rotation_under_load_misses_and_doubles_nothing(tmp_path: Path) -> None:
         # The old executor is working through the second wave when the new one starts.
         stack.wait_for("the second wave to start", lambda: any(wid in second for wid, _ in stack.run_counts()), 90)
         executed_before = len(stack.run_counts())
-        stack.start("exec-new", "executor", WORKER_SIGNER=f"keystore:{keystore}",
-                    KEYSTORE_PASSWORD_FILE=str(password_file))  # fmt: skip
+        stack.start(
+            "exec-new", "executor", WORKER_SIGNER=f"keystore:{keystore}", KEYSTORE_PASSWORD_FILE=str(password_file)
+        )
         out, err = rotate.communicate(timeout=240)
         assert rotate.returncode == 0, f"{out}\n{err}\n{stack.log_tails()}"
         steps = json.loads(out.strip().splitlines()[-1])

@@ -41,7 +41,7 @@ def spellings(*secrets: str) -> list[str]:
 
 def assert_clean(text: str, secrets: list[str]) -> None:
     for secret in secrets:
-        assert secret not in text, f"a secret leaked: …{text[max(0, text.find(secret) - 80):text.find(secret)]}…"
+        assert secret not in text, f"a secret leaked: …{text[max(0, text.find(secret) - 80) : text.find(secret)]}…"
 
 
 def relayer_settings(kind: str, tmp_path: Path, kms_key: Callable[..., str], kms_proxy: KmsProxy) -> dict[str, Any]:
@@ -50,13 +50,21 @@ def relayer_settings(kind: str, tmp_path: Path, kms_key: Callable[..., str], kms
     if kind == "keystore":
         from autometa.chain.signers import write_keystore
 
-        path = write_keystore(tmp_path / "relayer.json", LocalKeySigner.from_key(RELAYER_KEY), PASSWORD,
-                              iterations=SCRYPT_N)  # fmt: skip
+        path = write_keystore(
+            tmp_path / "relayer.json", LocalKeySigner.from_key(RELAYER_KEY), PASSWORD, iterations=SCRYPT_N
+        )
         (tmp_path / "pw").write_text(PASSWORD)
-        return {"RELAYER_SIGNER": f"keystore:{path}", "KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"),
-                "RELAYER_PRIVATE_KEY": None}  # fmt: skip
-    return {"RELAYER_SIGNER": f"kms:{kms_key()}", "KMS_ENDPOINT_URL": kms_proxy.url, "KMS_RETRY_SECONDS": 1.0,
-            "RELAYER_PRIVATE_KEY": None}  # fmt: skip
+        return {
+            "RELAYER_SIGNER": f"keystore:{path}",
+            "KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw"),
+            "RELAYER_PRIVATE_KEY": None,
+        }
+    return {
+        "RELAYER_SIGNER": f"kms:{kms_key()}",
+        "KMS_ENDPOINT_URL": kms_proxy.url,
+        "KMS_RETRY_SECONDS": 1.0,
+        "RELAYER_PRIVATE_KEY": None,
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -88,8 +96,15 @@ async def test_no_secret_in_reprs_logs_errors_or_api_responses(
         deposit(dev_chain, USER, 2 * 10**18)
         created = await api.typed.create_signed(USER, seed_body())  # relayed: the signer signed it
         assert created.workflow_id >= 0
-        for path in ["/healthz", "/api/contracts", "/api/workers", "/metrics", f"/api/workflow/{created.workflow_id}",
-                     "/api/stats", "/"]:  # fmt: skip
+        for path in [
+            "/healthz",
+            "/api/contracts",
+            "/api/workers",
+            "/metrics",
+            f"/api/workflow/{created.workflow_id}",
+            "/api/stats",
+            "/",
+        ]:
             reply = await api.client.get(path)
             assert reply.status_code < 500, (path, reply.text)
             responses.append(reply.text)
@@ -106,8 +121,15 @@ async def test_no_secret_in_reprs_logs_errors_or_api_responses(
             retried = await api.client.post("/api/workflow/create", json=signed_create(seed_body(), prepared, USER))
             assert retried.status_code == 200, retried.text  # the same signed intent goes through afterwards
             responses.append(retried.text)
-        reprs = [repr(signer), str(signer), repr(relayer.sender), repr(api.settings), str(api.settings),
-                 api.settings.model_dump_json(), repr(api.services)]  # fmt: skip
+        reprs = [
+            repr(signer),
+            str(signer),
+            repr(relayer.sender),
+            repr(api.settings),
+            str(api.settings),
+            api.settings.model_dump_json(),
+            repr(api.services),
+        ]
         with pytest.raises(TypeError):
             pickle.dumps(signer)
     finally:

@@ -37,25 +37,35 @@ def _signers(kind: str, tmp_path: Path, kms_key: Callable[..., str], kms_proxy: 
     if kind == "keystore":
         env = {}
         for role in ("WORKER", "RELAYER"):
-            path = write_keystore(tmp_path / f"{role.lower()}.json", LocalKeySigner.from_key(os.urandom(32)),
-                                  PASSWORD, iterations=SCRYPT_N)  # fmt: skip
+            path = write_keystore(
+                tmp_path / f"{role.lower()}.json",
+                LocalKeySigner.from_key(os.urandom(32)),
+                PASSWORD,
+                iterations=SCRYPT_N,
+            )
             env[f"{role}_SIGNER"] = f"keystore:{path}"
         (tmp_path / "pw").write_text(PASSWORD)
         return {**env, "KEYSTORE_PASSWORD_FILE": str(tmp_path / "pw")}
-    return {"WORKER_SIGNER": f"kms:{kms_key()}", "RELAYER_SIGNER": f"kms:{kms_key()}",
-            "KMS_ENDPOINT_URL": kms_proxy.url, **AWS_ENV}  # fmt: skip
+    return {
+        "WORKER_SIGNER": f"kms:{kms_key()}",
+        "RELAYER_SIGNER": f"kms:{kms_key()}",
+        "KMS_ENDPOINT_URL": kms_proxy.url,
+        **AWS_ENV,
+    }
 
 
 def _address(spec: str, env: dict[str, str]) -> str:
-    out = subprocess.run([str(AUTOMETA), "keys", "export-address", spec], env=env, capture_output=True, text=True,
-                         timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [str(AUTOMETA), "keys", "export-address", spec], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
 @pytest.fixture(params=["keystore", "kms"])
-def cluster(request: pytest.FixtureRequest, tmp_path: Path, kms_key: Callable[..., str],
-            kms_proxy: KmsProxy) -> Iterator[dict[str, Any]]:  # fmt: skip
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, kms_key: Callable[..., str], kms_proxy: KmsProxy
+) -> Iterator[dict[str, Any]]:
     anvil = Anvil(block_time=1).start()
     procs: list[subprocess.Popen[str]] = []
     stub = CoinGeckoStub({"ethereum": 3250, "bitcoin": 95000}).__enter__()
@@ -74,14 +84,24 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, kms_key: Callable[..
         with fresh_pg_database("autometa_signer_flow") as db_url, redis_database() as redis_url:
             port = free_port()
             env = {
-                **base, "MOONBASE_RPC": anvil.url, "REGISTRY_ADDRESS": dep.address, "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path), "API_PORT": str(port),
-                "PRICE_FEED_URL": stub.url, "BACKEND_API_URL": f"http://127.0.0.1:{port}", "POLL_INTERVAL": "1",
-            }  # fmt: skip
+                **base,
+                "MOONBASE_RPC": anvil.url,
+                "REGISTRY_ADDRESS": dep.address,
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "DATA_DIR": str(tmp_path),
+                "API_PORT": str(port),
+                "PRICE_FEED_URL": stub.url,
+                "BACKEND_API_URL": f"http://127.0.0.1:{port}",
+                "POLL_INTERVAL": "1",
+            }
             for role in ("api", "scheduler", "executor"):
                 log = open(tmp_path / f"{role}.log", "w")  # noqa: SIM115 - closed with the process
-                procs.append(subprocess.Popen([str(AUTOMETA), role], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                              text=True, cwd=tmp_path))  # fmt: skip
+                procs.append(
+                    subprocess.Popen(
+                        [str(AUTOMETA), role], env=env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+                    )
+                )
             client = AutometaClient(f"http://127.0.0.1:{port}", timeout=30)
             deadline = time.monotonic() + 60
             while True:
@@ -90,12 +110,20 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path, kms_key: Callable[..
                     break
                 except Exception:
                     for p in procs:
-                        assert p.poll() is None, "\n".join((tmp_path / f"{r}.log").read_text()[-2000:]
-                                                           for r in ("api", "executor"))  # fmt: skip
+                        assert p.poll() is None, "\n".join(
+                            (tmp_path / f"{r}.log").read_text()[-2000:] for r in ("api", "executor")
+                        )
                     assert time.monotonic() < deadline, "the API did not come up"
                     time.sleep(0.3)
-            yield {"w3": w3, "dep": dep, "client": client, "logs": tmp_path, "kind": request.param,
-                   "worker": worker, "relayer": relayer}  # fmt: skip
+            yield {
+                "w3": w3,
+                "dep": dep,
+                "client": client,
+                "logs": tmp_path,
+                "kind": request.param,
+                "worker": worker,
+                "relayer": relayer,
+            }
     finally:
         for p in procs:
             p.terminate()
@@ -116,11 +144,13 @@ def test_seed_flow_with_each_signer(cluster: dict[str, Any]) -> None:
     created = client.create_signed(
         user,
         {
-            "user_address": user.address, "trigger_type": 2,
+            "user_address": user.address,
+            "trigger_type": 2,
             "trigger_data": {"token": "ethereum", "comparator": 0, "price_usd": 3200.0},
-            "action_type": 0, "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
+            "action_type": 0,
+            "action_data": {"to": recipient.address, "amount_wei": "1000000000000000000"},
         },
-    )  # fmt: skip
+    )
     create_tx = w3.eth.get_transaction(created.tx_hash)  # type: ignore[attr-defined]
     assert create_tx["from"] == cluster["relayer"]  # relayed with the configured signer
     before = w3.eth.get_balance(recipient.address)

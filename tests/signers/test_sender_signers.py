@@ -32,8 +32,9 @@ async def rpc(w3: AsyncWeb3[Any], method: str, *params: Any) -> Any:
     return reply.get("result")
 
 
-async def assert_exactly_once(w3: AsyncWeb3[Any], sender: TransactionSender, journal: InMemoryJournal,
-                              signer: Signer, sent: list[Any]) -> None:  # fmt: skip
+async def assert_exactly_once(
+    w3: AsyncWeb3[Any], sender: TransactionSender, journal: InMemoryJournal, signer: Signer, sent: list[Any]
+) -> None:
     """Nonces 0..n-1 with no gap, each mined once, every journal entry mined, nothing else sent."""
     n = len(sent)
     assert sorted(s.nonce for s in sent) == list(range(n))
@@ -153,8 +154,9 @@ async def test_kms_down_past_the_retry_window_fails_sends_without_burning_nonces
     sender = TransactionSender(w3, signer, journal=journal, config=FAST)
     sent = [await sender.send(transfer(i + 1), f"before-{i}") for i in range(5)]
     kms_proxy.down()
-    outcomes = await asyncio.gather(*(sender.send(transfer(100), f"during-{i}") for i in range(4)),
-                                    return_exceptions=True)  # fmt: skip
+    outcomes = await asyncio.gather(
+        *(sender.send(transfer(100), f"during-{i}") for i in range(4)), return_exceptions=True
+    )
     assert all(isinstance(o, SigningFailed) for o in outcomes), outcomes
     assert "unavailable for 1 s" in str(outcomes[0])
     assert len(journal.all()) == 5  # the failed ones left nothing behind

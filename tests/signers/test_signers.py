@@ -54,8 +54,10 @@ def test_transactions_and_messages_recover_to_the_signers_address(
     assert Account.recover_message(message, signature=signer.sign_message(message).signature) == signer.address
     typed = {
         "types": {"EIP712Domain": [{"name": "name", "type": "string"}], "Ping": [{"name": "n", "type": "uint256"}]},
-        "primaryType": "Ping", "domain": {"name": "Autometa"}, "message": {"n": 1},
-    }  # fmt: skip
+        "primaryType": "Ping",
+        "domain": {"name": "Autometa"},
+        "message": {"n": 1},
+    }
     signable = encode_typed_data(full_message=typed)
     assert Account.recover_message(signable, signature=signer.sign_message(signable).signature) == signer.address
 
@@ -182,9 +184,12 @@ def test_spec_parsing() -> None:
     assert parse_spec("kms:arn:aws:kms:eu-west-1:111122223333:key/abc").target.endswith("key/abc")
     assert "ab" * 32 not in repr(parse_spec("key:0x" + "ab" * 32))
     for bad, why in [
-        ("vault:x", "expected key:0x…"), ("key:0x12", "32-byte hex"), ("kms:", "KMS key id"),
-        ("keystore:", "path"), ("keystore:/k.json?pasword_file=x", "unknown keystore option"),
-    ]:  # fmt: skip
+        ("vault:x", "expected key:0x…"),
+        ("key:0x12", "32-byte hex"),
+        ("kms:", "KMS key id"),
+        ("keystore:", "path"),
+        ("keystore:/k.json?pasword_file=x", "unknown keystore option"),
+    ]:
         with pytest.raises(ValueError, match=why):
             parse_spec(bad)
 
@@ -269,11 +274,14 @@ def test_executor_with_a_bad_signer_stops_at_start_naming_the_setting(
     runner = CliRunner()
     cases = [
         ({"WORKER_SIGNER": "vault:x"}, 2, "WORKER_SIGNER is not a signer spec"),
-        ({"WORKER_SIGNER": f"kms:{kms_key('RSA_2048')}", "KMS_ENDPOINT_URL": kms_proxy.url}, 2,
-         "WORKER_SIGNER: KMS key"),
+        (
+            {"WORKER_SIGNER": f"kms:{kms_key('RSA_2048')}", "KMS_ENDPOINT_URL": kms_proxy.url},
+            2,
+            "WORKER_SIGNER: KMS key",
+        ),
         ({"WORKER_SIGNER": f"keystore:{tmp_path / 'none.json'}"}, 2, "none.json does not exist"),
         ({"WORKER_SIGNER": "key:0x" + "42" * 32}, 1, "is not an allow-listed executor"),
-    ]  # fmt: skip
+    ]
     for env, code, message in cases:
         result = runner.invoke(app, ["executor"], env=env)
         assert result.exit_code == code, (env, result.stdout, result.stderr)

@@ -82,8 +82,7 @@ def test_a_busy_writer_in_another_process_does_not_starve_this_one(tmp_path: Pat
                 started = time.monotonic()
                 with write_session(store.sessions) as s:
                     waits.append(time.monotonic() - started)
-                    s.add(Heartbeat(worker_id=f"m{len(waits)}", role="notify", started_at=_now(),
-                                          last_seen=_now()))  # fmt: skip
+                    s.add(Heartbeat(worker_id=f"m{len(waits)}", role="notify", started_at=_now(), last_seen=_now()))
                 time.sleep(0.005)
         finally:
             proc.communicate(timeout=30)

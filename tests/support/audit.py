@@ -57,8 +57,7 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicates or self.missed or self.unexpected or self.store_mismatches
-                    or self.escrow_error_wei)  # fmt: skip
+        return not (self.duplicates or self.missed or self.unexpected or self.store_mismatches or self.escrow_error_wei)
 
     def summary(self) -> dict[str, Any]:
         out = asdict(self)
@@ -105,11 +104,19 @@ def chain_facts(w3: Web3, address: str, from_block: int, to_block: int | None = 
             if name == "WorkflowCreated":
                 facts.created[int(a.workflowId)] = (to_checksum_address(a.owner), WorkflowSpec.from_abi(a.spec))
             elif name == "RunExecuted":
-                facts.executed.append({**where, "run": (int(a.workflowId), int(a.runIndex)), "success": bool(a.success),
-                                       "fee": int(a.fee), "executor": to_checksum_address(a.executor)})  # fmt: skip
+                facts.executed.append(
+                    {
+                        **where,
+                        "run": (int(a.workflowId), int(a.runIndex)),
+                        "success": bool(a.success),
+                        "fee": int(a.fee),
+                        "executor": to_checksum_address(a.executor),
+                    }
+                )
             elif name == "RunSkipped":
-                facts.skipped.append({**where, "run": (int(a.workflowId), int(a.runIndex)),
-                                      "reason": SkipReason(a.reason).label})  # fmt: skip
+                facts.skipped.append(
+                    {**where, "run": (int(a.workflowId), int(a.runIndex)), "reason": SkipReason(a.reason).label}
+                )
             elif name == "Deposited":
                 facts.deposits.append({**where, "account": to_checksum_address(a.user), "amount": int(a.amount)})
             elif name == "Withdrawn":
@@ -236,8 +243,11 @@ def audit(
 
         if checkpoint is None or checkpoint < max([e["block"] for e in facts.executed + facts.skipped] or [0]):
             differ(f"indexer checkpoint {checkpoint} behind the last run log")
-        indexed = {(r.tx_hash, int(r.log_index)): r for r in store_rows if r.log_index is not None
-                   and not (r.tx_hash or "").startswith(MARKER_PREFIX)}  # fmt: skip
+        indexed = {
+            (r.tx_hash, int(r.log_index)): r
+            for r in store_rows
+            if r.log_index is not None and not (r.tx_hash or "").startswith(MARKER_PREFIX)
+        }
         seen: set[tuple[str, int]] = set()
         for e in facts.executed:
             key = (e["tx"], e["log_index"])
@@ -281,10 +291,16 @@ def audit(
                 differ(f"workflow {wid} in the store was never created on the chain")
         chain_ledger = Counter(_ledger(facts))
         store_ledger = Counter(
-            (e.tx_hash, e.kind, int(e.log_index), e.account,
-             e.counterparty if e.kind in ("fee", "reimburse") else None, int(e.amount))
+            (
+                e.tx_hash,
+                e.kind,
+                int(e.log_index),
+                e.account,
+                e.counterparty if e.kind in ("fee", "reimburse") else None,
+                int(e.amount),
+            )
             for e in store_escrow
-        )  # fmt: skip
+        )
         for item in (chain_ledger - store_ledger).elements():
             differ(f"escrow movement missing from the store: {item}")
         for item in (store_ledger - chain_ledger).elements():

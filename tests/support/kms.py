@@ -51,8 +51,10 @@ AWS_ENV = {
 
 _request = threading.local()  # moto serves each request on its own thread
 _HASHES: dict[str, hashes.HashAlgorithm] = {
-    "ECDSA_SHA_256": hashes.SHA256(), "ECDSA_SHA_384": hashes.SHA384(), "ECDSA_SHA_512": hashes.SHA512(),
-}  # fmt: skip
+    "ECDSA_SHA_256": hashes.SHA256(),
+    "ECDSA_SHA_384": hashes.SHA384(),
+    "ECDSA_SHA_512": hashes.SHA512(),
+}
 
 
 def _sign_digests_as_aws_does() -> None:

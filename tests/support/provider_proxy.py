@@ -27,9 +27,14 @@ BLOCK_TIME_S = 2
 
 class PublicProviderProxy(RpcProxy):
     def __init__(
-        self, upstream: str, *, log_blocks: int = LOG_BLOCK_CAP, log_results: int = LOG_RESULT_CAP,
-        rate: int | None = None, retry_after: float = RETRY_AFTER_S,
-    ) -> None:  # fmt: skip
+        self,
+        upstream: str,
+        *,
+        log_blocks: int = LOG_BLOCK_CAP,
+        log_results: int = LOG_RESULT_CAP,
+        rate: int | None = None,
+        retry_after: float = RETRY_AFTER_S,
+    ) -> None:
         """`rate`: requests per second before 429 (None: unlimited; `public` uses RATE_PER_S)."""
         super().__init__(upstream)
         self.log_blocks, self.log_results = log_blocks, log_results

@@ -79,8 +79,16 @@ class RpcProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fault(self, method: str, kind: str, *, times: int | None = None, probability: float = 1.0,
-              seconds: float = 0.0, status: int = 503) -> Rule:  # fmt: skip
+    def fault(
+        self,
+        method: str,
+        kind: str,
+        *,
+        times: int | None = None,
+        probability: float = 1.0,
+        seconds: float = 0.0,
+        status: int = 503,
+    ) -> Rule:
         rule = Rule(method, kind, times, probability, seconds, status)
         with self._lock:
             self._rules.append(rule)
@@ -216,8 +224,9 @@ class RpcProxy:
                 writer.close()
 
     @staticmethod
-    def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool = True,
-                 extra: str = "") -> None:  # fmt: skip
+    def _respond(
+        writer: asyncio.StreamWriter, status: int, body: bytes, keep_alive: bool = True, extra: str = ""
+    ) -> None:
         reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"

@@ -55,8 +55,9 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not installed")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -133,8 +134,9 @@ class PrivatePostgres:
         return self
 
     def start(self) -> PrivatePostgres:
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "30",
-                  "start")  # fmt: skip
+        self._run(
+            _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "30", "start"
+        )
         return self
 
     def stop(self, mode: str = "immediate") -> None:

@@ -55,9 +55,14 @@ def recipient(i: int) -> str:
 def native_spec(trigger_type: int, trigger_data: dict[str, Any], to: str, amount: int = 10**12) -> WorkflowSpec:
     # 60k gas: a transfer that creates the recipient's account needs more than the 30k default.
     return WorkflowSpec.model_validate(
-        {"trigger_type": trigger_type, "trigger_data": trigger_data, "action_type": 0,
-         "action_data": {"to": to, "amount_wei": amount}, "gas_limit": 60_000}
-    )  # fmt: skip
+        {
+            "trigger_type": trigger_type,
+            "trigger_data": trigger_data,
+            "action_type": 0,
+            "action_data": {"to": to, "amount_wei": amount},
+            "gas_limit": 60_000,
+        }
+    )
 
 
 @contextlib.contextmanager
@@ -136,8 +141,11 @@ class Stack:
         """What the profile's proxy saw: requests by method and 429 answers (empty without one)."""
         if self.proxy is None:
             return {}
-        return {"rpc_requests": sum(self.proxy.calls.values()), "rpc_rate_limited": sum(self.proxy.limited.values()),
-                "rpc_refused": dict(getattr(self.proxy, "refused", {}))}  # fmt: skip
+        return {
+            "rpc_requests": sum(self.proxy.calls.values()),
+            "rpc_rate_limited": sum(self.proxy.limited.values()),
+            "rpc_refused": dict(getattr(self.proxy, "refused", {})),
+        }
 
     def head_timestamp(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
@@ -156,10 +164,16 @@ class Stack:
             kind = int(spec.trigger_type)
             if kind not in gas:
                 gas[kind] = int(call.estimate_gas({"from": account.address}) * 1.3) + 20_000
-            tx = call.build_transaction({
-                "from": account.address, "nonce": nonces[account.address], "gas": gas[kind],
-                "maxFeePerGas": max_fee, "maxPriorityFeePerGas": 10**9, "chainId": self.dep.chain_id,
-            })  # fmt: skip
+            tx = call.build_transaction(
+                {
+                    "from": account.address,
+                    "nonce": nonces[account.address],
+                    "gas": gas[kind],
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": 10**9,
+                    "chainId": self.dep.chain_id,
+                }
+            )
             nonces[account.address] += 1
             hashes.append(self.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction))
         ids = []
@@ -192,8 +206,10 @@ class Stack:
             if done == wanted:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(wanted - done)} of {len(wanted)} workflows not executed in {timeout} s: "
-                                     f"{sorted(wanted - done)[:20]} …\n{self.log_tails()}")  # fmt: skip
+                raise AssertionError(
+                    f"{len(wanted - done)} of {len(wanted)} workflows not executed in {timeout} s: "
+                    f"{sorted(wanted - done)[:20]} …\n{self.log_tails()}"
+                )
             self.check_alive()
             time.sleep(0.5)
 
@@ -304,9 +320,14 @@ class Stack:
 
 @contextlib.contextmanager
 def distributed_stack(
-    database_url: str, executors: tuple[int, ...] = EXECUTOR_KEYS, owners: tuple[int, ...] = OWNER_KEYS,
-    deposit_wei: int = 100 * 10**18, redis_url: str | None = None, rpc_profile: str = "none", **settings: str,
-) -> Iterator[Stack]:  # fmt: skip
+    database_url: str,
+    executors: tuple[int, ...] = EXECUTOR_KEYS,
+    owners: tuple[int, ...] = OWNER_KEYS,
+    deposit_wei: int = 100 * 10**18,
+    redis_url: str | None = None,
+    rpc_profile: str = "none",
+    **settings: str,
+) -> Iterator[Stack]:
     """Anvil with the dev stack, executors allow-listed, owners' deposits made; processes are
     started by the caller and always stopped (then anvil) when the block exits. `redis_url`: a
     Redis of the caller's (a private server a test restarts) instead of a shared-server database.
@@ -335,10 +356,18 @@ def distributed_stack(
             stack.proxy, stack.block_time = PublicProviderProxy.public(anvil.url).start(), BLOCK_TIME_S
         rpc = stack.proxy.url if stack.proxy else anvil.url
         stack.settings = {
-            "NETWORK": "dev", "MOONBASE_RPC": rpc, "REGISTRY_ADDRESS": dep.address, "REDIS_URL": redis_url,
-            "DATABASE_URL": database_url, "DATA_DIR": tmp, "USE_BACKEND_INTEGRATION": "false",
-            "LOG_LEVEL": "INFO", "POLL_INTERVAL": "1", "BLOCK_TIME_S": str(stack.block_time), **settings,
-        }  # fmt: skip
+            "NETWORK": "dev",
+            "MOONBASE_RPC": rpc,
+            "REGISTRY_ADDRESS": dep.address,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "DATA_DIR": tmp,
+            "USE_BACKEND_INTEGRATION": "false",
+            "LOG_LEVEL": "INFO",
+            "POLL_INTERVAL": "1",
+            "BLOCK_TIME_S": str(stack.block_time),
+            **settings,
+        }
         try:
             yield stack
         finally:

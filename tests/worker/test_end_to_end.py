@@ -38,9 +38,12 @@ async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: 
     await queue.startup()
     indexer = EventIndexer(w3, store, dep.address, dep.block)
     scheduler = Scheduler(
-        aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
+        aw3,
+        IndexerWorkflowSource(indexer),
+        queue,
+        PriceReader(aw3, dep.address),
         follower=BlockFollower(aw3, poll_interval=0.2),
-    )  # fmt: skip
+    )
     executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store, batch_size=10)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
@@ -90,9 +93,12 @@ async def test_100_runs_due_together_each_execute_exactly_once(any_chain, tmp_pa
     await queue.startup()
     indexer = EventIndexer(w3, store, dep.address, dep.block)
     scheduler = Scheduler(
-        aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
+        aw3,
+        IndexerWorkflowSource(indexer),
+        queue,
+        PriceReader(aw3, dep.address),
         follower=BlockFollower(aw3, poll_interval=0.2),
-    )  # fmt: skip
+    )
     executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]

@@ -157,8 +157,9 @@ async def test_an_executor_with_no_free_slot_leaves_the_runs_to_others(dev_chain
     for q in (busy, other):
         await q.startup()
     aw3 = connect_async(dev_chain.url)
-    executor = Executor(aw3, address, TransactionSender(aw3, dev_role("executor")), busy, batch_size=5,
-                        max_concurrent=1)  # fmt: skip
+    executor = Executor(
+        aw3, address, TransactionSender(aw3, dev_role("executor")), busy, batch_size=5, max_concurrent=1
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(executor.run(stop))
     try:
@@ -197,7 +198,12 @@ async def test_a_broke_executor_hands_its_jobs_back_and_stops_reading(dev_chain,
     for q in (queue, other):
         await q.startup()
     aw3 = connect_async(dev_chain.url)
-    executor = Executor(aw3, address, TransactionSender(aw3, broke), queue, )
+    executor = Executor(
+        aw3,
+        address,
+        TransactionSender(aw3, broke),
+        queue,
+    )
     jobs = [Job(wid, 0, 0, float(t0 + 120), gas_limit=30_000) for wid in ids]
     stop = asyncio.Event()
     with capture_logs() as logs:

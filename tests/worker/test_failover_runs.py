@@ -41,8 +41,13 @@ async def test_runs_execute_exactly_once_when_the_first_endpoint_dies(dev_chain,
         queue = InMemoryJobQueue()
         await queue.startup()
         indexer = EventIndexer(connect(urls, cooldown_s=60), store, dep.address, dep.block)
-        scheduler = Scheduler(aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
-                              follower=BlockFollower(aw3, poll_interval=0.2))  # fmt: skip
+        scheduler = Scheduler(
+            aw3,
+            IndexerWorkflowSource(indexer),
+            queue,
+            PriceReader(aw3, dep.address),
+            follower=BlockFollower(aw3, poll_interval=0.2),
+        )
         sender = TransactionSender(aw3, executor_key, config=SenderConfig(poll_interval=0.1))
         executor = Executor(aw3, dep.address, sender, queue, store, batch_size=5, max_concurrent=2)
         stop = asyncio.Event()

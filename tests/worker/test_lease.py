@@ -43,10 +43,13 @@ async def test_standby_scheduler_takes_over(dev_chain, redis_prefix: str) -> Non
         queue = RedisJobQueue(REDIS_URL, redis_prefix)
         await queue.startup()
         scheduler = Scheduler(
-            w3, ChainWorkflowSource(w3, address), queue, PriceReader(w3, address),
+            w3,
+            ChainWorkflowSource(w3, address),
+            queue,
+            PriceReader(w3, address),
             lease=RedisLease(redis, f"{redis_prefix}:lease", ttl_s=1.5, holder=name),
             follower=BlockFollower(w3, poll_interval=0.2),
-        )  # fmt: skip
+        )
         stop = asyncio.Event()
         schedulers.append(scheduler)
         stops.append(stop)

@@ -38,8 +38,9 @@ async def test_seed_flow_through_the_public_profile(dev_chain, tmp_path: Path) -
         await queue.startup()
         indexer = EventIndexer(connect(proxy.url), store, dep.address, dep.block)
         follower = BlockFollower(aw3, ws_url_for(proxy.url), poll_interval=1.0)
-        scheduler = Scheduler(aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address),
-                              follower=follower)  # fmt: skip
+        scheduler = Scheduler(
+            aw3, IndexerWorkflowSource(indexer), queue, PriceReader(aw3, dep.address), follower=follower
+        )
         executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]

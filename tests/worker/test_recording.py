@@ -18,10 +18,21 @@ CHAIN, EXECUTOR, TX = 31337, "0x" + "ee" * 20, "0x" + "ab" * 32
 
 def _onchain(store: Store, wid: int, log_index: int, **kw: Any) -> None:
     store.executions.record_onchain(
-        chain_id=CHAIN, workflow_id=wid, run_index=0, tx_hash=TX, log_index=log_index, block_number=10,
-        status="success", included_at=1_700_000_000, executor=EXECUTOR, gas_used=50_000, gas_price=10**9,
-        fee=55_000 * 10**9, premium_bps=0, **kw,
-    )  # fmt: skip
+        chain_id=CHAIN,
+        workflow_id=wid,
+        run_index=0,
+        tx_hash=TX,
+        log_index=log_index,
+        block_number=10,
+        status="success",
+        included_at=1_700_000_000,
+        executor=EXECUTOR,
+        gas_used=50_000,
+        gas_price=10**9,
+        fee=55_000 * 10**9,
+        premium_bps=0,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -42,8 +53,9 @@ def test_a_batch_is_one_transaction(store: Store) -> None:
     with store.executions.batch(runs):
         for wid in (1, 2, 3):
             _onchain(store, wid, wid - 1)
-            store.executions.record_offchain(chain_id=CHAIN, workflow_id=wid, run_index=0, tx_hash=TX,
-                                             triggered_at=1_699_999_990, executor=EXECUTOR)  # fmt: skip
+            store.executions.record_offchain(
+                chain_id=CHAIN, workflow_id=wid, run_index=0, tx_hash=TX, triggered_at=1_699_999_990, executor=EXECUTOR
+            )
     for wid in (1, 2, 3):
         (row,) = store.executions.for_run(CHAIN, wid, 0)
         assert row.status == "success" and row.latency_s == 10 and row.reported_at is not None
@@ -64,8 +76,9 @@ def _indexer_waits_and_merges(database_url: str) -> None:
         with executor_store.executions.batch([(CHAIN, 5, 0, TX)]):
             inside.set()
             release.wait(10)
-            executor_store.executions.record_offchain(chain_id=CHAIN, workflow_id=5, run_index=0, tx_hash=TX,
-                                                      triggered_at=1_699_999_990, executor=EXECUTOR)  # fmt: skip
+            executor_store.executions.record_offchain(
+                chain_id=CHAIN, workflow_id=5, run_index=0, tx_hash=TX, triggered_at=1_699_999_990, executor=EXECUTOR
+            )
 
     def indexer() -> None:
         _onchain(indexer_store, 5, 7)

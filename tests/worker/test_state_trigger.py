@@ -33,8 +33,9 @@ def _sel(signature: str) -> str:
 
 
 def _data(target: str, calldata: str, comparator: str, threshold: int | str, **extra: Any) -> StateTriggerData:
-    return StateTriggerData.model_validate({"target": target, "calldata": calldata, "comparator": comparator,
-                                            "threshold": threshold, **extra})  # fmt: skip
+    return StateTriggerData.model_validate(
+        {"target": target, "calldata": calldata, "comparator": comparator, "threshold": threshold, **extra}
+    )
 
 
 class CountingCalls:
@@ -60,9 +61,22 @@ async def test_every_read_type_and_comparator_decides_like_python(dev_chain) -> 
     token, feed, core = dep.token, dep.feeds["ethereum"], supply.address
     total = int(w3.eth.call({"to": token, "data": _sel("totalSupply()")}).hex(), 16)
     answer = -5 * 10**8  # a negative answer: int256 must be read signed
-    transact(w3, dev_role("admin"), w3.eth.contract(feed, abi=[{"name": "updateAnswer", "type": "function",
-             "inputs": [{"name": "a", "type": "int256"}], "outputs": [], "stateMutability": "nonpayable"}])
-             .functions.updateAnswer(answer))  # fmt: skip
+    transact(
+        w3,
+        dev_role("admin"),
+        w3.eth.contract(
+            feed,
+            abi=[
+                {
+                    "name": "updateAnswer",
+                    "type": "function",
+                    "inputs": [{"name": "a", "type": "int256"}],
+                    "outputs": [],
+                    "stateMutability": "nonpayable",
+                }
+            ],
+        ).functions.updateAnswer(answer),
+    )
     admin = dev_role("admin").address
     price_call = _sel("currentPrice(bytes32,uint64)") + b"ethereum".ljust(32, b"\0").hex() + "00" * 32
     ok = int(w3.eth.call({"to": core, "data": price_call})[:32].hex(), 16)  # false: a negative answer
@@ -74,8 +88,12 @@ async def test_every_read_type_and_comparator_decides_like_python(dev_chain) -> 
     for op, fn in OPS.items():
         for delta in (-1, 0, 1):
             cases.append((_data(token, _sel("totalSupply()"), op, total + delta), fn(total, total + delta)))
-            cases.append((_data(feed, _sel("latestRoundData()"), op, answer + delta, word=1, read_as="int256"),
-                          fn(answer, answer + delta)))  # fmt: skip
+            cases.append(
+                (
+                    _data(feed, _sel("latestRoundData()"), op, answer + delta, word=1, read_as="int256"),
+                    fn(answer, answer + delta),
+                )
+            )
     for op in ("==", "!="):
         cases.append((_data(core, _sel("owner()"), op, admin, read_as="address"), op == "=="))
         cases.append((_data(core, _sel("owner()"), op, dev_role("user").address, read_as="address"), op == "!="))
@@ -116,8 +134,12 @@ async def test_identical_calls_are_read_once_in_chunks(dev_chain, chunk: int) ->
     counter = CountingCalls(aw3)
     results = await read_calls(aw3, calls, "latest", chunk=chunk)
     assert counter.count == math.ceil(len(holders) / chunk)
-    balances = {h: int(w3.eth.call({"to": token, "data": _sel("balanceOf(address)") + "00" * 12 + h[2:].lower()})
-                       .hex() or "0", 16) for h in holders}  # fmt: skip
+    balances = {
+        h: int(
+            w3.eth.call({"to": token, "data": _sel("balanceOf(address)") + "00" * 12 + h[2:].lower()}).hex() or "0", 16
+        )
+        for h in holders
+    }
     holding = sorted(book.take_holding(results))
     expected = sorted(n * 40 + i + 1 for n, h in enumerate(holders) for i in range(40) if balances[h] > i * 10**18)
     assert holding == expected and any(balances.values())

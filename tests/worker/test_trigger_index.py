@@ -60,8 +60,14 @@ class NaiveIndex:
 
 entries = st.builds(
     lambda wid, run, kind, due, span, token, comparator, threshold: TriggerEntry(
-        wid, run, kind, due, 0 if span is None else due + span, token if kind is TriggerType.PRICE else None,
-        comparator, threshold,
+        wid,
+        run,
+        kind,
+        due,
+        0 if span is None else due + span,
+        token if kind is TriggerType.PRICE else None,
+        comparator,
+        threshold,
     ),
     wid=st.integers(1, 40),
     run=st.integers(0, 3),
@@ -71,7 +77,7 @@ entries = st.builds(
     token=st.sampled_from(TOKENS),
     comparator=st.sampled_from(list(Comparator)),
     threshold=st.integers(1, 20),
-)  # fmt: skip
+)
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("upsert"), entries),
@@ -119,8 +125,10 @@ def test_index_matches_naive_scan(ops: list[tuple[str, object]], bulk: bool) -> 
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 10**12), st.sampled_from(list(Comparator))), min_size=1, max_size=300),
-       st.integers(1, 10**12))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.integers(1, 10**12), st.sampled_from(list(Comparator))), min_size=1, max_size=300),
+    st.integers(1, 10**12),
+)
 def test_bulk_load_then_tick_matches_scan(thresholds: list[tuple[int, Comparator]], price: int) -> None:
     index = TriggerIndex()
     batch = [TriggerEntry(i + 1, 0, TriggerType.PRICE, 0, 0, "ethereum", c, t) for i, (t, c) in enumerate(thresholds)]
@@ -134,8 +142,14 @@ def test_bulk_load_then_tick_matches_scan(thresholds: list[tuple[int, Comparator
     assert index.crossed("ethereum", price, 2) == []  # fired once, not every block
 
 
-def _state(trigger_type: int, data: dict[str, object], run_count: int = 0, last_run: int = 0,
-           status: Status = Status.ACTIVE, max_runs: int | None = None) -> WorkflowState:  # fmt: skip
+def _state(
+    trigger_type: int,
+    data: dict[str, object],
+    run_count: int = 0,
+    last_run: int = 0,
+    status: Status = Status.ACTIVE,
+    max_runs: int | None = None,
+) -> WorkflowState:
     spec = WorkflowSpec.model_validate(
         {
             "trigger_type": trigger_type,

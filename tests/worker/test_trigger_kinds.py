@@ -16,8 +16,12 @@ from autometa.worker.trigger_index import TriggerEntry, TriggerIndex, entry_from
 from autometa.worker.triggers import evaluators
 
 OWNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-BODY = {"trigger_type": 1, "trigger_data": {"interval": 60}, "action_type": 0,
-        "action_data": {"to": OWNER, "amount_wei": "1"}}  # fmt: skip
+BODY = {
+    "trigger_type": 1,
+    "trigger_data": {"interval": 60},
+    "action_type": 0,
+    "action_data": {"to": OWNER, "amount_wei": "1"},
+}
 
 
 def _state(wid: int, kind: int | None = None) -> WorkflowState:

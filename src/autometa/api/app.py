@@ -81,17 +81,31 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.state.services = services  # usable without the lifespan too (e.g. httpx.ASGITransport)
     install_handlers(app)
     app.state.stopping = asyncio.Event()  # set when the server starts shutting down (ends live streams)
-    for router in (utils.router, price.router, workflow.router, stream.router, executions.router, stats.router,
-                   workers.router, metrics.router, escrow.router, dashboard.router, notifications.router):  # fmt: skip
+    for router in (
+        utils.router,
+        price.router,
+        workflow.router,
+        stream.router,
+        executions.router,
+        stats.router,
+        workers.router,
+        metrics.router,
+        escrow.router,
+        dashboard.router,
+        notifications.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.add_middleware(PriceFastPath, state=app.state)  # inside CORS and metrics
     if settings.CORS_ORIGINS:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key"], max_age=600,
-        )  # fmt: skip
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key"],
+            max_age=600,
+        )
     app.add_middleware(MetricsMiddleware)
     if settings.API_KEY is None:
         _drop_api_key_from_schema(app)

@@ -68,8 +68,12 @@ async def relayer_guard(
     client = request.client.host if request.client else "unknown"
     wait = await services.limiter.take(client)
     if wait > 0:
-        raise ApiError(429, "rate_limited", f"too many relayer requests; retry in {wait:.1f} s",
-                       headers={"Retry-After": str(max(1, math.ceil(wait)))})  # fmt: skip
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many relayer requests; retry in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
 
 
 RelayerGuard = Depends(relayer_guard)

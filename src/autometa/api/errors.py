@@ -25,9 +25,15 @@ class ApiError(Exception):
     """A failure with a status, a stable code and a sentence for the client."""
 
     def __init__(
-        self, status: int, error: str, message: str, *, field: str | None = None, details: Any = None,
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        field: str | None = None,
+        details: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
         self.field, self.details, self.headers = field, details, headers
@@ -48,9 +54,13 @@ def invalid(field: str, message: str, status: int = 422) -> ApiError:
 
 
 def error_response(
-    status: int, error: str, message: str, field: str | None = None, details: Any = None,
+    status: int,
+    error: str,
+    message: str,
+    field: str | None = None,
+    details: Any = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     body: dict[str, Any] = {"error": error, "message": message, "field": field}
     if details is not None:
         body["details"] = details
@@ -76,8 +86,9 @@ def _error_field(error: Any) -> str:
 
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     """Field, message and type of each error; never the input (it may be huge or binary)."""
-    return [{"field": _error_field(e), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in errors]  # fmt: skip
+    return [
+        {"field": _error_field(e), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors
+    ]
 
 
 # Custom errors of the contract → (status, field) for a relayer simulation that reverts.
@@ -101,8 +112,9 @@ def revert_error(exc: TransactionReverted) -> ApiError:
     if exc.error_name == "InvalidSpec":
         field = str(exc.args_by_name.get("field", "")) or None
     details = {"reason": exc.reason.message, "name": exc.error_name}
-    return ApiError(status, "contract_refused", f"the contract refuses this: {human(exc.reason)}",
-                    field=field, details=details)  # fmt: skip
+    return ApiError(
+        status, "contract_refused", f"the contract refuses this: {human(exc.reason)}", field=field, details=details
+    )
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -22,16 +22,22 @@ def _get_or_create(kind: type[Any], name: str, doc: str, labels: list[str], **kw
 
 
 HTTP_LATENCY = _get_or_create(
-    Histogram, "autometa_api_request_seconds", "API request latency by route", ["method", "route", "status"],
+    Histogram,
+    "autometa_api_request_seconds",
+    "API request latency by route",
+    ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
-)  # fmt: skip
+)
 RELAYER_TXS = _get_or_create(
     Counter, "autometa_relayer_transactions", "Relayer transactions by kind and outcome", ["kind", "outcome"]
 )
 RELAYER_LATENCY = _get_or_create(
-    Histogram, "autometa_relayer_submit_seconds", "Relayer submit-to-receipt time", ["kind"],
+    Histogram,
+    "autometa_relayer_submit_seconds",
+    "Relayer submit-to-receipt time",
+    ["kind"],
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
-)  # fmt: skip
+)
 
 
 class ExecutionCollector(Collector):

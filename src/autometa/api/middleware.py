@@ -124,9 +124,14 @@ class PriceFastPath:
                     return
                 scope[FAST_ROUTE] = "/api/price/{symbol}"
                 if price is None:  # the same answer as the route's, without a second upstream attempt
-                    status, payload = 503, {"error": "price_unavailable", "field": None,
-                                            "message": f"no price for {symbol} right now (upstream unavailable); "
-                                                       "retry shortly"}  # fmt: skip
+                    status, payload = (
+                        503,
+                        {
+                            "error": "price_unavailable",
+                            "field": None,
+                            "message": f"no price for {symbol} right now (upstream unavailable); retry shortly",
+                        },
+                    )
                 else:
                     status, payload = 200, price.to_payload()
                 body = json.dumps(payload).encode()

@@ -115,8 +115,15 @@ class Relayer:
         await self._check_escrow(owner, fee)
         deadline = now + self.config.deadline_s
         typed = create_typed_data(spec, owner, nonce, deadline, fee, info.chain_id, info.contract)
-        return PreparedIntent(typed_data=typed, nonce=nonce, deadline=deadline, max_relayer_fee_wei=fee,
-                              chain_id=info.chain_id, contract=info.contract, relayer=self.address)  # fmt: skip
+        return PreparedIntent(
+            typed_data=typed,
+            nonce=nonce,
+            deadline=deadline,
+            max_relayer_fee_wei=fee,
+            chain_id=info.chain_id,
+            contract=info.contract,
+            relayer=self.address,
+        )
 
     async def prepare_status(self, op: StatusOp, workflow_id: int, owner: str) -> PreparedIntent:
         info = await self.chain.info()
@@ -127,8 +134,15 @@ class Relayer:
         await self._check_escrow(owner, fee)
         deadline = now + self.config.deadline_s
         typed = status_typed_data(op, workflow_id, owner, nonce, deadline, fee, info.chain_id, info.contract)
-        return PreparedIntent(typed_data=typed, nonce=nonce, deadline=deadline, max_relayer_fee_wei=fee,
-                              chain_id=info.chain_id, contract=info.contract, relayer=self.address)  # fmt: skip
+        return PreparedIntent(
+            typed_data=typed,
+            nonce=nonce,
+            deadline=deadline,
+            max_relayer_fee_wei=fee,
+            chain_id=info.chain_id,
+            contract=info.contract,
+            relayer=self.address,
+        )
 
     # ------------------------------------------------------------------ submit
 
@@ -155,10 +169,12 @@ class Relayer:
     def created(self, core: Any, receipt: Any) -> WorkflowCreatedOut:
         (created,) = core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
         return WorkflowCreatedOut(
-            workflow_id=int(created.args.workflowId), tx_hash=_hex(receipt["transactionHash"]),
-            block_number=int(receipt["blockNumber"]), relayer=self.address,
+            workflow_id=int(created.args.workflowId),
+            tx_hash=_hex(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            relayer=self.address,
             relayer_fee_wei=_reimbursed(core, receipt),
-        )  # fmt: skip
+        )
 
     async def change_status(
         self, op: StatusOp, workflow_id: int, owner: str, intent: SignedIntent
@@ -186,10 +202,13 @@ class Relayer:
         events = core.events.WorkflowStatusChanged().process_receipt(receipt, errors=DISCARD)
         last = events[-1]
         return StatusChangedOut(
-            workflow_id=int(last.args.workflowId), status=Status(int(last.args.status)).label,
-            tx_hash=_hex(receipt["transactionHash"]), block_number=int(receipt["blockNumber"]),
-            relayer=self.address, relayer_fee_wei=_reimbursed(core, receipt),
-        )  # fmt: skip
+            workflow_id=int(last.args.workflowId),
+            status=Status(int(last.args.status)).label,
+            tx_hash=_hex(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            relayer=self.address,
+            relayer_fee_wei=_reimbursed(core, receipt),
+        )
 
     # ------------------------------------------------------------------ checks
 
@@ -211,8 +230,13 @@ class Relayer:
     @staticmethod
     def _require_signed(intent: SignedIntent, prepare: str) -> tuple[str, int, int, int]:
         if intent.signature is None:
-            raise ApiError(401, "signature_required", PREPARE_HINT.format(prepare=prepare), field="signature",
-                           details={"prepare": prepare})  # fmt: skip
+            raise ApiError(
+                401,
+                "signature_required",
+                PREPARE_HINT.format(prepare=prepare),
+                field="signature",
+                details={"prepare": prepare},
+            )
         missing = [n for n in ("nonce", "deadline", "max_relayer_fee_wei") if getattr(intent, n) is None]
         if missing:
             raise invalid(missing[0], "required with a signature (copy it from the prepared typed data)")
@@ -221,8 +245,9 @@ class Relayer:
 
     def _check_terms(self, deadline: int, fee: int, now: int) -> None:
         if deadline <= now:
-            raise ApiError(400, "expired", f"deadline: {deadline} has passed (chain time {now}); prepare again",
-                           field="deadline")  # fmt: skip
+            raise ApiError(
+                400, "expired", f"deadline: {deadline} has passed (chain time {now}); prepare again", field="deadline"
+            )
         if deadline > now + self.config.max_deadline_s:
             raise invalid("deadline", f"at most {self.config.max_deadline_s} s ahead")
         if fee > self.config.max_fee_wei:
@@ -240,8 +265,9 @@ class Relayer:
         if await self.chain.has_code(owner):
             return  # a contract wallet (ERC-1271): the simulation checks it
         if signer != owner:
-            raise ApiError(401, "invalid_signature", "signature: not user_address's signature over these terms",
-                           field="signature")  # fmt: skip
+            raise ApiError(
+                401, "invalid_signature", "signature: not user_address's signature over these terms", field="signature"
+            )
 
     async def _check_nonce(self, owner: str, nonce: int) -> None:
         current = await self.chain.nonce_of(owner)
@@ -251,16 +277,23 @@ class Relayer:
     @staticmethod
     def _bad_nonce(nonce: int, current: int) -> ApiError:
         why = "already used" if nonce < current else "not yet valid"
-        return ApiError(409, "bad_nonce", f"nonce: {nonce} is {why} (the owner's next nonce is {current}); "
-                        "prepare again", field="nonce")  # fmt: skip
+        return ApiError(
+            409,
+            "bad_nonce",
+            f"nonce: {nonce} is {why} (the owner's next nonce is {current}); prepare again",
+            field="nonce",
+        )
 
     async def _check_escrow(self, owner: str, fee: int) -> None:
         balance = await self.chain.balance_of(owner)
         if balance < fee:
-            raise ApiError(402, "insufficient_escrow",
-                           f"max_relayer_fee_wei: {insufficient_escrow(owner, balance, fee)}",
-                           field="max_relayer_fee_wei",
-                           details={"balance_wei": str(balance), "fee_wei": str(fee)})  # fmt: skip
+            raise ApiError(
+                402,
+                "insufficient_escrow",
+                f"max_relayer_fee_wei: {insufficient_escrow(owner, balance, fee)}",
+                field="max_relayer_fee_wei",
+                details={"balance_wei": str(balance), "fee_wei": str(fee)},
+            )
 
     async def _check_owner(self, op: StatusOp, workflow_id: int, owner: str) -> None:
         try:
@@ -270,8 +303,9 @@ class Relayer:
                 raise ApiError(404, "not_found", f"workflow {workflow_id} does not exist") from None
             raise
         if view[1] != owner:
-            raise ApiError(403, "not_owner", f"user_address: workflow {workflow_id} belongs to {view[1]}",
-                           field="user_address")  # fmt: skip
+            raise ApiError(
+                403, "not_owner", f"user_address: workflow {workflow_id} belongs to {view[1]}", field="user_address"
+            )
         status = Status(int(view[2]))
         if status not in ALLOWED_FROM[op]:
             raise ApiError(409, "invalid_transition", f"workflow {workflow_id}: {invalid_transition(op, status)}")
@@ -294,17 +328,25 @@ class Relayer:
         expected_price = (fees.ceiling + tip) // 2 if fees.gas_price is None else fees.ceiling
         if gas * expected_price > fee:
             RELAYER_TXS.labels(kind=kind, outcome="refused").inc()
-            raise ApiError(402, "fee_too_low", f"max_relayer_fee_wei: {fee} wei does not cover the gas "
-                           f"(~{gas * expected_price} wei at the current price); prepare again",
-                           field="max_relayer_fee_wei")  # fmt: skip
+            raise ApiError(
+                402,
+                "fee_too_low",
+                f"max_relayer_fee_wei: {fee} wei does not cover the gas "
+                f"(~{gas * expected_price} wei at the current price); prepare again",
+                field="max_relayer_fee_wei",
+            )
         limit = int(gas * self.config.gas_multiplier) + self.config.gas_headroom
         tx = {"to": info.contract, "data": data, "gas": limit}
         sent = await self.sender.send(tx, purpose, fees=fees)
         if _hex(sent.unsigned.get("data", data)).lower() != data.lower():
             RELAYER_TXS.labels(kind=kind, outcome="refused").inc()
-            raise ApiError(409, "bad_nonce", f"nonce: another intent with this nonce is being relayed "
-                           f"({sent.tx_hash}); prepare again", field="nonce",
-                           details={"tx_hash": sent.tx_hash})  # fmt: skip
+            raise ApiError(
+                409,
+                "bad_nonce",
+                f"nonce: another intent with this nonce is being relayed ({sent.tx_hash}); prepare again",
+                field="nonce",
+                details={"tx_hash": sent.tx_hash},
+            )
         log.info("relayer.sent", kind=kind, tx_hash=sent.tx_hash, purpose=purpose)
         return sent
 
@@ -326,9 +368,15 @@ class Relayer:
         return result(receipt)
 
     def pending(self, kind: str, sent: SentTx, owner: str | None, message: str) -> RelayedTxOut:
-        return RelayedTxOut(state="pending", kind=kind, tx_hash=sent.tx_hash,  # type: ignore[arg-type]
-                            status_url=STATUS_URL.format(tx_hash=sent.original_hash), owner=owner,
-                            relayer=self.address, message=message)  # fmt: skip
+        return RelayedTxOut(
+            state="pending",
+            kind=kind,  # type: ignore[arg-type]
+            tx_hash=sent.tx_hash,  # type: ignore[arg-type]
+            status_url=STATUS_URL.format(tx_hash=sent.original_hash),
+            owner=owner,
+            relayer=self.address,
+            message=message,
+        )
 
     def _follow(self, kind: str, sent: SentTx) -> asyncio.Task[Any]:
         """The task following `sent` to its receipt (one per transaction, shared by joined intents)."""
@@ -387,8 +435,12 @@ class Relayer:
     async def _tx_status(self, asked: str, attempts: list[Any]) -> RelayedTxOut:
         first = attempts[0]
         kind, owner = _kind_owner(str(first.purpose))
-        out: dict[str, Any] = {"kind": kind, "owner": owner, "relayer": self.address,
-               "status_url": STATUS_URL.format(tx_hash=str(first.tx_hash))}  # fmt: skip
+        out: dict[str, Any] = {
+            "kind": kind,
+            "owner": owner,
+            "relayer": self.address,
+            "status_url": STATUS_URL.format(tx_hash=str(first.tx_hash)),
+        }
         core = await self.chain.core()
         for row in reversed(attempts):
             try:
@@ -397,25 +449,47 @@ class Relayer:
                 continue
             mined = _hex(receipt["transactionHash"])
             if int(receipt["status"]) != 1:
-                return RelayedTxOut(state="reverted", tx_hash=mined, block_number=int(receipt["blockNumber"]),
-                                    message="mined, and refused by the contract: nothing was created or changed",
-                                    **out)  # fmt: skip
+                return RelayedTxOut(
+                    state="reverted",
+                    tx_hash=mined,
+                    block_number=int(receipt["blockNumber"]),
+                    message="mined, and refused by the contract: nothing was created or changed",
+                    **out,
+                )
             if kind == "create":
                 created = self.created(core, receipt)
-                return RelayedTxOut(state="mined", tx_hash=mined, workflow_id=created.workflow_id,
-                                    block_number=created.block_number, relayer_fee_wei=created.relayer_fee_wei,
-                                    message="created", **out)  # fmt: skip
+                return RelayedTxOut(
+                    state="mined",
+                    tx_hash=mined,
+                    workflow_id=created.workflow_id,
+                    block_number=created.block_number,
+                    relayer_fee_wei=created.relayer_fee_wei,
+                    message="created",
+                    **out,
+                )
             changed = self.status_changed(core, receipt)
-            return RelayedTxOut(state="mined", tx_hash=mined, workflow_id=changed.workflow_id,
-                                workflow_status=changed.status, block_number=changed.block_number,
-                                relayer_fee_wei=changed.relayer_fee_wei, message=changed.status, **out)  # fmt: skip
+            return RelayedTxOut(
+                state="mined",
+                tx_hash=mined,
+                workflow_id=changed.workflow_id,
+                workflow_status=changed.status,
+                block_number=changed.block_number,
+                relayer_fee_wei=changed.relayer_fee_wei,
+                message=changed.status,
+                **out,
+            )
         latest = attempts[-1]
         if all(str(r.status) in ("dropped", "failed") for r in attempts):
-            return RelayedTxOut(state="dropped", tx_hash=str(latest.tx_hash),
-                                message="not mined, and its nonce was used by another transaction (or the node "
-                                "refused it): nothing was created or changed; prepare again", **out)  # fmt: skip
-        return RelayedTxOut(state="pending", tx_hash=str(latest.tx_hash), message=f"sent ({asked}); not mined yet",
-                            **out)  # fmt: skip
+            return RelayedTxOut(
+                state="dropped",
+                tx_hash=str(latest.tx_hash),
+                message="not mined, and its nonce was used by another transaction (or the node "
+                "refused it): nothing was created or changed; prepare again",
+                **out,
+            )
+        return RelayedTxOut(
+            state="pending", tx_hash=str(latest.tx_hash), message=f"sent ({asked}); not mined yet", **out
+        )
 
     def resume_following(self) -> None:
         """In the background: follow what the journal says this key sent and nobody saw mined (an

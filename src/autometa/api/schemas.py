@@ -107,11 +107,16 @@ class WorkflowCreateRequest(WorkflowCreateBody, SignedIntent):
         frozen=True,
         json_schema_extra={
             "examples": [
-                {**SEED_CREATE_BODY, "signature": _SIG_EXAMPLE, "nonce": 0, "deadline": 1893456000,
-                 "max_relayer_fee_wei": "1000000000000000"}
+                {
+                    **SEED_CREATE_BODY,
+                    "signature": _SIG_EXAMPLE,
+                    "nonce": 0,
+                    "deadline": 1893456000,
+                    "max_relayer_fee_wei": "1000000000000000",
+                }
             ]
         },
-    )  # fmt: skip
+    )
 
 
 class StatusPrepareRequest(_Model):
@@ -349,10 +354,12 @@ class RelayedTxOut(BaseModel):
     state: Literal["pending", "mined", "reverted", "dropped"] = Field(
         description="pending: broadcast, not mined yet; mined: done (see the result fields); reverted: mined "
         "and refused by the contract (nothing created or changed); dropped: its nonce was used by another "
-        "transaction")
+        "transaction"
+    )
     kind: Literal["create", "pause", "resume", "cancel"]
-    tx_hash: str = Field(description="the transaction to follow (the mined one once mined: a fee bump may "
-                         "replace the first one)")
+    tx_hash: str = Field(
+        description="the transaction to follow (the mined one once mined: a fee bump may replace the first one)"
+    )
     status_url: str = Field(description="GET it for the current state")
     owner: str | None = None
     relayer: str

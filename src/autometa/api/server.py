@@ -40,10 +40,14 @@ _EmbeddedServer = EmbeddedServer  # the name `autometa.embedded.api` imports
 
 def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {
-        "host": settings.API_HOST, "port": settings.API_PORT, "log_level": settings.LOG_LEVEL.lower(),
-        "access_log": False, "server_header": False, "proxy_headers": False,
+        "host": settings.API_HOST,
+        "port": settings.API_PORT,
+        "log_level": settings.LOG_LEVEL.lower(),
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": False,
         "log_config": None,  # uvicorn's lines go through our one handler and format (`logs.py`)
-    }  # fmt: skip
+    }
     options.update(overrides)
     return uvicorn.Config(app, **options)
 

@@ -72,8 +72,12 @@ class Services:
         relayer = None
         account = await asyncio.to_thread(role_signer, settings, "relayer")  # KMS: looked up and checked
         if account is not None:
-            sender = TransactionSender(chain.w3, account, journal=StoreJournal(store.sent_transactions),
-                                       config=SenderConfig.from_settings(settings))  # fmt: skip
+            sender = TransactionSender(
+                chain.w3,
+                account,
+                journal=StoreJournal(store.sent_transactions),
+                config=SenderConfig.from_settings(settings),
+            )
             config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
             relayer = Relayer(chain, sender, config)
             closers.append(relayer.aclose)  # first closed: stop following before the chain closes

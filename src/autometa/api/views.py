@@ -34,14 +34,22 @@ def workflow_view(
 ) -> WorkflowOut:
     max_runs = state.spec.resolved_max_runs
     return WorkflowOut(
-        id=state.id, owner=state.owner, status=state.status.label, status_code=int(state.status),
-        spec=state.spec.model_dump(mode="json"), run_count=state.run_count, max_runs=max_runs,
-        runs_left=max(0, max_runs - state.run_count), failures=state.failures,
-        last_run=state.last_run or None, next_due_time=state.next_due_time(),
+        id=state.id,
+        owner=state.owner,
+        status=state.status.label,
+        status_code=int(state.status),
+        spec=state.spec.model_dump(mode="json"),
+        run_count=state.run_count,
+        max_runs=max_runs,
+        runs_left=max(0, max_runs - state.run_count),
+        failures=state.failures,
+        last_run=state.last_run or None,
+        next_due_time=state.next_due_time(),
         created_block=row.created_block if row is not None else None,
         created_tx=row.created_tx if row is not None else None,
-        escrow=escrow, indexed=row is not None,
-    )  # fmt: skip
+        escrow=escrow,
+        indexed=row is not None,
+    )
 
 
 def state_of(row: WorkflowRow) -> WorkflowState:
@@ -50,21 +58,39 @@ def state_of(row: WorkflowRow) -> WorkflowState:
 
 def execution_view(row: Execution) -> ExecutionOut:
     return ExecutionOut(
-        id=row.id, workflow_id=row.workflow_id, run_index=row.run_index, status=row.status,
-        skip_reason=row.skip_reason, tx_hash=row.tx_hash, block_number=row.block_number, gas_used=row.gas_used,
-        gas_price_wei=row.gas_price, fee_wei=row.fee, price_source=row.price_source, executor=row.executor,
-        revert_reason=row.revert_reason, triggered_at=row.triggered_at, included_at=row.included_at,
-        latency_s=row.latency_s, occurred_at=row.occurred_at,
-    )  # fmt: skip
+        id=row.id,
+        workflow_id=row.workflow_id,
+        run_index=row.run_index,
+        status=row.status,
+        skip_reason=row.skip_reason,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        gas_used=row.gas_used,
+        gas_price_wei=row.gas_price,
+        fee_wei=row.fee,
+        price_source=row.price_source,
+        executor=row.executor,
+        revert_reason=row.revert_reason,
+        triggered_at=row.triggered_at,
+        included_at=row.included_at,
+        latency_s=row.latency_s,
+        occurred_at=row.occurred_at,
+    )
 
 
 def worker_view(row: Heartbeat, now: datetime | None = None) -> WorkerOut:
     now = now or datetime.now(UTC)
     extra = row.extra if isinstance(row.extra, dict) else {}
     return WorkerOut(
-        worker_id=row.worker_id, role=row.role, address=row.address, version=row.version, host=row.host,
-        pid=row.pid, started_at=row.started_at, last_seen=row.last_seen,
+        worker_id=row.worker_id,
+        role=row.role,
+        address=row.address,
+        version=row.version,
+        host=row.host,
+        pid=row.pid,
+        started_at=row.started_at,
+        last_seen=row.last_seen,
         age_s=max(0.0, (now - row.last_seen).total_seconds()),
         chain_id=extra.get("chain_id") if isinstance(extra.get("chain_id"), int) else None,
         active=bool(extra["active"]) if row.role == "scheduler" and "active" in extra else None,
-    )  # fmt: skip
+    )

@@ -53,9 +53,14 @@ def decode_change(change_id: int, kind: int, key: bytes, value: int, eta: int) -
             return PendingChange(change_id, k.label, eta, f"remove the price feed of {asset}", asset=asset)
         feed = to_checksum_address(feed_int.to_bytes(20, "big"))
         return PendingChange(
-            change_id, k.label, eta, f"price feed of {asset} → {feed} (max age {max_age} s)",
-            asset=asset, feed=feed, max_age_s=max_age,
-        )  # fmt: skip
+            change_id,
+            k.label,
+            eta,
+            f"price feed of {asset} → {feed} (max age {max_age} s)",
+            asset=asset,
+            feed=feed,
+            max_age_s=max_age,
+        )
     if k is AdminChange.PREMIUM:
         return PendingChange(change_id, k.label, eta, f"premium → {value} bps", premium_bps=value)
     if k is AdminChange.CHAIN_MODULE:

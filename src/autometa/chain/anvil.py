@@ -104,9 +104,7 @@ class Anvil:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"anvil exited at start-up (port {self.port}): {err.strip()}")
             try:
-                reply = httpx.post(
-                    self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1
-                )
+                reply = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
                 if reply.status_code == 200:
                     return self
             except httpx.HTTPError:

@@ -158,9 +158,14 @@ def deploy(
     module_address = deploy_chain_module(w3, deployer, module)
     address, block = deploy_autometa(w3, deployer, admin, timelock, module_address)
     dep = Deployment(
-        chain_id=w3.eth.chain_id, address=address, block=block, admin=admin or deployer.address,
-        timelock_seconds=timelock, chain_module=module.value, chain_module_address=module_address,
-    )  # fmt: skip
+        chain_id=w3.eth.chain_id,
+        address=address,
+        block=block,
+        admin=admin or deployer.address,
+        timelock_seconds=timelock,
+        chain_module=module.value,
+        chain_module_address=module_address,
+    )
     if admin is None or admin == deployer.address:
         core = autometa(w3, address)
         for executor in executors or []:
@@ -185,16 +190,12 @@ def to_feed_answer(price: Decimal) -> int:
     return int((price * 10**FEED_DECIMALS).to_integral_value())
 
 
-def deploy_dev_feeds(
-    w3: Web3, admin: LocalAccount, core_address: str, prices: dict[str, Decimal]
-) -> dict[str, str]:
+def deploy_dev_feeds(w3: Web3, admin: LocalAccount, core_address: str, prices: dict[str, Decimal]) -> dict[str, str]:
     """One Chainlink MockV3Aggregator per asset, registered as that asset's feed."""
     core = autometa(w3, core_address)
     feeds: dict[str, str] = {}
     for asset, price in prices.items():
-        receipt = transact(
-            w3, admin, factory(w3, "MockV3Aggregator").constructor(FEED_DECIMALS, to_feed_answer(price))
-        )
+        receipt = transact(w3, admin, factory(w3, "MockV3Aggregator").constructor(FEED_DECIMALS, to_feed_answer(price)))
         feeds[asset] = receipt["contractAddress"]
         transact(w3, admin, core.functions.setFeed(asset_to_bytes32(asset), feeds[asset], DEV_FEED_MAX_AGE))
     return feeds
@@ -202,9 +203,7 @@ def deploy_dev_feeds(
 
 def set_dev_price(w3: Web3, account: LocalAccount, feed: str, price: Decimal) -> Any:
     """Move a dev-chain feed (MockV3Aggregator.updateAnswer)."""
-    return transact(
-        w3, account, bind(w3, "MockV3Aggregator", feed).functions.updateAnswer(to_feed_answer(price))
-    )
+    return transact(w3, account, bind(w3, "MockV3Aggregator", feed).functions.updateAnswer(to_feed_answer(price)))
 
 
 def deploy_dev_token(w3: Web3, deployer: LocalAccount, holders: list[str], amount: int) -> str:

@@ -27,10 +27,7 @@ def setup_dev_stack(
     attested: list[str] | None = None,
 ) -> Deployment:
     admin = dev_role("admin")
-    chosen = {
-        a: (prices or {}).get(a, DEV_PRICES_USD.get(a, Decimal("1")))
-        for a in (assets or list(DEV_PRICES_USD))
-    }
+    chosen = {a: (prices or {}).get(a, DEV_PRICES_USD.get(a, Decimal("1"))) for a in (assets or list(DEV_PRICES_USD))}
     extra = [a for a in attested or [] if a not in chosen]
     dep = deploy(w3, admin, executors=[dev_role("executor").address], timelock=DEV_TIMELOCK_SECONDS, assets=extra)
     dep.feeds = deploy_dev_feeds(w3, admin, dep.address, chosen)

@@ -74,8 +74,10 @@ class EndpointPool:
         if avoid is not None and len(usable) > 1:
             usable = [i for i in usable if self.endpoints[i] is not avoid] or usable
         if not usable:
-            best = min(range(len(self.endpoints)), key=lambda i: max(self.endpoints[i].cooldown_until,
-                                                                     self.endpoints[i].pacer.not_before))  # fmt: skip
+            best = min(
+                range(len(self.endpoints)),
+                key=lambda i: max(self.endpoints[i].cooldown_until, self.endpoints[i].pacer.not_before),
+            )
         else:
             best = min(usable, key=lambda i: (self.endpoints[i].score, i))
             here = self.endpoints[self.current]
@@ -107,12 +109,25 @@ class EndpointPool:
         endpoint.failures += 1
         if self.several and endpoint.failures >= self.failover_after:
             endpoint.cooldown_until = time.monotonic() + self.cooldown_s
-            log.warning("rpc.endpoint_cooldown", url=endpoint.url, error=why, failures=endpoint.failures,
-                        cooldown_s=self.cooldown_s)  # fmt: skip
+            log.warning(
+                "rpc.endpoint_cooldown",
+                url=endpoint.url,
+                error=why,
+                failures=endpoint.failures,
+                cooldown_s=self.cooldown_s,
+            )
 
     def health(self) -> list[dict[str, object]]:
         """What each endpoint has shown so far (for logs and the doctor)."""
         now = time.monotonic()
-        return [{"url": e.url, "available": e.available(now), "latency_ms": round(e.latency_s * 1000, 1),
-                 "error_rate": round(e.error_rate, 3), "requests": e.requests, "errors": e.errors}
-                for e in self.endpoints]  # fmt: skip
+        return [
+            {
+                "url": e.url,
+                "available": e.available(now),
+                "latency_ms": round(e.latency_s * 1000, 1),
+                "error_rate": round(e.error_rate, 3),
+                "requests": e.requests,
+                "errors": e.errors,
+            }
+            for e in self.endpoints
+        ]

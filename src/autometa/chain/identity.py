@@ -71,8 +71,10 @@ async def watch_chain(
         except Exception:
             continue
         if now.lower() != genesis.lower():
-            message = (f"the chain at {rpc_url} is not the one this service started on (genesis {genesis[:10]}… → "
-                       f"{now[:10]}…): the chain was reset; stopping. Restart on the new chain with a fresh database")
+            message = (
+                f"the chain at {rpc_url} is not the one this service started on (genesis {genesis[:10]}… → "
+                f"{now[:10]}…): the chain was reset; stopping. Restart on the new chain with a fresh database"
+            )
             log.error("chain_changed", rpc=rpc_url, was=genesis, now=now)
             stop.set()
             raise ChainChanged(message)

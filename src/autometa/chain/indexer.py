@@ -78,11 +78,23 @@ def state_from_row(row: WorkflowRow) -> WorkflowState:
     asset = asset_to_bytes32(row.asset) if row.asset else b"\0" * 32
     spec = WorkflowSpec.from_abi(
         (
-            row.trigger_kind, row.comparator, row.start_time, row.end_time, row.interval, int(row.price_usd),
-            asset, row.action_kind, row.target, row.token or ZERO_ADDRESS, int(row.amount),
-            bytes.fromhex((row.data or "0x")[2:]), row.max_runs, row.gas_limit, int(row.max_fee_per_run),
+            row.trigger_kind,
+            row.comparator,
+            row.start_time,
+            row.end_time,
+            row.interval,
+            int(row.price_usd),
+            asset,
+            row.action_kind,
+            row.target,
+            row.token or ZERO_ADDRESS,
+            int(row.amount),
+            bytes.fromhex((row.data or "0x")[2:]),
+            row.max_runs,
+            row.gas_limit,
+            int(row.max_fee_per_run),
         )
-    )  # fmt: skip
+    )
     return WorkflowState(
         int(row.id), row.owner, Status(row.status), spec, int(row.run_count), int(row.last_run), int(row.failures)
     )
@@ -103,13 +115,30 @@ def states_from_rows(rows: list[WorkflowRow]) -> list[WorkflowState]:
 def _row_from_state(state: WorkflowState, chain_id: int, **extra: Any) -> dict[str, Any]:
     t = state.spec.to_abi()
     return {
-        "id": state.id, "chain_id": chain_id, "owner": state.owner, "status": int(state.status),
-        "trigger_kind": t[0], "comparator": t[1], "start_time": t[2], "end_time": t[3], "interval": t[4],
-        "price_usd": t[5], "asset": bytes(t[6]), "action_kind": t[7], "target": t[8],
-        "token": None if t[9] == ZERO_ADDRESS else t[9], "amount": t[10], "data": "0x" + bytes(t[11]).hex(),
-        "max_runs": t[12], "gas_limit": t[13], "max_fee_per_run": t[14], "run_count": state.run_count,
-        "last_run": state.last_run, "failures": state.failures, **extra,
-    }  # fmt: skip
+        "id": state.id,
+        "chain_id": chain_id,
+        "owner": state.owner,
+        "status": int(state.status),
+        "trigger_kind": t[0],
+        "comparator": t[1],
+        "start_time": t[2],
+        "end_time": t[3],
+        "interval": t[4],
+        "price_usd": t[5],
+        "asset": bytes(t[6]),
+        "action_kind": t[7],
+        "target": t[8],
+        "token": None if t[9] == ZERO_ADDRESS else t[9],
+        "amount": t[10],
+        "data": "0x" + bytes(t[11]).hex(),
+        "max_runs": t[12],
+        "gas_limit": t[13],
+        "max_fee_per_run": t[14],
+        "run_count": state.run_count,
+        "last_run": state.last_run,
+        "failures": state.failures,
+        **extra,
+    }
 
 
 class EventIndexer:
@@ -261,8 +290,13 @@ class EventIndexer:
                     self.batch_blocks = end - start + 1
                 else:  # busy blocks: the next ranges start this small and grow back
                     self._dense_span = end - start + 1
-                log.info("indexer.range_split", blocks=f"{start}-{end}", cap=refusal, batch_blocks=self.batch_blocks,
-                         reason=str(exc)[:200])  # fmt: skip
+                log.info(
+                    "indexer.range_split",
+                    blocks=f"{start}-{end}",
+                    cap=refusal,
+                    batch_blocks=self.batch_blocks,
+                    reason=str(exc)[:200],
+                )
         after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
         if any(after[n] != h for n, h in before.items()) or any(
             bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
@@ -346,10 +380,14 @@ class EventIndexer:
             undone.extend((wid, run) for run in range(state.run_count, int(row.run_count)))
             self.store.workflows.upsert(
                 _row_from_state(
-                    state, self.chain_id, created_block=row.created_block, created_tx=row.created_tx,
-                    updated_block=ancestor, updated_log_index=2**31 - 1,
+                    state,
+                    self.chain_id,
+                    created_block=row.created_block,
+                    created_tx=row.created_tx,
+                    updated_block=ancestor,
+                    updated_log_index=2**31 - 1,
                 )
-            )  # fmt: skip
+            )
         ancestor_hash = bytes(self.w3.eth.get_block(ancestor)["hash"]) if ancestor >= 0 else None
         self.store.checkpoints.set(self.name, ancestor, ancestor_hash)
         self._tell(gone)
@@ -390,10 +428,11 @@ class EventIndexer:
         with self.store.session() as session:
             rows = session.execute(
                 select(Execution.workflow_id, Execution.run_index, Execution.tx_hash).where(
-                    Execution.chain_id == self.chain_id, Execution.block_number >= first,
+                    Execution.chain_id == self.chain_id,
+                    Execution.block_number >= first,
                     Execution.reported_at.is_not(None),
                 )
-            ).all()  # fmt: skip
+            ).all()
         for wid, run, tx in rows:
             self._stale_reports.setdefault((int(wid), int(run)), set()).add(str(tx))
 
@@ -404,10 +443,13 @@ class EventIndexer:
         with write_session(self.store.sessions) as session:
             session.execute(
                 delete(Execution).where(
-                    Execution.chain_id == self.chain_id, Execution.workflow_id == wid, Execution.run_index == run,
-                    Execution.status == "pending", Execution.tx_hash.in_(sorted(stale)),
+                    Execution.chain_id == self.chain_id,
+                    Execution.workflow_id == wid,
+                    Execution.run_index == run,
+                    Execution.status == "pending",
+                    Execution.tx_hash.in_(sorted(stale)),
                 )
-            )  # fmt: skip
+            )
         log.info("dropped reports of orphaned transactions", workflow_id=wid, run_index=run, txs=len(stale))
 
     def _hashes(self, numbers: Iterable[int]) -> dict[int, bytes]:
@@ -457,9 +499,10 @@ class EventIndexer:
             spec = WorkflowSpec.from_abi(a.spec)
             state = WorkflowState(int(a.workflowId), a.owner, Status.ACTIVE, spec)
             self.store.workflows.upsert(
-                _row_from_state(state, chain, created_block=block, created_tx=tx, updated_block=block,
-                                updated_log_index=index)
-            )  # fmt: skip
+                _row_from_state(
+                    state, chain, created_block=block, created_tx=tx, updated_block=block, updated_log_index=index
+                )
+            )
             result.touched.add(state.id)
         elif name == "WorkflowStatusChanged":
             self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index, int(a.reason))
@@ -470,50 +513,99 @@ class EventIndexer:
             wid, run = int(a.workflowId), int(a.runIndex)
             ts = self._timestamp(block)
             self.store.executions.record_onchain(
-                chain_id=chain, workflow_id=wid, run_index=run, tx_hash=tx, log_index=index, block_number=block,
-                status="success" if a.success else "failed", included_at=ts, executor=a.executor,
-                gas_used=int(a.gasUsed), gas_price=int(a.gasPrice), fee=int(a.fee), premium_bps=int(a.premiumBps),
+                chain_id=chain,
+                workflow_id=wid,
+                run_index=run,
+                tx_hash=tx,
+                log_index=index,
+                block_number=block,
+                status="success" if a.success else "failed",
+                included_at=ts,
+                executor=a.executor,
+                gas_used=int(a.gasUsed),
+                gas_price=int(a.gasPrice),
+                fee=int(a.fee),
+                premium_bps=int(a.premiumBps),
                 price=int(a.price) if a.priceSource else None,
                 price_source=PRICE_SOURCES.get(OnchainPriceSource(a.priceSource)),
                 revert_reason=failed.pop((tx, wid, run), None),
-            )  # fmt: skip
+            )
             self.store.workflows.apply_run(wid, run, bool(a.success), int(a.status), block, ts, index)
             if a.success and self._stale_reports:
                 self._drop_stale_reports(wid, run, tx)
             row = self.store.workflows.get(wid)
             if row is not None and int(a.fee):
                 self.store.escrow.record(
-                    chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="fee",
-                    account=row.owner, counterparty=a.executor, amount=int(a.fee), workflow_id=wid,
-                )  # fmt: skip
+                    chain_id=chain,
+                    block_number=block,
+                    tx_hash=tx,
+                    log_index=index,
+                    kind="fee",
+                    account=row.owner,
+                    counterparty=a.executor,
+                    amount=int(a.fee),
+                    workflow_id=wid,
+                )
             if row is not None and a.success and row.action_kind != ActionType.ERC20_TRANSFER and int(row.amount):
                 self.store.escrow.record(
-                    chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="payout",
-                    account=row.owner, counterparty=row.target, amount=int(row.amount), workflow_id=wid,
-                )  # fmt: skip
+                    chain_id=chain,
+                    block_number=block,
+                    tx_hash=tx,
+                    log_index=index,
+                    kind="payout",
+                    account=row.owner,
+                    counterparty=row.target,
+                    amount=int(row.amount),
+                    workflow_id=wid,
+                )
             result.touched.add(wid)
         elif name == "RunSkipped":
             self.store.executions.record_onchain(
-                chain_id=chain, workflow_id=int(a.workflowId), run_index=int(a.runIndex), tx_hash=tx,
-                log_index=index, block_number=block, status="skipped", included_at=self._timestamp(block),
-                executor=a.executor, skip_reason=SkipReason(a.reason).label,
-            )  # fmt: skip
+                chain_id=chain,
+                workflow_id=int(a.workflowId),
+                run_index=int(a.runIndex),
+                tx_hash=tx,
+                log_index=index,
+                block_number=block,
+                status="skipped",
+                included_at=self._timestamp(block),
+                executor=a.executor,
+                skip_reason=SkipReason(a.reason).label,
+            )
             result.touched.add(int(a.workflowId))
         elif name == "Deposited":
             self.store.escrow.record(
-                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="deposit",
-                account=a.user, counterparty=getattr(a, "from"), amount=int(a.amount),
-            )  # fmt: skip
+                chain_id=chain,
+                block_number=block,
+                tx_hash=tx,
+                log_index=index,
+                kind="deposit",
+                account=a.user,
+                counterparty=getattr(a, "from"),
+                amount=int(a.amount),
+            )
         elif name == "Withdrawn":
             self.store.escrow.record(
-                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="withdraw",
-                account=a.user, counterparty=a.to, amount=int(a.amount),
-            )  # fmt: skip
+                chain_id=chain,
+                block_number=block,
+                tx_hash=tx,
+                log_index=index,
+                kind="withdraw",
+                account=a.user,
+                counterparty=a.to,
+                amount=int(a.amount),
+            )
         elif name == "RelayerReimbursed":
             self.store.escrow.record(
-                chain_id=chain, block_number=block, tx_hash=tx, log_index=index, kind="reimburse",
-                account=a.owner, counterparty=a.relayer, amount=int(a.amount),
-            )  # fmt: skip
+                chain_id=chain,
+                block_number=block,
+                tx_hash=tx,
+                log_index=index,
+                kind="reimburse",
+                account=a.owner,
+                counterparty=a.relayer,
+                amount=int(a.amount),
+            )
 
     def _notify(self, ids: set[int]) -> None:
         if not ids or not self.listeners:

@@ -31,9 +31,7 @@ def _install(w3: Web3, name: str, address: str) -> Contract:
     return bind(w3, name, address)
 
 
-def install_op_oracle(
-    w3: Web3, sender: Any, l1_base_fee: int, blob_base_fee: int, *, fjord: bool = True
-) -> Contract:
+def install_op_oracle(w3: Web3, sender: Any, l1_base_fee: int, blob_base_fee: int, *, fjord: bool = True) -> Contract:
     """The GasPriceOracle stand-in at 0x42…0F, with the L1 prices the attributes deposit would set."""
     from autometa.chain.deploy import transact
 

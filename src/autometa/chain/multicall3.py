@@ -100,14 +100,31 @@ SIGNED_DEPLOY_TX = (
     "736f6c634300080c00331ca0edce47092c0f398cebf3ffc267f05c8e7076e3b89445e0fe50f6332273d4569ba01b0b9d000e"
     "19b24c5869b0fc3b22b0d6fa47cd63316875cbbd577d76e6fde086"
 )
-AGGREGATE3_ABI: list[dict[str, Any]] = [{
-    "name": "aggregate3", "type": "function", "stateMutability": "payable",
-    "inputs": [{"name": "calls", "type": "tuple[]", "components": [
-        {"name": "target", "type": "address"}, {"name": "allowFailure", "type": "bool"},
-        {"name": "callData", "type": "bytes"}]}],
-    "outputs": [{"name": "returnData", "type": "tuple[]", "components": [
-        {"name": "success", "type": "bool"}, {"name": "returnData", "type": "bytes"}]}],
-}]  # fmt: skip
+AGGREGATE3_ABI: list[dict[str, Any]] = [
+    {
+        "name": "aggregate3",
+        "type": "function",
+        "stateMutability": "payable",
+        "inputs": [
+            {
+                "name": "calls",
+                "type": "tuple[]",
+                "components": [
+                    {"name": "target", "type": "address"},
+                    {"name": "allowFailure", "type": "bool"},
+                    {"name": "callData", "type": "bytes"},
+                ],
+            }
+        ],
+        "outputs": [
+            {
+                "name": "returnData",
+                "type": "tuple[]",
+                "components": [{"name": "success", "type": "bool"}, {"name": "returnData", "type": "bytes"}],
+            }
+        ],
+    }
+]
 
 
 def ensure_multicall3(w3: Web3, funder: Any) -> str:
@@ -119,8 +136,11 @@ def ensure_multicall3(w3: Web3, funder: Any) -> str:
         raise RuntimeError("the Multicall3 deployer's nonce 0 is spent on this chain: it cannot be deployed there")
     missing = DEPLOY_COST_WEI - w3.eth.get_balance(DEPLOYER)
     if missing > 0:
-        transact(w3, funder, {"to": DEPLOYER, "value": missing, "gas": 21_000, "gasPrice": w3.eth.gas_price,
-                              "chainId": w3.eth.chain_id})  # fmt: skip
+        transact(
+            w3,
+            funder,
+            {"to": DEPLOYER, "value": missing, "gas": 21_000, "gasPrice": w3.eth.gas_price, "chainId": w3.eth.chain_id},
+        )
     tx_hash = w3.eth.send_raw_transaction(bytes.fromhex(SIGNED_DEPLOY_TX[2:]))
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
     if receipt["status"] != 1 or not w3.eth.get_code(MULTICALL3_ADDRESS):

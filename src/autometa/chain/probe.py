@@ -273,8 +273,12 @@ class Doctor:
                 return Finding("chain module", "ok", where, "gas used × gas price is the whole cost")
             module = bind(self.w3, MODULE_CONTRACTS[used], address)
             bound = int(module.functions.getMaxL1Fee(EXECUTE_CALLDATA_BYTES).call())
-            return Finding("chain module", "ok", f"{where}; an execute's L1 fee ≤ {bound} wei now",
-                           "each run is charged its share of the L1 data fee")  # fmt: skip
+            return Finding(
+                "chain module",
+                "ok",
+                f"{where}; an execute's L1 fee ≤ {bound} wei now",
+                "each run is charged its share of the L1 data fee",
+            )
         return Finding(
             "chain module",
             "fail",

@@ -443,7 +443,12 @@ class TransactionSender:
     # ------------------------------------------------------------------------ send
 
     async def send(
-        self, tx_params: Mapping[str, Any], purpose: str, *, dedupe: bool = True, fees: Fees | None = None,
+        self,
+        tx_params: Mapping[str, Any],
+        purpose: str,
+        *,
+        dedupe: bool = True,
+        fees: Fees | None = None,
         block: int | None = None,
     ) -> SentTx:
         """Assign a nonce, sign, journal and broadcast. Returns once the node accepted the
@@ -515,10 +520,15 @@ class TransactionSender:
             error = await self._broadcast(entry.raw_tx)
             # What is followed as in flight if the node has (or may have) the transaction.
             sent = SentTx(
-                chain_id=state.chain_id, sender=state.address, nonce=nonce, purpose=purpose,
-                gas_limit=int(unsigned["gas"]), attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
-                unsigned=dict(unsigned), last_action_block=block,
-            )  # fmt: skip
+                chain_id=state.chain_id,
+                sender=state.address,
+                nonce=nonce,
+                purpose=purpose,
+                gas_limit=int(unsigned["gas"]),
+                attempts=[Attempt(entry.tx_hash, entry.raw_tx, fees, block)],
+                unsigned=dict(unsigned),
+                last_action_block=block,
+            )
             if error is None or classify_broadcast_error(error) is BroadcastErrorKind.ALREADY_KNOWN:
                 state.in_flight[nonce] = sent
                 logger.info("tx.sent", nonce=nonce, tx_hash=entry.tx_hash, fees=str(fees))
@@ -785,8 +795,12 @@ class TransactionSender:
                     logger.warning("tx.nonce_gap_unsigned", hole=nonce, error=str(exc))
                     return True
                 error = await self._broadcast(entry.raw_tx)
-                logger.warning("tx.nonce_gap_filled", hole=nonce, tx_hash=entry.tx_hash,
-                               refused=None if error is None else _rpc_message(error))  # fmt: skip
+                logger.warning(
+                    "tx.nonce_gap_filled",
+                    hole=nonce,
+                    tx_hash=entry.tx_hash,
+                    refused=None if error is None else _rpc_message(error),
+                )
             return True
 
     async def _replace(self, sent: SentTx, block: int, why: str) -> None:

@@ -131,18 +131,27 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
     transaction may be out there (never "not sent")."""
 
     def __init__(
-        self, endpoint_uri: str | Sequence[str], *, timeout: float, retry: RpcRetry | None = None,
-        failover_after: int = 2, cooldown_s: float = 30.0,
-    ) -> None:  # fmt: skip
+        self,
+        endpoint_uri: str | Sequence[str],
+        *,
+        timeout: float,
+        retry: RpcRetry | None = None,
+        failover_after: int = 2,
+        cooldown_s: float = 30.0,
+    ) -> None:
         urls = split_urls(endpoint_uri)
         super().__init__(
-            urls[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None,
-            cache_allowed_requests=True, cacheable_requests=set(CONSTANT_METHODS),
+            urls[0],
+            request_kwargs={"timeout": timeout},
+            exception_retry_configuration=None,
+            cache_allowed_requests=True,
+            cacheable_requests=set(CONSTANT_METHODS),
             request_cache_validation_threshold=None,
-        )  # fmt: skip
+        )
         self.retry = retry or RpcRetry()
-        self.pool = EndpointPool(urls, failover_after=failover_after, cooldown_s=cooldown_s,
-                                 max_pause_s=self.retry.max_wait_s)  # fmt: skip
+        self.pool = EndpointPool(
+            urls, failover_after=failover_after, cooldown_s=cooldown_s, max_pause_s=self.retry.max_wait_s
+        )
         self._backoff = wait_random_exponential(multiplier=self.retry.base_s, max=self.retry.max_wait_s)
 
     @property
@@ -222,12 +231,16 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
                 raise
             if broadcast and uncertain:
                 error = _json_error(reply)
-                if error is not None and any(p in error.lower() for p in ("already known", "nonce too low",
-                                                                          "already imported", "known transaction")):
+                if error is not None and any(
+                    p in error.lower()
+                    for p in ("already known", "nonce too low", "already imported", "known transaction")
+                ):
                     tx_hash = await self._ours_known(endpoint, request_data)
                     if tx_hash is None:  # its nonce is used, maybe by ours on an endpoint we lost: follow it
-                        raise BroadcastUncertain(f"{method}: {endpoint.url} answered {error!r} after "
-                                                 f"{', '.join(uncertain)} may have taken the transaction")  # fmt: skip
+                        raise BroadcastUncertain(
+                            f"{method}: {endpoint.url} answered {error!r} after "
+                            f"{', '.join(uncertain)} may have taken the transaction"
+                        )
                     log.info("rpc.broadcast_already_taken", endpoint=endpoint.url, tx_hash=tx_hash)
                     request_id = json.loads(request_data).get("id")
                     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": tx_hash}).encode()
@@ -247,14 +260,22 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
-            log.debug("rpc.retry", method=method, error=_describe(exc), attempt=state.attempt_number,
-                      endpoint=last[-1].url if last else None,
-                      sleep_s=round(state.upcoming_sleep or 0.0, 3))  # fmt: skip
+            log.debug(
+                "rpc.retry",
+                method=method,
+                error=_describe(exc),
+                attempt=state.attempt_number,
+                endpoint=last[-1].url if last else None,
+                sleep_s=round(state.upcoming_sleep or 0.0, 3),
+            )
 
         retrying = AsyncRetrying(
-            retry=retry_if_exception(transient), wait=lambda st: self._wait(st, last[-1] if last else None),
-            stop=self._stop, before_sleep=before_sleep, retry_error_callback=give_up,
-        )  # fmt: skip
+            retry=retry_if_exception(transient),
+            wait=lambda st: self._wait(st, last[-1] if last else None),
+            stop=self._stop,
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+        )
         result: bytes = await retrying(attempt)
         return result
 
@@ -273,13 +294,19 @@ class FailoverHTTPProvider(HTTPProvider):
     429 (the node did not act); the asyncio sender is the one that follows transactions by hash."""
 
     def __init__(
-        self, urls: list[str], *, timeout: float, retry: RpcRetry | None = None, failover_after: int = 2,
+        self,
+        urls: list[str],
+        *,
+        timeout: float,
+        retry: RpcRetry | None = None,
+        failover_after: int = 2,
         cooldown_s: float = 30.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(urls[0], request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
         self.retry = retry or RpcRetry()
-        self.pool = EndpointPool(urls, failover_after=failover_after, cooldown_s=cooldown_s,
-                                 max_pause_s=self.retry.max_wait_s)  # fmt: skip
+        self.pool = EndpointPool(
+            urls, failover_after=failover_after, cooldown_s=cooldown_s, max_pause_s=self.retry.max_wait_s
+        )
 
     def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
         started = time.monotonic()
@@ -326,29 +353,46 @@ def _seconds(value: str | None) -> float | None:
 
 
 def connect(
-    rpc_url: str, timeout: float = 30.0, retry: RpcRetry | None = None, failover_after: int = 2,
+    rpc_url: str,
+    timeout: float = 30.0,
+    retry: RpcRetry | None = None,
+    failover_after: int = 2,
     cooldown_s: float = 30.0,
-) -> Web3:  # fmt: skip
+) -> Web3:
     """A synchronous Web3 for scripts, deployment, the indexer and the CLI; `rpc_url` may list
     several endpoints, comma-separated (`FailoverHTTPProvider`)."""
-    return Web3(FailoverHTTPProvider(split_urls(rpc_url), timeout=timeout, retry=retry, failover_after=failover_after,
-                                     cooldown_s=cooldown_s))  # fmt: skip
+    return Web3(
+        FailoverHTTPProvider(
+            split_urls(rpc_url), timeout=timeout, retry=retry, failover_after=failover_after, cooldown_s=cooldown_s
+        )
+    )
 
 
 def connect_async(
-    rpc_url: str | Sequence[str], timeout: float = 30.0, retry: RpcRetry | None = None,
-    failover_after: int = 2, cooldown_s: float = 30.0,
-) -> AsyncWeb3[Any]:  # fmt: skip
+    rpc_url: str | Sequence[str],
+    timeout: float = 30.0,
+    retry: RpcRetry | None = None,
+    failover_after: int = 2,
+    cooldown_s: float = 30.0,
+) -> AsyncWeb3[Any]:
     """An asyncio Web3 for the long-running services (retrying and failing over, see
     `RetryingHTTPProvider`); `rpc_url` may list several endpoints, comma-separated."""
-    return AsyncWeb3(RetryingHTTPProvider(rpc_url, timeout=timeout, retry=retry, failover_after=failover_after,
-                                          cooldown_s=cooldown_s))  # fmt: skip
+    return AsyncWeb3(
+        RetryingHTTPProvider(
+            rpc_url, timeout=timeout, retry=retry, failover_after=failover_after, cooldown_s=cooldown_s
+        )
+    )
 
 
 def connect_settings(settings: Settings, timeout: float = 30.0) -> AsyncWeb3[Any]:
     """`connect_async` with the retry and failover settings."""
-    return connect_async(settings.rpc_url, timeout=timeout, retry=RpcRetry.from_settings(settings),
-                         failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)  # fmt: skip
+    return connect_async(
+        settings.rpc_url,
+        timeout=timeout,
+        retry=RpcRetry.from_settings(settings),
+        failover_after=settings.RPC_FAILOVER_AFTER,
+        cooldown_s=settings.RPC_COOLDOWN_S,
+    )
 
 
 async def close_async(w3: AsyncWeb3[Any]) -> None:

@@ -87,8 +87,11 @@ def _send(ctx: ChainContext, account: LocalAccount, call: Any, what: str, as_jso
             ),
         )
     else:
-        emit({"status": "applied", "tx_hash": tx_hash}, as_json,
-             lambda: console.print(f"[green]applied[/]: {what}", highlight=False))  # fmt: skip
+        emit(
+            {"status": "applied", "tx_hash": tx_hash},
+            as_json,
+            lambda: console.print(f"[green]applied[/]: {what}", highlight=False),
+        )
 
 
 @executor_app.command("add")
@@ -250,8 +253,11 @@ def apply(
     with progress(f"applying #{change_id}…"):
         receipt = transact(ctx.w3, account, ctx.core.functions.applyChange(change_id))
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-    emit({"status": "applied", "change_id": change_id, "tx_hash": tx_hash}, as_json,
-         lambda: console.print(f"[green]applied[/] #{change_id}: {change.description}", highlight=False))  # fmt: skip
+    emit(
+        {"status": "applied", "change_id": change_id, "tx_hash": tx_hash},
+        as_json,
+        lambda: console.print(f"[green]applied[/] #{change_id}: {change.description}", highlight=False),
+    )
 
 
 @app.command("cancel")
@@ -265,8 +271,11 @@ def cancel(
     with progress(f"cancelling #{change_id}…"):
         receipt = transact(ctx.w3, account, ctx.core.functions.cancelChange(change_id))
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-    emit({"status": "cancelled", "change_id": change_id, "tx_hash": tx_hash}, as_json,
-         lambda: console.print(f"cancelled #{change_id}: {change.description}", highlight=False))  # fmt: skip
+    emit(
+        {"status": "cancelled", "change_id": change_id, "tx_hash": tx_hash},
+        as_json,
+        lambda: console.print(f"cancelled #{change_id}: {change.description}", highlight=False),
+    )
 
 
 @handle_errors
@@ -282,8 +291,13 @@ def invalidate_signatures(
         receipt = transact(ctx.w3, account, ctx.core.functions.invalidateNonces())
     after = int(ctx.core.functions.nonces(account.address).call())
     emit(
-        {"address": account.address, "nonce_before": before, "nonce": after,
-         "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(), "at": int(time.time())},
+        {
+            "address": account.address,
+            "nonce_before": before,
+            "nonce": after,
+            "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+            "at": int(time.time()),
+        },
         as_json,
         lambda: console.print(f"every signature made before nonce {after} is void (was {before})", highlight=False),
-    )  # fmt: skip
+    )

@@ -60,8 +60,15 @@ def deploy_command(
         raise CliError(f"cannot reach {settings.rpc_url}")
     with progress(f"deploying to chain {w3.eth.chain_id}…"):
         # SUPPORTED_ASSETS are registered for attested prices; the admin may give one a feed later
-        dep = deploy(w3, account, admin=admin, executors=executor or [], timelock=timelock,
-                     assets=list(settings.SUPPORTED_ASSETS), chain_module=chain_module)  # fmt: skip
+        dep = deploy(
+            w3,
+            account,
+            admin=admin,
+            executors=executor or [],
+            timelock=timelock,
+            assets=list(settings.SUPPORTED_ASSETS),
+            chain_module=chain_module,
+        )
     path = dep.save(settings.DATA_DIR)
 
     def human() -> None:
@@ -96,9 +103,7 @@ def devnet_env(rpc_url: str, env_lines: list[str]) -> list[str]:
 @handle_errors
 def devnet_command(
     port: Annotated[int, typer.Option(help="port (0 = a free one)")] = 0,
-    block_time: Annotated[
-        float, typer.Option(help="seconds per block (0 = only when a transaction comes)")
-    ] = 1.0,
+    block_time: Annotated[float, typer.Option(help="seconds per block (0 = only when a transaction comes)")] = 1.0,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 31337,
     state: Annotated[Path | None, typer.Option(help="keep chain state in this file across restarts")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -126,9 +131,11 @@ def devnet_command(
         def human() -> None:
             for line in env:  # stdout: only the env file
                 print(line)
-            err_console.print(f"[green]dev chain ready[/] at {anvil.url} (chain {chain_id}, "
-                              f"{f'a block every {block_time:g} s' if block_time else 'a block per transaction'})",
-                              highlight=False)  # fmt: skip
+            err_console.print(
+                f"[green]dev chain ready[/] at {anvil.url} (chain {chain_id}, "
+                f"{f'a block every {block_time:g} s' if block_time else 'a block per transaction'})",
+                highlight=False,
+            )
             err_console.print("price feeds: " + ", ".join(f"{a}={f}" for a, f in dep.feeds.items()), highlight=False)
             for role, index in ROLE_INDEX.items():
                 err_console.print(f"  {role:9} {dev_account(index).address}", highlight=False)

@@ -153,8 +153,9 @@ def resolve_relayer(relayer: str | None) -> str | None:
     found = running_instance(settings.DATA_DIR)
     if found is None or not found.api_url:
         raise CliError(f"--relayer up: no `autometa up` is running in {settings.DATA_DIR}")
-    err_console.print(f"using the relayer of `autometa up` in {settings.DATA_DIR} ({found.describe()})",
-                      highlight=False)  # fmt: skip
+    err_console.print(
+        f"using the relayer of `autometa up` in {settings.DATA_DIR} ({found.describe()})", highlight=False
+    )
     return found.api_url
 
 
@@ -165,9 +166,7 @@ def chain_context(rpc_url: str | None = None, contract: str | None = None) -> Ch
     found = local_instance(settings)
     if found is not None:
         settings = settings.model_copy(update={"MOONBASE_RPC": found.rpc_url})
-        err_console.print(
-            f"using `autometa {found.kind}` in {settings.DATA_DIR} ({found.describe()})", highlight=False
-        )
+        err_console.print(f"using `autometa {found.kind}` in {settings.DATA_DIR} ({found.describe()})", highlight=False)
     w3 = connect(settings.rpc_url, failover_after=settings.RPC_FAILOVER_AFTER, cooldown_s=settings.RPC_COOLDOWN_S)
     if not w3.is_connected():
         hint = "set MOONBASE_RPC or --rpc-url"

@@ -46,8 +46,9 @@ def doctor_command(
     ok = all(usable(findings) for _, findings in reports)
     out: dict[str, object] = {"rpc_url": settings.rpc_url, "usable": ok, "findings": findings_as_dicts(reports[0][1])}
     if len(reports) > 1:
-        out["endpoints"] = [{"rpc_url": url, "usable": usable(f), "findings": findings_as_dicts(f)}
-                            for url, f in reports]  # fmt: skip
+        out["endpoints"] = [
+            {"rpc_url": url, "usable": usable(f), "findings": findings_as_dicts(f)} for url, f in reports
+        ]
     emit(out, as_json, human)
     if not ok:
         raise typer.Exit(1)

@@ -37,9 +37,13 @@ def _tx(receipt: object) -> str:
 @app.command(context_settings=NUMBER_ARGS)
 @handle_errors
 def deposit(
-    amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False,
+    amount: str,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    wei: WeiOpt = False,
+    as_json: JsonOpt = False,
     as_role: AsOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Deposit AMOUNT coins into your escrow."""
     value = parse_coin(amount, wei)
     account = load_key(key, as_role=as_role)
@@ -51,8 +55,7 @@ def deposit(
     needed = value + gas * int(ctx.w3.eth.gas_price)
     if held < needed:
         raise CliError(
-            f"the wallet {account.address} holds {coin(held)}; depositing {coin(value)} needs "
-            f"{coin(needed)} with gas"
+            f"the wallet {account.address} holds {coin(held)}; depositing {coin(value)} needs {coin(needed)} with gas"
         )
     with progress("depositing…"):
         receipt = transact(ctx.w3, account, call, value=value)
@@ -60,17 +63,22 @@ def deposit(
     emit(
         {"tx_hash": _tx(receipt), "deposited_wei": value, "balance_wei": balance},
         as_json,
-        lambda: console.print(f"deposited {coin(value)}; escrow balance {coin(balance)} (tx {_tx(receipt)})",
-                              highlight=False),
-    )  # fmt: skip
+        lambda: console.print(
+            f"deposited {coin(value)}; escrow balance {coin(balance)} (tx {_tx(receipt)})", highlight=False
+        ),
+    )
 
 
 @app.command(context_settings=NUMBER_ARGS)
 @handle_errors
 def withdraw(
-    amount: str, rpc_url: RpcOpt = None, key: KeyOpt = None, wei: WeiOpt = False, as_json: JsonOpt = False,
+    amount: str,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    wei: WeiOpt = False,
+    as_json: JsonOpt = False,
     as_role: AsOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Withdraw AMOUNT coins from your escrow."""
     value = parse_coin(amount, wei)
     account = load_key(key, as_role=as_role)
@@ -81,9 +89,10 @@ def withdraw(
     emit(
         {"tx_hash": _tx(receipt), "withdrawn_wei": value, "balance_wei": balance},
         as_json,
-        lambda: console.print(f"withdrew {coin(value)}; escrow balance {coin(balance)} (tx {_tx(receipt)})",
-                              highlight=False),
-    )  # fmt: skip
+        lambda: console.print(
+            f"withdrew {coin(value)}; escrow balance {coin(balance)} (tx {_tx(receipt)})", highlight=False
+        ),
+    )
 
 
 @app.command()

@@ -50,9 +50,17 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     )
     queue = make_queue(s.REDIS_URL, queue_prefix(chain_id, genesis, ctx.core.address))
     executor = Executor(
-        w3, ctx.core.address, sender, queue, store, batch_size=s.BATCH_SIZE,
-        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS, worker_id=worker_id, version=__version__, alerts=alerts,
-    )  # fmt: skip
+        w3,
+        ctx.core.address,
+        sender,
+        queue,
+        store,
+        batch_size=s.BATCH_SIZE,
+        max_concurrent=s.MAX_CONCURRENT_EXECUTIONS,
+        worker_id=worker_id,
+        version=__version__,
+        alerts=alerts,
+    )
     stop = await worker_start(s)
     await queue.startup()
     watch = asyncio.create_task(watch_chain(w3, genesis, stop, s.rpc_url))

@@ -27,6 +27,7 @@ def _logs_to_stderr() -> None:
 
     configure_logging("WARNING")
 
+
 PasswordFile = Annotated[
     Path | None, typer.Option("--password-file", help="file holding the password (default: a prompt)")
 ]
@@ -65,11 +66,15 @@ def _write(path: Path, key: bytes | str, password_file: Path | None, iterations:
     except SignerConfigError as exc:
         raise CliError(str(exc)) from None
     data = {"address": signer.address, "path": str(path), "spec": f"keystore:{path}"}
-    emit(data, as_json, lambda: console.print(
-        f"{signer.address}  written to {path} (mode 0600)\n"
-        f"use it with: WORKER_SIGNER=keystore:{path}  (and KEYSTORE_PASSWORD_FILE, or a prompt at start)",
-        highlight=False,
-    ))  # fmt: skip
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"{signer.address}  written to {path} (mode 0600)\n"
+            f"use it with: WORKER_SIGNER=keystore:{path}  (and KEYSTORE_PASSWORD_FILE, or a prompt at start)",
+            highlight=False,
+        ),
+    )
 
 
 @app.command("new")
@@ -181,8 +186,16 @@ def show_command(
                 from autometa.chain.signers import LocalKeySigner
 
                 address = LocalKeySigner.from_key(spec.target).address
-                rows.append({"role": role, "setting": name, "kind": "key", "where": spec.describe(),
-                             "address": address, "checked": True})  # fmt: skip
+                rows.append(
+                    {
+                        "role": role,
+                        "setting": name,
+                        "kind": "key",
+                        "where": spec.describe(),
+                        "address": address,
+                        "checked": True,
+                    }
+                )
                 continue
             spec_text = f"{spec.kind}:{spec.target}"
             if spec.password_file is not None:

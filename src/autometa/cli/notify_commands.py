@@ -30,8 +30,11 @@ def _signed(client: httpx.Client, prepare: str, prepare_body: dict[str, Any], ac
     if prepared.status_code != 200:
         raise CliError(f"the API refused: {prepared.status_code} {_reason(prepared)}")
     data = prepared.json()
-    return {"signature": sign_typed_data(account, data["typed_data"]), "nonce": data["nonce"],
-            "deadline": data["deadline"]}  # fmt: skip
+    return {
+        "signature": sign_typed_data(account, data["typed_data"]),
+        "nonce": data["nonce"],
+        "deadline": data["deadline"],
+    }
 
 
 def _reason(response: httpx.Response) -> str:
@@ -59,11 +62,16 @@ def subscribe(
     """Subscribe your workflows' events to a channel (signed with your key)."""
     account = load_key(key)
     body: dict[str, Any] = {
-        "owner": account.address, "channel": channel, "target": target, "secret": secret,
+        "owner": account.address,
+        "channel": channel,
+        "target": target,
+        "secret": secret,
         "events": [e.strip() for e in events.split(",") if e.strip()],
         "workflow_ids": [int(w) for w in workflows.split(",")] if workflows else None,
-        "runway_runs": runway_runs, "runway_days": runway_days, "name": name,
-    }  # fmt: skip
+        "runway_runs": runway_runs,
+        "runway_days": runway_days,
+        "name": name,
+    }
     with httpx.Client(base_url=api, timeout=30) as client:
         signed = _signed(client, "/api/notifications/subscriptions/prepare", body, account)
         reply = client.post("/api/notifications/subscriptions", json=body | signed)
@@ -75,8 +83,9 @@ def subscribe(
 
 @app.command()
 @handle_errors
-def unsubscribe(subscription_id: int, api: ApiOpt = "http://localhost:8000", key: KeyOpt = None,
-                as_json: JsonOpt = False) -> None:  # fmt: skip
+def unsubscribe(
+    subscription_id: int, api: ApiOpt = "http://localhost:8000", key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Delete one of your subscriptions (signed with your key)."""
     account = load_key(key)
     owner = {"owner": account.address}
@@ -103,8 +112,10 @@ def list_(
 
     def human() -> None:
         for r in rows:
-            console.print(f"{r['id']:>5}  {r['name']:<20} {r['channel']:<8} {r['target_hint']:<40} "
-                          f"{','.join(r['events'])}", highlight=False)  # fmt: skip
+            console.print(
+                f"{r['id']:>5}  {r['name']:<20} {r['channel']:<8} {r['target_hint']:<40} {','.join(r['events'])}",
+                highlight=False,
+            )
         if not rows:
             console.print("no subscriptions")
 
@@ -128,8 +139,11 @@ def deliveries(
 
     def human() -> None:
         for r in rows:
-            console.print(f"{r['id']:>6}  {r['status']:<9} tries {r['attempts']:<3} {r['event_type']:<22} "
-                          f"{r['last_error'] or ''}", highlight=False)  # fmt: skip
+            console.print(
+                f"{r['id']:>6}  {r['status']:<9} tries {r['attempts']:<3} {r['event_type']:<22} "
+                f"{r['last_error'] or ''}",
+                highlight=False,
+            )
         console.print(f"{page.total} deliveries")
 
     emit({"total": page.total, "deliveries": rows}, as_json, human)
@@ -142,8 +156,11 @@ def resend(delivery_id: int, as_json: JsonOpt = False) -> None:
     with _store() as store:
         if not store.notifications.resend(delivery_id):
             raise CliError(f"delivery {delivery_id} does not exist or its subscription was deleted")
-    emit({"delivery_id": delivery_id, "status": "pending"}, as_json,
-         lambda: console.print(f"delivery {delivery_id}: queued again"))  # fmt: skip
+    emit(
+        {"delivery_id": delivery_id, "status": "pending"},
+        as_json,
+        lambda: console.print(f"delivery {delivery_id}: queued again"),
+    )
 
 
 @app.command()
@@ -158,8 +175,9 @@ def status(as_json: JsonOpt = False) -> None:
 @app.command()
 @handle_errors
 def deliver(
-    chain_id: Annotated[int | None, typer.Option(help="the chain of the operator's subscriptions (default: ask RPC)")]
-    = None,
+    chain_id: Annotated[
+        int | None, typer.Option(help="the chain of the operator's subscriptions (default: ask RPC)")
+    ] = None,
 ) -> None:
     """Run a delivery worker (any number may run beside `autometa api`; each row goes to one)."""
     from autometa.cli.common import stop_on_signals
@@ -178,7 +196,8 @@ def deliver(
     async def main() -> None:
         with _store() as store:
             stop = stop_on_signals()
-            await serve(settings, store, stop, known if known is not None else ask_chain,
-                        worker=build_worker(settings, store))  # fmt: skip
+            await serve(
+                settings, store, stop, known if known is not None else ask_chain, worker=build_worker(settings, store)
+            )
 
     asyncio.run(main())

@@ -115,10 +115,15 @@ def rotate_command(
         if change is not None:
             steps["change_id"] = change.id
             now = int(w3.eth.get_block("latest")["timestamp"])
-            _say(f"1/4 allowing {new_address} waits in the admin timelock: change #{change.id}, applied in "
-                 f"{max(change.eta - now, 0)} s (eta {change.eta}); the old executor keeps working")  # fmt: skip
-            _wait(f"the timelock of change #{change.id} (eta {change.eta})",
-                  lambda: int(w3.eth.get_block("latest")["timestamp"]) >= change.eta, timeout)  # fmt: skip
+            _say(
+                f"1/4 allowing {new_address} waits in the admin timelock: change #{change.id}, applied in "
+                f"{max(change.eta - now, 0)} s (eta {change.eta}); the old executor keeps working"
+            )
+            _wait(
+                f"the timelock of change #{change.id} (eta {change.eta})",
+                lambda: int(w3.eth.get_block("latest")["timestamp"]) >= change.eta,
+                timeout,
+            )
             receipt = transact(w3, admin, core.functions.applyChange(change.id))
             steps["apply_tx"] = "0x" + bytes(receipt["transactionHash"]).hex()
         if not _is_executor(core, new_address):
@@ -149,9 +154,10 @@ def rotate_command(
         def drained() -> bool:
             if serving(old_address) or store.sent_transactions.pending(chain_id, old_address):
                 return False
-            return bool(w3.eth.get_transaction_count(old_address, "pending") == w3.eth.get_transaction_count(
-                old_address, "latest"
-            ))
+            return bool(
+                w3.eth.get_transaction_count(old_address, "pending")
+                == w3.eth.get_transaction_count(old_address, "latest")
+            )
 
         _wait(f"the old executor {old_address} to drain", drained, timeout)
     finally:

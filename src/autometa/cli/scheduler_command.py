@@ -57,9 +57,14 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     poll = min(s.POLL_INTERVAL, 0.5) if s.NETWORK is Network.DEV else s.POLL_INTERVAL
     offchain = TieredPriceAdapter.from_settings(s)
     scheduler = Scheduler(
-        w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, ctx.core.address, offchain),
-        lease=lease, follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll), alerts=alerts,
-    )  # fmt: skip
+        w3,
+        IndexerWorkflowSource(indexer, queue),
+        queue,
+        PriceReader(w3, ctx.core.address, offchain),
+        lease=lease,
+        follower=BlockFollower(w3, ws_url_for(s.rpc_url), poll_interval=poll),
+        alerts=alerts,
+    )
     stop = await worker_start(s)
     await queue.startup()
     presence = asyncio.create_task(

@@ -37,8 +37,10 @@ KeyOpt = Annotated[str | None, typer.Option(help="your private key (default: $US
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 RelayOpt = Annotated[
     str | None,
-    typer.Option(help="send through this backend's relayer (http://host:8000, or `up`: the running "
-                      "`autometa up`'s) instead of directly"),
+    typer.Option(
+        help="send through this backend's relayer (http://host:8000, or `up`: the running "
+        "`autometa up`'s) instead of directly"
+    ),
 ]
 
 
@@ -87,8 +89,9 @@ def create(
         if max_runs is not None:
             data["max_runs"] = max_runs
     else:
-        data = spec_from_flags(token=token, below=below, above=above, at=at, every=every, send=send, to=to,
-                               max_runs=max_runs)  # fmt: skip
+        data = spec_from_flags(
+            token=token, below=below, above=above, at=at, every=every, send=send, to=to, max_runs=max_runs
+        )
     data.pop("user_address", None)
     spec = WorkflowSpec.model_validate(resolve_relative(data, None))  # bad input is said before any connection
     account = load_key(key, as_role=as_role)
@@ -107,8 +110,11 @@ def create(
             receipt = transact(ctx.w3, account, ctx.core.functions.createWorkflow(spec.to_abi()))
         (event,) = ctx.core.events.WorkflowCreated().process_receipt(receipt, errors=DISCARD)
         result = {"workflow_id": event.args.workflowId, "tx_hash": "0x" + receipt["transactionHash"].hex()}
-    emit(result, as_json, lambda: console.print(f"created workflow {result['workflow_id']} (tx {result['tx_hash']})",
-                                                highlight=False))  # fmt: skip
+    emit(
+        result,
+        as_json,
+        lambda: console.print(f"created workflow {result['workflow_id']} (tx {result['tx_hash']})", highlight=False),
+    )
 
 
 def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict[str, Any]:
@@ -122,9 +128,14 @@ def _create_via_relayer(base_url: str, account: Any, spec: WorkflowSpec) -> dict
         message = typed["message"]
         created = client.post(
             "/api/workflow/create",
-            json={**body, "signature": signature, "nonce": message["nonce"], "deadline": message["deadline"],
-                  "max_relayer_fee_wei": str(message["maxRelayerFee"])},
-        )  # fmt: skip
+            json={
+                **body,
+                "signature": signature,
+                "nonce": message["nonce"],
+                "deadline": message["deadline"],
+                "max_relayer_fee_wei": str(message["maxRelayerFee"]),
+            },
+        )
         if created.status_code not in (200, 202):
             raise relayer_refused(created)
         return _follow_relayed(client, created)
@@ -149,8 +160,10 @@ def _follow_relayed(client: httpx.Client, reply: httpx.Response) -> dict[str, An
         if status.status_code == 200:
             result = {**status.json(), "status_url": result["status_url"]}
     if result.get("state") == "pending":
-        raise CliError(f"sent as tx {result['tx_hash']} but not mined after {FOLLOW_TIMEOUT_S:.0f} s; "
-                       f"its state: GET {result['status_url']}")  # fmt: skip
+        raise CliError(
+            f"sent as tx {result['tx_hash']} but not mined after {FOLLOW_TIMEOUT_S:.0f} s; "
+            f"its state: GET {result['status_url']}"
+        )
     if result.get("state") != "mined":
         raise CliError(f"tx {result['tx_hash']} {result.get('state')}: {result.get('message', '')}")
     if result.get("workflow_status"):
@@ -163,11 +176,16 @@ def _follow_relayed(client: httpx.Client, reply: httpx.Response) -> dict[str, An
 def kinds(as_json: JsonOpt = False) -> None:
     """The trigger kinds (`trigger_type`, by name or number) and their `trigger_data` fields."""
     rows: list[dict[str, Any]] = [
-        {"name": k.name, "code": k.code, "label": k.label, "creatable": k.needs_contract is None,
-         "fields": [f for f in k.data_model.model_fields if f != "kind_"],
-         **({"needs": k.needs_contract} if k.needs_contract else {})}
+        {
+            "name": k.name,
+            "code": k.code,
+            "label": k.label,
+            "creatable": k.needs_contract is None,
+            "fields": [f for f in k.data_model.model_fields if f != "kind_"],
+            **({"needs": k.needs_contract} if k.needs_contract else {}),
+        }
         for k in all_kinds()
-    ]  # fmt: skip
+    ]
 
     def human() -> None:
         for r in rows:
@@ -212,9 +230,14 @@ def show(workflow_id: int, rpc_url: RpcOpt = None, as_json: JsonOpt = False) -> 
 
 
 def _change(
-    op: StatusOp, workflow_id: int, rpc_url: str | None, key: str | None, relayer: str | None, as_json: bool,
+    op: StatusOp,
+    workflow_id: int,
+    rpc_url: str | None,
+    key: str | None,
+    relayer: str | None,
+    as_json: bool,
     as_role: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     account = load_key(key, as_role=as_role)
     relayer = resolve_relayer(relayer)
     name = op.name.lower()
@@ -227,8 +250,13 @@ def _change(
             receipt = transact(ctx.w3, account, getattr(ctx.core.functions, fn)(workflow_id))
         status = Status(ctx.core.functions.getWorkflow(workflow_id).call()[2]).label
         result = {"workflow_id": workflow_id, "status": status, "tx_hash": "0x" + receipt["transactionHash"].hex()}
-    emit(result, as_json, lambda: console.print(
-        f"workflow {workflow_id}: {result.get('status', name)} (tx {result.get('tx_hash', '?')})", highlight=False))
+    emit(
+        result,
+        as_json,
+        lambda: console.print(
+            f"workflow {workflow_id}: {result.get('status', name)} (tx {result.get('tx_hash', '?')})", highlight=False
+        ),
+    )
 
 
 def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: int) -> dict[str, Any]:
@@ -241,10 +269,14 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
         message = typed["message"]
         reply = client.post(
             f"/api/workflow/{workflow_id}/{name}",
-            json={"user_address": account.address, "signature": sign_typed_data(account, typed),
-                  "nonce": message["nonce"], "deadline": message["deadline"],
-                  "max_relayer_fee_wei": str(message["maxRelayerFee"])},
-        )  # fmt: skip
+            json={
+                "user_address": account.address,
+                "signature": sign_typed_data(account, typed),
+                "nonce": message["nonce"],
+                "deadline": message["deadline"],
+                "max_relayer_fee_wei": str(message["maxRelayerFee"]),
+            },
+        )
         if reply.status_code not in (200, 202):
             raise relayer_refused(reply)
         return _follow_relayed(client, reply)
@@ -253,9 +285,13 @@ def _change_via_relayer(base_url: str, account: Any, op: StatusOp, workflow_id: 
 @app.command()
 @handle_errors
 def pause(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    workflow_id: int,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    relayer: RelayOpt = None,
+    as_json: JsonOpt = False,
     as_role: AsOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Pause one of your workflows."""
     _change(StatusOp.PAUSE, workflow_id, rpc_url, key, relayer, as_json, as_role)
 
@@ -263,9 +299,13 @@ def pause(
 @app.command()
 @handle_errors
 def resume(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    workflow_id: int,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    relayer: RelayOpt = None,
+    as_json: JsonOpt = False,
     as_role: AsOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Resume one of your paused workflows."""
     _change(StatusOp.RESUME, workflow_id, rpc_url, key, relayer, as_json, as_role)
 
@@ -273,8 +313,12 @@ def resume(
 @app.command()
 @handle_errors
 def cancel(
-    workflow_id: int, rpc_url: RpcOpt = None, key: KeyOpt = None, relayer: RelayOpt = None, as_json: JsonOpt = False,
+    workflow_id: int,
+    rpc_url: RpcOpt = None,
+    key: KeyOpt = None,
+    relayer: RelayOpt = None,
+    as_json: JsonOpt = False,
     as_role: AsOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Cancel one of your workflows for good."""
     _change(StatusOp.CANCEL, workflow_id, rpc_url, key, relayer, as_json, as_role)

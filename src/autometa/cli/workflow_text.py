@@ -64,13 +64,15 @@ def describe_row(row: dict[str, Any], detail: bool = False) -> str:
     if not detail:
         return line
     fee = coin(int(spec["max_fee_per_run_wei"]))
-    return "\n".join([
-        line,
-        f"  owner      {row['owner']}",
-        f"  last run   {_when(row['last_run'])}",
-        f"  failures   {row['failures']}",
-        f"  gas limit  {spec['gas_limit']}; at most {fee} fee per run",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            line,
+            f"  owner      {row['owner']}",
+            f"  last run   {_when(row['last_run'])}",
+            f"  failures   {row['failures']}",
+            f"  gas limit  {spec['gas_limit']}; at most {fee} fee per run",
+        ]
+    )
 
 
 def resolve_relative(data: dict[str, Any], now: int | None) -> dict[str, Any]:
@@ -86,22 +88,35 @@ def resolve_relative(data: dict[str, Any], now: int | None) -> dict[str, Any]:
 
 
 def spec_from_flags(
-    *, token: str | None, below: str | None, above: str | None, at: str | None, every: int | None,
-    send: str | None, to: str | None, max_runs: int | None,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    token: str | None,
+    below: str | None,
+    above: str | None,
+    at: str | None,
+    every: int | None,
+    send: str | None,
+    to: str | None,
+    max_runs: int | None,
+) -> dict[str, Any]:
     """The workflow JSON for the common cases, so that JSON is optional."""
     from autometa.cli.common import parse_coin
 
-    triggers = [name for name, given in (("price", token or below or above), ("time", at), ("interval", every))
-                if given is not None]  # fmt: skip
+    triggers = [
+        name
+        for name, given in (("price", token or below or above), ("time", at), ("interval", every))
+        if given is not None
+    ]
     if len(triggers) != 1:
         raise BadInput("name one trigger: --token T with --below/--above USD, --at TIME, or --every SECONDS")
     trigger: dict[str, Any]
     if triggers[0] == "price":
         if token is None or (below is None) == (above is None):
             raise BadInput("a price trigger needs --token and exactly one of --below / --above")
-        trigger = {"token": token, "comparator": "below" if below is not None else "above",
-                   "price_usd": below if below is not None else above}  # fmt: skip
+        trigger = {
+            "token": token,
+            "comparator": "below" if below is not None else "above",
+            "price_usd": below if below is not None else above,
+        }
     elif triggers[0] == "time":
         trigger = {"at": at if str(at).startswith("+") else _int(str(at), "--at")}
     else:
@@ -109,9 +124,11 @@ def spec_from_flags(
     if send is None or to is None:
         raise BadInput("the action needs --send AMOUNT (coins) and --to ADDRESS (ERC-20 and calls: use JSON)")
     data: dict[str, Any] = {
-        "trigger_type": triggers[0], "trigger_data": trigger,
-        "action_type": "native", "action_data": {"to": to, "amount_wei": str(parse_coin(send, wei=False))},
-    }  # fmt: skip
+        "trigger_type": triggers[0],
+        "trigger_data": trigger,
+        "action_type": "native",
+        "action_data": {"to": to, "amount_wei": str(parse_coin(send, wei=False))},
+    }
     if max_runs is not None:
         data["max_runs"] = max_runs
     return data

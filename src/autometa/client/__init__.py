@@ -61,9 +61,15 @@ class AutometaClient:
     (`ApiClientError`), or `follow_timeout` s (`RelayPending`, with the hash: not a failure)."""
 
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None, follow_timeout: float = 300.0, poll_interval: float = 1.0,
-    ) -> None:  # fmt: skip
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        follow_timeout: float = 300.0,
+        poll_interval: float = 1.0,
+    ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport)
         self.follow_timeout, self.poll_interval = follow_timeout, poll_interval
 
@@ -146,8 +152,14 @@ class AutometaClient:
         """Filters: workflow_id, user, status, since, until (datetimes), offset, limit."""
         return self._do(E.executions(**filters))
 
-    def stats(self, *, user: str | None = None, workflow_id: int | None = None, since: datetime | None = None,
-              until: datetime | None = None) -> StatsOut:  # fmt: skip
+    def stats(
+        self,
+        *,
+        user: str | None = None,
+        workflow_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> StatsOut:
         return self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
 
     def workers(self, within_s: float = 60) -> WorkersOut:
@@ -161,9 +173,15 @@ class AsyncAutometaClient:
     """The same endpoints for asyncio code (202s followed as in `AutometaClient`)."""
 
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None, follow_timeout: float = 300.0, poll_interval: float = 1.0,
-    ) -> None:  # fmt: skip
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        follow_timeout: float = 300.0,
+        poll_interval: float = 1.0,
+    ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
         )
@@ -251,8 +269,14 @@ class AsyncAutometaClient:
     async def executions(self, **filters: Any) -> ExecutionPageOut:
         return await self._do(E.executions(**filters))
 
-    async def stats(self, *, user: str | None = None, workflow_id: int | None = None,
-                    since: datetime | None = None, until: datetime | None = None) -> StatsOut:  # fmt: skip
+    async def stats(
+        self,
+        *,
+        user: str | None = None,
+        workflow_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> StatsOut:
         return await self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
 
     async def workers(self, within_s: float = 60) -> WorkersOut:

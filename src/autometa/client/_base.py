@@ -49,8 +49,12 @@ class RelayPending(ApiClientError):
     `follow_timeout`: not a failure. `pending.tx_hash` / `pending.status_url` tell where to look."""
 
     def __init__(self, pending: RelayedTxOut, waited_s: float) -> None:
-        super().__init__(202, "pending", f"sent as {pending.tx_hash}, not mined after {waited_s:.0f} s; "
-                         f"poll {pending.status_url}", details=pending.model_dump(mode="json"))  # fmt: skip
+        super().__init__(
+            202,
+            "pending",
+            f"sent as {pending.tx_hash}, not mined after {waited_s:.0f} s; poll {pending.status_url}",
+            details=pending.model_dump(mode="json"),
+        )
         self.pending = pending
 
 
@@ -62,12 +66,21 @@ def settled(model: type[M], status: RelayedTxOut) -> M | None:
     if status.state != "mined":
         raise ApiClientError(409, status.state, status.message, details=status.model_dump(mode="json"))
     if model is WorkflowCreatedOut:
-        return WorkflowCreatedOut(workflow_id=status.workflow_id or 0, tx_hash=status.tx_hash,  # type: ignore[return-value]
-                                  block_number=status.block_number or 0, relayer=status.relayer,
-                                  relayer_fee_wei=status.relayer_fee_wei or 0)  # fmt: skip
-    return StatusChangedOut(workflow_id=status.workflow_id or 0, status=status.workflow_status or "",  # type: ignore[return-value]
-                            tx_hash=status.tx_hash, block_number=status.block_number or 0, relayer=status.relayer,
-                            relayer_fee_wei=status.relayer_fee_wei or 0)  # fmt: skip
+        return WorkflowCreatedOut(
+            workflow_id=status.workflow_id or 0,
+            tx_hash=status.tx_hash,  # type: ignore[return-value]
+            block_number=status.block_number or 0,
+            relayer=status.relayer,
+            relayer_fee_wei=status.relayer_fee_wei or 0,
+        )
+    return StatusChangedOut(
+        workflow_id=status.workflow_id or 0,
+        status=status.workflow_status or "",  # type: ignore[return-value]
+        tx_hash=status.tx_hash,
+        block_number=status.block_number or 0,
+        relayer=status.relayer,
+        relayer_fee_wei=status.relayer_fee_wei or 0,
+    )
 
 
 @dataclass(frozen=True)
@@ -144,8 +157,9 @@ class Endpoints:
 
     @staticmethod
     def create(body: WorkflowCreateRequest | dict[str, Any]) -> Call[WorkflowCreatedOut]:
-        return Call("POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body),
-                    relayed=True)  # fmt: skip
+        return Call(
+            "POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body), relayed=True
+        )
 
     @staticmethod
     def prepare_status(workflow_id: int, op: Op, user_address: str) -> Call[PreparedIntent]:
@@ -154,8 +168,13 @@ class Endpoints:
 
     @staticmethod
     def change_status(workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> Call[StatusChangedOut]:
-        return Call("POST", f"/api/workflow/{workflow_id}/{op}", StatusChangedOut, _body(StatusChangeRequest, body),
-                    relayed=True)  # fmt: skip
+        return Call(
+            "POST",
+            f"/api/workflow/{workflow_id}/{op}",
+            StatusChangedOut,
+            _body(StatusChangeRequest, body),
+            relayed=True,
+        )
 
     @staticmethod
     def relayed_tx(tx_hash: str) -> Call[RelayedTxOut]:
@@ -171,20 +190,31 @@ class Endpoints:
 
     @staticmethod
     def executions(
-        *, workflow_id: int | None = None, user: str | None = None, status: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, offset: int = 0, limit: int = 50,
-    ) -> Call[ExecutionPageOut]:  # fmt: skip
-        params = _params(workflow_id=workflow_id, user=user, status=status, since=since, until=until,
-                         offset=offset, limit=limit)  # fmt: skip
+        *,
+        workflow_id: int | None = None,
+        user: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Call[ExecutionPageOut]:
+        params = _params(
+            workflow_id=workflow_id, user=user, status=status, since=since, until=until, offset=offset, limit=limit
+        )
         return Call("GET", "/api/executions", ExecutionPageOut, params=params)
 
     @staticmethod
     def stats(
-        *, user: str | None = None, workflow_id: int | None = None, since: datetime | None = None,
+        *,
+        user: str | None = None,
+        workflow_id: int | None = None,
+        since: datetime | None = None,
         until: datetime | None = None,
-    ) -> Call[StatsOut]:  # fmt: skip
-        return Call("GET", "/api/stats", StatsOut, params=_params(user=user, workflow_id=workflow_id, since=since,
-                                                                  until=until))  # fmt: skip
+    ) -> Call[StatsOut]:
+        return Call(
+            "GET", "/api/stats", StatsOut, params=_params(user=user, workflow_id=workflow_id, since=since, until=until)
+        )
 
     @staticmethod
     def workers(within_s: float = 60) -> Call[WorkersOut]:

@@ -10,9 +10,7 @@ _ASSET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 def validate_asset(name: str) -> str:
     """A CoinGecko-style id: lowercase letters, digits and '-', at most 32 characters."""
     if not _ASSET_RE.fullmatch(name):
-        raise ValueError(
-            f"asset {name!r} is not a CoinGecko id (lowercase letters, digits and '-', 1-32 characters)"
-        )
+        raise ValueError(f"asset {name!r} is not a CoinGecko id (lowercase letters, digits and '-', 1-32 characters)")
     return name
 
 

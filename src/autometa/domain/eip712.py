@@ -103,9 +103,15 @@ def create_typed_data(
 
 
 def status_typed_data(
-    op: StatusOp, workflow_id: int, owner: str, nonce: int, deadline: int, max_relayer_fee: int,
-    chain_id: int, contract: str,
-) -> dict[str, Any]:  # fmt: skip
+    op: StatusOp,
+    workflow_id: int,
+    owner: str,
+    nonce: int,
+    deadline: int,
+    max_relayer_fee: int,
+    chain_id: int,
+    contract: str,
+) -> dict[str, Any]:
     """The `PauseWorkflow` / `ResumeWorkflow` / `CancelWorkflow` message a user signs."""
     primary = STATUS_TYPES[StatusOp(op)]
     return {

@@ -13,10 +13,13 @@ from pydantic import BeforeValidator, WithJsonSchema
 from autometa.domain.kinds import ActionType, Comparator
 
 ACTION_NAMES = {
-    "native": ActionType.NATIVE_TRANSFER, "native_transfer": ActionType.NATIVE_TRANSFER,
-    "erc20": ActionType.ERC20_TRANSFER, "erc20_transfer": ActionType.ERC20_TRANSFER,
-    "call": ActionType.CONTRACT_CALL, "contract_call": ActionType.CONTRACT_CALL,
-}  # fmt: skip
+    "native": ActionType.NATIVE_TRANSFER,
+    "native_transfer": ActionType.NATIVE_TRANSFER,
+    "erc20": ActionType.ERC20_TRANSFER,
+    "erc20_transfer": ActionType.ERC20_TRANSFER,
+    "call": ActionType.CONTRACT_CALL,
+    "contract_call": ActionType.CONTRACT_CALL,
+}
 COMPARATOR_NAMES = {"below": Comparator.BELOW, "above": Comparator.ABOVE}
 
 
@@ -33,17 +36,21 @@ def by_name(names: dict[str, Any]) -> Callable[[Any], Any]:
 
 def names_schema(enum: type[IntEnum], names: dict[str, Any], description: str) -> WithJsonSchema:
     """The schema of an IntEnum field that also takes its names: both, exactly."""
-    return WithJsonSchema({
-        "anyOf": [{"type": "integer", "enum": [int(m) for m in enum]}, {"type": "string", "enum": sorted(names)}],
-        "description": description,
-    })  # fmt: skip
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "enum": [int(m) for m in enum]}, {"type": "string", "enum": sorted(names)}],
+            "description": description,
+        }
+    )
 
 
 ActionTypeField = Annotated[
-    ActionType, BeforeValidator(by_name(ACTION_NAMES)),
+    ActionType,
+    BeforeValidator(by_name(ACTION_NAMES)),
     names_schema(ActionType, ACTION_NAMES, "0 = native, 1 = ERC-20 transfer, 2 = contract call (number or name)"),
-]  # fmt: skip
+]
 ComparatorField = Annotated[
-    Comparator, BeforeValidator(by_name(COMPARATOR_NAMES)),
+    Comparator,
+    BeforeValidator(by_name(COMPARATOR_NAMES)),
     names_schema(Comparator, COMPARATOR_NAMES, "0 = below, 1 = above (the number or the name)"),
-]  # fmt: skip
+]

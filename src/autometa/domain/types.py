@@ -78,12 +78,17 @@ def _nonzero_hex(digits: str) -> str:
 # Mixed case is accepted when it is a valid EIP-55 checksum, which no JSON-schema pattern can check.
 ADDRESS_PATTERN = f"^0x(?:{_nonzero_hex('0-9a-f')}|{_nonzero_hex('0-9A-F')})$"
 _ADDRESS_SCHEMA = {
-    "type": "string", "pattern": ADDRESS_PATTERN, "minLength": 42, "maxLength": 42,
-    "description": "0x + 40 hex digits, not the zero address; all-lowercase, all-uppercase, or a valid EIP-55 "
-                   "checksum", "examples": ["0x90f79bf6eb2c4f870365e785982e1f101e93b906"],
-}  # fmt: skip
+    "type": "string",
+    "pattern": ADDRESS_PATTERN,
+    "minLength": 42,
+    "maxLength": 42,
+    "description": "0x + 40 hex digits, not the zero address; all-lowercase, all-uppercase, or a valid EIP-55 checksum",
+    "examples": ["0x90f79bf6eb2c4f870365e785982e1f101e93b906"],
+}
 Address = Annotated[str, BeforeValidator(check_address), WithJsonSchema(_ADDRESS_SCHEMA, mode="validation")]
 Wei = Annotated[int, BeforeValidator(check_uint256), PlainSerializer(str, return_type=str, when_used="json")]
+
+
 def plain_decimal(value: Decimal) -> str:
     """`3200`, never `3.2E+3` (what `str` makes of a normalized Decimal)."""
     return format(value, "f")

@@ -42,13 +42,17 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 TriggerCode = Annotated[
     int,
     BeforeValidator(parse_code),
-    WithJsonSchema({
-        "anyOf": [{"type": "integer", "enum": sorted(k.code for k in creatable_kinds())},
-                  {"type": "string", "enum": sorted(k.name for k in creatable_kinds())}],
-        "description": "the trigger kind, by number or name: "
-        + ", ".join(f"{k.code} = {k.name}" for k in creatable_kinds()),
-    }),
-]  # fmt: skip
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "enum": sorted(k.code for k in creatable_kinds())},
+                {"type": "string", "enum": sorted(k.name for k in creatable_kinds())},
+            ],
+            "description": "the trigger kind, by number or name: "
+            + ", ".join(f"{k.code} = {k.name}" for k in creatable_kinds()),
+        }
+    ),
+]
 
 DEFAULT_GAS_LIMIT = {
     ActionType.NATIVE_TRANSFER: 30_000,
@@ -151,9 +155,7 @@ class WorkflowSpec(BaseModel):
         le=UINT32_MAX,
         description="default: 1 for time and price triggers, unlimited for interval",
     )
-    gas_limit: int | None = Field(
-        default=None, ge=MIN_GAS_LIMIT, le=MAX_GAS_LIMIT, description="gas the action gets"
-    )
+    gas_limit: int | None = Field(default=None, ge=MIN_GAS_LIMIT, le=MAX_GAS_LIMIT, description="gas the action gets")
     max_fee_per_run_wei: Wei | None = Field(default=None, description="the most one run may charge (wei)")
 
     @model_validator(mode="before")
@@ -206,16 +208,17 @@ class WorkflowSpec(BaseModel):
 
     @property
     def resolved_max_fee(self) -> int:
-        return (
-            self.max_fee_per_run_wei if self.max_fee_per_run_wei is not None else DEFAULT_MAX_FEE_PER_RUN_WEI
-        )
+        return self.max_fee_per_run_wei if self.max_fee_per_run_wei is not None else DEFAULT_MAX_FEE_PER_RUN_WEI
 
     def resolved(self) -> WorkflowSpec:
         """The same spec with every default made explicit (what the contract stores)."""
-        return self.model_copy(update={
-            "max_runs": self.resolved_max_runs, "gas_limit": self.resolved_gas_limit,
-            "max_fee_per_run_wei": self.resolved_max_fee,
-        })  # fmt: skip
+        return self.model_copy(
+            update={
+                "max_runs": self.resolved_max_runs,
+                "gas_limit": self.resolved_gas_limit,
+                "max_fee_per_run_wei": self.resolved_max_fee,
+            }
+        )
 
     def end_time(self) -> int | None:
         return self.trigger_kind.end_time(self.trigger_data)
@@ -241,10 +244,22 @@ class WorkflowSpec(BaseModel):
         else:
             target, amount, data = a.target, a.value_wei, bytes.fromhex(a.data[2:])
         return (
-            int(self.trigger_type), tr.comparator, tr.start_time, tr.end_time, tr.interval, tr.price_usd, tr.asset,
-            int(self.action_type), target, token, amount, data,
-            self.resolved_max_runs, self.resolved_gas_limit, self.resolved_max_fee,
-        )  # fmt: skip
+            int(self.trigger_type),
+            tr.comparator,
+            tr.start_time,
+            tr.end_time,
+            tr.interval,
+            tr.price_usd,
+            tr.asset,
+            int(self.action_type),
+            target,
+            token,
+            amount,
+            data,
+            self.resolved_max_runs,
+            self.resolved_gas_limit,
+            self.resolved_max_fee,
+        )
 
     @classmethod
     def from_abi(cls, spec: Any) -> WorkflowSpec:
@@ -268,8 +283,23 @@ class WorkflowSpec(BaseModel):
                 "maxFeePerRun",
             )
             spec = tuple(spec[n] for n in names)
-        (tk, comparator, start, end, interval, price, asset, ak, target, token, amount, data,
-         max_runs, gas_limit, max_fee) = spec  # fmt: skip
+        (
+            tk,
+            comparator,
+            start,
+            end,
+            interval,
+            price,
+            asset,
+            ak,
+            target,
+            token,
+            amount,
+            data,
+            max_runs,
+            gas_limit,
+            max_fee,
+        ) = spec
         slots = TriggerSlots(comparator, start, end, interval, price, bytes(asset))
         trigger = get_kind(int(tk)).decode(slots)  # an unknown number raises UnknownTriggerKind
         action: dict[str, Any]
@@ -279,10 +309,17 @@ class WorkflowSpec(BaseModel):
             action = {"token": token, "to": target, "amount": amount}
         else:
             action = {"target": target, "data": "0x" + bytes(data).hex(), "value_wei": amount}
-        return cls.model_validate({
-            "trigger_type": tk, "trigger_data": trigger, "action_type": ak, "action_data": action,
-            "max_runs": max_runs, "gas_limit": gas_limit, "max_fee_per_run_wei": max_fee,
-        })  # fmt: skip
+        return cls.model_validate(
+            {
+                "trigger_type": tk,
+                "trigger_data": trigger,
+                "action_type": ak,
+                "action_data": action,
+                "max_runs": max_runs,
+                "gas_limit": gas_limit,
+                "max_fee_per_run_wei": max_fee,
+            }
+        )
 
 
 def unsupported_token(spec: WorkflowSpec, supported: tuple[str, ...] | list[str]) -> str | None:

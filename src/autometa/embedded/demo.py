@@ -87,9 +87,18 @@ def _flow(
 
 
 def _steps(  # noqa: PLR0913
-    chain: DevChain, settings: Settings, say: Callable[[str], None], timeout: float, errors: list[BaseException],
-    client: AutometaClient, w3: Any, core: Any, user: Any, recipient: Any, api_url: str,
-) -> dict[str, Any]:  # fmt: skip
+    chain: DevChain,
+    settings: Settings,
+    say: Callable[[str], None],
+    timeout: float,
+    errors: list[BaseException],
+    client: AutometaClient,
+    w3: Any,
+    core: Any,
+    user: Any,
+    recipient: Any,
+    api_url: str,
+) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while True:
         if errors:
@@ -109,8 +118,10 @@ def _steps(  # noqa: PLR0913
 
     created = client.create_signed(user, seed_body(user.address, recipient.address))
     relayer_fee = Web3.from_wei(created.relayer_fee_wei, "ether")
-    say(f"3. workflow {created.workflow_id} created through POST /api/workflow/create "
-        f"(signed by the user, relayed in {created.tx_hash}, relayer fee {relayer_fee})")  # fmt: skip
+    say(
+        f"3. workflow {created.workflow_id} created through POST /api/workflow/create "
+        f"(signed by the user, relayed in {created.tx_hash}, relayer fee {relayer_fee})"
+    )
     say(f"   trigger: ethereum below ${THRESHOLD} → send 1 coin to {recipient.address}")
 
     before = w3.eth.get_balance(recipient.address)
@@ -145,17 +156,26 @@ def _steps(  # noqa: PLR0913
     _, price, source = core.functions.currentPrice(b"ethereum".ljust(32, b"\0"), 0).call()
     shown_price = Decimal(price) / 10**8
     say(f"6. trigger condition met: ethereum ${shown_price} < ${THRESHOLD} (price from {execution.price_source})")
-    say(f"7. executed in {execution.tx_hash} (block {execution.block_number}), gas {execution.gas_used}, "
+    say(
+        f"7. executed in {execution.tx_hash} (block {execution.block_number}), gas {execution.gas_used}, "
         f"fee charged {Web3.from_wei(execution.fee_wei or 0, 'ether')} coin, trigger-to-inclusion "
-        f"{_seconds(execution.latency_s)}")  # fmt: skip
-    say(f"8. recipient balance {Web3.from_wei(before, 'ether')} → {Web3.from_wei(after, 'ether')} "
-        f"(+{Web3.from_wei(after - before, 'ether')})")  # fmt: skip
+        f"{_seconds(execution.latency_s)}"
+    )
+    say(
+        f"8. recipient balance {Web3.from_wei(before, 'ether')} → {Web3.from_wei(after, 'ether')} "
+        f"(+{Web3.from_wei(after - before, 'ether')})"
+    )
     if after - before != AMOUNT_WEI:
         raise DemoFailed(f"the recipient received {after - before} wei, expected {AMOUNT_WEI}")
     listed = client.executions(workflow_id=created.workflow_id)
     say(f"9. GET /api/executions lists it: {len(listed.items)} execution(s), status {execution.status}")
     return {
-        "workflow_id": created.workflow_id, "create_tx": created.tx_hash, "execution_tx": execution.tx_hash,
-        "price_usd": str(shown_price), "price_source": execution.price_source, "fee_wei": execution.fee_wei,
-        "recipient_delta_wei": after - before, "latency_s": execution.latency_s,
-    }  # fmt: skip
+        "workflow_id": created.workflow_id,
+        "create_tx": created.tx_hash,
+        "execution_tx": execution.tx_hash,
+        "price_usd": str(shown_price),
+        "price_source": execution.price_source,
+        "fee_wei": execution.fee_wei,
+        "recipient_delta_wei": after - before,
+        "latency_s": execution.latency_s,
+    }

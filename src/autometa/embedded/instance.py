@@ -35,8 +35,10 @@ class AlreadyRunning(Exception):
 
     def __init__(self, data_dir: Path, other: Instance | None) -> None:
         self.other = other
-        who = f"`autometa {other.kind}` is already running ({other.describe()})" if other else (
-            "another process holds the lock"
+        who = (
+            f"`autometa {other.kind}` is already running ({other.describe()})"
+            if other
+            else ("another process holds the lock")
         )
         super().__init__(f"{who} in {data_dir.resolve()}; stop it first or use another --data-dir")
 

@@ -108,27 +108,43 @@ async def run_stack(
     address, rpc = chain.deployment.address, chain.url
     store = open_store_for_chain(chain, settings)
     indexer = EventIndexer(
-        chain.w3, store, address, chain.deployment.block,
-        confirmations=settings.CONFIRMATIONS, batch_blocks=settings.INDEXER_BATCH_BLOCKS,
-    )  # fmt: skip
+        chain.w3,
+        store,
+        address,
+        chain.deployment.block,
+        confirmations=settings.CONFIRMATIONS,
+        batch_blocks=settings.INDEXER_BATCH_BLOCKS,
+    )
     w3 = connect_async(rpc)
     alerts = Alerts(store, chain.deployment.chain_id, Thresholds.from_settings(settings), source="embedded")
     watch_rpc(w3, alerts, rpc)
     queue = make_queue(None)
     offchain = TieredPriceAdapter.from_settings(settings)
     scheduler = Scheduler(
-        w3, IndexerWorkflowSource(indexer, queue), queue, PriceReader(w3, address, offchain),
-        lease=LocalLease(), follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5), alerts=alerts,
-    )  # fmt: skip
+        w3,
+        IndexerWorkflowSource(indexer, queue),
+        queue,
+        PriceReader(w3, address, offchain),
+        lease=LocalLease(),
+        follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
+        alerts=alerts,
+    )
     account = executor_account(settings)
     sender = TransactionSender(
         w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(settings)
     )
     executor = Executor(
-        w3, address, sender, queue, store, batch_size=settings.BATCH_SIZE,
-        max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS, worker_id="embedded-executor", version=__version__,
+        w3,
+        address,
+        sender,
+        queue,
+        store,
+        batch_size=settings.BATCH_SIZE,
+        max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS,
+        worker_id="embedded-executor",
+        version=__version__,
         alerts=alerts,
-    )  # fmt: skip
+    )
     stack = Stack(chain, settings, store, account)
     await queue.startup()
     try:
@@ -137,9 +153,14 @@ async def run_stack(
         services: dict[str, Coroutine[Any, Any, None]] = {
             "scheduler": scheduler.run(stop),
             "executor": executor.run(stop),
-            "presence": keep_heartbeat(store, scheduler.lease.holder, "scheduler", stop,
-                                       scheduler_extra(scheduler.lease, chain.deployment.chain_id)),
-        }  # fmt: skip
+            "presence": keep_heartbeat(
+                store,
+                scheduler.lease.holder,
+                "scheduler",
+                stop,
+                scheduler_extra(scheduler.lease, chain.deployment.chain_id),
+            ),
+        }
         if api is not None:
             services["api"] = api(settings, store, stop)
         stack.tasks = [asyncio.create_task(coro, name=name) for name, coro in services.items()]

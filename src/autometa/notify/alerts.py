@@ -35,8 +35,14 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls, s: Settings) -> Thresholds:
-        return cls(s.NOTIFY_MISSED_BLOCKS, s.NOTIFY_BACKLOG_BLOCKS, s.NOTIFY_BACKLOG_DEPTH, s.NOTIFY_LOW_GAS_WEI,
-                   s.NOTIFY_GAS_CHECK_BLOCKS, s.NOTIFY_RPC_DOWN_S)  # fmt: skip
+        return cls(
+            s.NOTIFY_MISSED_BLOCKS,
+            s.NOTIFY_BACKLOG_BLOCKS,
+            s.NOTIFY_BACKLOG_DEPTH,
+            s.NOTIFY_LOW_GAS_WEI,
+            s.NOTIFY_GAS_CHECK_BLOCKS,
+            s.NOTIFY_RPC_DOWN_S,
+        )
 
 
 class Alerts:
@@ -49,8 +55,13 @@ class Alerts:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def operator(self, kind: str, key: str, data: dict[str, Any]) -> None:
-        await self._write(self.store.notifications.emit_operator, self.chain_id, kind,
-                          f"{kind}:{self.chain_id}:{key}", {**data, "source": self.source})  # fmt: skip
+        await self._write(
+            self.store.notifications.emit_operator,
+            self.chain_id,
+            kind,
+            f"{kind}:{self.chain_id}:{key}",
+            {**data, "source": self.source},
+        )
 
     async def owners(self, kind: str, events: list[tuple[int, str, dict[str, Any]]]) -> None:
         """Owner events, ``(workflow id, key, data)`` each, in one transaction (a thousand runs
@@ -105,16 +116,25 @@ def watch_rpc(w3: Any, alerts: Alerts, endpoint: str) -> RpcWatch:
                 except Exception as exc:
                     if watch.failure(f"{type(exc).__name__}: {exc}"[:300]):
                         log.warning("alerts.rpc_down", endpoint=where, failures=watch.failures)
-                        alerts.operator_soon("rpc.down", f"{alerts.source}:{int(time.time() * 1000)}", {
-                            "endpoint": where, "failures": watch.failures, "down_for_s": alerts.thresholds.rpc_down_s,
-                            "last_error": endpoint_scrub(watch.last_error, endpoint),
-                        })  # fmt: skip
+                        alerts.operator_soon(
+                            "rpc.down",
+                            f"{alerts.source}:{int(time.time() * 1000)}",
+                            {
+                                "endpoint": where,
+                                "failures": watch.failures,
+                                "down_for_s": alerts.thresholds.rpc_down_s,
+                                "last_error": endpoint_scrub(watch.last_error, endpoint),
+                            },
+                        )
                     raise
                 down_s = watch.success()
                 if down_s is not None:
                     log.info("alerts.rpc_recovered", endpoint=where, down_s=round(down_s, 1))
-                    alerts.operator_soon("rpc.recovered", f"{alerts.source}:{int(time.time() * 1000)}",
-                                         {"endpoint": where, "down_s": round(down_s, 1)})  # fmt: skip
+                    alerts.operator_soon(
+                        "rpc.recovered",
+                        f"{alerts.source}:{int(time.time() * 1000)}",
+                        {"endpoint": where, "down_s": round(down_s, 1)},
+                    )
                 return response
 
             return middleware

@@ -57,8 +57,10 @@ class WebhookSender:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256, limit_per_host=64, use_dns_cache=False),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), trust_env=False, auto_decompress=False,
-            )  # fmt: skip
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                trust_env=False,
+                auto_decompress=False,
+            )
         return self._session
 
     async def aclose(self) -> None:
@@ -98,8 +100,9 @@ class WebhookSender:
             literal = f"[{ip}]" if ip.version == 6 else str(ip)
             target = parts._replace(netloc=f"{literal}:{port}").geturl()
             extra: dict[str, Any] = {"server_hostname": host} if parts.scheme == "https" else {}
-            async with self._client().post(target, data=body, headers=headers, allow_redirects=False,
-                                           **extra) as response:  # fmt: skip
+            async with self._client().post(
+                target, data=body, headers=headers, allow_redirects=False, **extra
+            ) as response:
                 declared = response.content_length
                 too_big = declared is not None and declared > self.max_response_bytes
                 if not too_big:

@@ -68,14 +68,24 @@ def intent_typed_data(
     return {
         "types": _TYPES,
         "primaryType": "NotificationIntent",
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(contract)},  # fmt: skip
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(contract),
+        },
         "message": {
-            "owner": to_checksum_address(owner), "action": action, "channel": channel,
-            "events": ",".join(sorted(events or [])), "workflowIds": sorted(workflow_ids or []),
-            "subscriptionId": subscription_id, "deliveryId": delivery_id, "configHash": config_hash(config),
-            "nonce": nonce, "deadline": deadline,
-        },  # fmt: skip
+            "owner": to_checksum_address(owner),
+            "action": action,
+            "channel": channel,
+            "events": ",".join(sorted(events or [])),
+            "workflowIds": sorted(workflow_ids or []),
+            "subscriptionId": subscription_id,
+            "deliveryId": delivery_id,
+            "configHash": config_hash(config),
+            "nonce": nonce,
+            "deadline": deadline,
+        },
     }
 
 

@@ -49,8 +49,16 @@ def parse_operator_subscriptions(raw: str, *, runway_runs: int = 3, runway_days:
         where = f"entry {i}"
         if not isinstance(item, dict):
             raise ValueError(f"{where}: must be an object")
-        unknown = set(item) - {"name", "channel", "target", "secret", "events", "workflow_ids", "runway_runs",
-                               "runway_days"}  # fmt: skip
+        unknown = set(item) - {
+            "name",
+            "channel",
+            "target",
+            "secret",
+            "events",
+            "workflow_ids",
+            "runway_runs",
+            "runway_days",
+        }
         if unknown:
             raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         name = item.get("name")
@@ -82,7 +90,17 @@ def parse_operator_subscriptions(raw: str, *, runway_runs: int = 3, runway_days:
             raise ValueError(f"{where}: runway_runs must be a non-negative integer")
         if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
             raise ValueError(f"{where}: runway_days must be a non-negative number")
-        out.append({"name": name, "channel": channel, "target": target, "secret": secret, "events": events,
-                    "workflow_ids": wids, "target_hint": hint(channel, target), "runway_runs": runs,
-                    "runway_days": float(days)})  # fmt: skip
+        out.append(
+            {
+                "name": name,
+                "channel": channel,
+                "target": target,
+                "secret": secret,
+                "events": events,
+                "workflow_ids": wids,
+                "target_hint": hint(channel, target),
+                "runway_runs": runs,
+                "runway_days": float(days),
+            }
+        )
     return out

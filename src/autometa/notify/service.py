@@ -22,11 +22,15 @@ log = structlog.get_logger("autometa.notify")
 
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
-        concurrency=settings.NOTIFY_CONCURRENCY, poll_s=settings.NOTIFY_POLL_S, lease_s=settings.NOTIFY_LEASE_S,
-        max_attempts=settings.NOTIFY_MAX_ATTEMPTS, backoff_base_s=settings.NOTIFY_BACKOFF_BASE_S,
-        backoff_max_s=settings.NOTIFY_BACKOFF_MAX_S, timeout_s=settings.NOTIFY_TIMEOUT_S,
+        concurrency=settings.NOTIFY_CONCURRENCY,
+        poll_s=settings.NOTIFY_POLL_S,
+        lease_s=settings.NOTIFY_LEASE_S,
+        max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
+        backoff_base_s=settings.NOTIFY_BACKOFF_BASE_S,
+        backoff_max_s=settings.NOTIFY_BACKOFF_MAX_S,
+        timeout_s=settings.NOTIFY_TIMEOUT_S,
         max_response_bytes=settings.NOTIFY_MAX_RESPONSE_BYTES,
-    )  # fmt: skip
+    )
 
 
 def build_worker(settings: Settings, store: Store, name: str | None = None) -> DeliveryWorker:
@@ -37,9 +41,13 @@ def build_worker(settings: Settings, store: Store, name: str | None = None) -> D
 
 def sync_operator_subscriptions(settings: Settings, store: Store, chain_id: int) -> int:
     raw = settings.NOTIFY_OPERATOR_SUBSCRIPTIONS
-    wanted = parse_operator_subscriptions(
-        raw.get_secret_value(), runway_runs=settings.NOTIFY_RUNWAY_RUNS, runway_days=settings.NOTIFY_RUNWAY_DAYS
-    ) if raw is not None else []  # fmt: skip
+    wanted = (
+        parse_operator_subscriptions(
+            raw.get_secret_value(), runway_runs=settings.NOTIFY_RUNWAY_RUNS, runway_days=settings.NOTIFY_RUNWAY_DAYS
+        )
+        if raw is not None
+        else []
+    )
     kept = store.notifications.sync_operator(chain_id, wanted)
     if wanted:
         log.info("notify.operator_subscriptions", chain_id=chain_id, names=[s.name for s in kept])

@@ -25,10 +25,39 @@ MAX_TARGET_CHARS = 2048
 # HTTP schemas (json://, form://, xml://) would bypass the webhook's address checks: owners use
 # the webhook channel for those; the operator's own subscriptions may use any schema.
 OWNER_APPRISE_SCHEMAS = frozenset(
-    {"slack", "discord", "tgram", "msteams", "matrix", "matrixs", "mmost", "mmosts", "rocket", "rockets",
-     "ntfy", "ntfys", "pover", "pushover", "gotify", "gotifys", "signal", "signals", "zulip", "mailgun",
-     "sendgrid", "ses", "sns", "twilio", "pbul", "lametric", "opsgenie", "pagerduty", "spush", "wxteams"}
-)  # fmt: skip
+    {
+        "slack",
+        "discord",
+        "tgram",
+        "msteams",
+        "matrix",
+        "matrixs",
+        "mmost",
+        "mmosts",
+        "rocket",
+        "rockets",
+        "ntfy",
+        "ntfys",
+        "pover",
+        "pushover",
+        "gotify",
+        "gotifys",
+        "signal",
+        "signals",
+        "zulip",
+        "mailgun",
+        "sendgrid",
+        "ses",
+        "sns",
+        "twilio",
+        "pbul",
+        "lametric",
+        "opsgenie",
+        "pagerduty",
+        "spush",
+        "wxteams",
+    }
+)
 
 
 class TargetError(ValueError):
@@ -55,8 +84,10 @@ def check_webhook_url(url: str) -> None:
         raise TargetError("the URL's port must be 1-65535")
 
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def check_email(address: str) -> str:
@@ -180,6 +211,15 @@ class SecretScrubber(logging.Filter):
 
 
 SCRUBBER = SecretScrubber()
-for _name in ("apprise", "urllib3", "urllib3.connectionpool", "httpx", "httpcore", "httpcore.http11",
-              "httpcore.connection", "requests_oauthlib", "oauthlib"):  # fmt: skip
+for _name in (
+    "apprise",
+    "urllib3",
+    "urllib3.connectionpool",
+    "httpx",
+    "httpcore",
+    "httpcore.http11",
+    "httpcore.connection",
+    "requests_oauthlib",
+    "oauthlib",
+):
     logging.getLogger(_name).addFilter(SCRUBBER)

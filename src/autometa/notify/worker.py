@@ -62,12 +62,15 @@ class DeliveryWorker:
         self.store, self.config = store, config
         self.token = str(uuid.uuid4())
         self.name = name or f"notify:{socket.gethostname()}:{os.getpid()}"
-        self.webhooks = WebhookSender(guard or AddressGuard(), timeout_s=config.timeout_s,
-                                      max_response_bytes=config.max_response_bytes)  # fmt: skip
+        self.webhooks = WebhookSender(
+            guard or AddressGuard(), timeout_s=config.timeout_s, max_response_bytes=config.max_response_bytes
+        )
         # The operator's own targets may sit on private networks (their ops tooling).
-        self.operator_webhooks = WebhookSender(AddressGuard(parse_networks(["0.0.0.0/0", "::/0"])),
-                                               timeout_s=config.timeout_s,
-                                               max_response_bytes=config.max_response_bytes)  # fmt: skip
+        self.operator_webhooks = WebhookSender(
+            AddressGuard(parse_networks(["0.0.0.0/0", "::/0"])),
+            timeout_s=config.timeout_s,
+            max_response_bytes=config.max_response_bytes,
+        )
         self.apprise = AppriseSender(timeout_s=config.timeout_s, smtp_url=smtp_url)
         self.wake = asyncio.Event()  # set by same-process writers to skip the poll wait
         self.delivered = 0
@@ -85,17 +88,21 @@ class DeliveryWorker:
             while not stop.is_set():
                 now = time.monotonic()
                 free = self.config.concurrency - len(inflight)
-                may_claim = free > 0 and (drained_at is None or now - drained_at >= self.config.poll_s
-                                          or self.wake.is_set())  # fmt: skip
+                may_claim = free > 0 and (
+                    drained_at is None or now - drained_at >= self.config.poll_s or self.wake.is_set()
+                )
                 want = free if may_claim and (free >= batch or not inflight) else 0
                 record = bool(done) and (want > 0 or len(done) >= batch or now - last_record >= 0.05)
                 if want or record:
                     self.wake.clear()
                     try:
                         claimed = await asyncio.to_thread(
-                            self.store.notifications.cycle, self.token, done if record else [], want,
+                            self.store.notifications.cycle,
+                            self.token,
+                            done if record else [],
+                            want,
                             self.config.lease_s,
-                        )  # fmt: skip
+                        )
                     except Exception as exc:  # database down: keep what we hold and know, try again
                         log.warning("notify.store_unavailable", error=str(exc), unrecorded=len(done))
                         claimed, drained_at = [], time.monotonic()
@@ -110,8 +117,11 @@ class DeliveryWorker:
                 # time to look again (rows written by other processes, retries coming due).
                 signals = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
                 try:
-                    await asyncio.wait([*inflight, *signals], timeout=0.05 if done else self.config.poll_s,
-                                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                    await asyncio.wait(
+                        [*inflight, *signals],
+                        timeout=0.05 if done else self.config.poll_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
                 finally:
                     for fut in signals:
                         fut.cancel()
@@ -157,21 +167,35 @@ class DeliveryWorker:
             if item.attempt < self.config.max_attempts:
                 delay = backoff_s(item.attempt, self.config.backoff_base_s, self.config.backoff_max_s)
                 retry_at = utcnow() + timedelta(seconds=delay)
-            log.info("notify.attempt_failed", delivery_id=item.delivery_id, subscription_id=item.subscription_id,
-                     attempt=item.attempt, status_code=result.status_code, reason=result.error,
-                     dead=retry_at is None)  # fmt: skip
+            log.info(
+                "notify.attempt_failed",
+                delivery_id=item.delivery_id,
+                subscription_id=item.subscription_id,
+                attempt=item.attempt,
+                status_code=result.status_code,
+                reason=result.error,
+                dead=retry_at is None,
+            )
         else:
             self.delivered += 1
-        return Outcome(item.delivery_id, item.subscription_id, item.attempt, result.ok, started, duration_ms,
-                       result.status_code, result.error, retry_at)  # fmt: skip
+        return Outcome(
+            item.delivery_id,
+            item.subscription_id,
+            item.attempt,
+            result.ok,
+            started,
+            duration_ms,
+            result.status_code,
+            result.error,
+            retry_at,
+        )
 
     async def send(self, item: Claimed) -> Result:
         SCRUBBER.remember(item.target, item.secret)
         kind = str(item.payload.get("type", ""))
         if item.channel == "webhook":
             sender = self.operator_webhooks if item.operator else self.webhooks
-            return await sender.send(item.target, item.secret or "", item.event_key, kind,
-                                             body_of(item.payload))  # fmt: skip
+            return await sender.send(item.target, item.secret or "", item.event_key, kind, body_of(item.payload))
         try:
             url = self.apprise.email_url(item.target) if item.channel == "email" else item.target
         except TargetError as exc:

@@ -138,7 +138,6 @@ class BackendClient:
         return addresses
 
 
-
 def _rejected(what: str, **fields: Any) -> None:
     """Log an answer we could not use; the caller then returns None."""
     log.warning("backend_bad_answer", what=what, **fields)

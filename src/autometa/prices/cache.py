@@ -146,9 +146,7 @@ class TieredPriceAdapter:
         """Tracked assets at 80% of their TTL or beyond: worth riding along on a flight that is
         going upstream anyway, so they do not each cause their own miss moments later."""
         return [
-            a
-            for a in self._tracked
-            if (e := self._local.get(a)) is None or now - e.stored_at >= self.local_ttl * 0.8
+            a for a in self._tracked if (e := self._local.get(a)) is None or now - e.stored_at >= self.local_ttl * 0.8
         ]
 
     async def _fetch(self, assets: list[str]) -> dict[str, Price]:

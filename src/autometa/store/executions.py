@@ -367,13 +367,17 @@ class ExecutionRepository(Repository):
             return {
                 str(tx)
                 for tx in session.scalars(
-                    select(Execution.tx_hash).distinct().where(
-                        Execution.chain_id == chain_id, Execution.block_number >= first,
-                        Execution.block_number <= last, Execution.log_index.is_not(None),
+                    select(Execution.tx_hash)
+                    .distinct()
+                    .where(
+                        Execution.chain_id == chain_id,
+                        Execution.block_number >= first,
+                        Execution.block_number <= last,
+                        Execution.log_index.is_not(None),
                         Execution.tx_hash.not_like(SIMULATED_SKIP_PREFIX + "%"),
                     )
                 ).all()
-            }  # fmt: skip
+            }
 
     def forget_transactions(self, chain_id: int, txs: set[str]) -> list[tuple[int, int, str]]:
         """Rows of transactions that are not on the chain (a reorg dropped them, maybe before
@@ -383,8 +387,11 @@ class ExecutionRepository(Repository):
         elsewhere) and the rest (skips that never happened) are deleted."""
         if not txs:
             return []
-        where = (Execution.chain_id == chain_id, Execution.tx_hash.in_(sorted(hexstr(t) for t in txs)),
-                 Execution.log_index.is_not(None))  # fmt: skip
+        where = (
+            Execution.chain_id == chain_id,
+            Execution.tx_hash.in_(sorted(hexstr(t) for t in txs)),
+            Execution.log_index.is_not(None),
+        )
         with self._write() as session:
             reset = session.scalars(
                 select(Execution).where(*where, Execution.reported_at.is_not(None), Execution.status != "skipped")

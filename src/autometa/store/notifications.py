@@ -55,8 +55,14 @@ CHANNELS = ("webhook", "email", "apprise")
 
 _CHANGE_BY_FAILURES, _CHANGE_BY_EXPIRY, _CHANGE_BY_COMPLETION = 1, 2, 3  # AutometaTypes.sol CHANGE_*
 _STATUS_LABELS = {1: "active", 2: "paused", 3: "cancelled", 4: "completed"}
-_ESCROW_SIGNS = {"deposit": (1, 0), "withdraw": (-1, 0), "fee": (-1, 1), "reimburse": (-1, 1),
-                 "transfer": (-1, 1), "payout": (-1, 0)}  # fmt: skip  # mirrors store.escrow.KINDS
+_ESCROW_SIGNS = {
+    "deposit": (1, 0),
+    "withdraw": (-1, 0),
+    "fee": (-1, 1),
+    "reimburse": (-1, 1),
+    "transfer": (-1, 1),
+    "payout": (-1, 0),
+}  # mirrors store.escrow.KINDS
 
 
 def wants(sub: NotifySubscription, kind: str, workflow_id: int | None) -> bool:
@@ -97,27 +103,47 @@ def emit(
     recorded (a replayed log): the key makes the write idempotent."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown notification event {kind!r}")
-    subs = list(subscriptions) if subscriptions is not None else _subscribers(
-        session, chain_id, kind, owner, workflow_id
+    subs = (
+        list(subscriptions) if subscriptions is not None else _subscribers(session, chain_id, kind, owner, workflow_id)
     )
     if not subs:
         return None
     now = utcnow()
     when = occurred_at or now
-    payload = {"id": key, "type": kind, "chain_id": chain_id, "owner": owner, "workflow_id": workflow_id,
-               "occurred_at": when.isoformat(), "data": data}  # fmt: skip
+    payload = {
+        "id": key,
+        "type": kind,
+        "chain_id": chain_id,
+        "owner": owner,
+        "workflow_id": workflow_id,
+        "occurred_at": when.isoformat(),
+        "data": data,
+    }
     table = cast(Table, NotifyEvent.__table__)
     stmt: Any = insert_for(session, table).values(
-        key=key, chain_id=chain_id, kind=kind, owner=owner, workflow_id=workflow_id, payload=payload,
-        occurred_at=when, created_at=now,
-    )  # fmt: skip
+        key=key,
+        chain_id=chain_id,
+        kind=kind,
+        owner=owner,
+        workflow_id=workflow_id,
+        payload=payload,
+        occurred_at=when,
+        created_at=now,
+    )
     stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
     event_id = session.execute(stmt).scalar()
     if event_id is None:
         return None
     session.add_all(
-        NotifyDelivery(event_id=event_id, subscription_id=s.id, status="pending", attempts=0, next_attempt_at=now,
-                       created_at=now, updated_at=now)  # fmt: skip
+        NotifyDelivery(
+            event_id=event_id,
+            subscription_id=s.id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
         for s in subs
     )
     session.flush()
@@ -137,8 +163,12 @@ def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> No
     wf = session.get(Workflow, int(row.workflow_id))
     owner = wf.owner if wf is not None else None
     chain_id, wid, run = int(row.chain_id), int(row.workflow_id), int(row.run_index)
-    data: dict[str, Any] = {"run_index": run, "tx_hash": row.tx_hash, "block_number": row.block_number,
-                            "executor": row.executor}  # fmt: skip
+    data: dict[str, Any] = {
+        "run_index": run,
+        "tx_hash": row.tx_hash,
+        "block_number": row.block_number,
+        "executor": row.executor,
+    }
     if status == "skipped":
         data["skip_reason"] = row.skip_reason
         key = f"{kind}:{chain_id}:{wid}:{run}:{row.tx_hash}:{row.log_index}"
@@ -147,14 +177,23 @@ def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> No
         if status == "failed":
             data["revert_reason"] = row.revert_reason
         key = f"{kind}:{chain_id}:{wid}:{run}:{row.tx_hash}"
-    emit(session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner, workflow_id=wid,
-         occurred_at=row.occurred_at)  # fmt: skip
+    emit(
+        session,
+        chain_id=chain_id,
+        kind=kind,
+        key=key,
+        data=data,
+        owner=owner,
+        workflow_id=wid,
+        occurred_at=row.occurred_at,
+    )
     if wf is not None and status != "skipped" and fee:
         _check_runway(session, wf, int(fee), success=status == "success", key_tail=f"{row.tx_hash}:{row.log_index}")
 
 
-def on_status_changed(session: Session, workflow_id: int, status: int, reason: int | None, block: int,
-                      log_index: int) -> None:  # fmt: skip
+def on_status_changed(
+    session: Session, workflow_id: int, status: int, reason: int | None, block: int, log_index: int
+) -> None:
     """Hook of ``WorkflowRepository.apply_status``: auto-pause, completion, owner changes."""
     wf = session.get(Workflow, workflow_id)
     if reason is None or wf is None:
@@ -165,11 +204,21 @@ def on_status_changed(session: Session, workflow_id: int, status: int, reason: i
         kind = "workflow.auto_paused"
     elif reason in (_CHANGE_BY_COMPLETION, _CHANGE_BY_EXPIRY):
         kind = "workflow.completed"
-    data = {"status": _STATUS_LABELS.get(status, str(status)), "block_number": block,
-            "reason": {0: "by_owner", 1: "by_failures", 2: "by_expiry", 3: "by_completion"}.get(reason, str(reason)),
-            "failures": wf.failures}  # fmt: skip
-    emit(session, chain_id=chain_id, kind=kind, key=f"{kind}:{chain_id}:{workflow_id}:{block}:{log_index}",
-         data=data, owner=owner, workflow_id=workflow_id)  # fmt: skip
+    data = {
+        "status": _STATUS_LABELS.get(status, str(status)),
+        "block_number": block,
+        "reason": {0: "by_owner", 1: "by_failures", 2: "by_expiry", 3: "by_completion"}.get(reason, str(reason)),
+        "failures": wf.failures,
+    }
+    emit(
+        session,
+        chain_id=chain_id,
+        kind=kind,
+        key=f"{kind}:{chain_id}:{workflow_id}:{block}:{log_index}",
+        data=data,
+        owner=owner,
+        workflow_id=workflow_id,
+    )
 
 
 def _ledger_balance(session: Session, chain_id: int, account: str) -> int:
@@ -208,11 +257,22 @@ def _check_runway(session: Session, wf: Workflow, fee: int, *, success: bool, ke
     crossing = [s for s in subs if low(runs_after, s) and not low(runs_before, s)]
     if not crossing:
         return
-    data = {"balance_wei": str(max(after, 0)), "per_run_wei": str(per_run), "runway_runs": runs_after,
-            "runway_days": round(runs_after * interval / 86400, 3) if interval else None}  # fmt: skip
-    emit(session, chain_id=int(wf.chain_id), kind="escrow.runway_low",
-         key=f"escrow.runway_low:{wf.chain_id}:{wf.id}:{key_tail}", data=data, owner=wf.owner,
-         workflow_id=int(wf.id), subscriptions=crossing)  # fmt: skip
+    data = {
+        "balance_wei": str(max(after, 0)),
+        "per_run_wei": str(per_run),
+        "runway_runs": runs_after,
+        "runway_days": round(runs_after * interval / 86400, 3) if interval else None,
+    }
+    emit(
+        session,
+        chain_id=int(wf.chain_id),
+        kind="escrow.runway_low",
+        key=f"escrow.runway_low:{wf.chain_id}:{wf.id}:{key_tail}",
+        data=data,
+        owner=wf.owner,
+        workflow_id=int(wf.id),
+        subscriptions=crossing,
+    )
 
 
 # ---------------------------------------------------------------- workers' view
@@ -275,11 +335,20 @@ class NotificationRepository(Repository):
         if unknown or not kinds:
             raise ValueError(f"unknown event kind(s): {', '.join(unknown) or '(none given)'}")
         sub = NotifySubscription(
-            chain_id=chain_id, owner=checksum(owner) if owner else None, name=name, channel=channel, target=target,
-            target_hint=target_hint[:255], secret=secret, events=kinds,
-            workflow_ids=sorted(set(workflow_ids)) if workflow_ids else None, runway_runs=runway_runs,
-            runway_days=runway_days, active=True, created_at=utcnow(),
-        )  # fmt: skip
+            chain_id=chain_id,
+            owner=checksum(owner) if owner else None,
+            name=name,
+            channel=channel,
+            target=target,
+            target_hint=target_hint[:255],
+            secret=secret,
+            events=kinds,
+            workflow_ids=sorted(set(workflow_ids)) if workflow_ids else None,
+            runway_runs=runway_runs,
+            runway_days=runway_days,
+            active=True,
+            created_at=utcnow(),
+        )
         try:
             with self._write() as session:
                 session.add(sub)
@@ -451,8 +520,12 @@ class NotificationRepository(Repository):
             for workflow_id, key, data in events:
                 wf = session.get(Workflow, workflow_id)
                 owner = wf.owner if wf is not None else None
-                written += emit(session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner,
-                                workflow_id=workflow_id) is not None  # fmt: skip
+                written += (
+                    emit(
+                        session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner, workflow_id=workflow_id
+                    )
+                    is not None
+                )
         return written
 
     # ------------------------------------------------------------ claims
@@ -498,33 +571,62 @@ class NotificationRepository(Repository):
         for code in {o.status_code for o in ok}:
             session.execute(
                 update(NotifyDelivery)
-                .where(NotifyDelivery.id.in_([o.delivery_id for o in ok if o.status_code == code]),
-                       NotifyDelivery.status == "pending")  # fmt: skip
-                .values(status="delivered", delivered_at=now, attempts=NotifyDelivery.attempts + 1, last_error=None,
-                        last_status_code=code, lease_token=None, lease_until=None, updated_at=now)  # fmt: skip
+                .where(
+                    NotifyDelivery.id.in_([o.delivery_id for o in ok if o.status_code == code]),
+                    NotifyDelivery.status == "pending",
+                )
+                .values(
+                    status="delivered",
+                    delivered_at=now,
+                    attempts=NotifyDelivery.attempts + 1,
+                    last_error=None,
+                    last_status_code=code,
+                    lease_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
             )
         for o in outcomes:
             if o.ok:
                 continue
-            values: dict[str, Any] = {"attempts": o.attempt, "last_error": o.error, "updated_at": now,
-                                      "last_status_code": o.status_code, "lease_token": None,
-                                      "lease_until": None}  # fmt: skip
+            values: dict[str, Any] = {
+                "attempts": o.attempt,
+                "last_error": o.error,
+                "updated_at": now,
+                "last_status_code": o.status_code,
+                "lease_token": None,
+                "lease_until": None,
+            }
             if o.retry_at is None:
                 values["status"] = "dead"
             else:
                 values["next_attempt_at"] = o.retry_at
             session.execute(
                 update(NotifyDelivery)
-                .where(NotifyDelivery.id == o.delivery_id, NotifyDelivery.status == "pending",
-                       NotifyDelivery.lease_token == token)  # fmt: skip
+                .where(
+                    NotifyDelivery.id == o.delivery_id,
+                    NotifyDelivery.status == "pending",
+                    NotifyDelivery.lease_token == token,
+                )
                 .values(**values)
             )
         session.execute(
             insert_for(session, cast(Table, NotifyAttempt.__table__)),
-            [{"delivery_id": o.delivery_id, "subscription_id": o.subscription_id, "attempt": o.attempt, "ok": o.ok,
-              "status_code": o.status_code, "error": o.error, "duration_ms": round(o.duration_ms, 3),
-              "worker": token[:128], "started_at": o.started_at} for o in outcomes],
-        )  # fmt: skip
+            [
+                {
+                    "delivery_id": o.delivery_id,
+                    "subscription_id": o.subscription_id,
+                    "attempt": o.attempt,
+                    "ok": o.ok,
+                    "status_code": o.status_code,
+                    "error": o.error,
+                    "duration_ms": round(o.duration_ms, 3),
+                    "worker": token[:128],
+                    "started_at": o.started_at,
+                }
+                for o in outcomes
+            ],
+        )
 
     @staticmethod
     def _lease(session: Session, token: str, limit: int, lease_s: float, now: datetime) -> list[Claimed]:
@@ -545,16 +647,35 @@ class NotificationRepository(Repository):
             .values(lease_token=token, lease_until=now + timedelta(seconds=lease_s))
         )
         rows = session.execute(
-            select(NotifyDelivery.id, NotifyDelivery.attempts, NotifyEvent.key, NotifyEvent.payload,
-                   NotifyEvent.created_at, NotifySubscription.id, NotifySubscription.channel,
-                   NotifySubscription.target, NotifySubscription.secret, NotifySubscription.owner)
+            select(
+                NotifyDelivery.id,
+                NotifyDelivery.attempts,
+                NotifyEvent.key,
+                NotifyEvent.payload,
+                NotifyEvent.created_at,
+                NotifySubscription.id,
+                NotifySubscription.channel,
+                NotifySubscription.target,
+                NotifySubscription.secret,
+                NotifySubscription.owner,
+            )
             .join(NotifyEvent, NotifyEvent.id == NotifyDelivery.event_id)
             .join(NotifySubscription, NotifySubscription.id == NotifyDelivery.subscription_id)
             .where(NotifyDelivery.id.in_(ids))
-        ).all()  # fmt: skip
+        ).all()
         return [
-            Claimed(int(did), int(sid), int(attempts) + 1, channel, target, secret, key, dict(payload), created,
-                    owner is None)  # fmt: skip
+            Claimed(
+                int(did),
+                int(sid),
+                int(attempts) + 1,
+                channel,
+                target,
+                secret,
+                key,
+                dict(payload),
+                created,
+                owner is None,
+            )
             for did, attempts, key, payload, created, sid, channel, target, secret, owner in rows
         ]
 

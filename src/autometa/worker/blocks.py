@@ -61,9 +61,13 @@ class BlockFollower:
 
         number = num(raw["number"])
         base = raw.get("baseFeePerGas")
-        self._headers[number] = {"number": number, "hash": raw["hash"], "parentHash": raw["parentHash"],
-                                 "timestamp": num(raw["timestamp"]),
-                                 "baseFeePerGas": num(base) if base is not None else None}  # fmt: skip
+        self._headers[number] = {
+            "number": number,
+            "hash": raw["hash"],
+            "parentHash": raw["parentHash"],
+            "timestamp": num(raw["timestamp"]),
+            "baseFeePerGas": num(base) if base is not None else None,
+        }
         for old in [n for n in self._headers if n <= number - self.KEEP]:
             del self._headers[old]
         now = time.monotonic()
@@ -79,8 +83,9 @@ class BlockFollower:
         while True:
             try:
                 async with websockets.connect(self.ws_url, open_timeout=3, max_size=2**22) as ws:
-                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
-                                              "params": ["newHeads"]}))  # fmt: skip
+                    await ws.send(
+                        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]})
+                    )
                     reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
                     if "result" not in reply:
                         raise RuntimeError(f"newHeads refused: {reply.get('error')}")

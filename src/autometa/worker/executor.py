@@ -66,8 +66,13 @@ from autometa.worker.queue import Delivery, Job, JobQueue
 log = structlog.get_logger("autometa.worker.executor")
 
 # Skips worth retrying later: the scheduler offers the run again (the queue claim is released).
-RETRYABLE = {SkipReason.NOT_DUE, SkipReason.CONDITION_FALSE, SkipReason.INSUFFICIENT_ESCROW,
-             SkipReason.PRICE_UNAVAILABLE, SkipReason.OUT_OF_GAS}  # fmt: skip
+RETRYABLE = {
+    SkipReason.NOT_DUE,
+    SkipReason.CONDITION_FALSE,
+    SkipReason.INSUFFICIENT_ESCROW,
+    SkipReason.PRICE_UNAVAILABLE,
+    SkipReason.OUT_OF_GAS,
+}
 # Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
 SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
 ONCHAIN_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
@@ -215,8 +220,13 @@ class Executor:
             handed = await self._hand_back_idle()
             if batches:
                 await asyncio.gather(*batches, return_exceptions=True)
-            log.info("executor.drained", worker_id=self.worker_id, address=self.address, handed_back=handed,
-                     in_flight=len(self.sender.in_flight(self.address)))  # fmt: skip
+            log.info(
+                "executor.drained",
+                worker_id=self.worker_id,
+                address=self.address,
+                handed_back=handed,
+                in_flight=len(self.sender.in_flight(self.address)),
+            )
         finally:
             tasks = [t for t in [*helpers, self._reader, self._starving] if t is not None]
             for task in tasks:
@@ -273,9 +283,14 @@ class Executor:
             return
         try:
             self.store.heartbeats.beat(
-                self.worker_id, "executor", self.address, self.version, host=socket.gethostname(), pid=os.getpid(),
+                self.worker_id,
+                "executor",
+                self.address,
+                self.version,
+                host=socket.gethostname(),
+                pid=os.getpid(),
                 extra={"in_flight": len(self._deliveries), "chain_id": self._chain_id},
-            )  # fmt: skip
+            )
         except Exception as exc:
             log.warning("executor.heartbeat_failed", error=str(exc))
 
@@ -320,11 +335,15 @@ class Executor:
         delay, longest = self.funds_poll_s
         balance = await self._balance()
         log.warning(
-            "executor.needs_gas_funds", address=self.address, balance_wei=balance, required_wei=required_wei,
-            shortfall_wei=max(required_wei - balance, 0), handed_back=handed,
+            "executor.needs_gas_funds",
+            address=self.address,
+            balance_wei=balance,
+            required_wei=required_wei,
+            shortfall_wei=max(required_wei - balance, 0),
+            handed_back=handed,
             hint=f"send at least {max(required_wei - balance, 0)} wei to {self.address}; "
-                 "this executor reads no jobs until then",
-        )  # fmt: skip
+            "this executor reads no jobs until then",
+        )
         await self._report_low_gas(balance, refused_for=required_wei)
         while balance is None or balance < required_wei:
             await asyncio.sleep(delay)
@@ -350,12 +369,18 @@ class Executor:
         if not self.gas_watch.observe(balance, at, refused=refused_for is not None):
             return
         key = f"{self.address}:{block}" if refused_for is None else f"{self.address}:refused:{int(time.time() * 1000)}"
-        await self.alerts.operator("executor.low_gas", key, {
-            "executor": self.address, "balance_wei": str(balance) if balance >= 0 else None, "block_number": block,
-            "threshold_wei": str(self.gas_watch.threshold_wei),
-            "required_wei": str(refused_for) if refused_for is not None else None,
-            "refused": refused_for is not None,
-        })  # fmt: skip
+        await self.alerts.operator(
+            "executor.low_gas",
+            key,
+            {
+                "executor": self.address,
+                "balance_wei": str(balance) if balance >= 0 else None,
+                "block_number": block,
+                "threshold_wei": str(self.gas_watch.threshold_wei),
+                "required_wei": str(refused_for) if refused_for is not None else None,
+                "refused": refused_for is not None,
+            },
+        )
 
     async def _hand_back_idle(self) -> int:
         """Stop reading and hand back every job we hold that is not in a batch (including those
@@ -478,8 +503,16 @@ class Executor:
         if outcome.block is not None:
             await self._check_gas(outcome.block)
         stages["recorded_s"] = round(time.time() - t0, 3)
-        log.info("executor.batch", runs=len(unique), executed=len(outcome.executed), skipped=len(outcome.skipped),
-                 tx_hash=outcome.tx_hash, block=outcome.block, gas=tx.get("gas", "estimated"), **stages)  # fmt: skip
+        log.info(
+            "executor.batch",
+            runs=len(unique),
+            executed=len(outcome.executed),
+            skipped=len(outcome.skipped),
+            tx_hash=outcome.tx_hash,
+            block=outcome.block,
+            gas=tx.get("gas", "estimated"),
+            **stages,
+        )
         return outcome
 
     async def _finish(self, d: Delivery) -> None:
@@ -545,12 +578,20 @@ class Executor:
             key = (int(a.workflowId), int(a.runIndex))
             outcome.executed.append(key)
             source = ONCHAIN_SOURCES.get(OnchainPriceSource(a.priceSource))
-            rows.append({
-                "kind": "run", "key": key, "log_index": int(ev.logIndex),
-                "status": "success" if a.success else "failed",
-                "gas_used": int(a.gasUsed), "gas_price": int(a.gasPrice), "fee": int(a.fee),
-                "premium_bps": int(a.premiumBps), "price": int(a.price) if a.priceSource else None, "source": source,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "kind": "run",
+                    "key": key,
+                    "log_index": int(ev.logIndex),
+                    "status": "success" if a.success else "failed",
+                    "gas_used": int(a.gasUsed),
+                    "gas_price": int(a.gasPrice),
+                    "fee": int(a.fee),
+                    "premium_bps": int(a.premiumBps),
+                    "price": int(a.price) if a.priceSource else None,
+                    "source": source,
+                }
+            )
         for ev in self.core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
             key = (int(ev.args.workflowId), int(ev.args.runIndex))
             outcome.skipped[key] = SkipReason(ev.args.reason)
@@ -562,17 +603,28 @@ class Executor:
         await asyncio.to_thread(self._write_rows, rows, unique, chain_id, tx, int(receipt["blockNumber"]), included)
 
     def _write_rows(
-        self, rows: list[dict[str, Any]], unique: dict[tuple[int, int], Delivery], chain_id: int, tx: str,
-        block: int, included: int,
-    ) -> None:  # fmt: skip
+        self,
+        rows: list[dict[str, Any]],
+        unique: dict[tuple[int, int], Delivery],
+        chain_id: int,
+        tx: str,
+        block: int,
+        included: int,
+    ) -> None:
         ex = self.store.executions  # type: ignore[union-attr]
         with ex.batch([(chain_id, *row["key"], tx) for row in rows]):  # one transaction for the batch's rows
             self._write_rows_in(ex, rows, unique, chain_id, tx, block, included)
 
     def _write_rows_in(
-        self, ex: Any, rows: list[dict[str, Any]], unique: dict[tuple[int, int], Delivery], chain_id: int, tx: str,
-        block: int, included: int,
-    ) -> None:  # fmt: skip
+        self,
+        ex: Any,
+        rows: list[dict[str, Any]],
+        unique: dict[tuple[int, int], Delivery],
+        chain_id: int,
+        tx: str,
+        block: int,
+        included: int,
+    ) -> None:
         for row in rows:
             wid, run = row["key"]
             job = unique[row["key"]].job if row["key"] in unique else None
@@ -580,27 +632,57 @@ class Executor:
                 if row["reason"] in SILENT:
                     continue
                 ex.record_onchain(
-                    chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx, log_index=row["log_index"],
-                    block_number=block, status="skipped", included_at=included, executor=self.address,
+                    chain_id=chain_id,
+                    workflow_id=wid,
+                    run_index=run,
+                    tx_hash=tx,
+                    log_index=row["log_index"],
+                    block_number=block,
+                    status="skipped",
+                    included_at=included,
+                    executor=self.address,
                     skip_reason=row["reason"].label,
-                )  # fmt: skip
+                )
                 continue
             ex.record_onchain(
-                chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx, log_index=row["log_index"],
-                block_number=block, status=row["status"], included_at=included, executor=self.address,
-                gas_used=row["gas_used"], gas_price=row["gas_price"], fee=row["fee"], premium_bps=row["premium_bps"],
-                price=row["price"], price_source=row["source"],
-            )  # fmt: skip
+                chain_id=chain_id,
+                workflow_id=wid,
+                run_index=run,
+                tx_hash=tx,
+                log_index=row["log_index"],
+                block_number=block,
+                status=row["status"],
+                included_at=included,
+                executor=self.address,
+                gas_used=row["gas_used"],
+                gas_price=row["gas_price"],
+                fee=row["fee"],
+                premium_bps=row["premium_bps"],
+                price=row["price"],
+                price_source=row["source"],
+            )
             if job is not None:
                 tier = job.price_source if job.price_source in _STORE_SOURCES else None
-                ex.record_offchain(chain_id=chain_id, workflow_id=wid, run_index=run, tx_hash=tx,
-                                   price_source=tier, triggered_at=job.triggered_at, executor=self.address)  # fmt: skip
+                ex.record_offchain(
+                    chain_id=chain_id,
+                    workflow_id=wid,
+                    run_index=run,
+                    tx_hash=tx,
+                    price_source=tier,
+                    triggered_at=job.triggered_at,
+                    executor=self.address,
+                )
 
     async def _record_skip(self, job: Job, reason: SkipReason, block: int, *, simulated: bool) -> None:
         """A run dropped at simulation: no transaction, so the row gets a marker hash (zeros,
         then a digest of the run and the block) instead of a real one."""
-        log.info("executor.skip", workflow_id=job.workflow_id, run_index=job.run_index, reason=reason.label,
-                 simulated=simulated)  # fmt: skip
+        log.info(
+            "executor.skip",
+            workflow_id=job.workflow_id,
+            run_index=job.run_index,
+            reason=reason.label,
+            simulated=simulated,
+        )
         if self.store is None or reason in SILENT:
             return
         digest = hashlib.blake2b(f"{job.workflow_id}:{job.run_index}:{block}".encode(), digest_size=24).hexdigest()
@@ -608,10 +690,17 @@ class Executor:
         chain_id = await self.chain_id()
         await asyncio.to_thread(
             self.store.executions.record_onchain,
-            chain_id=chain_id, workflow_id=job.workflow_id, run_index=job.run_index, tx_hash=marker, log_index=0,
-            block_number=block, status="skipped", included_at=int(time.time()), executor=self.address,
+            chain_id=chain_id,
+            workflow_id=job.workflow_id,
+            run_index=job.run_index,
+            tx_hash=marker,
+            log_index=0,
+            block_number=block,
+            status="skipped",
+            included_at=int(time.time()),
+            executor=self.address,
             skip_reason=reason.label,
-        )  # fmt: skip
+        )
 
 
 async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:

@@ -353,8 +353,12 @@ class RedisJobQueue:
                 continue
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job in fresh:
-                    pipe.xadd(self.stream, {b"data": job.encode()}, maxlen=self.broker.maxlen,
-                              approximate=self.broker.approximate)  # fmt: skip
+                    pipe.xadd(
+                        self.stream,
+                        {b"data": job.encode()},
+                        maxlen=self.broker.maxlen,
+                        approximate=self.broker.approximate,
+                    )
                 await pipe.execute()
             queued += len(fresh)
         return queued
@@ -388,8 +392,9 @@ class RedisJobQueue:
         return await self._hand_back([d.message_id for d in deliveries if d.message_id])
 
     async def hand_back_held(self, keep: set[str]) -> int:
-        held: Any = await self.redis.xpending_range(self.stream, self.group, "-", "+", 10_000,
-                                                    consumername=self.consumer)  # fmt: skip
+        held: Any = await self.redis.xpending_range(
+            self.stream, self.group, "-", "+", 10_000, consumername=self.consumer
+        )
         ids = [m.decode() if isinstance(m, bytes) else str(m) for m in (e["message_id"] for e in held)]
         return await self._hand_back([i for i in ids if i not in keep])
 

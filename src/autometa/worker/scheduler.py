@@ -184,8 +184,9 @@ class Scheduler:
         self.last_block = number
         await self._watch(number)
         if report.due or report.changed:
-            log.info("scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3),
-                     enqueue_s=enqueue_s)  # fmt: skip
+            log.info(
+                "scheduler.block", **report.__dict__, seen_after_s=round(enqueue_started - ts, 3), enqueue_s=enqueue_s
+            )
         return report
 
     async def _watch(self, number: int) -> None:
@@ -202,20 +203,41 @@ class Scheduler:
                 self.missed.forget(wid)
         missed, long_waits, oldest = self.missed.check(number)
         if missed:
-            await self.alerts.owners("run.missed", [(wid, f"{wid}:{run}", {
-                "run_index": run, "due_block": since, "block_number": number, "waited_blocks": number - since,
-            }) for wid, run, since in missed])  # fmt: skip
+            await self.alerts.owners(
+                "run.missed",
+                [
+                    (
+                        wid,
+                        f"{wid}:{run}",
+                        {
+                            "run_index": run,
+                            "due_block": since,
+                            "block_number": number,
+                            "waited_blocks": number - since,
+                        },
+                    )
+                    for wid, run, since in missed
+                ],
+            )
         depth = None
         backlog = getattr(self.queue, "backlog", None)
         if backlog is not None:
             with contextlib.suppress(Exception):
                 depth = int(await backlog())
         if self.backlog.observe(oldest, long_waits, depth):
-            await self.alerts.operator("queue.backlog", str(number), {
-                "block_number": number, "waiting_runs": len(self.missed.waiting), "waiting_long": long_waits,
-                "oldest_wait_blocks": oldest, "queue_depth": depth, "max_wait_blocks": self.backlog.max_wait_blocks,
-                "max_depth": self.backlog.max_depth,
-            })  # fmt: skip
+            await self.alerts.operator(
+                "queue.backlog",
+                str(number),
+                {
+                    "block_number": number,
+                    "waiting_runs": len(self.missed.waiting),
+                    "waiting_long": long_waits,
+                    "oldest_wait_blocks": oldest,
+                    "queue_depth": depth,
+                    "max_wait_blocks": self.backlog.max_wait_blocks,
+                    "max_depth": self.backlog.max_depth,
+                },
+            )
 
     async def _price_runs(self, tokens: list[str], number: int, ts: int) -> tuple[int, int]:
         """Read the prices of `tokens` at block `number` and queue the runs they cross."""
@@ -249,11 +271,20 @@ class Scheduler:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
             if self.missed is not None:
                 self.missed.handed_out(run.workflow_id, run.run_index, number)
-            jobs.append(Job(
-                run.workflow_id, run.run_index, int(run.kind), float(ts), number,
-                run.token, run.price, source, gas_limit=run.gas_limit,
-                base_fee=self._base_fee,
-            ))  # fmt: skip
+            jobs.append(
+                Job(
+                    run.workflow_id,
+                    run.run_index,
+                    int(run.kind),
+                    float(ts),
+                    number,
+                    run.token,
+                    run.price,
+                    source,
+                    gas_limit=run.gas_limit,
+                    base_fee=self._base_fee,
+                )
+            )
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
         # (`enqueue_many`), so the executors see the whole burst within milliseconds.
         return len(due), (await self.queue.enqueue_many(jobs) if jobs else 0)
@@ -276,8 +307,7 @@ class Scheduler:
                 self.loaded = False
                 if not standing_by:  # said once, not on every retry
                     standing_by = True
-                    log.info("scheduler.standby", holder=self.lease.holder,
-                             reason="another scheduler holds the lease")  # fmt: skip
+                    log.info("scheduler.standby", holder=self.lease.holder, reason="another scheduler holds the lease")
                 await _sleep_or_stop(stop, getattr(self.lease, "retry_s", 1.0))
                 continue
             standing_by = False
@@ -292,8 +322,12 @@ class Scheduler:
                 # The store or the node failing while we load or follow (PostgreSQL restarting
                 # just as a standby takes over, the RPC down) must not end the process: nobody
                 # else may be left to schedule. Back off and lead again once they answer.
-                log.warning("scheduler.lead_failed", error=str(exc), retry_in_s=backoff,
-                            hint="check DATABASE_URL / RPC_URL; retrying")  # fmt: skip
+                log.warning(
+                    "scheduler.lead_failed",
+                    error=str(exc),
+                    retry_in_s=backoff,
+                    hint="check DATABASE_URL / RPC_URL; retrying",
+                )
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, 30.0)
             finally:
@@ -307,9 +341,15 @@ class Scheduler:
         self.lease.took_over_from = None
         log.warning("scheduler.failover", holder=self.lease.holder, previous=previous)
         if self.alerts is not None:
-            await self.alerts.operator("scheduler.failover", f"{self.lease.holder}:{int(time.time() * 1000)}", {
-                "holder": self.lease.holder, "previous_holder": previous, "last_block": self.last_block,
-            })  # fmt: skip
+            await self.alerts.operator(
+                "scheduler.failover",
+                f"{self.lease.holder}:{int(time.time() * 1000)}",
+                {
+                    "holder": self.lease.holder,
+                    "previous_holder": previous,
+                    "last_block": self.last_block,
+                },
+            )
 
     async def _lead(self, stop: asyncio.Event) -> None:
         renew_every = getattr(self.lease, "retry_s", 1.0)

@@ -80,9 +80,8 @@ class ChainWorkflowSource:
         if block < self._next_block:
             return []
         logs = await self.w3.eth.get_logs(
-            {"address": self.core.address, "fromBlock": self._next_block, "toBlock": block,
-             "topics": [self._topics]}  # type: ignore[typeddict-item]
-        )  # fmt: skip
+            {"address": self.core.address, "fromBlock": self._next_block, "toBlock": block, "topics": [self._topics]}  # type: ignore[typeddict-item]
+        )
         self._next_block = block + 1
         ids = sorted({int.from_bytes(bytes(item["topics"][1]), "big") for item in logs if len(item["topics"]) > 1})
         return await self._read(ids) if ids else []

@@ -33,8 +33,7 @@ from autometa.worker.triggers import ConditionBook, TriggerEntry, evaluator_for,
 from autometa.worker.triggers.price import PriceBook
 from autometa.worker.triggers.state import StateBook
 
-__all__ = ["ABSENT", "ARMED", "FIRED", "READY", "WAITING", "DueRun", "TriggerEntry", "TriggerIndex",
-           "entry_from_state"]  # fmt: skip
+__all__ = ["ABSENT", "ARMED", "FIRED", "READY", "WAITING", "DueRun", "TriggerEntry", "TriggerIndex", "entry_from_state"]
 
 # Where a workflow is in the index (the `_where` column).
 ABSENT, WAITING, ARMED, READY, FIRED = 0, 1, 2, 3, 4
@@ -228,8 +227,7 @@ class TriggerIndex:
                 self.remove(wid)
                 continue
             self._where[wid] = FIRED
-            out.append(DueRun(wid, self._run[wid], self._kind[wid], self._due[wid],
-                              gas_limit=self._gas[wid]))  # fmt: skip
+            out.append(DueRun(wid, self._run[wid], self._kind[wid], self._due[wid], gas_limit=self._gas[wid]))
         return out
 
     def crossed(self, token: str, price: int, now: int) -> list[DueRun]:
@@ -244,8 +242,11 @@ class TriggerIndex:
                 self.remove(wid)
                 continue
             self._where[wid] = FIRED
-            out.append(DueRun(wid, self._run[wid], int(TriggerType.PRICE), self._due[wid], token, price, threshold,
-                              self._gas[wid]))  # fmt: skip
+            out.append(
+                DueRun(
+                    wid, self._run[wid], int(TriggerType.PRICE), self._due[wid], token, price, threshold, self._gas[wid]
+                )
+            )
         return out
 
     def book(self, kind: int) -> ConditionBook:

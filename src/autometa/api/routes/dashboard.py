@@ -31,10 +31,11 @@ async def index() -> FileResponse:
 async def trigger_kinds() -> list[TriggerKindOut]:
     """The trigger kinds the create form offers: the registry's creatable ones, default first."""
     return [
-        TriggerKindOut(name=k.name, code=k.code, label=k.label,
-                       fields=[f for f in k.data_model.model_fields if f != "kind_"])
+        TriggerKindOut(
+            name=k.name, code=k.code, label=k.label, fields=[f for f in k.data_model.model_fields if f != "kind_"]
+        )
         for k in creatable_kinds()
-    ]  # fmt: skip
+    ]
 
 
 def _message(text: str) -> str:
@@ -50,8 +51,11 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(p for p in parts if not p.startswith("function-")) or "body"
 
 
-@router.post("/api/dashboard/validate", response_model=ValidationOut,
-             responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}})  # fmt: skip
+@router.post(
+    "/api/dashboard/validate",
+    response_model=ValidationOut,
+    responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
 async def validate(
     body: Annotated[dict[str, Any], Body(description="a create body, possibly incomplete")],
     settings: SettingsDep,

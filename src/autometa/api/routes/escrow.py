@@ -30,8 +30,9 @@ def _active_per_run(store: Store, owner: str) -> tuple[int, int]:
     return len(active), sum(per_run_cost(s) for s in active)
 
 
-@router.get("/{address}", response_model=EscrowAccountOut,
-            responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}})  # fmt: skip
+@router.get(
+    "/{address}", response_model=EscrowAccountOut, responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+)
 async def escrow_account(
     address: Annotated[Address, Path(description="the owner (checksummed or all-lowercase)")],
     store: StoreDep,
@@ -51,14 +52,22 @@ async def escrow_account(
             raise
         chain_id = await run_in_threadpool(_any_chain_id, store, address)
         if chain_id is None:
-            raise Unavailable("chain", "the chain node is unreachable and the store knows no workflow of this "
-                              "owner to read the escrow ledger for") from None
+            raise Unavailable(
+                "chain",
+                "the chain node is unreachable and the store knows no workflow of this "
+                "owner to read the escrow ledger for",
+            ) from None
         balance, source = await run_in_threadpool(store.escrow.balance, chain_id, address), "store"
     runway = balance // per_run if per_run else None
     return EscrowAccountOut(
-        address=address, balance_wei=balance, source=source, active_workflows=active,  # type: ignore[arg-type]
-        per_run_wei=per_run, runway_runs=runway, deposit=deposit,
-    )  # fmt: skip
+        address=address,
+        balance_wei=balance,
+        source=source,  # type: ignore[arg-type]
+        active_workflows=active,  # type: ignore[arg-type]
+        per_run_wei=per_run,
+        runway_runs=runway,
+        deposit=deposit,
+    )
 
 
 def _any_chain_id(store: Store, owner: str) -> int | None:

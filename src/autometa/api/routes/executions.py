@@ -34,8 +34,13 @@ def _moment(value: Any) -> Any:
 
 
 # The schema says both forms the API takes (issue 13 item 19).
-Moment = Annotated[datetime, BeforeValidator(_moment), WithJsonSchema({"anyOf": [
-    {"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0, "maximum": LAST_MOMENT}]})]  # fmt: skip
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_moment),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number", "minimum": 0, "maximum": LAST_MOMENT}]}
+    ),
+]
 Since = Annotated[Moment | None, Query(description="from (inclusive): ISO 8601 or unix seconds")]
 Until = Annotated[Moment | None, Query(description="until (exclusive): ISO 8601 or unix seconds")]
 
@@ -64,8 +69,10 @@ async def executions(
     (price source, trigger time, latency)."""
     since, until = time_range(since, until)
     page = await run_in_threadpool(
-        lambda: store.executions.list(workflow_id=workflow_id, owner=user, status=status, since=since,
-                                      until=until, offset=offset, limit=limit)
-    )  # fmt: skip
-    return ExecutionPageOut(items=[execution_view(r) for r in page.items], total=page.total, offset=page.offset,
-                            limit=page.limit)  # fmt: skip
+        lambda: store.executions.list(
+            workflow_id=workflow_id, owner=user, status=status, since=since, until=until, offset=offset, limit=limit
+        )
+    )
+    return ExecutionPageOut(
+        items=[execution_view(r) for r in page.items], total=page.total, offset=page.offset, limit=page.limit
+    )

@@ -135,19 +135,36 @@ class EventKindsOut(BaseModel):
 
 def subscription_view(sub: NotifySubscription) -> SubscriptionOut:
     return SubscriptionOut(
-        id=sub.id, chain_id=sub.chain_id, owner=sub.owner, name=sub.name, channel=sub.channel,
-        target_hint=sub.target_hint, events=list(sub.events), workflow_ids=sub.workflow_ids,
-        runway_runs=sub.runway_runs, runway_days=sub.runway_days, active=sub.active, created_at=sub.created_at,
-    )  # fmt: skip
+        id=sub.id,
+        chain_id=sub.chain_id,
+        owner=sub.owner,
+        name=sub.name,
+        channel=sub.channel,
+        target_hint=sub.target_hint,
+        events=list(sub.events),
+        workflow_ids=sub.workflow_ids,
+        runway_runs=sub.runway_runs,
+        runway_days=sub.runway_days,
+        active=sub.active,
+        created_at=sub.created_at,
+    )
 
 
 def delivery_view(d: NotifyDelivery, e: NotifyEvent) -> DeliveryOut:
     return DeliveryOut(
-        id=d.id, event_key=e.key, event_type=e.kind, workflow_id=e.workflow_id, status=d.status,
-        attempts=d.attempts, next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
-        last_status_code=d.last_status_code, last_error=d.last_error, delivered_at=d.delivered_at,
-        created_at=d.created_at, event=dict(e.payload),
-    )  # fmt: skip
+        id=d.id,
+        event_key=e.key,
+        event_type=e.kind,
+        workflow_id=e.workflow_id,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        delivered_at=d.delivered_at,
+        created_at=d.created_at,
+        event=dict(e.payload),
+    )
 
 
 async def _validate(config: SubscriptionConfig, settings: Any) -> str:
@@ -184,24 +201,31 @@ async def _verify(chain: ChainDep, body: SignedBody, owner: str, **fields: Any) 
     """Recover the signer of the intent; 401 unless it is ``owner``. Returns the chain id."""
     _check_deadline(body.deadline)
     info = await chain.info()
-    typed = intent_typed_data(owner=owner, chain_id=info.chain_id, contract=info.contract, nonce=body.nonce,
-                              deadline=body.deadline, **fields)  # fmt: skip
+    typed = intent_typed_data(
+        owner=owner, chain_id=info.chain_id, contract=info.contract, nonce=body.nonce, deadline=body.deadline, **fields
+    )
     try:
         signer = recover(typed, body.signature)
     except Exception:
-        raise ApiError(401, "bad_signature", "signature: not a valid signature of this intent",
-                       field="signature") from None  # fmt: skip
+        raise ApiError(
+            401, "bad_signature", "signature: not a valid signature of this intent", field="signature"
+        ) from None
     if signer != owner:
-        raise ApiError(401, "bad_signature", "signature: not signed by the owner (the intent or its fields differ)",
-                       field="signature")  # fmt: skip
+        raise ApiError(
+            401,
+            "bad_signature",
+            "signature: not signed by the owner (the intent or its fields differ)",
+            field="signature",
+        )
     return info.chain_id
 
 
 async def _prepare(chain: ChainDep, owner: str, **fields: Any) -> PreparedNotificationIntent:
     info = await chain.info()
     nonce, deadline = random_secrets.randbits(128), int(time.time()) + DEADLINE_S
-    typed = intent_typed_data(owner=owner, chain_id=info.chain_id, contract=info.contract, nonce=nonce,
-                              deadline=deadline, **fields)  # fmt: skip
+    typed = intent_typed_data(
+        owner=owner, chain_id=info.chain_id, contract=info.contract, nonce=nonce, deadline=deadline, **fields
+    )
     return PreparedNotificationIntent(typed_data=typed, nonce=nonce, deadline=deadline)
 
 
@@ -220,8 +244,13 @@ async def _owned_subscription(store: StoreDep, subscription_id: int, owner: str 
 
 
 def _intent_fields(config: SubscriptionConfig) -> dict[str, Any]:
-    return {"action": "subscribe", "channel": config.channel, "events": config.events,
-            "workflow_ids": config.workflow_ids, "config": config.commitment()}  # fmt: skip
+    return {
+        "action": "subscribe",
+        "channel": config.channel,
+        "events": config.events,
+        "workflow_ids": config.workflow_ids,
+        "config": config.commitment(),
+    }
 
 
 @router.get("/events", response_model=EventKindsOut)
@@ -231,18 +260,24 @@ async def event_kinds(settings: SettingsDep) -> EventKindsOut:
 
     channels = [c for c in CHANNELS if c != "email" or settings.NOTIFY_SMTP_URL is not None]
     return EventKindsOut(
-        owner_events=OWNER_EVENTS, operator_events=OPERATOR_EVENTS, channels=channels,
+        owner_events=OWNER_EVENTS,
+        operator_events=OPERATOR_EVENTS,
+        channels=channels,
         header_scheme={
             signing.ID_HEADER: "the event's idempotency key (same on retries and re-sends)",
             signing.TIMESTAMP_HEADER: "unix seconds of this attempt",
             signing.SIGNATURE_HEADER: "v1=hex(HMAC-SHA256(secret, timestamp + '.' + raw body))",
             "replay_window_s": str(signing.REPLAY_WINDOW_S),
         },
-    )  # fmt: skip
+    )
 
 
-@router.post("/subscriptions/prepare", response_model=PreparedNotificationIntent, dependencies=[RelayerGuard],
-             responses=_REFUSALS)  # fmt: skip
+@router.post(
+    "/subscriptions/prepare",
+    response_model=PreparedNotificationIntent,
+    dependencies=[RelayerGuard],
+    responses=_REFUSALS,
+)
 async def prepare_subscribe(
     body: SubscriptionConfig, store: StoreDep, chain: ChainDep, settings: SettingsDep
 ) -> PreparedNotificationIntent:
@@ -251,8 +286,9 @@ async def prepare_subscribe(
     return await _prepare(chain, body.owner, **_intent_fields(body))
 
 
-@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201, dependencies=[RelayerGuard],
-             responses=_REFUSALS)  # fmt: skip
+@router.post(
+    "/subscriptions", response_model=SubscriptionOut, status_code=201, dependencies=[RelayerGuard], responses=_REFUSALS
+)
 async def subscribe(body: SubscribeRequest, store: StoreDep, chain: ChainDep, settings: SettingsDep) -> SubscriptionOut:
     """Create a subscription signed by its owner. The target and secret are never shown again."""
     config = SubscriptionConfig.model_validate(body.model_dump(exclude={"signature", "nonce", "deadline"}))
@@ -267,21 +303,28 @@ async def subscribe(body: SubscribeRequest, store: StoreDep, chain: ChainDep, se
         raise invalid("name", "you already have a subscription with this name", status=409)
     sub = await run_in_threadpool(
         lambda: store.notifications.subscribe(
-            chain_id=chain_id, owner=config.owner, name=name, channel=config.channel, target=target,
-            target_hint=hint(config.channel, target), secret=config.secret, events=config.events,
+            chain_id=chain_id,
+            owner=config.owner,
+            name=name,
+            channel=config.channel,
+            target=target,
+            target_hint=hint(config.channel, target),
+            secret=config.secret,
+            events=config.events,
             workflow_ids=config.workflow_ids,
             runway_runs=config.runway_runs if config.runway_runs is not None else settings.NOTIFY_RUNWAY_RUNS,
             runway_days=config.runway_days if config.runway_days is not None else settings.NOTIFY_RUNWAY_DAYS,
         )
-    )  # fmt: skip
+    )
     return subscription_view(sub)
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut], responses={422: {"model": ErrorOut}})
 async def list_subscriptions(
-    owner: Annotated[Address, Query(description="the owner")], store: StoreDep,
+    owner: Annotated[Address, Query(description="the owner")],
+    store: StoreDep,
     include_inactive: bool = False,
-) -> list[SubscriptionOut]:  # fmt: skip
+) -> list[SubscriptionOut]:
     """An owner's subscriptions (targets shown as hints only)."""
     subs = await run_in_threadpool(
         lambda: store.notifications.list_subscriptions(owner=owner, include_inactive=include_inactive)
@@ -294,8 +337,12 @@ async def get_subscription(subscription_id: Id, store: StoreDep) -> Subscription
     return subscription_view(await _owned_subscription(store, subscription_id))
 
 
-@router.post("/subscriptions/{subscription_id:int}/delete/prepare", response_model=PreparedNotificationIntent,
-             dependencies=[RelayerGuard], responses=_REFUSALS)  # fmt: skip
+@router.post(
+    "/subscriptions/{subscription_id:int}/delete/prepare",
+    response_model=PreparedNotificationIntent,
+    dependencies=[RelayerGuard],
+    responses=_REFUSALS,
+)
 async def prepare_unsubscribe(
     subscription_id: Id, body: OwnerBody, store: StoreDep, chain: ChainDep
 ) -> PreparedNotificationIntent:
@@ -303,8 +350,12 @@ async def prepare_unsubscribe(
     return await _prepare(chain, body.owner, action="unsubscribe", subscription_id=subscription_id)
 
 
-@router.delete("/subscriptions/{subscription_id:int}", response_model=SubscriptionOut, dependencies=[RelayerGuard],
-               responses=_REFUSALS)  # fmt: skip
+@router.delete(
+    "/subscriptions/{subscription_id:int}",
+    response_model=SubscriptionOut,
+    dependencies=[RelayerGuard],
+    responses=_REFUSALS,
+)
 async def unsubscribe(subscription_id: Id, body: OwnerSignedBody, store: StoreDep, chain: ChainDep) -> SubscriptionOut:
     """Delete (deactivate) a subscription: pending deliveries are cancelled, the log stays."""
     await _owned_subscription(store, subscription_id, body.owner)
@@ -316,17 +367,24 @@ async def unsubscribe(subscription_id: Id, body: OwnerSignedBody, store: StoreDe
 
 @router.get("/subscriptions/{subscription_id:int}/deliveries", response_model=DeliveryListOut, responses=_REFUSALS)
 async def deliveries(
-    subscription_id: Id, store: StoreDep,
+    subscription_id: Id,
+    store: StoreDep,
     status: Annotated[Literal["pending", "delivered", "dead", "cancelled"] | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> DeliveryListOut:  # fmt: skip
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeliveryListOut:
     """The delivery log of a subscription, newest first: status, attempts, last error."""
     await _owned_subscription(store, subscription_id)
     page = await run_in_threadpool(
         lambda: store.notifications.deliveries(subscription_id, status=status, offset=offset, limit=limit)
     )
-    return DeliveryListOut(subscription_id=subscription_id, deliveries=[delivery_view(d, e) for d, e in page.items],
-                           total=page.total, offset=page.offset, limit=page.limit)  # fmt: skip
+    return DeliveryListOut(
+        subscription_id=subscription_id,
+        deliveries=[delivery_view(d, e) for d, e in page.items],
+        total=page.total,
+        offset=page.offset,
+        limit=page.limit,
+    )
 
 
 @router.get("/deliveries/{delivery_id:int}/attempts", response_model=list[AttemptOut], responses=_REFUSALS)
@@ -337,8 +395,17 @@ async def attempts(delivery_id: Id, store: StoreDep) -> list[AttemptOut]:
         raise ApiError(404, "not_found", f"delivery {delivery_id} does not exist")
     await _owned_subscription(store, d.subscription_id)
     rows = await run_in_threadpool(store.notifications.attempts, delivery_id)
-    return [AttemptOut(attempt=a.attempt, ok=a.ok, status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
-                       started_at=a.started_at) for a in rows]  # fmt: skip
+    return [
+        AttemptOut(
+            attempt=a.attempt,
+            ok=a.ok,
+            status_code=a.status_code,
+            error=a.error,
+            duration_ms=a.duration_ms,
+            started_at=a.started_at,
+        )
+        for a in rows
+    ]
 
 
 async def _owned_delivery(store: StoreDep, delivery_id: int, owner: str) -> None:
@@ -348,8 +415,12 @@ async def _owned_delivery(store: StoreDep, delivery_id: int, owner: str) -> None
     await _owned_subscription(store, d.subscription_id, owner)
 
 
-@router.post("/deliveries/{delivery_id:int}/resend/prepare", response_model=PreparedNotificationIntent,
-             dependencies=[RelayerGuard], responses=_REFUSALS)  # fmt: skip
+@router.post(
+    "/deliveries/{delivery_id:int}/resend/prepare",
+    response_model=PreparedNotificationIntent,
+    dependencies=[RelayerGuard],
+    responses=_REFUSALS,
+)
 async def prepare_resend(
     delivery_id: Id, body: OwnerBody, store: StoreDep, chain: ChainDep
 ) -> PreparedNotificationIntent:

@@ -25,8 +25,13 @@ async def price(symbol: str, services: ServicesDep) -> JSONResponse:
     fetched now) and its age in seconds."""
     supported = services.settings.SUPPORTED_ASSETS
     if symbol not in supported:
-        raise ApiError(404, "unknown_asset", f"symbol: {symbol[:64]!r} is not supported; supported: "
-                       f"{', '.join(supported)}", field="symbol", details={"supported": list(supported)})  # fmt: skip
+        raise ApiError(
+            404,
+            "unknown_asset",
+            f"symbol: {symbol[:64]!r} is not supported; supported: {', '.join(supported)}",
+            field="symbol",
+            details={"supported": list(supported)},
+        )
     found = await services.prices.get(symbol)
     if found is None:
         raise Unavailable("price", f"no price for {symbol} right now (upstream unavailable); retry shortly")

@@ -27,12 +27,21 @@ def _compute(store: Store, user: str | None, workflow_id: int | None, since: obj
     attempts = stats.counts.get("success", 0) + stats.counts.get("failed", 0)
     scope = "workflow" if workflow_id is not None else "user" if user is not None else "global"
     return StatsOut(
-        scope=scope, user=user, workflow_id=workflow_id, total=stats.total, counts=stats.counts,  # type: ignore[arg-type]
-        success_rate=stats.success_rate, total_gas_used=stats.total_gas,
-        avg_gas_per_run=stats.total_gas / attempts if attempts else None, total_fees_wei=stats.total_fees,
-        avg_latency_s=stats.avg_latency_s, p50_latency_s=stats.p50_latency_s, p95_latency_s=stats.p95_latency_s,
-        workflows=workflows, active_workflows=active,
-    )  # fmt: skip
+        scope=scope,  # type: ignore[arg-type]
+        user=user,
+        workflow_id=workflow_id,
+        total=stats.total,
+        counts=stats.counts,  # type: ignore[arg-type]
+        success_rate=stats.success_rate,
+        total_gas_used=stats.total_gas,
+        avg_gas_per_run=stats.total_gas / attempts if attempts else None,
+        total_fees_wei=stats.total_fees,
+        avg_latency_s=stats.avg_latency_s,
+        p50_latency_s=stats.p50_latency_s,
+        p95_latency_s=stats.p95_latency_s,
+        workflows=workflows,
+        active_workflows=active,
+    )
 
 
 @router.get("/stats", response_model=StatsOut, responses={422: {"model": ErrorOut}})

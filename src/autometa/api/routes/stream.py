@@ -96,8 +96,17 @@ class Feed:
 
 
 def _fingerprint(row: Execution) -> tuple[Any, ...]:
-    return (row.status, row.tx_hash, row.block_number, row.gas_used, row.fee, row.price, row.price_source,
-            row.latency_s, row.revert_reason)  # fmt: skip
+    return (
+        row.status,
+        row.tx_hash,
+        row.block_number,
+        row.gas_used,
+        row.fee,
+        row.price,
+        row.price_source,
+        row.latency_s,
+        row.revert_reason,
+    )
 
 
 def event_view(row: Execution) -> ExecutionEventOut:
@@ -144,9 +153,11 @@ async def _events(feed: Feed, backlog: int, resume: bool, stopping: asyncio.Even
 @router.get(
     "/executions/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`execution` events (ExecutionEventOut)"},
-               422: {"model": ErrorOut}},
-)  # fmt: skip
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`execution` events (ExecutionEventOut)"},
+        422: {"model": ErrorOut},
+    },
+)
 async def stream(
     request: Request,
     store: StoreDep,
@@ -168,5 +179,6 @@ async def stream(
         feed.cursor = after_id
     stopping = getattr(request.app.state, "stopping", None)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_events(feed, backlog, after_id is not None, stopping), media_type="text/event-stream",
-                             headers=headers)  # fmt: skip
+    return StreamingResponse(
+        _events(feed, backlog, after_id is not None, stopping), media_type="text/event-stream", headers=headers
+    )

@@ -62,8 +62,14 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     extra: dict[str, object] = {}
     chain, database, redis = await asyncio.gather(_chain(services, extra), _database(services), _redis(services))
     ok = chain.ok and database.ok and redis.ok
-    body = HealthOut(status="ok" if ok else "degraded", version=__version__, chain=chain, database=database,
-                     redis=redis, **extra)  # type: ignore[arg-type]  # fmt: skip
+    body = HealthOut(
+        status="ok" if ok else "degraded",
+        version=__version__,
+        chain=chain,
+        database=database,
+        redis=redis,
+        **extra,  # type: ignore[arg-type]
+    )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
@@ -71,8 +77,9 @@ async def healthz(services: ServicesDep) -> JSONResponse:
 async def contracts(services: ServicesDep) -> ContractsOut:
     """The seed's WorkflowRegistry / ActionExecutor / FeeEscrow: all three are the one Autometa contract."""
     info = await services.chain.info()
-    return ContractsOut(WorkflowRegistry=info.contract, ActionExecutor=info.contract, FeeEscrow=info.contract,
-                        chain_id=info.chain_id)  # fmt: skip
+    return ContractsOut(
+        WorkflowRegistry=info.contract, ActionExecutor=info.contract, FeeEscrow=info.contract, chain_id=info.chain_id
+    )
 
 
 @router.get("/admin/pending", response_model=AdminPendingOut, responses={503: {"model": ErrorOut}})
@@ -88,5 +95,9 @@ async def admin_pending(services: ServicesDep) -> AdminPendingOut:
         _, now = await services.chain.head(max_age=0)
     except Exception as exc:
         raise Unavailable("chain", f"cannot read the pending admin changes: {type(exc).__name__}") from None
-    return AdminPendingOut(timelock_seconds=delay, premium_bps=int(premium_bps), max_tip_wei=max_tip,
-                           changes=[PendingChangeOut(**c.as_dict(now)) for c in changes])  # fmt: skip
+    return AdminPendingOut(
+        timelock_seconds=delay,
+        premium_bps=int(premium_bps),
+        max_tip_wei=max_tip,
+        changes=[PendingChangeOut(**c.as_dict(now)) for c in changes],
+    )

@@ -24,6 +24,10 @@ async def workers(
     schedulers = [w for w in views if w.role == "scheduler"]
     holder = next((w.worker_id for w in schedulers if w.active), None)
     return WorkersOut(
-        within_s=within_s, executors=sum(1 for w in views if w.role == "executor"), schedulers=len(schedulers),
-        scheduler_active=holder is not None, lease_holder=holder, workers=views,
-    )  # fmt: skip
+        within_s=within_s,
+        executors=sum(1 for w in views if w.role == "executor"),
+        schedulers=len(schedulers),
+        scheduler_active=holder is not None,
+        lease_holder=holder,
+        workers=views,
+    )

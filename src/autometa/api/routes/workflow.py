@@ -42,8 +42,11 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 _SUBMITTED: dict[int | str, dict[str, Any]] = {
     **_REFUSALS,
-    202: {"model": RelayedTxOut, "description": "Sent, not mined within the wait (or the chain node did not "
-          "answer after the broadcast): the transaction hash and `status_url` to poll. Never a failure."},
+    202: {
+        "model": RelayedTxOut,
+        "description": "Sent, not mined within the wait (or the chain node did not "
+        "answer after the broadcast): the transaction hash and `status_url` to poll. Never a failure.",
+    },
 }
 TxHash = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="a hash a relayer answer named")]
 

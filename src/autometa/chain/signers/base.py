@@ -25,6 +25,7 @@ from hexbytes import HexBytes
 
 __all__ = ["DigestSigner", "Signer", "SignerConfigError", "SignerError", "SignerUnavailable"]
 
+
 class SignerError(Exception):
     """A signature could not be produced. Nothing was signed, so nothing can have been sent."""
 
@@ -83,9 +84,7 @@ class DigestSigner:
         else:  # pragma: no cover - eth_account knows no other kind
             raise TypeError(f"unknown transaction object {type(unsigned).__name__}")
         encoded = encode_transaction(unsigned, vrs=(v, r, s))
-        return SignedTransaction(
-            raw_transaction=HexBytes(encoded), hash=HexBytes(keccak(encoded)), r=r, s=s, v=v
-        )
+        return SignedTransaction(raw_transaction=HexBytes(encoded), hash=HexBytes(keccak(encoded)), r=r, s=s, v=v)
 
     def sign_message(self, signable_message: SignableMessage) -> SignedMessage:
         digest = _hash_eip191_message(signable_message)

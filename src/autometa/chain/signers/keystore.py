@@ -47,9 +47,7 @@ def keystore_address(path: Path) -> str | None:
     return None
 
 
-def read_password(
-    path: Path, password_file: Path | None = None, *, prompt: bool | None = None, label: str = ""
-) -> str:
+def read_password(path: Path, password_file: Path | None = None, *, prompt: bool | None = None, label: str = "") -> str:
     """The keystore's password from `password_file` or, on a terminal, a prompt."""
     if password_file is not None:
         try:

@@ -33,11 +33,21 @@ log = structlog.get_logger("autometa.chain.signers.kms")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 KEY_SPEC = "ECC_SECG_P256K1"
 # Codes worth waiting out; everything else KMS answers is a fact about the key or the request.
-TRANSIENT_CODES = frozenset({
-    "ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException",
-    "KMSInternalException", "DependencyTimeoutException", "InternalFailure", "ServiceUnavailable",
-    "RequestTimeout", "RequestTimeoutException", "SlowDown",
-})  # fmt: skip
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "SlowDown",
+    }
+)
 
 
 # ------------------------------------------------------------------ DER (just what KMS answers)
@@ -223,8 +233,14 @@ class AwsKmsSigner(DigestSigner):
                         f"KMS key {self.key_id} unavailable for {self.retry_for:g} s "
                         f"({attempt} attempts): {_describe(exc)}"
                     ) from None
-                log.warning("signer.kms_retry", key_id=self.key_id, operation=operation, attempt=attempt,
-                            error=_describe(exc), retry_in_s=round(wait, 2))  # fmt: skip
+                log.warning(
+                    "signer.kms_retry",
+                    key_id=self.key_id,
+                    operation=operation,
+                    attempt=attempt,
+                    error=_describe(exc),
+                    retry_in_s=round(wait, 2),
+                )
                 time.sleep(wait)
                 delay *= 2
 

@@ -15,6 +15,14 @@ from autometa.domain.triggers.registry import (
 )
 
 __all__ = [
-    "KindData", "TriggerKind", "TriggerSlots", "UnknownTriggerKind", "all_kinds", "creatable_kinds",
-    "get_kind", "kind_of_data", "known_names", "parse_code",
+    "KindData",
+    "TriggerKind",
+    "TriggerSlots",
+    "UnknownTriggerKind",
+    "all_kinds",
+    "creatable_kinds",
+    "get_kind",
+    "kind_of_data",
+    "known_names",
+    "parse_code",
 ]

@@ -40,16 +40,23 @@ class PriceKind(TriggerKind[PriceTriggerData]):
 
     def encode(self, data: PriceTriggerData) -> TriggerSlots:
         return TriggerSlots(
-            comparator=int(data.comparator), start_time=data.not_before, end_time=data.not_after or 0,
-            interval=data.cooldown, price_usd=price_to_int(data.price_usd), asset=asset_to_bytes32(data.token),
-        )  # fmt: skip
+            comparator=int(data.comparator),
+            start_time=data.not_before,
+            end_time=data.not_after or 0,
+            interval=data.cooldown,
+            price_usd=price_to_int(data.price_usd),
+            asset=asset_to_bytes32(data.token),
+        )
 
     def decode(self, slots: TriggerSlots) -> dict[str, Any]:
         return {
-            "token": asset_from_bytes32(bytes(slots.asset)), "comparator": slots.comparator,
-            "price_usd": price_from_int(slots.price_usd), "cooldown": slots.interval,
-            "not_before": slots.start_time, "not_after": slots.end_time or None,
-        }  # fmt: skip
+            "token": asset_from_bytes32(bytes(slots.asset)),
+            "comparator": slots.comparator,
+            "price_usd": price_from_int(slots.price_usd),
+            "cooldown": slots.interval,
+            "not_before": slots.start_time,
+            "not_after": slots.end_time or None,
+        }
 
     def next_due(self, data: PriceTriggerData, run_count: int, last_run: int) -> int:
         return data.not_before if run_count == 0 else last_run + data.cooldown

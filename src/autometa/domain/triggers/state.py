@@ -65,8 +65,9 @@ class StateTriggerData(KindData):
         if (len(self.calldata) - 2) // 2 > MAX_CALLDATA:
             raise ValueError(f"calldata must be at most {MAX_CALLDATA} bytes")
         if self.read_as in (ReadAs.BOOL, ReadAs.ADDRESS) and self.comparator not in (
-            StateComparator.EQ, StateComparator.NE,
-        ):  # fmt: skip
+            StateComparator.EQ,
+            StateComparator.NE,
+        ):
             raise ValueError(f"a {self.read_as} can only be compared with == or !=")
         t = self.threshold
         if self.read_as is ReadAs.ADDRESS:
@@ -76,8 +77,11 @@ class StateTriggerData(KindData):
         elif not isinstance(t, int) or isinstance(t, bool):
             raise ValueError("threshold must be an integer")
         else:
-            low, high = {ReadAs.UINT256: (0, UINT256_MAX), ReadAs.INT256: (INT256_MIN, INT256_MAX),
-                         ReadAs.BOOL: (0, 1)}[self.read_as]  # fmt: skip
+            low, high = {
+                ReadAs.UINT256: (0, UINT256_MAX),
+                ReadAs.INT256: (INT256_MIN, INT256_MAX),
+                ReadAs.BOOL: (0, 1),
+            }[self.read_as]
             if not low <= t <= high:
                 raise ValueError(f"threshold out of range for {self.read_as}")
         return self
@@ -88,8 +92,10 @@ class StateKind(TriggerKind[StateTriggerData]):
     data_model = StateTriggerData
     slots = ()
     unlimited_runs = False
-    needs_contract = ("a contract that supports them (issue 15); the deployed Autometa contract "
-                      "(EIP-712 version 1) has time, interval and price triggers only")  # fmt: skip
+    needs_contract = (
+        "a contract that supports them (issue 15); the deployed Autometa contract "
+        "(EIP-712 version 1) has time, interval and price triggers only"
+    )
 
     def encode(self, data: StateTriggerData) -> TriggerSlots:
         raise ValueError(f"STATE triggers need {self.needs_contract}")

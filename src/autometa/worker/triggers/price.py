@@ -159,9 +159,16 @@ def price_entry(state: WorkflowState, due: int, end: int, gas: int) -> TriggerEn
     if not isinstance(t, PriceTriggerData):
         raise TypeError(f"workflow {state.id}: a price entry for {type(t).__name__}")
     return TriggerEntry(
-        state.id, state.run_count, int(TriggerType.PRICE), due, end, t.token, t.comparator,
-        price_to_int(t.price_usd), gas,
-    )  # fmt: skip
+        state.id,
+        state.run_count,
+        int(TriggerType.PRICE),
+        due,
+        end,
+        t.token,
+        t.comparator,
+        price_to_int(t.price_usd),
+        gas,
+    )
 
 
 register(Evaluator(int(TriggerType.PRICE), price_entry, PriceBook))

@@ -28,8 +28,14 @@ from autometa.worker.triggers.registry import Evaluator, TriggerEntry, register
 AGGREGATE3_SELECTOR = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
 DEFAULT_CHUNK = 500
 _READS = {ReadAs.UINT256: 0, ReadAs.INT256: 1, ReadAs.BOOL: 2, ReadAs.ADDRESS: 3}
-_OPS = {StateComparator.LT: 0, StateComparator.LE: 1, StateComparator.GT: 2, StateComparator.GE: 3,
-        StateComparator.EQ: 4, StateComparator.NE: 5}  # fmt: skip
+_OPS = {
+    StateComparator.LT: 0,
+    StateComparator.LE: 1,
+    StateComparator.GT: 2,
+    StateComparator.GE: 3,
+    StateComparator.EQ: 4,
+    StateComparator.NE: 5,
+}
 
 
 Call = tuple[int, bytes, bytes, int]  # (call id, target, calldata, view gas)
@@ -51,8 +57,15 @@ class StateCondition:
     def of(cls, data: StateTriggerData) -> StateCondition:
         t = data.threshold
         threshold = int(t, 16) if isinstance(t, str) else int(t)
-        return cls(bytes.fromhex(data.target[2:]), bytes.fromhex(data.calldata[2:]), data.word,
-                   _READS[data.read_as], _OPS[data.comparator], threshold, data.view_gas)  # fmt: skip
+        return cls(
+            bytes.fromhex(data.target[2:]),
+            bytes.fromhex(data.calldata[2:]),
+            data.word,
+            _READS[data.read_as],
+            _OPS[data.comparator],
+            threshold,
+            data.view_gas,
+        )
 
 
 def read_word(data: bytes, word: int, read_as: int) -> int | None:
@@ -184,8 +197,9 @@ class StateBook:
 MAX_ALONE = 64  # failed calls re-read alone per block, at most
 
 
-async def _aggregate(w3: AsyncWeb3[Any], part: list[Call], block: BlockIdentifier, multicall: str,
-                     gas: int | None = None) -> list[tuple[bool, bytes]] | None:  # fmt: skip
+async def _aggregate(
+    w3: AsyncWeb3[Any], part: list[Call], block: BlockIdentifier, multicall: str, gas: int | None = None
+) -> list[tuple[bool, bytes]] | None:
     """One `aggregate3` eth_call; None if the node refuses it as a whole (it reverted or ran out
     of gas). Transport errors propagate: an unreachable node is not a failed view."""
     data = AGGREGATE3_SELECTOR + encode(["(address,bool,bytes)[]"], [[(t, True, d) for _, t, d, _ in part]])
@@ -201,9 +215,12 @@ async def _aggregate(w3: AsyncWeb3[Any], part: list[Call], block: BlockIdentifie
 
 
 async def read_calls(
-    w3: AsyncWeb3[Any], calls: list[Call], block: BlockIdentifier = "latest",
-    chunk: int = DEFAULT_CHUNK, multicall: str = MULTICALL3_ADDRESS,
-) -> dict[int, tuple[bool, bytes]]:  # fmt: skip
+    w3: AsyncWeb3[Any],
+    calls: list[Call],
+    block: BlockIdentifier = "latest",
+    chunk: int = DEFAULT_CHUNK,
+    multicall: str = MULTICALL3_ADDRESS,
+) -> dict[int, tuple[bool, bytes]]:
     """Each call's (success, return data) at `block`: `chunk` calls per `aggregate3` eth_call,
     the chunks in parallel.
 
@@ -238,8 +255,9 @@ def rpc_calls_for(distinct: int, chunk: int = DEFAULT_CHUNK) -> int:
     return math.ceil(distinct / chunk)
 
 
-def state_entry_of(wid: int, run_index: int, data: StateTriggerData, due: int = 0, end: int = 0,
-                   gas: int = 0) -> TriggerEntry:  # fmt: skip
+def state_entry_of(
+    wid: int, run_index: int, data: StateTriggerData, due: int = 0, end: int = 0, gas: int = 0
+) -> TriggerEntry:
     return TriggerEntry(wid, run_index, STATE_CODE, due, end, gas_limit=gas, condition=StateCondition.of(data))
 
 
