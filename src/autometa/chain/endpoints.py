@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -24,6 +25,17 @@ log = structlog.get_logger("autometa.chain.endpoints")
 ERROR_WEIGHT_S = 5.0  # an error rate of 1.0 weighs like 5 s of latency
 SWITCH_MARGIN_S = 0.5  # another endpoint must score this much better to take over
 ALPHA = 0.2  # weight of the newest sample in the moving averages
+
+
+def public_url(url: str) -> str:
+    """scheme://host[:port] of an RPC URL — what logs, errors and alerts may show. Providers put
+    API keys in the path, the query or the user part, so none of those ever appears."""
+    try:
+        parts = urlsplit(url.strip())
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
+    except ValueError:
+        return "(unparsable URL)"
 
 
 @dataclass
@@ -39,6 +51,11 @@ class Endpoint:
 
     def available(self, now: float) -> bool:
         return now >= self.cooldown_until and now >= self.pacer.not_before
+
+    @property
+    def label(self) -> str:
+        """The URL without anything secret, for logs and errors."""
+        return public_url(self.url)
 
     @property
     def score(self) -> float:
@@ -84,7 +101,9 @@ class EndpointPool:
             if self.current in usable and here.score <= self.endpoints[best].score + SWITCH_MARGIN_S:
                 best = self.current
         if best != self.current:
-            log.warning("rpc.endpoint_switch", to=self.endpoints[best].url, away_from=self.endpoints[self.current].url)
+            log.warning(
+                "rpc.endpoint_switch", to=self.endpoints[best].label, away_from=self.endpoints[self.current].label
+            )
             self.current = best
         return self.endpoints[best]
 
@@ -111,7 +130,7 @@ class EndpointPool:
             endpoint.cooldown_until = time.monotonic() + self.cooldown_s
             log.warning(
                 "rpc.endpoint_cooldown",
-                url=endpoint.url,
+                url=endpoint.label,
                 error=why,
                 failures=endpoint.failures,
                 cooldown_s=self.cooldown_s,
@@ -122,7 +141,7 @@ class EndpointPool:
         now = time.monotonic()
         return [
             {
-                "url": e.url,
+                "url": e.label,
                 "available": e.available(now),
                 "latency_ms": round(e.latency_s * 1000, 1),
                 "error_rate": round(e.error_rate, 3),

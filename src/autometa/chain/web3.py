@@ -227,7 +227,7 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
                 reply = await self._paced_request(endpoint, request_data)
             except Exception as exc:
                 if broadcast and not _not_reached(exc):
-                    uncertain.append(endpoint.url)
+                    uncertain.append(endpoint.label)
                 raise
             if broadcast and uncertain:
                 error = _json_error(reply)
@@ -238,10 +238,10 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
                     tx_hash = await self._ours_known(endpoint, request_data)
                     if tx_hash is None:  # its nonce is used, maybe by ours on an endpoint we lost: follow it
                         raise BroadcastUncertain(
-                            f"{method}: {endpoint.url} answered {error!r} after "
+                            f"{method}: {endpoint.label} answered {error!r} after "
                             f"{', '.join(uncertain)} may have taken the transaction"
                         )
-                    log.info("rpc.broadcast_already_taken", endpoint=endpoint.url, tx_hash=tx_hash)
+                    log.info("rpc.broadcast_already_taken", endpoint=endpoint.label, tx_hash=tx_hash)
                     request_id = json.loads(request_data).get("id")
                     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": tx_hash}).encode()
             return reply
@@ -265,7 +265,7 @@ class RetryingHTTPProvider(AsyncHTTPProvider):
                 method=method,
                 error=_describe(exc),
                 attempt=state.attempt_number,
-                endpoint=last[-1].url if last else None,
+                endpoint=last[-1].label if last else None,
                 sleep_s=round(state.upcoming_sleep or 0.0, 3),
             )
 
@@ -333,7 +333,7 @@ class FailoverHTTPProvider(HTTPProvider):
                 last = endpoint
                 if not limited and not self.pool.other_available(endpoint):
                     time.sleep(min(self.retry.base_s * 2**attempt * random.random(), self.retry.max_wait_s))
-                log.debug("rpc.retry", method=method, endpoint=endpoint.url, attempt=attempt, status=status)
+                log.debug("rpc.retry", method=method, endpoint=endpoint.label, attempt=attempt, status=status)
                 continue
             endpoint.pacer.succeeded()
             self.pool.succeeded(endpoint, time.monotonic() - sent_at)

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
+from autometa.chain.endpoints import public_url
 from autometa.config import Settings
 from autometa.notify.watches import RpcWatch
 
@@ -85,19 +85,9 @@ class Alerts:
 
 
 def endpoint_hint(url: str) -> str:
-    """scheme://host[:port] of an RPC URL, or of each in a comma-separated list (the failover
-    set: a failure seen here is one no endpoint could answer). Providers put API keys in the
-    path or query, so those never appear."""
-    return ",".join(_one_hint(part.strip()) for part in url.split(",") if part.strip())
-
-
-def _one_hint(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname or ''}{port}"
-    except ValueError:
-        return "(unparsable)"
+    """The hosts of an RPC URL or of each in a comma-separated list (the failover set: a failure
+    seen here is one no endpoint could answer), never a key from the path, query or user part."""
+    return ",".join(public_url(part) for part in url.split(",") if part.strip())
 
 
 def watch_rpc(w3: Any, alerts: Alerts, endpoint: str) -> RpcWatch:
