@@ -229,9 +229,7 @@ class Executor:
             )
         finally:
             tasks = [t for t in [*helpers, self._reader, self._starving] if t is not None]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel_all(tasks)
             if self.store is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.store.heartbeats.remove, self.worker_id)
@@ -729,3 +727,16 @@ def _log_entry(raw: dict[str, Any]) -> dict[str, Any]:
         "blockHash": HexBytes(raw.get("blockHash") or b"\0" * 32),
         "blockNumber": int(raw.get("blockNumber", "0x0"), 16),
     }
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has ended. A cancellation can be swallowed inside a
+    library's own error handling (seen: the stream reader's blocking Redis read went on to
+    reclaim jobs and then waited forever on a full buffer), so a task still running after a
+    second is asked again."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    await asyncio.gather(*tasks, return_exceptions=True)
