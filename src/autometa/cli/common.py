@@ -124,6 +124,22 @@ class ChainContext:
     core: Contract
 
 
+def open_claimed_store(ctx: ChainContext, chain_id: int) -> tuple[Any, str]:
+    """The store, claimed for the chain `ctx` talks to, and that chain's genesis hash. A store that
+    belongs to another chain (a dev chain reset under it) stops the command with its sentence."""
+    from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
+    from autometa.store import Store
+
+    store = Store.open(ctx.settings.database_url)
+    genesis = genesis_hash(ctx.w3)
+    try:
+        claim_chain(store, chain_id, genesis, ctx.settings.rpc_url)
+    except ChainChanged as exc:
+        store.close()
+        raise CliError(str(exc)) from None
+    return store, genesis
+
+
 def settings_with(rpc_url: str | None, **overrides: Any) -> Settings:
     """Settings from the environment, with command-line options taking precedence."""
     if rpc_url:

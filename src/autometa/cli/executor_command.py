@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
-from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash, queue_prefix, watch_chain
-from autometa.cli.common import CliError, chain_context, handle_errors, worker_start
+from autometa.chain.identity import ChainChanged, queue_prefix, watch_chain
+from autometa.cli.common import CliError, chain_context, handle_errors, open_claimed_store, worker_start
 
 
 async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str | None) -> None:
@@ -18,7 +18,6 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     from autometa.chain.web3 import close_async, connect_settings
     from autometa.logs import configure_logging
     from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
-    from autometa.store import Store
     from autometa.worker.executor import Executor
     from autometa.worker.queue import make_queue
 
@@ -35,13 +34,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
     if not allowed:
         raise CliError(f"{account.address} is not an allow-listed executor (the admin calls setExecutor)")
     chain_id = int(ctx.w3.eth.chain_id)
-    store = Store.open(s.database_url)
-    genesis = genesis_hash(ctx.w3)
-    try:
-        claim_chain(store, chain_id, genesis, s.rpc_url)
-    except ChainChanged as exc:
-        store.close()
-        raise CliError(str(exc)) from None
+    store, genesis = open_claimed_store(ctx, chain_id)
     w3 = connect_settings(s)
     alerts = Alerts(store, chain_id, Thresholds.from_settings(s), source=f"executor:{worker_id or account.address}")
     watch_rpc(w3, alerts, s.rpc_url)

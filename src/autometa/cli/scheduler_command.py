@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash, queue_prefix, watch_chain
-from autometa.cli.common import CliError, chain_context, handle_errors, worker_start
+from autometa.chain.identity import ChainChanged, queue_prefix, watch_chain
+from autometa.cli.common import CliError, chain_context, handle_errors, open_claimed_store, worker_start
 
 
 async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
@@ -21,7 +21,6 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     from autometa.logs import configure_logging
     from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
     from autometa.prices import TieredPriceAdapter
-    from autometa.store import Store
     from autometa.worker.blocks import BlockFollower, ws_url_for
     from autometa.worker.lease import Lease, LocalLease, RedisLease
     from autometa.worker.presence import keep_heartbeat, scheduler_extra
@@ -36,13 +35,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     chain_id = int(ctx.w3.eth.chain_id)
     dep = Deployment.load(s.DATA_DIR, chain_id)
     start_block = dep.block if dep and dep.address == ctx.core.address else 0
-    store = Store.open(s.database_url)
-    genesis = genesis_hash(ctx.w3)
-    try:
-        claim_chain(store, chain_id, genesis, s.rpc_url)
-    except ChainChanged as exc:
-        store.close()
-        raise CliError(str(exc)) from None
+    store, genesis = open_claimed_store(ctx, chain_id)
     indexer = EventIndexer(
         ctx.w3, store, ctx.core.address, start_block, confirmations=s.CONFIRMATIONS, batch_blocks=s.INDEXER_BATCH_BLOCKS
     )
