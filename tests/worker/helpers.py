@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -52,3 +55,30 @@ def advance(w3: Web3, seconds: int) -> int:
 
 def now(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
+
+
+async def wait_loaded(scheduler: Any, timeout_s: float = 30.0) -> None:
+    """Until the scheduler has loaded its workflows; fails naming the wait after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not scheduler.loaded:
+        assert time.monotonic() < deadline, f"the scheduler did not load its workflows in {timeout_s:.0f} s"
+        await asyncio.sleep(0.05)
+
+
+async def mine_until_executed(
+    w3: Web3, executor: Any, count: int, max_blocks: int = 300, on_progress: Callable[[int], None] | None = None
+) -> None:
+    """Mine a block every 0.1 s until `executor` has executed `count` runs (or after `max_blocks`,
+    ~30 s: the caller's assertions say what is missing), then five more blocks: a run executed
+    twice would show. `on_progress(done)` is called before each block (a test's fault goes there)."""
+    for _ in range(max_blocks):
+        done = sum(len(o.executed) for o in executor.outcomes)
+        if on_progress is not None:
+            on_progress(done)
+        if done >= count:
+            break
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+    for _ in range(5):
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)

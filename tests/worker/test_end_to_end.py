@@ -24,7 +24,7 @@ from autometa.worker.queue import InMemoryJobQueue
 from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import IndexerWorkflowSource
 
-from .helpers import RECIPIENT, advance, create, deposit, now, seed_spec, spec
+from .helpers import RECIPIENT, advance, create, deposit, mine_until_executed, now, seed_spec, spec, wait_loaded
 
 
 async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -49,11 +49,7 @@ async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: 
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
     before = w3.eth.get_balance(RECIPIENT)
     try:
-        for _ in range(600):  # 30 s at most
-            if scheduler.loaded:
-                break
-            await asyncio.sleep(0.05)
-        assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
+        await wait_loaded(scheduler, 30)
         await asyncio.sleep(0.5)
         assert executor.outcomes == []  # 3250: nothing due
         set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))
@@ -104,20 +100,9 @@ async def test_100_runs_due_together_each_execute_exactly_once(any_chain, tmp_pa
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
     core = autometa(w3, dep.address)
     try:
-        for _ in range(600):
-            if scheduler.loaded:
-                break
-            await asyncio.sleep(0.05)
-        assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
+        await wait_loaded(scheduler, 30)
         advance(w3, 120)
-        for _ in range(300):  # 30 s at most
-            if sum(len(o.executed) for o in executor.outcomes) >= len(ids):
-                break
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-            await asyncio.sleep(0.1)
-        for _ in range(5):  # more blocks: nothing may run again
-            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-            await asyncio.sleep(0.2)
+        await mine_until_executed(w3, executor, len(ids))
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)

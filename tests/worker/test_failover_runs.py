@@ -22,7 +22,7 @@ from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import IndexerWorkflowSource
 from tests.support.rpc_proxy import RpcProxy
 
-from .helpers import advance, create, deposit, now, spec
+from .helpers import advance, create, deposit, mine_until_executed, now, spec, wait_loaded
 
 
 async def test_runs_execute_exactly_once_when_the_first_endpoint_dies(dev_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -53,26 +53,18 @@ async def test_runs_execute_exactly_once_when_the_first_endpoint_dies(dev_chain,
         stop = asyncio.Event()
         tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
         try:
-            for _ in range(300):
-                if scheduler.loaded:
-                    break
-                await asyncio.sleep(0.05)
-            assert scheduler.loaded, "the scheduler did not load its workflows in 15 s"
+            await wait_loaded(scheduler, 15)
             a.fault("eth_sendRawTransaction", "drop", times=1)  # the node takes it; the answer is lost
             advance(w3, 120)
             killed = False
-            for _ in range(300):  # 30 s at most
-                done = sum(len(o.executed) for o in executor.outcomes)
+
+            def kill_mid_burst(done: int) -> None:
+                nonlocal killed
                 if done >= 10 and not killed:
                     a.stop()  # the first endpoint is gone mid-burst
                     killed = True
-                if done >= len(ids):
-                    break
-                w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-                await asyncio.sleep(0.1)
-            for _ in range(5):  # more blocks: nothing may run again
-                w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-                await asyncio.sleep(0.2)
+
+            await mine_until_executed(w3, executor, len(ids), on_progress=kill_mid_burst)
         finally:
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), 15)

@@ -23,7 +23,7 @@ from autometa.worker.scheduler import Scheduler
 from autometa.worker.sources import IndexerWorkflowSource
 from tests.support.provider_proxy import BLOCK_TIME_S, PublicProviderProxy
 
-from .helpers import RECIPIENT, create, deposit, seed_spec
+from .helpers import RECIPIENT, create, deposit, seed_spec, wait_loaded
 
 
 async def test_seed_flow_through_the_public_profile(dev_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -46,11 +46,7 @@ async def test_seed_flow_through_the_public_profile(dev_chain, tmp_path: Path) -
         tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
         before = w3.eth.get_balance(RECIPIENT)
         try:
-            for _ in range(300):  # 30 s at most
-                if scheduler.loaded:
-                    break
-                await asyncio.sleep(0.1)
-            assert scheduler.loaded, "the scheduler did not load its workflows in 30 s"
+            await wait_loaded(scheduler, 30)
             set_dev_price(w3, dev_role("admin"), dep.feeds["ethereum"], Decimal("3198.15"))
             for _ in range(300):
                 if executor.outcomes:
