@@ -76,3 +76,33 @@ async def test_standby_scheduler_takes_over(dev_chain, redis_prefix: str) -> Non
         for s in schedulers:
             await s.queue.shutdown()  # type: ignore[attr-defined]
         await redis.aclose()
+
+
+@pytest.mark.redis
+async def test_heartbeat_reports_a_new_holder_at_once(redis_prefix: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The first beat is written before the lease is taken; taking it beats again straight away,
+    so GET /api/workers names the active scheduler long before the next periodic beat."""
+    from autometa.store import Store
+    from autometa.worker.presence import keep_heartbeat, scheduler_extra
+
+    store = Store.open(f"sqlite:///{tmp_path}/beats.db")
+    redis = Redis.from_url(REDIS_URL)
+    lease = RedisLease(redis, f"{redis_prefix}:lease", ttl_s=5.0, holder="only")
+    stop = asyncio.Event()
+    beating = asyncio.create_task(
+        keep_heartbeat(store, "only", "scheduler", stop, scheduler_extra(lease, 31337), every_s=60, wake=lease.changed)
+    )
+    try:
+        await asyncio.sleep(0.3)
+        assert store.heartbeats.all()[0].extra["active"] is False  # nobody holds it yet
+        assert await lease.acquire()
+        deadline = time.monotonic() + 2  # far less than every_s
+        while store.heartbeats.all()[0].extra.get("lease_holder") != "only":
+            assert time.monotonic() < deadline, store.heartbeats.all()[0].extra
+            await asyncio.sleep(0.05)
+        assert store.heartbeats.all()[0].extra["active"] is True
+    finally:
+        stop.set()
+        await beating
+        await lease.release()
+        await redis.aclose()

@@ -61,7 +61,7 @@ async def run_scheduler(rpc_url: str | None, contract: str | None) -> None:
     stop = await worker_start(s)
     await queue.startup()
     presence = asyncio.create_task(
-        keep_heartbeat(store, lease.holder, "scheduler", stop, scheduler_extra(lease, chain_id))
+        keep_heartbeat(store, lease.holder, "scheduler", stop, scheduler_extra(lease, chain_id), wake=lease.changed)
     )
     watch = asyncio.create_task(watch_chain(w3, genesis, stop, s.rpc_url))
     try:

@@ -159,6 +159,7 @@ async def run_stack(
                 "scheduler",
                 stop,
                 scheduler_extra(scheduler.lease, chain.deployment.chain_id),
+                wake=scheduler.lease.changed,
             ),
         }
         if api is not None:

@@ -10,6 +10,7 @@ never extend or delete a lease (or a name) someone else now holds.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Protocol
 
@@ -33,6 +34,7 @@ return 0
 class Lease(Protocol):
     holder: str
     took_over_from: str | None  # set by the acquire() that took the lease from another holder
+    changed: asyncio.Event  # set when this holder takes or loses the lease
 
     async def acquire(self) -> bool:
         """Take the lease if free, or renew it if ours; True while we hold it."""
@@ -47,6 +49,7 @@ class LocalLease:
     def __init__(self, holder: str | None = None) -> None:
         self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
         self.took_over_from: str | None = None
+        self.changed = asyncio.Event()  # never set: it holds the lease from the start
 
     async def acquire(self) -> bool:
         return True
@@ -62,6 +65,9 @@ class RedisLease:
         self.holder = holder or f"scheduler-{uuid.uuid4().hex[:8]}"
         self.held = False
         self.took_over_from: str | None = None
+        # Set when we take or lose the lease, so the heartbeat reports the change now, not at
+        # its next beat (GET /api/workers would otherwise show no active scheduler for a while).
+        self.changed = asyncio.Event()
 
     @property
     def retry_s(self) -> float:
@@ -77,8 +83,13 @@ class RedisLease:
                 log.warning("lease.lost", holder=self.holder, key=self.key, error=str(exc))
             else:
                 log.warning("lease.unavailable", holder=self.holder, key=self.key, error=str(exc))
-            self.held = False
+            self._set_held(False)
             return False
+
+    def _set_held(self, held: bool) -> None:
+        if held != self.held:
+            self.changed.set()
+        self.held = held
 
     async def _acquire(self) -> bool:
         if self.held and await self.redis.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms):  # type: ignore[misc]
@@ -90,12 +101,12 @@ class RedisLease:
             raw: object = await self.redis.set(f"{self.key}:holder", self.holder, get=True)
             previous = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else None
             self.took_over_from = previous if previous and previous != self.holder else None
-        self.held = got
+        self._set_held(got)
         return got
 
     async def release(self) -> None:
         if self.held:
-            self.held = False
+            self._set_held(False)
             try:
                 await self.redis.eval(_RELEASE, 2, self.key, f"{self.key}:holder", self.holder)  # type: ignore[misc]
             except RedisError as exc:  # it lapses by itself

@@ -22,9 +22,18 @@ Extra = Callable[[], Awaitable[dict[str, Any]]]
 
 
 async def keep_heartbeat(
-    store: Store, worker_id: str, role: str, stop: asyncio.Event, extra: Extra, every_s: float = 5.0
+    store: Store,
+    worker_id: str,
+    role: str,
+    stop: asyncio.Event,
+    extra: Extra,
+    every_s: float = 5.0,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    """Beat every `every_s` until `stop`, then remove the row (a clean stop is no dead worker)."""
+    """Beat every `every_s` until `stop`, then remove the row (a clean stop is no dead worker).
+
+    `wake` beats at once: a scheduler taking or losing the lease is news for `GET /api/workers`
+    now, not at the next beat."""
     host, pid = socket.gethostname(), os.getpid()
     try:
         while not stop.is_set():
@@ -35,11 +44,23 @@ async def keep_heartbeat(
                 )
             except Exception as exc:  # liveness is reporting, never a reason to stop working
                 log.warning("heartbeat_failed", role=role, error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_s)
+            await _wait_either(stop, wake, every_s)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(store.heartbeats.remove, worker_id)
+
+
+async def _wait_either(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+        if wake is not None:
+            wake.clear()
 
 
 def scheduler_extra(lease: Lease, chain_id: int) -> Extra:
