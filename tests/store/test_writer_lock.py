@@ -82,7 +82,11 @@ def test_a_busy_writer_in_another_process_does_not_starve_this_one(tmp_path: Pat
                 started = time.monotonic()
                 with write_session(store.sessions) as s:
                     waits.append(time.monotonic() - started)
-                    s.add(Heartbeat(chain_id=0, worker_id=f"m{len(waits)}", role="notify", started_at=_now(), last_seen=_now()))
+                    s.add(
+                        Heartbeat(
+                            chain_id=0, worker_id=f"m{len(waits)}", role="notify", started_at=_now(), last_seen=_now()
+                        )
+                    )
                 time.sleep(0.005)
         finally:
             proc.communicate(timeout=30)
