@@ -249,6 +249,9 @@ class EscrowOut(BaseModel):
 
 class WorkflowOut(BaseModel):
     id: int
+    chain_id: int | None = Field(default=None, description="the chain it lives on")
+    chain: str | None = Field(default=None, description="that chain's name in this API (its `chain` parameter)")
+    contract: str | None = Field(default=None, description="the Autometa contract it belongs to (when indexed)")
     owner: str
     status: str
     status_code: int
@@ -275,6 +278,7 @@ class WorkflowListOut(BaseModel):
 
 class ExecutionOut(BaseModel):
     id: int
+    chain_id: int | None = Field(default=None, description="the chain the run is on")
     workflow_id: int
     run_index: int
     status: str
