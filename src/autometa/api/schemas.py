@@ -247,6 +247,17 @@ class EscrowOut(BaseModel):
     source: Literal["chain", "store"]
 
 
+class ChainOut(BaseModel):
+    """A chain this API serves."""
+
+    name: str = Field(description="what the `chain` parameter takes (a chain id works too)")
+    chain_id: int
+    network: str | None = Field(description="the preset it matches, if any")
+    contract: str | None = Field(description="the Autometa contract, when configured or already resolved")
+    default: bool = Field(description="the chain a request without `chain` means")
+    relayer: bool = Field(description="whether signed intents can be relayed on it")
+
+
 class WorkflowOut(BaseModel):
     id: int
     chain_id: int | None = Field(default=None, description="the chain it lives on")
