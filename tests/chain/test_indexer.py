@@ -271,23 +271,23 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
     skip_tx = record(skip_receipt)
     set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
     run_tx = record(transact(w3, executor, core.functions.execute(run_wid, 0, 0)))
-    assert [r.status for r in ex.for_run(chain_id, skipped_wid, 0)] == ["skipped"]
+    assert [r.status for r in ex.for_run(chain_id, indexer.contract, skipped_wid, 0)] == ["skipped"]
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     assert not w3.eth.get_logs({"address": core.address, "fromBlock": indexer.indexed_block + 1})
     indexer.sync()
-    assert ex.for_run(chain_id, skipped_wid, 0) == []
-    assert [(r.status, r.tx_hash) for r in ex.for_run(chain_id, run_wid, 0)] == [("pending", run_tx)]
+    assert ex.for_run(chain_id, indexer.contract, skipped_wid, 0) == []
+    assert [(r.status, r.tx_hash) for r in ex.for_run(chain_id, indexer.contract, run_wid, 0)] == [("pending", run_tx)]
     # An executor slow to record (its receipt was from the orphaned block) writes after the
     # indexer went past: the next range's check asks the node about it and forgets it too.
     record(skip_receipt)
-    assert [r.status for r in ex.for_run(chain_id, skipped_wid, 0)] == ["skipped"]
+    assert [r.status for r in ex.for_run(chain_id, indexer.contract, skipped_wid, 0)] == ["skipped"]
     w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
     indexer.sync()
-    assert ex.for_run(chain_id, skipped_wid, 0) == []
+    assert ex.for_run(chain_id, indexer.contract, skipped_wid, 0) == []
     set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
     execute(dev_chain, run_wid, 0)
     indexer.sync()
-    rows = ex.for_run(chain_id, run_wid, 0)
+    rows = ex.for_run(chain_id, indexer.contract, run_wid, 0)
     assert [r.status for r in rows] == ["success"] and rows[0].tx_hash not in (run_tx, skip_tx)
     assert_store_equals_chain(dev_chain, indexer, [owner.address])
 

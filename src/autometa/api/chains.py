@@ -64,7 +64,8 @@ class ChainRegistry:
         return next(iter(self._chains.values()))
 
     def get(self, key: str | int | None) -> ServedChain:
-        """The chain a request names; 400 naming the served chains when none matches."""
+        """The chain a request names; 404 naming the served chains when none matches (a chain
+        this API does not serve is a resource it does not have)."""
         if key is None or str(key).strip() == "":
             return self.default
         text = str(key).strip().lower()
@@ -78,7 +79,7 @@ class ChainRegistry:
             reason = f"chain: {text} is served by several deployments; name one: {served}"
         else:
             reason = f"chain: {key!r} is not served by this API; served: {served}"
-        raise ApiError(400, "unknown_chain", reason, field="chain")
+        raise ApiError(404, "unknown_chain", reason, field="chain")
 
     def by_id(self, chain_id: int) -> ServedChain | None:
         """The served chain with this id (the first, when a chain id is served twice)."""

@@ -46,7 +46,7 @@ ChainParam = Annotated[str | None, Query(alias="chain", max_length=64, descripti
 
 
 async def get_served(services: ServicesDep, chain: ChainParam = None) -> ServedChain:
-    """The chain the request names (`?chain=`), or the default one; 400 for a chain not served."""
+    """The chain the request names (`?chain=`), or the default one; 404 for a chain not served."""
     return services.chain_for(chain)
 
 

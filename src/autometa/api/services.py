@@ -108,7 +108,7 @@ class Services:
         )
 
     def chain_for(self, key: str | int | None) -> ServedChain:
-        """The served chain a request names (None: the default); a 400 for an unknown one."""
+        """The served chain a request names (None: the default); a 404 for an unknown one."""
         return self.served.get(key)
 
     async def aclose(self) -> None:

@@ -33,7 +33,7 @@ def _active_per_run(store: Store, owner: str, key: tuple[int, str] | None) -> tu
     return len(active), sum(per_run_cost(s) for s in active)
 
 
-@router.get("/{address}", response_model=EscrowAccountOut, responses={c: {"model": ErrorOut} for c in (400, 422, 503)})
+@router.get("/{address}", response_model=EscrowAccountOut, responses={c: {"model": ErrorOut} for c in (404, 422, 503)})
 async def escrow_account(
     address: Annotated[Address, Path(description="the owner (checksummed or all-lowercase)")],
     store: StoreDep,
@@ -59,11 +59,14 @@ async def escrow_account(
     except Exception as exc:
         if dependency_failure(exc) is None and not isinstance(exc, Unavailable):
             raise
-        if key is None:
+        known = key is not None and await run_in_threadpool(
+            lambda: store.escrow.list(key[0], key[1], account=address, limit=1).total > 0
+        )
+        if key is None or not known:
             raise Unavailable(
                 "chain",
-                f"the node of chain {served.label} is unreachable and its contract is not configured, "
-                "so there is no escrow ledger to read",
+                f"the node of chain {served.label} is unreachable and the indexed ledger holds no escrow "
+                "movement of this owner there to read the balance from",
             ) from None
         balance, source = await run_in_threadpool(store.escrow.balance, key[0], key[1], address), "store"
     runway = balance // per_run if per_run else None

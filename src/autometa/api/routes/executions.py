@@ -56,7 +56,7 @@ Until = Annotated[Moment | None, Query(description="until (exclusive): ISO 8601 
 
 async def chain_scope(services: Services, chain: str | None, workflow_id: int | None) -> tuple[int, str] | None:
     """The (chain id, contract) a history query is about: the chain it names, the default chain
-    for one workflow, else None (every chain). A chain not served is a 400."""
+    for one workflow, else None (every chain). A chain not served is a 404."""
     if chain is None and workflow_id is None:
         return None
     return await services.chain_for(chain).key()
@@ -71,7 +71,7 @@ def time_range(since: datetime | None, until: datetime | None) -> tuple[datetime
     return since, until
 
 
-@router.get("/executions", response_model=ExecutionPageOut, responses={c: {"model": ErrorOut} for c in (400, 422)})
+@router.get("/executions", response_model=ExecutionPageOut, responses={c: {"model": ErrorOut} for c in (404, 422)})
 async def executions(
     store: StoreDep,
     services: ServicesDep,

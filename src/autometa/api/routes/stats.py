@@ -68,7 +68,7 @@ def _compute(
     )
 
 
-@router.get("/stats", response_model=StatsOut, responses={c: {"model": ErrorOut} for c in (400, 422)})
+@router.get("/stats", response_model=StatsOut, responses={c: {"model": ErrorOut} for c in (404, 422)})
 async def stats(
     store: StoreDep,
     services: ServicesDep,

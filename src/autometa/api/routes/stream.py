@@ -164,7 +164,7 @@ async def _events(feed: Feed, backlog: int, resume: bool, stopping: asyncio.Even
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "`execution` events (ExecutionEventOut)"},
-        400: {"model": ErrorOut},
+        404: {"model": ErrorOut},
         422: {"model": ErrorOut},
     },
 )

@@ -56,7 +56,10 @@ async def _redis(services: Services) -> HealthComponent:
 @router.get(
     "/healthz",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "a dependency is down (body says which)"}},
+    responses={
+        404: {"model": ErrorOut, "description": "`chain` names no chain this API serves"},
+        503: {"model": HealthOut, "description": "a dependency is down (body says which)"},
+    },
 )
 async def healthz(services: ServicesDep, served: ServedDep) -> JSONResponse:
     """Chain (`chain`, default the first served), database and Redis, probed now. 503 when any is
@@ -75,7 +78,7 @@ async def healthz(services: ServicesDep, served: ServedDep) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
-@router.get("/contracts", response_model=ContractsOut, responses={503: {"model": ErrorOut}})
+@router.get("/contracts", response_model=ContractsOut, responses={c: {"model": ErrorOut} for c in (404, 503)})
 async def contracts(served: ServedDep) -> ContractsOut:
     """The seed's WorkflowRegistry / ActionExecutor / FeeEscrow: all three are the one Autometa contract
     (of `chain`, default the first served)."""
@@ -85,7 +88,7 @@ async def contracts(served: ServedDep) -> ContractsOut:
     )
 
 
-@router.get("/admin/pending", response_model=AdminPendingOut, responses={503: {"model": ErrorOut}})
+@router.get("/admin/pending", response_model=AdminPendingOut, responses={c: {"model": ErrorOut} for c in (404, 503)})
 async def admin_pending(served: ServedDep) -> AdminPendingOut:
     """Admin changes waiting in the contract's timelock (allowing an executor, a feed, a higher
     premium or tip cap), each with the time from which it may apply: owners can leave first."""

@@ -87,15 +87,13 @@ async def create(body: WorkflowCreateRequest, relayer: RelayerDep) -> Any:
     return _answer(await relayer.create(body, body))
 
 
-@router.get(
-    "/tx/{tx_hash}", response_model=RelayedTxOut, responses={c: {"model": ErrorOut} for c in (400, 404, 422, 503)}
-)
+@router.get("/tx/{tx_hash}", response_model=RelayedTxOut, responses={c: {"model": ErrorOut} for c in (404, 422, 503)})
 async def relayed_tx(tx_hash: TxHash, services: ServicesDep, chain: ChainParam = None) -> RelayedTxOut:
     """A relayed transaction's state (the `status_url` of a 202): pending, mined (with the workflow
     id, and its status for pause / resume / cancel), reverted or dropped. The hash names its chain
     (the journal knows it), so `chain` is only checked."""
     if chain is not None:
-        services.chain_for(chain)  # an unknown chain is a 400 even here
+        services.chain_for(chain)  # an unknown chain is a 404 even here
     store = services.store
     row = await run_in_threadpool(store.sent_transactions.get, tx_hash)
     served = services.served.by_id(int(row.chain_id)) if row is not None else None
@@ -139,7 +137,7 @@ async def _escrow(
     return escrow_view(state, balance, "store")
 
 
-@router.get("/user/{address}", response_model=WorkflowListOut, responses={c: {"model": ErrorOut} for c in (400, 422)})
+@router.get("/user/{address}", response_model=WorkflowListOut, responses={c: {"model": ErrorOut} for c in (404, 422)})
 async def by_user(
     address: Annotated[Address, Path(description="the owner (checksummed or all-lowercase)")],
     services: ServicesDep,
@@ -185,7 +183,7 @@ async def by_user(
     return WorkflowListOut(owner=address, workflows=views, total=page.total, offset=page.offset, limit=page.limit)
 
 
-@router.get("/{workflow_id:int}", response_model=WorkflowOut, responses={c: {"model": ErrorOut} for c in (400, 404)})
+@router.get("/{workflow_id:int}", response_model=WorkflowOut, responses={c: {"model": ErrorOut} for c in (404,)})
 async def get_workflow(workflow_id: WorkflowId, store: StoreDep, served: ServedDep) -> WorkflowOut:
     """One workflow of the chain `chain` (default: the first served): from the store, or straight
     from the chain if the indexer has not seen it yet."""
