@@ -67,8 +67,8 @@ export const api = {
   // history and an owner's list span every chain unless one is named (each item names its chain)
   executions: (address) => request('GET', `/api/executions?limit=50${address ? `&user=${address}` : ''}`),
   escrow: (address) => request('GET', scoped(`/api/escrow/${address}`)),
-  workflows: (address, everyChain = true) => request('GET', everyChain
-    ? `/api/workflow/user/${address}?limit=100` : scoped(`/api/workflow/user/${address}?limit=100`)),
+  // without `only` (a chain name): the owner's workflows on every chain
+  workflows: (address, only = null) => request('GET', scoped(`/api/workflow/user/${address}?limit=100`, only)),
   stats: (address) => request('GET', `/api/stats?user=${address}`),
   triggerKinds: () => request('GET', '/api/dashboard/trigger-kinds'),
   validate: (body) => request('POST', scoped('/api/dashboard/validate'), body),

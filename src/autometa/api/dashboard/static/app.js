@@ -137,7 +137,7 @@ async function refreshAccount() {
   if (!state.address) return;
   const address = state.address;
   const [list, escrow] = await Promise.all([
-    guarded(() => api.workflows(address, $('wf-every-chain').checked)),
+    guarded(() => api.workflows(address, $('wf-every-chain').checked ? null : (currentChain() || defaultChain()))),
     guarded(() => api.escrow(address)).catch((err) => { $('acct-balance').textContent = describe(err, 'read'); return undefined; }),
   ]);
   if (address !== state.address) return;
