@@ -84,3 +84,13 @@ class ChainRegistry:
     def by_id(self, chain_id: int) -> ServedChain | None:
         """The served chain with this id (the first, when a chain id is served twice)."""
         return next((c for c in self._chains.values() if c.config.id == chain_id), None)
+
+    def by_key(self, chain_id: int, contract: str) -> ServedChain | None:
+        """The served deployment a stored row belongs to: the entry naming (or resolved to) that
+        contract on that chain, else the chain's only entry, else None."""
+        on_chain = [c for c in self._chains.values() if c.config.id == chain_id]
+        for served in on_chain:
+            known = served.config.contract or (served.gateway.resolved.contract if served.gateway.resolved else None)
+            if known is not None and known.lower() == contract.lower():
+                return served
+        return on_chain[0] if len(on_chain) == 1 else None

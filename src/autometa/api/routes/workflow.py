@@ -167,7 +167,7 @@ async def by_user(
     for row in page.items:
         state = state_of(row)
         key = (int(row.chain_id), str(row.contract))
-        served = services.served.by_id(key[0])
+        served = services.served.by_key(*key)
         if key not in balances:
             found = await _escrow(store, served, state, key) if served is not None else None
             balances[key] = (found.balance_wei, found.source) if found is not None else None
