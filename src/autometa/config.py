@@ -15,9 +15,13 @@ from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from autometa.networks import RETIRED, Network, Preset, preset
+from autometa.config_chains import ChainConfig, check_unique, parse_chains
+from autometa.networks import RETIRED, Network, Preset, by_chain_id, preset
 
-__all__ = ["ConfigError", "Network", "Settings", "load_settings"]
+__all__ = ["ChainConfig", "ConfigError", "Network", "Settings", "load_settings"]
+
+# Single-chain settings that CHAINS replaces: both at once would leave it unclear which applies.
+_PER_CHAIN = ("MOONBASE_RPC", "CHAIN_ID", "REGISTRY_ADDRESS", "ACTIONEXECUTOR_ADDRESS", "FEEESCROW_ADDRESS")
 
 
 DEFAULT_ASSETS = ("ethereum", "bitcoin", "moonbeam", "polkadot", "usd-coin", "tether")
@@ -43,6 +47,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
 
     NETWORK: Network = Network.DEV
+    # Several chains served by one store, API and dashboard (autometa.config_chains): JSON, e.g.
+    # [{"network": "base", "rpc": "https://…", "contract": "0x…"}, {"chain_id": 31338, "rpc": "…"}],
+    # or preset names ("base,arbitrum"). Unset: the single-chain settings below are a one-chain list.
+    CHAINS: Annotated[list[ChainConfig] | None, NoDecode] = None
     MOONBASE_RPC: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MOONBASE_RPC", "RPC_URL"),
@@ -123,6 +131,27 @@ class Settings(BaseSettings):
         if not 0 <= depth <= 1000:
             raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
         return depth
+
+    @field_validator("CHAINS", mode="before")
+    @classmethod
+    def _parse_chains(cls, value: Any) -> Any:
+        return parse_chains(value)
+
+    @field_validator("CHAINS")
+    @classmethod
+    def _check_chains(cls, value: list[ChainConfig] | None) -> list[ChainConfig] | None:
+        return check_unique(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _chains_or_single(self) -> Settings:
+        if self.CHAINS is not None:
+            both = [name for name in _PER_CHAIN if getattr(self, name) not in (None, "")]
+            if both:
+                raise ValueError(
+                    f"CHAINS and {', '.join(both)} are both set: give each chain's rpc / chain_id / contract "
+                    "in its CHAINS entry and unset the single-chain setting(s)"
+                )
+        return self
 
     @field_validator("NETWORK")
     @classmethod
@@ -307,6 +336,78 @@ class Settings(BaseSettings):
                 "(`autometa deploy` prints the lines)"
             )
         return next(iter(addrs), None)
+
+    @property
+    def chains(self) -> list[ChainConfig]:
+        """Every chain served, in the operator's order (the first is the default chain: the one
+        the seed's paths and the API's default mean). Without CHAINS, the single-chain settings."""
+        if self.CHAINS is not None:
+            return list(self.CHAINS)
+        net = self.preset
+        if self.CHAIN_ID is not None and self.CHAIN_ID != net.chain_id:
+            # a chain of no preset served with NETWORK=dev rules (or a preset's other id)
+            found = by_chain_id(self.CHAIN_ID)
+            network = found.network if found is not None else None
+            single = ChainConfig(
+                network=network,
+                chain_id=self.CHAIN_ID,
+                name=None if network is not None else str(self.CHAIN_ID),
+                rpc=self.rpc_url,
+            )
+        else:
+            single = ChainConfig(network=self.NETWORK, rpc=self.MOONBASE_RPC)
+        try:
+            contract = self.contract_address
+        except ConfigError:
+            contract = None  # the gateway reports the disagreeing address settings when it is used
+        return [single.model_copy(update={"contract": contract})]
+
+    @property
+    def default_chain(self) -> ChainConfig:
+        return self.chains[0]
+
+    def for_chain(self, chain: ChainConfig | str | int) -> Settings:
+        """These settings as if ``chain`` were the only one: the single-chain view every
+        per-chain part (gateway, relayer, sender, workers) reads. ``chain``: an entry, its name
+        or its chain id. Without CHAINS, the settings themselves."""
+        entry = chain if isinstance(chain, ChainConfig) else self.chain(chain)
+        if self.CHAINS is None:
+            return self
+        found = entry.preset
+        update: dict[str, Any] = {
+            "CHAINS": None,
+            "NETWORK": found.network if found is not None else Network.DEV,
+            "CHAIN_ID": entry.id,
+            "MOONBASE_RPC": entry.rpc,
+            "REGISTRY_ADDRESS": entry.contract,
+            "ACTIONEXECUTOR_ADDRESS": None,
+            "FEEESCROW_ADDRESS": None,
+        }
+        for role in ("WORKER", "RELAYER"):
+            signer, key = getattr(entry, f"{role.lower()}_signer"), getattr(entry, f"{role.lower()}_private_key")
+            if signer is not None or key is not None:
+                update |= {f"{role}_SIGNER": signer, f"{role}_PRIVATE_KEY": key}
+        return self.model_copy(update=update)
+
+    def chain(self, key: str | int) -> ChainConfig:
+        """The served chain called ``key`` (its name, or its chain id as a number or a string);
+        KeyError with the served names when none is, or when a chain id is served twice."""
+        chains = self.chains
+        text = str(key).strip().lower()
+        named = [c for c in chains if c.label == text]
+        if named:
+            return named[0]
+        if text.isdigit():
+            by_id = [c for c in chains if c.id == int(text)]
+            if len(by_id) == 1:
+                return by_id[0]
+            if len(by_id) > 1:
+                raise KeyError(
+                    f"chain {text} is served by {len(by_id)} deployments: name one of "
+                    + ", ".join(c.label for c in by_id)
+                )
+        served = ", ".join(f"{c.label} ({c.id})" for c in chains)
+        raise KeyError(f"chain {key!r} is not served here; served: {served}")
 
     @property
     def confirmation_blocks(self) -> int:

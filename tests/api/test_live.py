@@ -68,8 +68,8 @@ def test_no_input_makes_a_server_error(live: str) -> None:
     schemathesis' pytest plugin disagree, so the operations are driven here with hypothesis."""
     schema = schemathesis.openapi.from_url(f"{live}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    # 17 + admin/pending + workflow/tx/{tx_hash} + 11 notification routes + dashboard/trigger-kinds
-    assert len(operations) == 31
+    # 17 + admin/pending + workflow/tx/{tx_hash} + 11 notification routes + dashboard/trigger-kinds + chains
+    assert len(operations) == 32
     # An endless event stream cannot be fuzzed by reading whole responses (tests/dashboard covers its 422s).
     operations = [op for op in operations if op.path != "/api/executions/stream"]
     statuses: Counter[int] = Counter()

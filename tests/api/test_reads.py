@@ -29,6 +29,7 @@ def _record_runs(api: Api, wid: int) -> None:
     ):
         ex.record_onchain(
             chain_id=31337,
+            contract=api.chain.deployment.address,
             workflow_id=wid,
             run_index=i,
             tx_hash="0x" + f"{i + 1:064x}",
@@ -41,6 +42,7 @@ def _record_runs(api: Api, wid: int) -> None:
         )
         ex.record_offchain(
             chain_id=31337,
+            contract=api.chain.deployment.address,
             workflow_id=wid,
             run_index=i,
             tx_hash="0x" + f"{i + 1:064x}",
@@ -107,11 +109,15 @@ async def test_stats_global_user_workflow(api: Api) -> None:
 async def test_workers_and_metrics(api_embedded: Api) -> None:
     api = api_embedded
     hb = api.store.heartbeats
-    await run_in_threadpool(hb.beat, "exec-1", "executor", USER.address, "0.1.0")
+    await run_in_threadpool(hb.beat, 31337, "exec-1", "executor", USER.address, "0.1.0")
     lease = {"chain_id": 31337, "lease_holder": "sched-1"}
-    await run_in_threadpool(lambda: hb.beat("sched-1", "scheduler", None, "0.1.0", extra={**lease, "active": True}))
-    await run_in_threadpool(lambda: hb.beat("sched-2", "scheduler", None, "0.1.0", extra={**lease, "active": False}))
-    await run_in_threadpool(hb.beat, "old", "executor", None, None, now=datetime.now(UTC) - timedelta(hours=1))
+    await run_in_threadpool(
+        lambda: hb.beat(31337, "sched-1", "scheduler", None, "0.1.0", extra={**lease, "active": True})
+    )
+    await run_in_threadpool(
+        lambda: hb.beat(31337, "sched-2", "scheduler", None, "0.1.0", extra={**lease, "active": False})
+    )
+    await run_in_threadpool(hb.beat, 31337, "old", "executor", None, None, now=datetime.now(UTC) - timedelta(hours=1))
     workers = await api.typed.workers(within_s=60)
     assert workers.executors == 1 and workers.scheduler_active and workers.schedulers == 2
     assert workers.lease_holder == "sched-1"

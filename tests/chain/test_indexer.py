@@ -77,10 +77,10 @@ def assert_store_equals_chain(chain, indexer: EventIndexer, accounts: list[str])
     count = core.functions.workflowCount().call()
     assert indexer.store.workflows.count(chain_id=indexer.chain_id) == count
     for wid in range(1, count + 1):
-        row = indexer.store.workflows.get(wid)
+        row = indexer.store.workflows.get(indexer.chain_id, indexer.contract, wid)
         assert row is not None
         assert state_from_row(row) == WorkflowState.from_view(core.functions.getWorkflow(wid).call())
-    balances = indexer.store.escrow.balances(indexer.chain_id)
+    balances = indexer.store.escrow.balances(indexer.chain_id, indexer.contract)
     for account in accounts:
         assert balances.get(account, 0) == core.functions.balanceOf(account).call(), account
     assert indexer.reconcile() == []
@@ -106,7 +106,7 @@ def test_runs_and_escrow_are_indexed_exactly(dev_chain, indexer: EventIndexer) -
     statuses = sorted(row.status for row in page.items)
     assert statuses == ["skipped", "success"]
     assert {s.id for batch in seen for s in batch} == set(ids)
-    assert indexer.store.workflows.get(ids[2]).status == Status.PAUSED  # type: ignore[union-attr]
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, ids[2]).status == Status.PAUSED  # type: ignore[union-attr]
 
 
 def test_reorg_of_depth_3_over_a_creation(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
@@ -117,12 +117,12 @@ def test_reorg_of_depth_3_over_a_creation(dev_chain, indexer: EventIndexer) -> N
     orphan = create(dev_chain, owner, seed_spec(2 * 10**17))
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
-    assert indexer.store.workflows.get(orphan) is not None
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, orphan) is not None
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     results = indexer.sync()
     assert results and results[0].reorg_depth >= 3
-    assert indexer.store.workflows.get(orphan) is None
-    assert indexer.store.workflows.get(kept) is not None
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, orphan) is None
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, kept) is not None
     assert_store_equals_chain(dev_chain, indexer, [owner.address])
 
 
@@ -150,12 +150,12 @@ def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: Even
     execute(dev_chain, wid, 0)
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
-    assert indexer.store.workflows.get(wid).run_count == 1  # type: ignore[union-attr]
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, wid).run_count == 1  # type: ignore[union-attr]
     undone: list[tuple[int, int]] = []
     indexer.undone_listeners.append(undone.extend)
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     indexer.sync()
-    assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, wid).run_count == 0  # type: ignore[union-attr]
     assert undone == [(wid, 0)]  # the run is due again: the queue's claim on it must go
     assert indexer.store.executions.list(workflow_id=wid).total == 0
     assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])
@@ -169,16 +169,23 @@ def test_a_report_of_an_orphaned_transaction_does_not_stay_pending(dev_chain, in
     receipt = transact(w3, dev_role("executor"), core.functions.execute(wid, 0, 0))
     orphaned = "0x" + bytes(receipt["transactionHash"]).hex()
     indexer.store.executions.record_offchain(
-        chain_id=indexer.chain_id, workflow_id=wid, run_index=0, tx_hash=orphaned, price_source="oracle"
+        chain_id=indexer.chain_id,
+        contract=indexer.contract,
+        workflow_id=wid,
+        run_index=0,
+        tx_hash=orphaned,
+        price_source="oracle",
     )
     w3.provider.make_request("anvil_mine", [2])  # type: ignore[arg-type]
     indexer.sync()
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     indexer.sync()
-    assert [r.status for r in indexer.store.executions.for_run(indexer.chain_id, wid, 0)] == ["pending"]
+    assert [r.status for r in indexer.store.executions.for_run(indexer.chain_id, indexer.contract, wid, 0)] == [
+        "pending"
+    ]
     execute(dev_chain, wid, 0)  # executed again, in another transaction
     indexer.sync()
-    rows = indexer.store.executions.for_run(indexer.chain_id, wid, 0)
+    rows = indexer.store.executions.for_run(indexer.chain_id, indexer.contract, wid, 0)
     assert [r.status for r in rows] == ["success"] and rows[0].tx_hash != orphaned
 
 
@@ -206,7 +213,7 @@ def test_a_reorg_while_a_range_is_read_is_not_checkpointed_as_canonical(dev_chai
     finally:
         w3.eth.get_logs = read_logs  # type: ignore[method-assign]
     assert reorged
-    assert indexer.store.workflows.get(wid).run_count == 0  # type: ignore[union-attr]
+    assert indexer.store.workflows.get(indexer.chain_id, indexer.contract, wid).run_count == 0  # type: ignore[union-attr]
     assert indexer.store.executions.list(workflow_id=wid).total == 0
     assert_store_equals_chain(dev_chain, indexer, [owner.address, dev_role("executor").address])
 
@@ -228,6 +235,7 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
         for ev in core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
             ex.record_onchain(
                 chain_id=chain_id,
+                contract=indexer.contract,
                 workflow_id=ev.args.workflowId,
                 run_index=ev.args.runIndex,
                 tx_hash=tx,
@@ -239,6 +247,7 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
         for ev in core.events.RunExecuted().process_receipt(receipt, errors=DISCARD):
             ex.record_onchain(
                 chain_id=chain_id,
+                contract=indexer.contract,
                 workflow_id=ev.args.workflowId,
                 run_index=ev.args.runIndex,
                 tx_hash=tx,
@@ -249,6 +258,7 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
             )
             ex.record_offchain(
                 chain_id=chain_id,
+                contract=indexer.contract,
                 workflow_id=ev.args.workflowId,
                 run_index=ev.args.runIndex,
                 tx_hash=tx,
@@ -261,23 +271,23 @@ def test_rows_of_a_transaction_orphaned_before_indexing_are_forgotten(dev_chain,
     skip_tx = record(skip_receipt)
     set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
     run_tx = record(transact(w3, executor, core.functions.execute(run_wid, 0, 0)))
-    assert [r.status for r in ex.for_run(chain_id, skipped_wid, 0)] == ["skipped"]
+    assert [r.status for r in ex.for_run(chain_id, indexer.contract, skipped_wid, 0)] == ["skipped"]
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     assert not w3.eth.get_logs({"address": core.address, "fromBlock": indexer.indexed_block + 1})
     indexer.sync()
-    assert ex.for_run(chain_id, skipped_wid, 0) == []
-    assert [(r.status, r.tx_hash) for r in ex.for_run(chain_id, run_wid, 0)] == [("pending", run_tx)]
+    assert ex.for_run(chain_id, indexer.contract, skipped_wid, 0) == []
+    assert [(r.status, r.tx_hash) for r in ex.for_run(chain_id, indexer.contract, run_wid, 0)] == [("pending", run_tx)]
     # An executor slow to record (its receipt was from the orphaned block) writes after the
     # indexer went past: the next range's check asks the node about it and forgets it too.
     record(skip_receipt)
-    assert [r.status for r in ex.for_run(chain_id, skipped_wid, 0)] == ["skipped"]
+    assert [r.status for r in ex.for_run(chain_id, indexer.contract, skipped_wid, 0)] == ["skipped"]
     w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
     indexer.sync()
-    assert ex.for_run(chain_id, skipped_wid, 0) == []
+    assert ex.for_run(chain_id, indexer.contract, skipped_wid, 0) == []
     set_dev_price(w3, dev_role("admin"), dev_chain.deployment.feeds["ethereum"], Decimal("3100"))
     execute(dev_chain, run_wid, 0)
     indexer.sync()
-    rows = ex.for_run(chain_id, run_wid, 0)
+    rows = ex.for_run(chain_id, indexer.contract, run_wid, 0)
     assert [r.status for r in rows] == ["success"] and rows[0].tx_hash not in (run_tx, skip_tx)
     assert_store_equals_chain(dev_chain, indexer, [owner.address])
 
@@ -294,7 +304,7 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
     w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
     indexer.sync()
     ex = indexer.store.executions
-    assert sorted(r.status for r in ex.for_run(indexer.chain_id, wid, 0)) == ["skipped", "success"]
+    assert sorted(r.status for r in ex.for_run(indexer.chain_id, indexer.contract, wid, 0)) == ["skipped", "success"]
     ancestor = executed_at - 1
     depth = int(w3.eth.block_number) - ancestor
     seen: dict[str, Any] = {}
@@ -307,9 +317,11 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
             if r.block_number is not None and r.block_number > ancestor
         ]
         seen["escrow"] = [
-            e.block_number for e in store.escrow.list(indexer.chain_id, limit=500).items if e.block_number > ancestor
+            e.block_number
+            for e in store.escrow.list(indexer.chain_id, indexer.contract, limit=500).items
+            if e.block_number > ancestor
         ]
-        seen["run_count"] = store.workflows.get(wid).run_count  # type: ignore[union-attr]
+        seen["run_count"] = store.workflows.get(indexer.chain_id, indexer.contract, wid).run_count  # type: ignore[union-attr]
         seen["checkpoint"] = indexer.indexed_block
 
     indexer.undone_listeners.append(at_rollback)
@@ -335,7 +347,9 @@ def test_ranges_a_provider_refuses_are_split(dev_chain, tmp_path, blocks_cap: in
         indexer.sync()
         assert proxy.refused.get("eth_getLogs", 0) >= 1
         assert indexer.batch_blocks <= blocks_cap  # a block cap is remembered, a result cap is not
-        assert [store.workflows.get(wid) is not None for wid in ids] == [True] * len(ids)
+        assert [store.workflows.get(indexer.chain_id, indexer.contract, wid) is not None for wid in ids] == [
+            True
+        ] * len(ids)
         assert indexer.indexed_block == int(w3.eth.block_number)
         assert_store_equals_chain(dev_chain, indexer, [owner.address])
 
@@ -350,10 +364,15 @@ def test_confirmations_finalized_indexes_only_what_the_chain_calls_final(dev_cha
 
     indexer.sync()
     assert indexer.indexed_block == max(finalized(), dep.block - 1) < int(w3.eth.block_number)
-    assert store.workflows.get(wid) is None  # created after the finalized block: not indexed yet
+    assert (
+        store.workflows.get(indexer.chain_id, indexer.contract, wid) is None
+    )  # created after the finalized block: not indexed yet
     w3.provider.make_request("anvil_mine", [hex(200)])  # type: ignore[arg-type]
     indexer.sync()
-    assert indexer.indexed_block == finalized() and store.workflows.get(wid) is not None
+    assert (
+        indexer.indexed_block == finalized()
+        and store.workflows.get(indexer.chain_id, indexer.contract, wid) is not None
+    )
 
 
 def test_following_the_head_costs_one_request_per_block_and_still_catches_a_reorg(dev_chain, store: Store) -> None:  # type: ignore[no-untyped-def]
@@ -373,10 +392,13 @@ def test_following_the_head_costs_one_request_per_block_and_still_catches_a_reor
             used = Counter(proxy.calls)
             used.subtract(before)
             assert +used == Counter({"eth_getLogs": 1}) and result.events >= 1
-            assert store.workflows.get(ids[-1]) is not None
+            assert store.workflows.get(indexer.chain_id, indexer.contract, ids[-1]) is not None
         w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
         w3.provider.make_request("anvil_mine", [1])  # type: ignore[arg-type]
         results = indexer.sync(head=w3.eth.get_block("latest"))
         assert results and results[0].reorg_depth >= 1
-        assert store.workflows.get(ids[-1]) is None and store.workflows.get(ids[0]) is not None
+        assert (
+            store.workflows.get(indexer.chain_id, indexer.contract, ids[-1]) is None
+            and store.workflows.get(indexer.chain_id, indexer.contract, ids[0]) is not None
+        )
         assert_store_equals_chain(dev_chain, indexer, [owner.address])

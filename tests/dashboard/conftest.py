@@ -113,7 +113,10 @@ window.ethereum = {
     if (answer.error) { const e = new Error(answer.error.message); e.code = answer.error.code; throw e; }
     return answer.result;
   },
-  on() {}, removeListener() {},
+  _listeners: {},
+  on(event, handler) { (this._listeners[event] ||= []).push(handler); },
+  removeListener() {},
+  __emit(event, value) { (this._listeners[event] || []).forEach((handler) => handler(value)); },
 };
 """
 
@@ -124,9 +127,15 @@ class InjectedWallet:
 
     def __init__(self, account: LocalAccount, w3: Web3) -> None:
         self.account, self.w3 = account, w3
+        self.chain_id: int | None = None  # the network the wallet says it is on (default: w3's)
         self.reject = False
         self.signed: list[dict[str, Any]] = []
         self.calls: list[str] = []
+
+    def switch_chain(self, page: Any, chain_id: int) -> None:
+        """What a wallet does when its user picks another network: says so with `chainChanged`."""
+        self.chain_id = chain_id
+        page.evaluate("id => window.ethereum.__emit('chainChanged', '0x' + id.toString(16))", chain_id)
 
     def install(self, page: Any) -> None:
         page.expose_function("__testWallet", self.handle)
@@ -145,7 +154,7 @@ class InjectedWallet:
         if method in ("eth_requestAccounts", "eth_accounts"):
             return [self.account.address]
         if method == "eth_chainId":
-            return hex(self.w3.eth.chain_id)
+            return hex(self.chain_id if self.chain_id is not None else self.w3.eth.chain_id)
         if method == "eth_signTypedData_v4":
             if self.reject:
                 raise _Rejected

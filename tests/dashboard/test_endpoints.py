@@ -177,6 +177,7 @@ def _run(api: Api, workflow_id: int, run_index: int, **onchain: Any) -> None:
     tx = "0x" + f"{workflow_id:032x}{run_index:032x}"
     api.store.executions.record_offchain(
         chain_id=31337,
+        contract=api.chain.deployment.address,
         workflow_id=workflow_id,
         run_index=run_index,
         tx_hash=tx,
@@ -186,6 +187,7 @@ def _run(api: Api, workflow_id: int, run_index: int, **onchain: Any) -> None:
     if onchain:
         api.store.executions.record_onchain(
             chain_id=31337,
+            contract=api.chain.deployment.address,
             workflow_id=workflow_id,
             run_index=run_index,
             tx_hash=tx,

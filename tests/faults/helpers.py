@@ -78,7 +78,7 @@ class Scenario:
             store = Store.open(self.stack.database_url, migrate=False)
             try:
                 with store.session() as s:
-                    cp = s.get(Checkpoint, name)
+                    cp = s.get(Checkpoint, (self.stack.dep.chain_id, name))
                     pending = s.scalar(select(func.count()).select_from(Execution).where(Execution.status == "pending"))
                     return cp is not None and int(cp.block_number) >= target and not pending
             except Exception:

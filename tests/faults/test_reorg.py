@@ -64,7 +64,8 @@ def _stored(sc: Scenario, ids: list[int]) -> list[bool]:
 
     store = Store.open(sc.stack.database_url, migrate=False)
     try:
-        return [store.workflows.get(wid) is not None for wid in ids]
+        chain_id, contract = int(sc.stack.w3.eth.chain_id), sc.stack.dep.address
+        return [store.workflows.get(chain_id, contract, wid) is not None for wid in ids]
     finally:
         store.close()
 

@@ -6,12 +6,14 @@ from autometa.store import Store
 
 OWNER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
 CHAIN = 31337
+CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # rows name their deployment
 
 
 def add_workflow(store: Store, wid: int = 1, owner: str = OWNER, **extra: Any) -> None:
     values: dict[str, Any] = {
         "id": wid,
         "chain_id": CHAIN,
+        "contract": CONTRACT,
         "owner": owner,
         "status": 1,
         "trigger_kind": 1,
@@ -31,6 +33,7 @@ def record_run(store: Store, wid: int, run: int, status: str = "success", block:
     tx = "0x" + f"{wid:032x}{run:032x}"
     store.executions.record_onchain(
         chain_id=CHAIN,
+        contract=CONTRACT,
         workflow_id=wid,
         run_index=run,
         tx_hash=tx,

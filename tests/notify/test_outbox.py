@@ -13,7 +13,7 @@ from autometa.store import Store
 from autometa.store.notify_models import NotifyDelivery, NotifyEvent
 from tests.conftest import fresh_pg_database
 from tests.notify.conftest import SECRET
-from tests.notify.helpers import CHAIN, OWNER, add_workflow, record_run
+from tests.notify.helpers import CHAIN, CONTRACT, OWNER, add_workflow, record_run
 
 OTHER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
 
@@ -109,10 +109,10 @@ def test_operator_subscription_hears_every_owner(store: Store) -> None:
 def test_status_changes_auto_pause_and_completion(store: Store) -> None:
     add_workflow(store)
     _subscribe(store, ["workflow.auto_paused", "workflow.completed", "workflow.status_changed"])
-    assert store.workflows.apply_status(1, 2, block=20, log_index=1, reason=1)  # BY_FAILURES
-    assert not store.workflows.apply_status(1, 2, block=20, log_index=1, reason=1)  # replay
-    assert store.workflows.apply_status(1, 1, block=21, log_index=0, reason=0)  # owner resumed
-    assert store.workflows.apply_status(1, 4, block=22, log_index=0, reason=3)  # completed
+    assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=20, log_index=1, reason=1)  # BY_FAILURES
+    assert not store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=20, log_index=1, reason=1)  # replay
+    assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 1, block=21, log_index=0, reason=0)  # owner resumed
+    assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 4, block=22, log_index=0, reason=3)  # completed
     kinds = [(e.kind, e.payload["data"]["status"]) for e in _events(store)]
     assert kinds == [
         ("workflow.auto_paused", "paused"),
@@ -128,6 +128,7 @@ def test_runway_low_fires_once_when_crossing(store: Store) -> None:
     per_run = 10**16 + 10**15
     store.escrow.record(
         chain_id=CHAIN,
+        contract=CONTRACT,
         block_number=2,
         tx_hash="0x" + "11" * 32,
         log_index=0,
@@ -141,6 +142,7 @@ def test_runway_low_fires_once_when_crossing(store: Store) -> None:
         tx = "0x" + f"{1:032x}{run:032x}"
         store.escrow.record(
             chain_id=CHAIN,
+            contract=CONTRACT,
             block_number=10 + run,
             tx_hash=tx,
             log_index=0,
@@ -152,6 +154,7 @@ def test_runway_low_fires_once_when_crossing(store: Store) -> None:
         )
         store.escrow.record(
             chain_id=CHAIN,
+            contract=CONTRACT,
             block_number=10 + run,
             tx_hash=tx,
             log_index=0,

@@ -9,6 +9,7 @@ OWNER_B = "0x" + "bb" * 20
 EXECUTOR = "0x" + "ee" * 20
 TARGET = "0x" + "cc" * 20
 CHAIN = 31337
+CONTRACT = "0x" + "c0" * 20  # the Autometa deployment rows are keyed by, with CHAIN
 
 
 def tx(n: int) -> str:
@@ -19,6 +20,7 @@ def workflow(workflow_id: int, **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": workflow_id,
         "chain_id": CHAIN,
+        "contract": CONTRACT,
         "owner": OWNER_A,
         "status": 1,
         "trigger_kind": 1,

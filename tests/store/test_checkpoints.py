@@ -11,15 +11,15 @@ def h(n: int, fork: int = 0) -> str:
 
 def test_checkpoint_set_get_and_move_back(store: Store) -> None:
     name = "indexer:31337:0xContract"
-    assert store.checkpoints.get(name) is None
-    store.checkpoints.set(name, 100, h(100))
-    cp = store.checkpoints.set(name, 120, bytes.fromhex(h(120)[2:]))
+    assert store.checkpoints.get(CHAIN, name) is None
+    store.checkpoints.set(CHAIN, name, 100, h(100))
+    cp = store.checkpoints.set(CHAIN, name, 120, bytes.fromhex(h(120)[2:]))
     assert (cp.block_number, cp.block_hash) == (120, h(120))
-    store.checkpoints.set(name, 90)  # rewound after a reorg
-    got = store.checkpoints.get(name)
+    store.checkpoints.set(CHAIN, name, 90)  # rewound after a reorg
+    got = store.checkpoints.get(CHAIN, name)
     assert got is not None and (got.block_number, got.block_hash) == (90, None)
     assert got.updated_at.tzinfo is not None
-    assert store.checkpoints.delete(name) and store.checkpoints.get(name) is None
+    assert store.checkpoints.delete(CHAIN, name) and store.checkpoints.get(CHAIN, name) is None
 
 
 def test_block_hashes_remember_replace_prune(store: Store) -> None:

@@ -10,7 +10,7 @@ from eth_utils import to_checksum_address
 from autometa.store import Store
 from autometa.store.executions import percentile
 
-from .helpers import CHAIN, EXECUTOR, OWNER_A, OWNER_B, tx, workflow
+from .helpers import CHAIN, CONTRACT, EXECUTOR, OWNER_A, OWNER_B, tx, workflow
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -18,6 +18,7 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 def onchain(store: Store, workflow_id: int, run_index: int, n: int, **kw: Any) -> Any:
     args: dict[str, Any] = {
         "chain_id": CHAIN,
+        "contract": CONTRACT,
         "workflow_id": workflow_id,
         "run_index": run_index,
         "tx_hash": tx(n),
@@ -36,7 +37,13 @@ def onchain(store: Store, workflow_id: int, run_index: int, n: int, **kw: Any) -
 
 
 def offchain(store: Store, workflow_id: int, run_index: int, n: int, **kw: Any) -> Any:
-    args: dict[str, Any] = {"chain_id": CHAIN, "workflow_id": workflow_id, "run_index": run_index, "tx_hash": tx(n)}
+    args: dict[str, Any] = {
+        "chain_id": CHAIN,
+        "contract": CONTRACT,
+        "workflow_id": workflow_id,
+        "run_index": run_index,
+        "tx_hash": tx(n),
+    }
     args.update(kw)
     return store.executions.record_offchain(**args)
 
@@ -143,7 +150,7 @@ def test_reorg_deletes_indexed_rows_but_keeps_reported_facts(store: Store) -> No
     onchain(store, 2, 0, 2, block_number=105)
     onchain(store, 3, 0, 3, block_number=110)
     onchain(store, 4, 0, 4, block_number=110, chain_id=1287)
-    assert store.executions.delete_from_block(CHAIN, 105) == 2
+    assert store.executions.delete_from_block(CHAIN, CONTRACT, 105) == 2
     rows = {r.workflow_id: r for r in all_rows(store)}
     assert set(rows) == {1, 2, 4}
     reset = rows[2]
@@ -179,7 +186,7 @@ def test_list_filters_and_pagination(store: Store) -> None:
     assert store.executions.list(chain_id=1287).total == 0
     with pytest.raises(ValueError):
         store.executions.list(status="weird")
-    assert len(store.executions.for_run(CHAIN, 1, 3)) == 1
+    assert len(store.executions.for_run(CHAIN, CONTRACT, 1, 3)) == 1
 
 
 def test_stats_from_known_inputs(store: Store) -> None:

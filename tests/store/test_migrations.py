@@ -41,11 +41,11 @@ def test_migrate_from_empty_matches_models(empty_url: str) -> None:
 
 def test_migrate_is_idempotent_and_keeps_data(empty_url: str) -> None:
     with Store.open(empty_url) as store:
-        store.checkpoints.set("indexer:1:0xabc", 42)
+        store.checkpoints.set(1, "indexer:1:0xabc", 42)
         store.migrate()
         migrate(empty_url)
         assert current_revision(store.engine) == head_revision()
-        cp = store.checkpoints.get("indexer:1:0xabc")
+        cp = store.checkpoints.get(1, "indexer:1:0xabc")
         assert cp is not None and cp.block_number == 42
 
 
@@ -99,10 +99,10 @@ def test_in_memory_sqlite_is_shared_between_threads() -> None:
         done = threading.Event()
 
         def write() -> None:
-            store.checkpoints.set("x", 7)
+            store.checkpoints.set(0, "x", 7)
             done.set()
 
         threading.Thread(target=write).start()
         assert done.wait(5)
-        cp = store.checkpoints.get("x")
+        cp = store.checkpoints.get(0, "x")
         assert cp is not None and cp.block_number == 7

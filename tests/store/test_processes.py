@@ -9,6 +9,8 @@ import pytest
 
 from autometa.store import Store
 
+from .helpers import CONTRACT
+
 RUNS = 25
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -21,9 +23,15 @@ def _executor(url: str) -> None:
     with Store(url) as store:
         for i in range(RUNS):
             store.executions.record_offchain(
-                chain_id=1, workflow_id=1, run_index=i, tx_hash=_tx(i), price_source="local-cache", triggered_at=T0
+                chain_id=1,
+                contract=CONTRACT,
+                workflow_id=1,
+                run_index=i,
+                tx_hash=_tx(i),
+                price_source="local-cache",
+                triggered_at=T0,
             )
-            store.heartbeats.beat("exec", "executor")
+            store.heartbeats.beat(1, "exec", "executor")
 
 
 def _indexer(url: str) -> None:
@@ -31,6 +39,7 @@ def _indexer(url: str) -> None:
         for i in range(RUNS):
             store.executions.record_onchain(
                 chain_id=1,
+                contract=CONTRACT,
                 workflow_id=1,
                 run_index=i,
                 tx_hash=_tx(i),
@@ -39,7 +48,7 @@ def _indexer(url: str) -> None:
                 status="success",
                 included_at=T0 + timedelta(seconds=1),
             )
-            store.checkpoints.set("indexer", i)
+            store.checkpoints.set(1, "indexer", i)
 
 
 @pytest.mark.slow

@@ -7,22 +7,29 @@ import pytest
 from autometa.store import Store
 from autometa.store.types import UINT256_MAX, checksum, hexstr, to_uint256, to_utc
 
-from .helpers import CHAIN, EXECUTOR, tx
+from .helpers import CHAIN, CONTRACT, EXECUTOR, tx
 
 
 @pytest.mark.parametrize("amount", [0, 1, 2**63, 2**64 + 1, UINT256_MAX])
 def test_uint256_round_trips_exactly(store: Store, amount: int) -> None:
     store.escrow.record(
-        chain_id=CHAIN, block_number=1, tx_hash=tx(1), log_index=0, kind="deposit", account=EXECUTOR, amount=amount
+        chain_id=CHAIN,
+        contract=CONTRACT,
+        block_number=1,
+        tx_hash=tx(1),
+        log_index=0,
+        kind="deposit",
+        account=EXECUTOR,
+        amount=amount,
     )
-    assert store.escrow.list(CHAIN).items[0].amount == amount
-    assert store.escrow.balance(CHAIN, EXECUTOR) == amount
+    assert store.escrow.list(CHAIN, CONTRACT).items[0].amount == amount
+    assert store.escrow.balance(CHAIN, CONTRACT, EXECUTOR) == amount
 
 
 def test_times_come_back_aware_utc(store: Store) -> None:
     plus2 = timezone(timedelta(hours=2))
     moment = datetime(2026, 1, 2, 15, 4, 5, 123456, tzinfo=plus2)
-    hb = store.heartbeats.beat("w1", "executor", now=moment)
+    hb = store.heartbeats.beat(CHAIN, "w1", "executor", now=moment)
     assert hb.last_seen == moment and hb.last_seen.tzinfo == UTC
     assert hb.last_seen.hour == 13
 

@@ -10,13 +10,13 @@ from autometa.chain.indexer import state_from_row, states_from_rows
 from autometa.domain.triggers import UnknownTriggerKind
 from autometa.store import Store
 
-from .helpers import workflow
+from .helpers import CHAIN, CONTRACT, workflow
 
 
 def test_an_unknown_kind_is_an_error_and_left_out_of_the_loaded_states(store: Store) -> None:
     store.workflows.upsert(workflow(1, max_runs=5))
     store.workflows.upsert(workflow(2, trigger_kind=7, max_runs=5))
-    rows = store.workflows.list_active()
+    rows = store.workflows.list_active(CHAIN, CONTRACT)
     with pytest.raises(UnknownTriggerKind, match="unknown trigger kind 7"):
         state_from_row(next(r for r in rows if r.id == 2))
     with capture_logs() as logs:

@@ -8,7 +8,7 @@ from eth_utils import to_checksum_address
 from autometa.store import Store
 from autometa.store.types import UINT256_MAX
 
-from .helpers import CHAIN, OWNER_A, OWNER_B, TARGET, workflow
+from .helpers import CHAIN, CONTRACT, OWNER_A, OWNER_B, TARGET, workflow
 
 
 def test_upsert_normalises_and_round_trips(store: Store) -> None:
@@ -30,9 +30,9 @@ def test_upsert_normalises_and_round_trips(store: Store) -> None:
     assert got.price_usd == 2**64 - 1
     assert got.data == "0x1234"
     assert got.updated_block == 10 and got.run_count == 0 and got.failures == 0
-    again = store.workflows.get(1)
+    again = store.workflows.get(CHAIN, CONTRACT, 1)
     assert again is not None and again.amount == UINT256_MAX and again.token == to_checksum_address("0x" + "dd" * 20)
-    assert store.workflows.get(2) is None
+    assert store.workflows.get(CHAIN, CONTRACT, 2) is None
 
 
 def test_upsert_overwrites_and_accepts_dataclasses(store: Store) -> None:
@@ -40,6 +40,7 @@ def test_upsert_overwrites_and_accepts_dataclasses(store: Store) -> None:
     class Row:
         id: int
         chain_id: int
+        contract: str
         owner: str
         status: int
         trigger_kind: int
@@ -51,8 +52,8 @@ def test_upsert_overwrites_and_accepts_dataclasses(store: Store) -> None:
         run_count: int = 0
 
     store.workflows.upsert(workflow(1))
-    store.workflows.upsert(Row(1, CHAIN, OWNER_B, 2, 0, 1, TARGET, 50_000, 5, 10, run_count=3))
-    got = store.workflows.get(1)
+    store.workflows.upsert(Row(1, CHAIN, CONTRACT, OWNER_B, 2, 0, 1, TARGET, 50_000, 5, 10, run_count=3))
+    got = store.workflows.get(CHAIN, CONTRACT, 1)
     assert got is not None
     assert (got.owner, got.status, got.run_count) == (to_checksum_address(OWNER_B), 2, 3)
     assert store.workflows.count() == 1
@@ -90,35 +91,37 @@ def test_list_active_and_count(store: Store) -> None:
     store.workflows.upsert(workflow(2, status=2))
     store.workflows.upsert(workflow(3, chain_id=1287))
     store.workflows.upsert(workflow(4, owner=OWNER_B))
-    assert [w.id for w in store.workflows.list_active()] == [1, 3, 4]
-    assert [w.id for w in store.workflows.list_active(chain_id=CHAIN)] == [1, 4]
+    assert [w.id for w in store.workflows.list_active(CHAIN, CONTRACT)] == [1, 4]
+    assert [w.id for w in store.workflows.list_active(1287, CONTRACT)] == [3]
     assert store.workflows.count() == 4
     assert store.workflows.count(chain_id=CHAIN, status=1) == 2
     assert store.workflows.count(owner=OWNER_B) == 1
-    assert store.workflows.max_id() == 4
+    assert store.workflows.max_id(CHAIN, CONTRACT) == 4
 
 
 def test_apply_status_once_per_event(store: Store) -> None:
     store.workflows.upsert(workflow(1))
-    assert store.workflows.apply_status(1, 2, block=20, log_index=3)
-    assert not store.workflows.apply_status(1, 2, block=20, log_index=3)  # replay
-    assert not store.workflows.apply_status(1, 1, block=19, log_index=9)  # older
-    assert store.workflows.apply_status(1, 3, block=20, log_index=4)
-    got = store.workflows.get(1)
+    assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=20, log_index=3)
+    assert not store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=20, log_index=3)  # replay
+    assert not store.workflows.apply_status(CHAIN, CONTRACT, 1, 1, block=19, log_index=9)  # older
+    assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 3, block=20, log_index=4)
+    got = store.workflows.get(CHAIN, CONTRACT, 1)
     assert got is not None and (got.status, got.updated_block, got.updated_log_index) == (3, 20, 4)
-    assert not store.workflows.apply_status(99, 2, block=30, log_index=0)
+    assert not store.workflows.apply_status(CHAIN, CONTRACT, 99, 2, block=30, log_index=0)
 
 
 def test_apply_run_follows_the_contract(store: Store) -> None:
     store.workflows.upsert(workflow(1))
-    assert store.workflows.apply_run(1, 0, False, 1, block=11, timestamp=1000, log_index=0)
-    assert store.workflows.apply_run(1, 0, False, 1, block=12, timestamp=1060, log_index=0)
-    assert not store.workflows.apply_run(1, 0, False, 1, block=12, timestamp=1060, log_index=0)  # replay
-    got = store.workflows.get(1)
+    assert store.workflows.apply_run(CHAIN, CONTRACT, 1, 0, False, 1, block=11, timestamp=1000, log_index=0)
+    assert store.workflows.apply_run(CHAIN, CONTRACT, 1, 0, False, 1, block=12, timestamp=1060, log_index=0)
+    assert not store.workflows.apply_run(
+        CHAIN, CONTRACT, 1, 0, False, 1, block=12, timestamp=1060, log_index=0
+    )  # replay
+    got = store.workflows.get(CHAIN, CONTRACT, 1)
     assert got is not None and (got.failures, got.run_count, got.last_run) == (2, 0, 0)
-    assert store.workflows.apply_run(1, 0, True, 1, block=13, timestamp=1120, log_index=2)
-    assert store.workflows.apply_run(1, 1, True, 4, block=14, timestamp=1180, log_index=0)
-    got = store.workflows.get(1)
+    assert store.workflows.apply_run(CHAIN, CONTRACT, 1, 0, True, 1, block=13, timestamp=1120, log_index=2)
+    assert store.workflows.apply_run(CHAIN, CONTRACT, 1, 1, True, 4, block=14, timestamp=1180, log_index=0)
+    got = store.workflows.get(CHAIN, CONTRACT, 1)
     assert got is not None
     assert (got.failures, got.run_count, got.last_run, got.status) == (0, 2, 1180, 4)
 
@@ -128,12 +131,12 @@ def test_reorg_deletes_created_and_reports_changed(store: Store) -> None:
     store.workflows.upsert(workflow(2, created_block=15))
     store.workflows.upsert(workflow(3, created_block=20))
     store.workflows.upsert(workflow(4, created_block=20, chain_id=1287))
-    store.workflows.apply_status(1, 2, block=18, log_index=0)
-    assert store.workflows.changed_since(CHAIN, 16) == [1, 3]
-    assert store.workflows.delete_from_block(CHAIN, 16) == 1
-    assert store.workflows.get(3) is None
-    assert store.workflows.get(4) is not None  # other chain untouched
-    assert store.workflows.changed_since(CHAIN, 16) == [1]
+    store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=18, log_index=0)
+    assert store.workflows.changed_since(CHAIN, CONTRACT, 16) == [1, 3]
+    assert store.workflows.delete_from_block(CHAIN, CONTRACT, 16) == 1
+    assert store.workflows.get(CHAIN, CONTRACT, 3) is None
+    assert store.workflows.get(1287, CONTRACT, 4) is not None  # other chain untouched
+    assert store.workflows.changed_since(CHAIN, CONTRACT, 16) == [1]
     # The indexer re-reads workflow 1 at the new head and overwrites it.
     store.workflows.upsert(workflow(1, status=1, updated_block=17, updated_log_index=-1))
-    assert store.workflows.changed_since(CHAIN, 18) == []
+    assert store.workflows.changed_since(CHAIN, CONTRACT, 18) == []

@@ -37,7 +37,7 @@ if mode == "hold":
 else:
     print("writing", flush=True)
     end, i = time.monotonic() + seconds, 0
-    store.heartbeats.beat("busy", "executor")
+    store.heartbeats.beat(0, "busy", "executor")
     while time.monotonic() < end:
         with write_session(store.sessions) as s:  # a transaction of 2 ms (ORM work, many rows)
             s.execute(text("UPDATE heartbeats SET pid = :i WHERE worker_id = 'busy'"), {{"i": i}})
@@ -59,10 +59,10 @@ def _child(url: str, mode: str, seconds: float, rate: float = 0) -> subprocess.P
 def test_a_write_waits_for_another_process_and_gets_in_as_it_commits(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     with Store.open(url) as store:
-        store.heartbeats.beat("main", "executor")
+        store.heartbeats.beat(0, "main", "executor")
         proc = _child(url, "hold", 0.6)
         started = time.monotonic()
-        store.heartbeats.beat("main", "scheduler")
+        store.heartbeats.beat(0, "main", "scheduler")
         waited = time.monotonic() - started
         out, _ = proc.communicate(timeout=30)
         released = float(out.split()[-1])
@@ -82,7 +82,11 @@ def test_a_busy_writer_in_another_process_does_not_starve_this_one(tmp_path: Pat
                 started = time.monotonic()
                 with write_session(store.sessions) as s:
                     waits.append(time.monotonic() - started)
-                    s.add(Heartbeat(worker_id=f"m{len(waits)}", role="notify", started_at=_now(), last_seen=_now()))
+                    s.add(
+                        Heartbeat(
+                            chain_id=0, worker_id=f"m{len(waits)}", role="notify", started_at=_now(), last_seen=_now()
+                        )
+                    )
                 time.sleep(0.005)
         finally:
             proc.communicate(timeout=30)
@@ -95,7 +99,7 @@ def test_a_busy_writer_in_another_process_does_not_starve_this_one(tmp_path: Pat
 
 def test_nested_write_sessions_of_one_thread_share_the_lock(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{tmp_path / 'w.db'}") as store, write_session(store.sessions) as outer:
-        outer.add(Heartbeat(worker_id="a", role="notify", started_at=_now(), last_seen=_now()))
+        outer.add(Heartbeat(chain_id=0, worker_id="a", role="notify", started_at=_now(), last_seen=_now()))
         outer.flush()
         # The lock is re-entrant for its thread (SQLite's own lock is what the inner one waits on).
         from autometa.store.writer_lock import writer_lock

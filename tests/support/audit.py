@@ -189,12 +189,21 @@ def audit(
         try:
             with store.session() as s:
                 chain_id = int(w3.eth.chain_id)
-                store_rows = list(s.scalars(select(Execution).where(Execution.chain_id == chain_id)))
-                wf_rows = s.scalars(select(WorkflowRow).where(WorkflowRow.chain_id == chain_id))
+                contract = core.address
+                store_rows = list(
+                    s.scalars(select(Execution).where(Execution.chain_id == chain_id, Execution.contract == contract))
+                )
+                wf_rows = s.scalars(
+                    select(WorkflowRow).where(WorkflowRow.chain_id == chain_id, WorkflowRow.contract == contract)
+                )
                 store_workflows = {int(r.id): r for r in wf_rows}
-                store_escrow = list(s.scalars(select(EscrowEvent).where(EscrowEvent.chain_id == chain_id)))
+                store_escrow = list(
+                    s.scalars(
+                        select(EscrowEvent).where(EscrowEvent.chain_id == chain_id, EscrowEvent.contract == contract)
+                    )
+                )
                 name = f"indexer:{chain_id}:{core.address}"
-                cp = s.get(Checkpoint, name)
+                cp = s.get(Checkpoint, (chain_id, name))
                 checkpoint = int(cp.block_number) if cp is not None else None
         finally:
             store.close()

@@ -67,7 +67,7 @@ async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: 
     executed = [key for o in executor.outcomes for key in o.executed]
     assert executed == [(wid, 0)]
     assert w3.eth.get_balance(RECIPIENT) - before == 10**18
-    (row,) = store.executions.for_run(dep.chain_id, wid, 0)
+    (row,) = store.executions.for_run(dep.chain_id, dep.address, wid, 0)
     assert row.status == "success" and row.tx_hash == executor.outcomes[0].tx_hash
     assert row.price == 319815000000 and row.price_source == "oracle"
     assert row.gas_used and row.fee and row.latency_s is not None and row.latency_s >= 0
@@ -110,6 +110,6 @@ async def test_100_runs_due_together_each_execute_exactly_once(any_chain, tmp_pa
     executed = [key for o in executor.outcomes for key in o.executed]
     assert sorted(executed) == sorted((wid, 0) for wid in ids), f"{len(executed)} executions for {len(ids)} runs"
     assert all(WorkflowState.from_view(core.functions.getWorkflow(wid).call()).run_count == 1 for wid in ids)
-    rows = [row for wid in ids for row in store.executions.for_run(dep.chain_id, wid, 0)]
+    rows = [row for wid in ids for row in store.executions.for_run(dep.chain_id, dep.address, wid, 0)]
     assert len(rows) == len(ids) and {r.status for r in rows} == {"success"}
     store.close()

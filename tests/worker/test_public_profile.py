@@ -63,6 +63,6 @@ async def test_seed_flow_through_the_public_profile(dev_chain, tmp_path: Path) -
     executed = [key for o in executor.outcomes for key in o.executed]
     assert executed == [(wid, 0)]
     assert w3.eth.get_balance(RECIPIENT) - before == 10**18
-    (row,) = store.executions.for_run(dep.chain_id, wid, 0)
+    (row,) = store.executions.for_run(dep.chain_id, dep.address, wid, 0)
     assert row.status == "success"
     store.close()

@@ -14,11 +14,13 @@ from autometa.store import Store
 from tests.conftest import fresh_pg_database
 
 CHAIN, EXECUTOR, TX = 31337, "0x" + "ee" * 20, "0x" + "ab" * 32
+CONTRACT = "0x" + "c0" * 20
 
 
 def _onchain(store: Store, wid: int, log_index: int, **kw: Any) -> None:
     store.executions.record_onchain(
         chain_id=CHAIN,
+        contract=CONTRACT,
         workflow_id=wid,
         run_index=0,
         tx_hash=TX,
@@ -48,16 +50,24 @@ def test_a_batch_is_one_transaction(store: Store) -> None:
         _onchain(store, 1, 0)
         _onchain(store, 2, 1)
         raise RuntimeError("recording failed half way")
-    assert store.executions.for_run(CHAIN, 1, 0) == [] and store.executions.for_run(CHAIN, 2, 0) == []
+    assert (
+        store.executions.for_run(CHAIN, CONTRACT, 1, 0) == [] and store.executions.for_run(CHAIN, CONTRACT, 2, 0) == []
+    )
 
     with store.executions.batch(runs):
         for wid in (1, 2, 3):
             _onchain(store, wid, wid - 1)
             store.executions.record_offchain(
-                chain_id=CHAIN, workflow_id=wid, run_index=0, tx_hash=TX, triggered_at=1_699_999_990, executor=EXECUTOR
+                chain_id=CHAIN,
+                contract=CONTRACT,
+                workflow_id=wid,
+                run_index=0,
+                tx_hash=TX,
+                triggered_at=1_699_999_990,
+                executor=EXECUTOR,
             )
     for wid in (1, 2, 3):
-        (row,) = store.executions.for_run(CHAIN, wid, 0)
+        (row,) = store.executions.for_run(CHAIN, CONTRACT, wid, 0)
         assert row.status == "success" and row.latency_s == 10 and row.reported_at is not None
 
 
@@ -77,7 +87,13 @@ def _indexer_waits_and_merges(database_url: str) -> None:
             inside.set()
             release.wait(10)
             executor_store.executions.record_offchain(
-                chain_id=CHAIN, workflow_id=5, run_index=0, tx_hash=TX, triggered_at=1_699_999_990, executor=EXECUTOR
+                chain_id=CHAIN,
+                contract=CONTRACT,
+                workflow_id=5,
+                run_index=0,
+                tx_hash=TX,
+                triggered_at=1_699_999_990,
+                executor=EXECUTOR,
             )
 
     def indexer() -> None:
@@ -95,7 +111,7 @@ def _indexer_waits_and_merges(database_url: str) -> None:
         a.join(10)
         b.join(10)
         assert not a.is_alive() and not b.is_alive()
-        (row,) = executor_store.executions.for_run(CHAIN, 5, 0)  # one row: both writers' facts
+        (row,) = executor_store.executions.for_run(CHAIN, CONTRACT, 5, 0)  # one row: both writers' facts
         assert row.status == "success" and row.log_index == 7 and row.latency_s == 10
     finally:
         release.set()

@@ -17,6 +17,7 @@ from autometa.api.dashboard import STATIC_DIR
 from autometa.api.errors import install_handlers
 from autometa.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, MetricsMiddleware, PriceFastPath
 from autometa.api.routes import (
+    chains,
     dashboard,
     escrow,
     executions,
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.state.stopping = asyncio.Event()  # set when the server starts shutting down (ends live streams)
     for router in (
         utils.router,
+        chains.router,
         price.router,
         workflow.router,
         stream.router,

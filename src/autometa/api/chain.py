@@ -80,6 +80,11 @@ class ChainGateway:
         # RPC_RETRY_BUDGET_S: a node that is really gone is still a 503 with the reason soon.
         return cls(connect_settings(settings, timeout=10.0), settings, contract=contract)
 
+    @property
+    def resolved(self) -> ChainInfo | None:
+        """The chain id and contract once a read has resolved them (None before: no node asked)."""
+        return self._info
+
     async def info(self) -> ChainInfo:
         if self._info is None:
             async with self._lock:

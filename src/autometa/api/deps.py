@@ -6,10 +6,11 @@ import hmac
 import math
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader
 
 from autometa.api.chain import ChainGateway
+from autometa.api.chains import ServedChain
 from autometa.api.errors import ApiError, Unavailable
 from autometa.api.relayer import Relayer
 from autometa.api.services import Services
@@ -38,14 +39,32 @@ async def get_prices(services: ServicesDep) -> SharedPriceCache:
     return services.prices
 
 
-async def get_chain(services: ServicesDep) -> ChainGateway:
-    return services.chain
+CHAIN_PARAM = (
+    "the chain: a name from the API's chains (GET /api/chains) or a chain id; default: the first configured chain"
+)
+ChainParam = Annotated[str | None, Query(alias="chain", max_length=64, description=CHAIN_PARAM)]
 
 
-async def get_relayer(services: ServicesDep) -> Relayer:
-    if services.relayer is None:
-        raise Unavailable("relayer", "the relayer is not configured: set RELAYER_SIGNER or RELAYER_PRIVATE_KEY")
-    return services.relayer
+async def get_served(services: ServicesDep, chain: ChainParam = None) -> ServedChain:
+    """The chain the request names (`?chain=`), or the default one; 404 for a chain not served."""
+    return services.chain_for(chain)
+
+
+ServedDep = Annotated[ServedChain, Depends(get_served)]
+
+
+async def get_chain(served: ServedDep) -> ChainGateway:
+    return served.gateway
+
+
+async def get_relayer(served: ServedDep) -> Relayer:
+    if served.relayer is None:
+        raise Unavailable(
+            "relayer",
+            f"the relayer is not configured on chain {served.label}: set RELAYER_SIGNER or RELAYER_PRIVATE_KEY "
+            "(or relayer_signer in its CHAINS entry)",
+        )
+    return served.relayer
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -247,8 +247,22 @@ class EscrowOut(BaseModel):
     source: Literal["chain", "store"]
 
 
+class ChainOut(BaseModel):
+    """A chain this API serves."""
+
+    name: str = Field(description="what the `chain` parameter takes (a chain id works too)")
+    chain_id: int
+    network: str | None = Field(description="the preset it matches, if any")
+    contract: str | None = Field(description="the Autometa contract, when configured or already resolved")
+    default: bool = Field(description="the chain a request without `chain` means")
+    relayer: bool = Field(description="whether signed intents can be relayed on it")
+
+
 class WorkflowOut(BaseModel):
     id: int
+    chain_id: int | None = Field(default=None, description="the chain it lives on")
+    chain: str | None = Field(default=None, description="that chain's name in this API (its `chain` parameter)")
+    contract: str | None = Field(default=None, description="the Autometa contract it belongs to (when indexed)")
     owner: str
     status: str
     status_code: int
@@ -275,6 +289,7 @@ class WorkflowListOut(BaseModel):
 
 class ExecutionOut(BaseModel):
     id: int
+    chain_id: int | None = Field(default=None, description="the chain the run is on")
     workflow_id: int
     run_index: int
     status: str

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from autometa.api.chain import ChainGateway
+from autometa.api.chains import ChainRegistry, ServedChain
 from autometa.api.metrics import app_registry
 from autometa.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from autometa.api.relayer import Relayer, RelayerConfig
@@ -38,6 +39,20 @@ class Services:
     redis: Redis | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _closers: list[Callable[[], Awaitable[Any] | Any]] = field(default_factory=list)
+    # Every served chain (CHAINS); `chain` and `relayer` above are the default (first) one's.
+    chains: ChainRegistry | None = None
+
+    def __post_init__(self) -> None:
+        if self.chains is None:
+            first = self.settings.default_chain
+            self.chains = ChainRegistry(
+                self.settings, [ServedChain(first, self.settings.for_chain(first), self.chain, self.relayer)]
+            )
+
+    @property
+    def served(self) -> ChainRegistry:
+        assert self.chains is not None  # set by __post_init__
+        return self.chains
 
     @classmethod
     async def from_settings(
@@ -58,8 +73,9 @@ class Services:
             prices = SharedPriceCache.from_settings(settings)
             prices.prefix = redis_prefix + "price:"
             closers.append(prices.aclose)
+        default = settings.default_chain
         if chain is None:
-            chain = ChainGateway.from_settings(settings)
+            chain = ChainGateway.from_settings(settings.for_chain(default))
             closers.append(chain.aclose)
         redis: Redis | None = None
         limiter: RateLimiter
@@ -69,21 +85,31 @@ class Services:
             limiter = RedisRateLimiter(redis, settings.RATE_LIMIT_PER_MINUTE, prefix=redis_prefix + "ratelimit:")
         else:
             limiter = MemoryRateLimiter(settings.RATE_LIMIT_PER_MINUTE)
-        relayer = None
-        account = await asyncio.to_thread(role_signer, settings, "relayer")  # KMS: looked up and checked
-        if account is not None:
-            sender = TransactionSender(
-                chain.w3,
-                account,
-                journal=StoreJournal(store.sent_transactions),
-                config=SenderConfig.from_settings(settings),
-            )
-            config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
-            relayer = Relayer(chain, sender, config)
-            closers.append(relayer.aclose)  # first closed: stop following before the chain closes
-            relayer.resume_following()
-            log.info("relayer_ready", relayer=relayer.address)  # the address only, never the key
-        return cls(settings, store, prices, chain, limiter, relayer, redis, app_registry(store), closers)
+        served: list[ServedChain] = []
+        for i, entry in enumerate(settings.chains):
+            one = settings.for_chain(entry)
+            gateway = chain if i == 0 else ChainGateway.from_settings(one)
+            if gateway is not chain:
+                closers.append(gateway.aclose)
+            relayer = await _relayer(one, gateway, store, closers)
+            served.append(ServedChain(entry, one, gateway, relayer))
+        first = served[0]
+        return cls(
+            settings,
+            store,
+            prices,
+            chain,
+            limiter,
+            first.relayer,
+            redis,
+            app_registry(store),
+            closers,
+            ChainRegistry(settings, served),
+        )
+
+    def chain_for(self, key: str | int | None) -> ServedChain:
+        """The served chain a request names (None: the default); a 404 for an unknown one."""
+        return self.served.get(key)
 
     async def aclose(self) -> None:
         for close in reversed(self._closers):
@@ -92,3 +118,24 @@ class Services:
                 if result is not None and hasattr(result, "__await__"):
                     await result
         self._closers.clear()
+
+
+async def _relayer(
+    settings: Settings, gateway: ChainGateway, store: Store, closers: list[Callable[[], Awaitable[Any] | Any]]
+) -> Relayer | None:
+    """A chain's relayer, when a relayer key is configured for it (None otherwise)."""
+    account = await asyncio.to_thread(role_signer, settings, "relayer")  # KMS: looked up and checked
+    if account is None:
+        return None
+    sender = TransactionSender(
+        gateway.w3,
+        account,
+        journal=StoreJournal(store.sent_transactions),
+        config=SenderConfig.from_settings(settings),
+    )
+    config = RelayerConfig(settings.MAX_RELAYER_FEE_WEI, tuple(settings.SUPPORTED_ASSETS))
+    relayer = Relayer(gateway, sender, config)
+    closers.append(relayer.aclose)  # closed before the gateways: stop following before the chain closes
+    relayer.resume_following()
+    log.info("relayer_ready", relayer=relayer.address, chain=settings.default_chain.label)  # never the key
+    return relayer

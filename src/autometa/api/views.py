@@ -30,11 +30,19 @@ def escrow_view(state: WorkflowState, balance: int, source: str) -> EscrowOut:
 
 
 def workflow_view(
-    state: WorkflowState, *, row: WorkflowRow | None = None, escrow: EscrowOut | None = None
+    state: WorkflowState,
+    *,
+    row: WorkflowRow | None = None,
+    escrow: EscrowOut | None = None,
+    chain: str | None = None,
+    chain_id: int | None = None,
 ) -> WorkflowOut:
     max_runs = state.spec.resolved_max_runs
     return WorkflowOut(
         id=state.id,
+        chain_id=int(row.chain_id) if row is not None else chain_id,
+        chain=chain,
+        contract=str(row.contract) if row is not None else None,
         owner=state.owner,
         status=state.status.label,
         status_code=int(state.status),
@@ -59,6 +67,7 @@ def state_of(row: WorkflowRow) -> WorkflowState:
 def execution_view(row: Execution) -> ExecutionOut:
     return ExecutionOut(
         id=row.id,
+        chain_id=row.chain_id,
         workflow_id=row.workflow_id,
         run_index=row.run_index,
         status=row.status,
@@ -91,6 +100,6 @@ def worker_view(row: Heartbeat, now: datetime | None = None) -> WorkerOut:
         started_at=row.started_at,
         last_seen=row.last_seen,
         age_s=max(0.0, (now - row.last_seen).total_seconds()),
-        chain_id=extra.get("chain_id") if isinstance(extra.get("chain_id"), int) else None,
+        chain_id=int(row.chain_id) if row.chain_id else None,  # 0: a process of no chain
         active=bool(extra["active"]) if row.role == "scheduler" and "active" in extra else None,
     )

@@ -43,9 +43,9 @@ def checkpoint_name(chain_id: int) -> str:
 def claim_chain(store: Any, chain_id: int, genesis: str, rpc_url: str) -> bool:
     """Record the chain's genesis in the store on first use; raise ChainChanged if the store
     already holds another chain under the same id. True when newly recorded."""
-    known = store.checkpoints.get(checkpoint_name(chain_id))
+    known = store.checkpoints.get(chain_id, checkpoint_name(chain_id))
     if known is None or not known.block_hash:
-        store.checkpoints.set(checkpoint_name(chain_id), 0, genesis)
+        store.checkpoints.set(chain_id, checkpoint_name(chain_id), 0, genesis)
         return True
     if str(known.block_hash).lower() != genesis.lower():
         raise ChainChanged(

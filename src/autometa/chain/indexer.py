@@ -170,6 +170,7 @@ class EventIndexer:
         # Told the (workflow id, run index) of runs a reorg undid: they are due again, and
         # whoever deduplicates runs (the queue's claims) must let them through once more.
         self.undone_listeners: list[Callable[[list[tuple[int, int]]], None]] = []
+        self.contract = Web3.to_checksum_address(self.core.address)  # rows are keyed by it
         self.name = f"indexer:{self.chain_id}:{self.core.address}"
         self._events = {event_abi_to_log_topic(abi): abi["name"] for abi in self.core.abi if abi["type"] == "event"}
         self._timestamps: dict[int, int] = {}
@@ -182,7 +183,7 @@ class EventIndexer:
 
     @property
     def indexed_block(self) -> int:
-        cp = self.store.checkpoints.get(self.name)
+        cp = self.store.checkpoints.get(self.chain_id, self.name)
         return int(cp.block_number) if cp else self.start_block - 1
 
     def target_block(self) -> int:
@@ -228,7 +229,7 @@ class EventIndexer:
         None (nothing done) when that does not hold; the caller takes the full path."""
         if self.confirmations != 0:
             return None
-        cp = self.store.checkpoints.get(self.name)
+        cp = self.store.checkpoints.get(self.chain_id, self.name)
         number = int(head["number"])
         if cp is None or cp.block_hash is None or int(cp.block_number) != number - 1:
             return None
@@ -319,7 +320,7 @@ class EventIndexer:
             result.events += 1
         self._forget_orphaned(start, end, {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs})
         self.store.checkpoints.remember_blocks(self.chain_id, sorted(hashes.items()))
-        self.store.checkpoints.set(self.name, end, hashes[end])
+        self.store.checkpoints.set(self.chain_id, self.name, end, hashes[end])
         self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
         if result.events or depth:
             log.info("indexed", blocks=f"{start}-{end}", events=result.events, reorg_depth=depth)
@@ -329,7 +330,7 @@ class EventIndexer:
     # ------------------------------------------------------------------ reorgs
 
     def _handle_reorg(self) -> int:
-        cp = self.store.checkpoints.get(self.name)
+        cp = self.store.checkpoints.get(self.chain_id, self.name)
         if cp is None or cp.block_hash is None:
             return 0
         if self._canonical(int(cp.block_number), cp.block_hash):
@@ -355,24 +356,24 @@ class EventIndexer:
         """Forget everything indexed after `ancestor`; restore touched workflows from the
         contract's view at `ancestor`, so replaying the new branch's events lands exactly."""
         first = ancestor + 1
-        touched = self.store.workflows.changed_since(self.chain_id, first)
+        touched = self.store.workflows.changed_since(self.chain_id, self.contract, first)
         # Workflows created on the orphaned branch no longer exist: listeners (the scheduler's
         # trigger index) must drop them too, or they would fire runs of workflows the chain
         # does not have (and, ids being sequential, the ids come back for other workflows).
         gone = []
         for wid in touched:
-            row = self.store.workflows.get(wid)
+            row = self.store.workflows.get(self.chain_id, self.contract, wid)
             if row is not None and int(row.created_block) >= first:
                 gone.append(dataclasses.replace(state_from_row(row), status=Status.NONE))
         self._on_chain.clear()  # what a reorg orphaned may be among them
         self._remember_reset_reports(first)
-        self.store.executions.delete_from_block(self.chain_id, first)
-        self.store.escrow.delete_from_block(self.chain_id, first)
-        self.store.workflows.delete_from_block(self.chain_id, first)
+        self.store.executions.delete_from_block(self.chain_id, self.contract, first)
+        self.store.escrow.delete_from_block(self.chain_id, self.contract, first)
+        self.store.workflows.delete_from_block(self.chain_id, self.contract, first)
         self.store.checkpoints.forget_from(self.chain_id, first)
         undone: list[tuple[int, int]] = []
         for wid in touched:
-            row = self.store.workflows.get(wid)
+            row = self.store.workflows.get(self.chain_id, self.contract, wid)
             if row is None:
                 continue  # created on the orphaned branch: deleted above
             view = self.core.functions.getWorkflow(wid).call(block_identifier=max(ancestor, 0))
@@ -382,6 +383,7 @@ class EventIndexer:
                 _row_from_state(
                     state,
                     self.chain_id,
+                    contract=self.contract,
                     created_block=row.created_block,
                     created_tx=row.created_tx,
                     updated_block=ancestor,
@@ -389,7 +391,7 @@ class EventIndexer:
                 )
             )
         ancestor_hash = bytes(self.w3.eth.get_block(ancestor)["hash"]) if ancestor >= 0 else None
-        self.store.checkpoints.set(self.name, ancestor, ancestor_hash)
+        self.store.checkpoints.set(self.chain_id, self.name, ancestor, ancestor_hash)
         self._tell(gone)
         if undone:
             log.warning("reorg undid runs", runs=len(undone))
@@ -406,9 +408,12 @@ class EventIndexer:
         the reorg window) an executor may have written its receipt late, after a rollback had
         passed; those transactions are checked once each with the node (no receipt: orphaned)."""
         executions = self.store.executions
-        orphaned = executions.transactions_in(self.chain_id, start, end) - canonical
+        orphaned = executions.transactions_in(self.chain_id, self.contract, start, end) - canonical
         self._on_chain.update(canonical)
-        for tx in executions.transactions_in(self.chain_id, max(start - REORG_WINDOW, 0), start - 1) - self._on_chain:
+        for tx in (
+            executions.transactions_in(self.chain_id, self.contract, max(start - REORG_WINDOW, 0), start - 1)
+            - self._on_chain
+        ):
             try:
                 self.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
                 self._on_chain.add(tx)
@@ -416,7 +421,7 @@ class EventIndexer:
                 orphaned.add(tx)
         if len(self._on_chain) > 50_000:
             self._on_chain.clear()  # a bounded cache: at worst, recent ones are asked again
-        for wid, run, tx in executions.forget_transactions(self.chain_id, orphaned):
+        for wid, run, tx in executions.forget_transactions(self.chain_id, self.contract, orphaned):
             self._stale_reports.setdefault((wid, run), set()).add(tx)
         if orphaned:
             log.warning("forgot rows of orphaned transactions", txs=len(orphaned))
@@ -429,6 +434,7 @@ class EventIndexer:
             rows = session.execute(
                 select(Execution.workflow_id, Execution.run_index, Execution.tx_hash).where(
                     Execution.chain_id == self.chain_id,
+                    Execution.contract == self.contract,
                     Execution.block_number >= first,
                     Execution.reported_at.is_not(None),
                 )
@@ -444,6 +450,7 @@ class EventIndexer:
             session.execute(
                 delete(Execution).where(
                     Execution.chain_id == self.chain_id,
+                    Execution.contract == self.contract,
                     Execution.workflow_id == wid,
                     Execution.run_index == run,
                     Execution.status == "pending",
@@ -467,7 +474,7 @@ class EventIndexer:
         fixed = []
         for wid in range(1, count + 1):
             chain_state = WorkflowState.from_view(self.core.functions.getWorkflow(wid).call(block_identifier=block))
-            row = self.store.workflows.get(wid)
+            row = self.store.workflows.get(self.chain_id, self.contract, wid)
             if row is not None and state_from_row(row) == chain_state:
                 continue
             fixed.append(wid)
@@ -476,7 +483,7 @@ class EventIndexer:
                 extra |= {"created_block": row.created_block, "created_tx": row.created_tx}
             else:
                 extra["created_block"] = block
-            self.store.workflows.upsert(_row_from_state(chain_state, self.chain_id, **extra))
+            self.store.workflows.upsert(_row_from_state(chain_state, self.chain_id, contract=self.contract, **extra))
         if fixed:
             log.warning("reconciled workflows that differed from the chain", workflows=fixed, block=block)
             self._notify(set(fixed))
@@ -500,12 +507,20 @@ class EventIndexer:
             state = WorkflowState(int(a.workflowId), a.owner, Status.ACTIVE, spec)
             self.store.workflows.upsert(
                 _row_from_state(
-                    state, chain, created_block=block, created_tx=tx, updated_block=block, updated_log_index=index
+                    state,
+                    chain,
+                    contract=self.contract,
+                    created_block=block,
+                    created_tx=tx,
+                    updated_block=block,
+                    updated_log_index=index,
                 )
             )
             result.touched.add(state.id)
         elif name == "WorkflowStatusChanged":
-            self.store.workflows.apply_status(int(a.workflowId), int(a.status), block, index, int(a.reason))
+            self.store.workflows.apply_status(
+                chain, self.contract, int(a.workflowId), int(a.status), block, index, int(a.reason)
+            )
             result.touched.add(int(a.workflowId))
         elif name == "RunFailed":
             failed[(tx, int(a.workflowId), int(a.runIndex))] = bytes(a.reason)
@@ -514,6 +529,7 @@ class EventIndexer:
             ts = self._timestamp(block)
             self.store.executions.record_onchain(
                 chain_id=chain,
+                contract=self.contract,
                 workflow_id=wid,
                 run_index=run,
                 tx_hash=tx,
@@ -530,13 +546,16 @@ class EventIndexer:
                 price_source=PRICE_SOURCES.get(OnchainPriceSource(a.priceSource)),
                 revert_reason=failed.pop((tx, wid, run), None),
             )
-            self.store.workflows.apply_run(wid, run, bool(a.success), int(a.status), block, ts, index)
+            self.store.workflows.apply_run(
+                chain, self.contract, wid, run, bool(a.success), int(a.status), block, ts, index
+            )
             if a.success and self._stale_reports:
                 self._drop_stale_reports(wid, run, tx)
-            row = self.store.workflows.get(wid)
+            row = self.store.workflows.get(self.chain_id, self.contract, wid)
             if row is not None and int(a.fee):
                 self.store.escrow.record(
                     chain_id=chain,
+                    contract=self.contract,
                     block_number=block,
                     tx_hash=tx,
                     log_index=index,
@@ -549,6 +568,7 @@ class EventIndexer:
             if row is not None and a.success and row.action_kind != ActionType.ERC20_TRANSFER and int(row.amount):
                 self.store.escrow.record(
                     chain_id=chain,
+                    contract=self.contract,
                     block_number=block,
                     tx_hash=tx,
                     log_index=index,
@@ -562,6 +582,7 @@ class EventIndexer:
         elif name == "RunSkipped":
             self.store.executions.record_onchain(
                 chain_id=chain,
+                contract=self.contract,
                 workflow_id=int(a.workflowId),
                 run_index=int(a.runIndex),
                 tx_hash=tx,
@@ -576,6 +597,7 @@ class EventIndexer:
         elif name == "Deposited":
             self.store.escrow.record(
                 chain_id=chain,
+                contract=self.contract,
                 block_number=block,
                 tx_hash=tx,
                 log_index=index,
@@ -587,6 +609,7 @@ class EventIndexer:
         elif name == "Withdrawn":
             self.store.escrow.record(
                 chain_id=chain,
+                contract=self.contract,
                 block_number=block,
                 tx_hash=tx,
                 log_index=index,
@@ -598,6 +621,7 @@ class EventIndexer:
         elif name == "RelayerReimbursed":
             self.store.escrow.record(
                 chain_id=chain,
+                contract=self.contract,
                 block_number=block,
                 tx_hash=tx,
                 log_index=index,
@@ -610,7 +634,7 @@ class EventIndexer:
     def _notify(self, ids: set[int]) -> None:
         if not ids or not self.listeners:
             return
-        rows = [self.store.workflows.get(wid) for wid in sorted(ids)]
+        rows = [self.store.workflows.get(self.chain_id, self.contract, wid) for wid in sorted(ids)]
         self._tell(states_from_rows([row for row in rows if row is not None]))
 
     def _tell(self, states: list[WorkflowState]) -> None:
@@ -624,4 +648,4 @@ class EventIndexer:
 
     def load_states(self) -> list[WorkflowState]:
         """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
-        return states_from_rows(self.store.workflows.list_active(self.chain_id))
+        return states_from_rows(self.store.workflows.list_active(self.chain_id, self.contract))

@@ -134,7 +134,10 @@ def rotate_command(
     try:
 
         def serving(address: str) -> bool:
-            return any(h.address == address for h in store.heartbeats.active(SERVING_WITHIN_S, role="executor"))
+            return any(
+                h.address == address
+                for h in store.heartbeats.active(SERVING_WITHIN_S, role="executor", chain_id=chain_id)
+            )
 
         # 2. the new executor runs
         hint = f"WORKER_SIGNER={spec}" if spec else f"the key of {new_address} as WORKER_SIGNER"

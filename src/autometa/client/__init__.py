@@ -4,6 +4,7 @@ pydantic models (`autometa.api.schemas`)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from datetime import datetime
 from types import TracebackType
@@ -13,6 +14,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 
 from autometa.api.schemas import (
+    ChainOut,
     ContractsOut,
     ExecutionPageOut,
     HealthOut,
@@ -32,6 +34,7 @@ from autometa.api.schemas import (
 from autometa.client._base import (
     ApiClientError,
     Call,
+    Chain,
     Endpoints,
     Op,
     RelayPending,
@@ -69,9 +72,11 @@ class AutometaClient:
         transport: httpx.BaseTransport | None = None,
         follow_timeout: float = 300.0,
         poll_interval: float = 1.0,
+        chain: Chain = None,
     ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport)
         self.follow_timeout, self.poll_interval = follow_timeout, poll_interval
+        self.chain = chain  # sent as `chain` on every chain-scoped call (None: the API's default chain)
 
     def _do(self, call: Call[M]) -> M:
         response = self._http.request(call.method, call.path, json=call.json, params=call.params or None)
@@ -120,11 +125,21 @@ class AutometaClient:
     def price(self, symbol: str) -> PriceOut:
         return self._do(E.price(symbol))
 
+    def chains(self) -> list[ChainOut]:
+        """The chains the API serves (the first is its default)."""
+        return self._do(E.chains())
+
+    def on(self, chain: Chain) -> AutometaClient:
+        """This client for another chain: same connection (closing either closes both)."""
+        other = copy.copy(self)
+        other.chain = chain
+        return other
+
     def prepare_create(self, body: WorkflowCreateBody | dict[str, Any]) -> PreparedIntent:
-        return self._do(E.prepare_create(body))
+        return self._do(E.prepare_create(body, self.chain))
 
     def create(self, body: WorkflowCreateRequest | dict[str, Any]) -> WorkflowCreatedOut:
-        return self._do(E.create(body))
+        return self._do(E.create(body, self.chain))
 
     def create_signed(self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]) -> WorkflowCreatedOut:
         """prepare → sign with `account` → create."""
@@ -132,10 +147,10 @@ class AutometaClient:
         return self.create(signed_create(body, self.prepare_create(body), account))
 
     def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
-        return self._do(E.prepare_status(workflow_id, op, user_address))
+        return self._do(E.prepare_status(workflow_id, op, user_address, self.chain))
 
     def change_status(self, workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> StatusChangedOut:
-        return self._do(E.change_status(workflow_id, op, body))
+        return self._do(E.change_status(workflow_id, op, body, self.chain))
 
     def change_status_signed(self, account: LocalAccount, workflow_id: int, op: Op) -> StatusChangedOut:
         prepared = self.prepare_status(workflow_id, op, account.address)
@@ -143,14 +158,19 @@ class AutometaClient:
         return self.change_status(workflow_id, op, body)
 
     def workflow(self, workflow_id: int) -> WorkflowOut:
-        return self._do(E.workflow(workflow_id))
+        return self._do(E.workflow(workflow_id, self.chain))
 
-    def user_workflows(self, address: str, offset: int = 0, limit: int = 50) -> WorkflowListOut:
-        return self._do(E.user_workflows(address, offset, limit))
+    def user_workflows(
+        self, address: str, offset: int = 0, limit: int = 50, *, every_chain: bool = False
+    ) -> WorkflowListOut:
+        """The owner's workflows on this client's chain, or on every chain the API serves when the
+        client names none or with `every_chain` (each item names its chain)."""
+        return self._do(E.user_workflows(address, offset, limit, None if every_chain else self.chain))
 
     def executions(self, **filters: Any) -> ExecutionPageOut:
-        """Filters: workflow_id, user, status, since, until (datetimes), offset, limit."""
-        return self._do(E.executions(**filters))
+        """Filters: workflow_id, user, status, since, until (datetimes), offset, limit, chain
+        (default: this client's; None there: every chain, or the default one with workflow_id)."""
+        return self._do(E.executions(**({"chain": self.chain} | filters)))
 
     def stats(
         self,
@@ -160,7 +180,7 @@ class AutometaClient:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> StatsOut:
-        return self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
+        return self._do(E.stats(chain=self.chain, user=user, workflow_id=workflow_id, since=since, until=until))
 
     def workers(self, within_s: float = 60) -> WorkersOut:
         return self._do(E.workers(within_s))
@@ -181,11 +201,13 @@ class AsyncAutometaClient:
         transport: httpx.AsyncBaseTransport | None = None,
         follow_timeout: float = 300.0,
         poll_interval: float = 1.0,
+        chain: Chain = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
         )
         self.follow_timeout, self.poll_interval = follow_timeout, poll_interval
+        self.chain = chain  # sent as `chain` on every chain-scoped call (None: the API's default chain)
 
     async def _do(self, call: Call[M]) -> M:
         response = await self._http.request(call.method, call.path, json=call.json, params=call.params or None)
@@ -235,11 +257,21 @@ class AsyncAutometaClient:
     async def price(self, symbol: str) -> PriceOut:
         return await self._do(E.price(symbol))
 
+    async def chains(self) -> list[ChainOut]:
+        """The chains the API serves (the first is its default)."""
+        return await self._do(E.chains())
+
+    def on(self, chain: Chain) -> AsyncAutometaClient:
+        """This client for another chain: same connection (closing either closes both)."""
+        other = copy.copy(self)
+        other.chain = chain
+        return other
+
     async def prepare_create(self, body: WorkflowCreateBody | dict[str, Any]) -> PreparedIntent:
-        return await self._do(E.prepare_create(body))
+        return await self._do(E.prepare_create(body, self.chain))
 
     async def create(self, body: WorkflowCreateRequest | dict[str, Any]) -> WorkflowCreatedOut:
-        return await self._do(E.create(body))
+        return await self._do(E.create(body, self.chain))
 
     async def create_signed(
         self, account: LocalAccount, body: WorkflowCreateBody | dict[str, Any]
@@ -248,12 +280,12 @@ class AsyncAutometaClient:
         return await self.create(signed_create(body, await self.prepare_create(body), account))
 
     async def prepare_status(self, workflow_id: int, op: Op, user_address: str) -> PreparedIntent:
-        return await self._do(E.prepare_status(workflow_id, op, user_address))
+        return await self._do(E.prepare_status(workflow_id, op, user_address, self.chain))
 
     async def change_status(
         self, workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]
     ) -> StatusChangedOut:
-        return await self._do(E.change_status(workflow_id, op, body))
+        return await self._do(E.change_status(workflow_id, op, body, self.chain))
 
     async def change_status_signed(self, account: LocalAccount, workflow_id: int, op: Op) -> StatusChangedOut:
         prepared = await self.prepare_status(workflow_id, op, account.address)
@@ -261,13 +293,17 @@ class AsyncAutometaClient:
         return await self.change_status(workflow_id, op, body)
 
     async def workflow(self, workflow_id: int) -> WorkflowOut:
-        return await self._do(E.workflow(workflow_id))
+        return await self._do(E.workflow(workflow_id, self.chain))
 
-    async def user_workflows(self, address: str, offset: int = 0, limit: int = 50) -> WorkflowListOut:
-        return await self._do(E.user_workflows(address, offset, limit))
+    async def user_workflows(
+        self, address: str, offset: int = 0, limit: int = 50, *, every_chain: bool = False
+    ) -> WorkflowListOut:
+        """The owner's workflows on this client's chain, or on every chain the API serves when the
+        client names none or with `every_chain` (each item names its chain)."""
+        return await self._do(E.user_workflows(address, offset, limit, None if every_chain else self.chain))
 
     async def executions(self, **filters: Any) -> ExecutionPageOut:
-        return await self._do(E.executions(**filters))
+        return await self._do(E.executions(**({"chain": self.chain} | filters)))
 
     async def stats(
         self,
@@ -277,7 +313,7 @@ class AsyncAutometaClient:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> StatsOut:
-        return await self._do(E.stats(user=user, workflow_id=workflow_id, since=since, until=until))
+        return await self._do(E.stats(chain=self.chain, user=user, workflow_id=workflow_id, since=since, until=until))
 
     async def workers(self, within_s: float = 60) -> WorkersOut:
         return await self._do(E.workers(within_s))

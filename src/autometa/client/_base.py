@@ -9,10 +9,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from autometa.api.schemas import (
     AssetsOut,
+    ChainOut,
     ContractsOut,
     ExecutionPageOut,
     HealthOut,
@@ -34,6 +35,7 @@ from autometa.domain.eip712 import sign_typed_data
 
 M = TypeVar("M")
 Op = Literal["pause", "resume", "cancel"]
+Chain = str | int | None  # a chain's name in the API (GET /api/chains) or its id; None: the API's default
 
 
 class ApiClientError(Exception):
@@ -113,14 +115,19 @@ def decode(call: Call[M], response: httpx.Response) -> M:
         raise ApiClientError(response.status_code, error, message, body.get("field"), body.get("details"))
     if call.model is None:
         return response.text  # type: ignore[return-value]
-    assert issubclass(call.model, BaseModel)
-    return call.model.model_validate_json(response.content)  # type: ignore[return-value]
+    if isinstance(call.model, type) and issubclass(call.model, BaseModel):
+        return call.model.model_validate_json(response.content)  # type: ignore[return-value]
+    return TypeAdapter(call.model).validate_json(response.content)  # a list of models (GET /api/chains)
 
 
 def _body(model: type[BaseModel], value: BaseModel | dict[str, Any]) -> Any:
     """Validate locally (same model as the server) and send the JSON form."""
     obj = value if isinstance(value, model) else model.model_validate(value)
     return obj.model_dump(mode="json", exclude_none=True)
+
+
+def _chain(chain: Chain) -> dict[str, Any]:
+    return {"chain": str(chain)} if chain is not None else {}
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -152,27 +159,41 @@ class Endpoints:
         return Call("GET", f"/api/price/{symbol}", PriceOut)
 
     @staticmethod
-    def prepare_create(body: WorkflowCreateBody | dict[str, Any]) -> Call[PreparedIntent]:
-        return Call("POST", "/api/workflow/prepare", PreparedIntent, _body(WorkflowCreateBody, body))
+    def chains() -> Call[list[ChainOut]]:
+        return Call("GET", "/api/chains", list[ChainOut])  # type: ignore[arg-type]
 
     @staticmethod
-    def create(body: WorkflowCreateRequest | dict[str, Any]) -> Call[WorkflowCreatedOut]:
+    def prepare_create(body: WorkflowCreateBody | dict[str, Any], chain: Chain = None) -> Call[PreparedIntent]:
         return Call(
-            "POST", "/api/workflow/create", WorkflowCreatedOut, _body(WorkflowCreateRequest, body), relayed=True
+            "POST", "/api/workflow/prepare", PreparedIntent, _body(WorkflowCreateBody, body), params=_chain(chain)
         )
 
     @staticmethod
-    def prepare_status(workflow_id: int, op: Op, user_address: str) -> Call[PreparedIntent]:
-        body = _body(StatusPrepareRequest, {"user_address": user_address})
-        return Call("POST", f"/api/workflow/{workflow_id}/{op}/prepare", PreparedIntent, body)
+    def create(body: WorkflowCreateRequest | dict[str, Any], chain: Chain = None) -> Call[WorkflowCreatedOut]:
+        return Call(
+            "POST",
+            "/api/workflow/create",
+            WorkflowCreatedOut,
+            _body(WorkflowCreateRequest, body),
+            params=_chain(chain),
+            relayed=True,
+        )
 
     @staticmethod
-    def change_status(workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any]) -> Call[StatusChangedOut]:
+    def prepare_status(workflow_id: int, op: Op, user_address: str, chain: Chain = None) -> Call[PreparedIntent]:
+        body = _body(StatusPrepareRequest, {"user_address": user_address})
+        return Call("POST", f"/api/workflow/{workflow_id}/{op}/prepare", PreparedIntent, body, params=_chain(chain))
+
+    @staticmethod
+    def change_status(
+        workflow_id: int, op: Op, body: StatusChangeRequest | dict[str, Any], chain: Chain = None
+    ) -> Call[StatusChangedOut]:
         return Call(
             "POST",
             f"/api/workflow/{workflow_id}/{op}",
             StatusChangedOut,
             _body(StatusChangeRequest, body),
+            params=_chain(chain),
             relayed=True,
         )
 
@@ -181,16 +202,19 @@ class Endpoints:
         return Call("GET", f"/api/workflow/tx/{tx_hash}", RelayedTxOut)
 
     @staticmethod
-    def workflow(workflow_id: int) -> Call[WorkflowOut]:
-        return Call("GET", f"/api/workflow/{workflow_id}", WorkflowOut)
+    def workflow(workflow_id: int, chain: Chain = None) -> Call[WorkflowOut]:
+        return Call("GET", f"/api/workflow/{workflow_id}", WorkflowOut, params=_chain(chain))
 
     @staticmethod
-    def user_workflows(address: str, offset: int = 0, limit: int = 50) -> Call[WorkflowListOut]:
-        return Call("GET", f"/api/workflow/user/{address}", WorkflowListOut, params=_params(offset=offset, limit=limit))
+    def user_workflows(address: str, offset: int = 0, limit: int = 50, chain: Chain = None) -> Call[WorkflowListOut]:
+        """Without `chain`: the owner's workflows on every chain the API serves."""
+        params = _params(offset=offset, limit=limit) | _chain(chain)
+        return Call("GET", f"/api/workflow/user/{address}", WorkflowListOut, params=params)
 
     @staticmethod
     def executions(
         *,
+        chain: Chain = None,
         workflow_id: int | None = None,
         user: str | None = None,
         status: str | None = None,
@@ -202,19 +226,19 @@ class Endpoints:
         params = _params(
             workflow_id=workflow_id, user=user, status=status, since=since, until=until, offset=offset, limit=limit
         )
-        return Call("GET", "/api/executions", ExecutionPageOut, params=params)
+        return Call("GET", "/api/executions", ExecutionPageOut, params=params | _chain(chain))
 
     @staticmethod
     def stats(
         *,
+        chain: Chain = None,
         user: str | None = None,
         workflow_id: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Call[StatsOut]:
-        return Call(
-            "GET", "/api/stats", StatsOut, params=_params(user=user, workflow_id=workflow_id, since=since, until=until)
-        )
+        params = _params(user=user, workflow_id=workflow_id, since=since, until=until) | _chain(chain)
+        return Call("GET", "/api/stats", StatsOut, params=params)
 
     @staticmethod
     def workers(within_s: float = 60) -> Call[WorkersOut]:

@@ -48,8 +48,17 @@ class Thresholds:
 class Alerts:
     """Writes observed events to the outbox of ``store`` for chain ``chain_id``."""
 
-    def __init__(self, store: Any, chain_id: int, thresholds: Thresholds | None = None, *, source: str = "") -> None:
+    def __init__(
+        self,
+        store: Any,
+        chain_id: int,
+        thresholds: Thresholds | None = None,
+        *,
+        source: str = "",
+        contract: str | None = None,
+    ) -> None:
         self.store, self.chain_id = store, chain_id
+        self.contract = contract  # the deployment whose workflow ids owner events name
         self.thresholds = thresholds or Thresholds()
         self.source = source  # which process observed it (in the event's data)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -67,7 +76,7 @@ class Alerts:
         """Owner events, ``(workflow id, key, data)`` each, in one transaction (a thousand runs
         missed at once must not hold the scheduler's block for a thousand commits)."""
         keyed = [(wid, f"{kind}:{self.chain_id}:{key}", data) for wid, key, data in events]
-        await self._write(self.store.notifications.emit_workflows, self.chain_id, kind, keyed)
+        await self._write(self.store.notifications.emit_workflows, self.chain_id, kind, keyed, self.contract)
 
     def operator_soon(self, kind: str, key: str, data: dict[str, Any]) -> None:
         """From synchronous code inside the event loop (a web3 middleware): write in the background."""

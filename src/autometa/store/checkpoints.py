@@ -12,29 +12,31 @@ from autometa.store.types import hexstr, utcnow
 
 
 class CheckpointRepository(Repository):
-    """Named checkpoints plus a sliding window of canonical block hashes per chain."""
+    """Checkpoints named per chain (chain 0: not about a chain) plus a sliding window of
+    canonical block hashes per chain."""
 
-    def get(self, name: str) -> Checkpoint | None:
+    def get(self, chain_id: int, name: str) -> Checkpoint | None:
         with self._read() as session:
-            return session.get(Checkpoint, name)
+            return session.get(Checkpoint, (chain_id, name))
 
-    def set(self, name: str, block: int, block_hash: str | bytes | None = None) -> Checkpoint:
+    def set(self, chain_id: int, name: str, block: int, block_hash: str | bytes | None = None) -> Checkpoint:
         """Move a checkpoint (forwards, or backwards after a reorg)."""
         values = {
+            "chain_id": chain_id,
             "name": name,
             "block_number": block,
             "block_hash": hexstr(block_hash) if block_hash is not None else None,
             "updated_at": utcnow(),
         }
         with self._write() as session:
-            upsert(session, Checkpoint, values, keys=["name"])
-        got = self.get(name)
+            upsert(session, Checkpoint, values, keys=["chain_id", "name"])
+        got = self.get(chain_id, name)
         assert got is not None
         return got
 
-    def delete(self, name: str) -> bool:
+    def delete(self, chain_id: int, name: str) -> bool:
         with self._write() as session:
-            result = session.execute(delete(Checkpoint).where(Checkpoint.name == name))
+            result = session.execute(delete(Checkpoint).where(Checkpoint.chain_id == chain_id, Checkpoint.name == name))
             return bool(getattr(result, "rowcount", 0))
 
     def remember_block(self, chain_id: int, number: int, block_hash: str | bytes) -> None:

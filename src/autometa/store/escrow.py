@@ -31,6 +31,7 @@ class EscrowRepository(Repository):
         self,
         *,
         chain_id: int,
+        contract: str,
         block_number: int,
         tx_hash: str | bytes,
         log_index: int,
@@ -46,6 +47,7 @@ class EscrowRepository(Repository):
             raise ValueError(f"a {kind!r} needs the counterparty whose balance it credits")
         values: dict[str, Any] = {
             "chain_id": chain_id,
+            "contract": checksum(contract),
             "block_number": block_number,
             "tx_hash": hexstr(tx_hash),
             "log_index": log_index,
@@ -61,13 +63,15 @@ class EscrowRepository(Repository):
                 EscrowEvent,
                 values,
                 keys=["chain_id", "tx_hash", "log_index", "kind"],
-                update=["block_number", "account", "counterparty", "amount", "workflow_id"],
+                update=["contract", "block_number", "account", "counterparty", "amount", "workflow_id"],
             )
 
-    def list(self, chain_id: int, account: str | None = None, offset: int = 0, limit: int = 50) -> Page[EscrowEvent]:
+    def list(
+        self, chain_id: int, contract: str, account: str | None = None, offset: int = 0, limit: int = 50
+    ) -> Page[EscrowEvent]:
         """Movements newest first; with ``account``, those touching it on either side."""
         offset, limit = clamp_page(offset, limit)
-        where: list[Any] = [EscrowEvent.chain_id == chain_id]
+        where: list[Any] = [EscrowEvent.chain_id == chain_id, EscrowEvent.contract == checksum(contract)]
         if account is not None:
             addr = checksum(account)
             where.append((EscrowEvent.account == addr) | (EscrowEvent.counterparty == addr))
@@ -82,14 +86,15 @@ class EscrowRepository(Repository):
             ).all()
         return Page(list(items), total, offset, limit)
 
-    def balances(self, chain_id: int, account: str | None = None) -> dict[str, int]:
-        """Every account's escrow balance implied by the recorded events, to compare with the
-        contract's ``balanceOf``. Exact on both backends (SQLite sums in Python)."""
+    def balances(self, chain_id: int, contract: str, account: str | None = None) -> dict[str, int]:
+        """Every account's escrow balance in one deployment implied by the recorded events, to
+        compare with the contract's ``balanceOf``. Exact on both backends (SQLite sums in Python)."""
         addr = checksum(account) if account is not None else None
+        core = checksum(contract)
         with self._read() as session:
             if session.get_bind().dialect.name == "postgresql":
-                return self._balances_sql(session, chain_id, addr)
-            where: list[Any] = [EscrowEvent.chain_id == chain_id]
+                return self._balances_sql(session, chain_id, core, addr)
+            where: list[Any] = [EscrowEvent.chain_id == chain_id, EscrowEvent.contract == core]
             if addr is not None:
                 where.append((EscrowEvent.account == addr) | (EscrowEvent.counterparty == addr))
             totals: dict[str, int] = defaultdict(int)
@@ -105,24 +110,28 @@ class EscrowRepository(Repository):
                     totals[other] += their * amount
         return {k: v for k, v in totals.items() if addr is None or k == addr}
 
-    def balance(self, chain_id: int, account: str) -> int:
+    def balance(self, chain_id: int, contract: str, account: str) -> int:
         addr = checksum(account)
-        return self.balances(chain_id, addr).get(addr, 0)
+        return self.balances(chain_id, contract, addr).get(addr, 0)
 
-    def delete_from_block(self, chain_id: int, block: int) -> int:
-        """Reorg rollback: forget movements at or after ``block``."""
+    def delete_from_block(self, chain_id: int, contract: str, block: int) -> int:
+        """Reorg rollback: forget one deployment's movements at or after ``block``."""
         with self._write() as session:
             result = session.execute(
-                delete(EscrowEvent).where(EscrowEvent.chain_id == chain_id, EscrowEvent.block_number >= block)
+                delete(EscrowEvent).where(
+                    EscrowEvent.chain_id == chain_id,
+                    EscrowEvent.contract == checksum(contract),
+                    EscrowEvent.block_number >= block,
+                )
             )
             return int(getattr(result, "rowcount", 0))
 
     @staticmethod
-    def _balances_sql(session: Any, chain_id: int, addr: str | None) -> dict[str, int]:
+    def _balances_sql(session: Any, chain_id: int, contract: str, addr: str | None) -> dict[str, int]:
         amount = type_coerce(EscrowEvent.amount, Numeric(78, 0))
         own = case(*((EscrowEvent.kind == k, literal(s)) for k, (s, _) in KINDS.items()), else_=0)
         their = case(*((EscrowEvent.kind == k, literal(s)) for k, (_, s) in KINDS.items()), else_=0)
-        base = EscrowEvent.chain_id == chain_id
+        base = (EscrowEvent.chain_id == chain_id) & (EscrowEvent.contract == contract)
         sides = union_all(
             select(EscrowEvent.account.label("who"), (own * amount).label("delta")).where(
                 base, *([EscrowEvent.account == addr] if addr else [])

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from autometa.store.base import Page, Repository, clamp_page
@@ -133,9 +133,10 @@ def _refresh_derived(row: Execution) -> None:
     row.occurred_at = row.included_at or row.triggered_at or row.reported_at or row.created_at or utcnow()
 
 
-def _run_key(chain_id: int, workflow_id: int, run_index: int, tx: str) -> list[ColumnElement[bool]]:
+def _run_key(chain_id: int, contract: str, workflow_id: int, run_index: int, tx: str) -> list[ColumnElement[bool]]:
     return [
         Execution.chain_id == chain_id,
+        Execution.contract == contract,
         Execution.workflow_id == workflow_id,
         Execution.run_index == run_index,
         Execution.tx_hash == tx,
@@ -144,6 +145,7 @@ def _run_key(chain_id: int, workflow_id: int, run_index: int, tx: str) -> list[C
 
 def _filters(
     chain_id: int | None,
+    contract: str | None,
     workflow_id: int | None,
     owner: str | None,
     status: str | Sequence[str] | None,
@@ -153,10 +155,19 @@ def _filters(
     where: list[ColumnElement[bool]] = []
     if chain_id is not None:
         where.append(Execution.chain_id == chain_id)
+    if contract is not None:
+        where.append(Execution.contract == checksum(contract))
     if workflow_id is not None:
         where.append(Execution.workflow_id == workflow_id)
     if owner is not None:
-        where.append(Execution.workflow_id.in_(select(Workflow.id).where(Workflow.owner == checksum(owner))))
+        where.append(
+            exists().where(
+                Workflow.chain_id == Execution.chain_id,
+                Workflow.contract == Execution.contract,
+                Workflow.id == Execution.workflow_id,
+                Workflow.owner == checksum(owner),
+            )
+        )
     if status is not None:
         statuses = [status] if isinstance(status, str) else list(status)
         unknown = set(statuses) - set(STATUSES)
@@ -210,6 +221,7 @@ class ExecutionRepository(Repository):
         self,
         *,
         chain_id: int,
+        contract: str,
         workflow_id: int,
         run_index: int,
         tx_hash: str | bytes,
@@ -232,7 +244,7 @@ class ExecutionRepository(Repository):
         its row; a row the executor already reported for this run and tx is completed."""
         if status not in ("success", "failed", "skipped"):
             raise ValueError(f"on-chain status must be success, failed or skipped, not {status!r}")
-        tx = hexstr(tx_hash)
+        tx, core = hexstr(tx_hash), checksum(contract)
         with self._write() as session:
             self._lock(session, chain_id, workflow_id, run_index, tx)
             row = session.scalars(
@@ -243,19 +255,20 @@ class ExecutionRepository(Repository):
             if row is None:
                 row = session.scalars(
                     select(Execution).where(
-                        *_run_key(chain_id, workflow_id, run_index, tx), Execution.log_index.is_(None)
+                        *_run_key(chain_id, core, workflow_id, run_index, tx), Execution.log_index.is_(None)
                     )
                 ).one_or_none()
             if row is None:
                 row = Execution(
                     chain_id=chain_id,
+                    contract=core,
                     workflow_id=workflow_id,
                     run_index=run_index,
                     tx_hash=tx,
                     created_at=utcnow(),
                 )
                 session.add(row)
-            row.workflow_id, row.run_index = workflow_id, run_index
+            row.contract, row.workflow_id, row.run_index = core, workflow_id, run_index
             row.log_index, row.block_number, row.status = log_index, block_number, status
             row.skip_reason = skip_reason_name(skip_reason)
             row.included_at = to_utc(included_at) if included_at is not None else None
@@ -277,6 +290,7 @@ class ExecutionRepository(Repository):
         self,
         *,
         chain_id: int,
+        contract: str,
         workflow_id: int,
         run_index: int,
         tx_hash: str | bytes,
@@ -293,13 +307,13 @@ class ExecutionRepository(Repository):
         reverted, so no log will come) only applies while nothing was indexed."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        tx = hexstr(tx_hash)
+        tx, core = hexstr(tx_hash), checksum(contract)
         now = utcnow()
         with self._write() as session:
             self._lock(session, chain_id, workflow_id, run_index, tx)
             rows = session.scalars(
                 select(Execution)
-                .where(*_run_key(chain_id, workflow_id, run_index, tx))
+                .where(*_run_key(chain_id, core, workflow_id, run_index, tx))
                 .order_by(
                     Execution.log_index.is_(None),  # indexed rows first
                     (Execution.status == "skipped"),  # a duplicate in a batch is skipped: not it
@@ -310,6 +324,7 @@ class ExecutionRepository(Repository):
             if row is None:
                 row = Execution(
                     chain_id=chain_id,
+                    contract=core,
                     workflow_id=workflow_id,
                     run_index=run_index,
                     tx_hash=tx,
@@ -349,11 +364,15 @@ class ExecutionRepository(Repository):
             )
             return int(getattr(result, "rowcount", 0))
 
-    def delete_from_block(self, chain_id: int, block: int) -> int:
-        """Reorg rollback of indexed rows at or after ``block``. Rows the executor reported go
-        back to 'pending' (its facts stay for when the tx is mined again); others are deleted.
-        Returns how many rows were deleted or reset."""
-        where = (Execution.chain_id == chain_id, Execution.block_number >= block)
+    def delete_from_block(self, chain_id: int, contract: str, block: int) -> int:
+        """Reorg rollback of one deployment's indexed rows at or after ``block``. Rows the
+        executor reported go back to 'pending' (its facts stay for when the tx is mined again);
+        others are deleted. Returns how many rows were deleted or reset."""
+        where = (
+            Execution.chain_id == chain_id,
+            Execution.contract == checksum(contract),
+            Execution.block_number >= block,
+        )
         with self._write() as session:
             reset = session.scalars(select(Execution).where(*where, Execution.reported_at.is_not(None))).all()
             _back_to_pending(reset)
@@ -361,8 +380,9 @@ class ExecutionRepository(Repository):
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
 
-    def transactions_in(self, chain_id: int, first: int, last: int) -> set[str]:
-        """The real transactions (not simulated-skip markers) rows place in blocks ``first..last``."""
+    def transactions_in(self, chain_id: int, contract: str, first: int, last: int) -> set[str]:
+        """The real transactions (not simulated-skip markers) one deployment's rows place in
+        blocks ``first..last``."""
         with self._read() as session:
             return {
                 str(tx)
@@ -371,6 +391,7 @@ class ExecutionRepository(Repository):
                     .distinct()
                     .where(
                         Execution.chain_id == chain_id,
+                        Execution.contract == checksum(contract),
                         Execution.block_number >= first,
                         Execution.block_number <= last,
                         Execution.log_index.is_not(None),
@@ -379,7 +400,7 @@ class ExecutionRepository(Repository):
                 ).all()
             }
 
-    def forget_transactions(self, chain_id: int, txs: set[str]) -> list[tuple[int, int, str]]:
+    def forget_transactions(self, chain_id: int, contract: str, txs: set[str]) -> list[tuple[int, int, str]]:
         """Rows of transactions that are not on the chain (a reorg dropped them, maybe before
         the indexer got to their blocks or while the executor was still recording its receipt,
         so no rollback saw these rows). As in a rollback, reported runs go back to 'pending'
@@ -389,6 +410,7 @@ class ExecutionRepository(Repository):
             return []
         where = (
             Execution.chain_id == chain_id,
+            Execution.contract == checksum(contract),
             Execution.tx_hash.in_(sorted(hexstr(t) for t in txs)),
             Execution.log_index.is_not(None),
         )
@@ -407,7 +429,7 @@ class ExecutionRepository(Repository):
         with self._read() as session:
             return session.get(Execution, execution_id)
 
-    def for_run(self, chain_id: int, workflow_id: int, run_index: int) -> list[Execution]:
+    def for_run(self, chain_id: int, contract: str, workflow_id: int, run_index: int) -> list[Execution]:
         """Every attempt at one run (skips, failures, the success), oldest first."""
         with self._read() as session:
             return list(
@@ -415,6 +437,7 @@ class ExecutionRepository(Repository):
                     select(Execution)
                     .where(
                         Execution.chain_id == chain_id,
+                        Execution.contract == checksum(contract),
                         Execution.workflow_id == workflow_id,
                         Execution.run_index == run_index,
                     )
@@ -426,6 +449,7 @@ class ExecutionRepository(Repository):
         self,
         *,
         chain_id: int | None = None,
+        contract: str | None = None,
         workflow_id: int | None = None,
         owner: str | None = None,
         status: str | Sequence[str] | None = None,
@@ -437,7 +461,7 @@ class ExecutionRepository(Repository):
         """Executions newest first; ``owner`` is the workflow's owner; ``since`` is inclusive
         and ``until`` exclusive, on ``occurred_at``."""
         offset, limit = clamp_page(offset, limit)
-        where = _filters(chain_id, workflow_id, owner, status, since, until)
+        where = _filters(chain_id, contract, workflow_id, owner, status, since, until)
         with self._read() as session:
             total = session.scalar(select(func.count()).select_from(Execution).where(*where)) or 0
             items = session.scalars(
@@ -453,6 +477,7 @@ class ExecutionRepository(Repository):
         self,
         *,
         chain_id: int | None = None,
+        contract: str | None = None,
         workflow_id: int | None = None,
         owner: str | None = None,
         since: datetime | int | None = None,
@@ -461,7 +486,7 @@ class ExecutionRepository(Repository):
         """Numbers for everything (no scope), one owner, or one workflow. Sums of wei and the
         latency percentiles run in the database on PostgreSQL and in Python on SQLite, which
         has no exact 256-bit sum and no percentile function; both give the same numbers."""
-        where = _filters(chain_id, workflow_id, owner, None, since, until)
+        where = _filters(chain_id, contract, workflow_id, owner, None, since, until)
         with self._read() as session:
             counts = dict.fromkeys(STATUSES, 0)
             for status, n in session.execute(

@@ -15,10 +15,12 @@ ROLES = ("executor", "scheduler", "api", "indexer")
 
 
 class HeartbeatRepository(Repository):
-    """One row per worker id, overwritten on every beat."""
+    """One row per (chain, worker id), overwritten on every beat; chain 0 for a process bound
+    to no chain (the API, the notification worker)."""
 
     def beat(
         self,
+        chain_id: int,
         worker_id: str,
         role: str,
         address: str | None = None,
@@ -36,6 +38,7 @@ class HeartbeatRepository(Repository):
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         seen = to_utc(now) if now is not None else utcnow()
         values: dict[str, Any] = {
+            "chain_id": chain_id,
             "worker_id": worker_id,
             "role": role,
             "address": checksum(address) if address is not None else None,
@@ -48,32 +51,44 @@ class HeartbeatRepository(Repository):
         }
         update = [k for k in values if k != "started_at" or started_at is not None]
         with self._write() as session:
-            upsert(session, Heartbeat, values, keys=["worker_id"], update=update)
-        got = self.get(worker_id)
+            upsert(session, Heartbeat, values, keys=["chain_id", "worker_id"], update=update)
+        got = self.get(chain_id, worker_id)
         assert got is not None
         return got
 
-    def get(self, worker_id: str) -> Heartbeat | None:
+    def get(self, chain_id: int, worker_id: str) -> Heartbeat | None:
         with self._read() as session:
-            return session.get(Heartbeat, worker_id)
+            return session.get(Heartbeat, (chain_id, worker_id))
 
-    def active(self, within_seconds: float, role: str | None = None, now: datetime | None = None) -> list[Heartbeat]:
-        """Workers seen in the last ``within_seconds``, most recently seen first."""
+    def active(
+        self,
+        within_seconds: float,
+        role: str | None = None,
+        now: datetime | None = None,
+        *,
+        chain_id: int | None = None,
+    ) -> list[Heartbeat]:
+        """Workers seen in the last ``within_seconds``, most recently seen first; on one chain
+        or, without ``chain_id``, on all."""
         cutoff = (to_utc(now) if now is not None else utcnow()) - timedelta(seconds=within_seconds)
         stmt = select(Heartbeat).where(Heartbeat.last_seen >= cutoff)
         if role is not None:
             stmt = stmt.where(Heartbeat.role == role)
+        if chain_id is not None:
+            stmt = stmt.where(Heartbeat.chain_id == chain_id)
         with self._read() as session:
             return list(session.scalars(stmt.order_by(Heartbeat.last_seen.desc(), Heartbeat.worker_id)).all())
 
     def all(self) -> list[Heartbeat]:
         with self._read() as session:
-            return list(session.scalars(select(Heartbeat).order_by(Heartbeat.worker_id)).all())
+            return list(session.scalars(select(Heartbeat).order_by(Heartbeat.chain_id, Heartbeat.worker_id)).all())
 
-    def remove(self, worker_id: str) -> bool:
+    def remove(self, chain_id: int, worker_id: str) -> bool:
         """A clean shutdown removes its row, so it is not reported as a dead worker."""
         with self._write() as session:
-            result = session.execute(delete(Heartbeat).where(Heartbeat.worker_id == worker_id))
+            result = session.execute(
+                delete(Heartbeat).where(Heartbeat.chain_id == chain_id, Heartbeat.worker_id == worker_id)
+            )
             return bool(getattr(result, "rowcount", 0))
 
     def prune(self, older_than_seconds: float, now: datetime | None = None) -> int:

@@ -42,8 +42,11 @@ class Workflow(Base):
 
     __tablename__ = "workflows"
 
+    # A workflow id is only unique within one contract on one chain: two chains (or two
+    # deployments on one chain) both number their workflows from 1.
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    contract: Mapped[str] = mapped_column(String(42), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chain_id: Mapped[int] = mapped_column(BigInteger)
     owner: Mapped[str] = mapped_column(String(42))
     status: Mapped[int] = mapped_column(Integer)
     trigger_kind: Mapped[int] = mapped_column(Integer)
@@ -90,6 +93,7 @@ class Execution(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
     workflow_id: Mapped[int] = mapped_column(BigInteger, index=True)
     run_index: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
@@ -119,6 +123,7 @@ class Execution(Base):
         Index(
             "uq_executions_offchain",
             "chain_id",
+            "contract",
             "workflow_id",
             "run_index",
             "tx_hash",
@@ -126,7 +131,7 @@ class Execution(Base):
             sqlite_where=text("log_index IS NULL"),
             postgresql_where=text("log_index IS NULL"),
         ),
-        Index(None, "chain_id", "workflow_id", "run_index"),
+        Index(None, "chain_id", "contract", "workflow_id", "run_index"),
         Index(None, "chain_id", "block_number"),
         Index(None, "occurred_at"),
         Index(None, "status", "occurred_at"),
@@ -145,6 +150,7 @@ class EscrowEvent(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
     block_number: Mapped[int] = mapped_column(BigInteger)
     tx_hash: Mapped[str] = mapped_column(String(66))
     log_index: Mapped[int] = mapped_column(Integer)
@@ -157,17 +163,19 @@ class EscrowEvent(Base):
 
     __table_args__ = (
         UniqueConstraint("chain_id", "tx_hash", "log_index", "kind"),
-        Index(None, "chain_id", "account"),
+        Index(None, "chain_id", "contract", "account"),
         Index(None, "chain_id", "counterparty"),
         Index(None, "chain_id", "block_number"),
     )
 
 
 class Heartbeat(Base):
-    """The last sign of life of one worker process."""
+    """The last sign of life of one worker process on one chain (``chain_id`` 0: a process
+    bound to no chain). A process serving several chains beats once per chain."""
 
     __tablename__ = "heartbeats"
 
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     role: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(String(42), nullable=True)
@@ -180,10 +188,12 @@ class Heartbeat(Base):
 
 
 class Checkpoint(Base):
-    """How far a named consumer (e.g. ``indexer:31337:0x…``) has processed a chain."""
+    """How far a named consumer (e.g. ``indexer:31337:0x…``) has processed a chain; ``chain_id``
+    0 for a checkpoint of no chain."""
 
     __tablename__ = "checkpoints"
 
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)

@@ -160,7 +160,7 @@ def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> No
     kind = {"success": "run.executed", "failed": "run.failed", "skipped": "run.skipped"}.get(status)
     if kind is None:
         return
-    wf = session.get(Workflow, int(row.workflow_id))
+    wf = session.get(Workflow, (int(row.chain_id), str(row.contract), int(row.workflow_id)))
     owner = wf.owner if wf is not None else None
     chain_id, wid, run = int(row.chain_id), int(row.workflow_id), int(row.run_index)
     data: dict[str, Any] = {
@@ -192,10 +192,17 @@ def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> No
 
 
 def on_status_changed(
-    session: Session, workflow_id: int, status: int, reason: int | None, block: int, log_index: int
+    session: Session,
+    chain_id: int,
+    contract: str,
+    workflow_id: int,
+    status: int,
+    reason: int | None,
+    block: int,
+    log_index: int,
 ) -> None:
     """Hook of ``WorkflowRepository.apply_status``: auto-pause, completion, owner changes."""
-    wf = session.get(Workflow, workflow_id)
+    wf = session.get(Workflow, (chain_id, contract, workflow_id))
     if reason is None or wf is None:
         return
     owner, chain_id = wf.owner, int(wf.chain_id)
@@ -221,10 +228,12 @@ def on_status_changed(
     )
 
 
-def _ledger_balance(session: Session, chain_id: int, account: str) -> int:
+def _ledger_balance(session: Session, chain_id: int, contract: str, account: str) -> int:
     rows = session.execute(
         select(EscrowEvent.kind, EscrowEvent.account, EscrowEvent.counterparty, EscrowEvent.amount).where(
-            EscrowEvent.chain_id == chain_id, or_(EscrowEvent.account == account, EscrowEvent.counterparty == account)
+            EscrowEvent.chain_id == chain_id,
+            EscrowEvent.contract == contract,
+            or_(EscrowEvent.account == account, EscrowEvent.counterparty == account),
         )
     ).all()
     total = 0
@@ -246,7 +255,7 @@ def _check_runway(session: Session, wf: Workflow, fee: int, *, success: bool, ke
     per_run = int(wf.max_fee_per_run) + value
     if per_run <= 0:
         return
-    before = _ledger_balance(session, int(wf.chain_id), wf.owner)
+    before = _ledger_balance(session, int(wf.chain_id), wf.contract, wf.owner)
     after = before - fee - (value if success else 0)
     runs_before, runs_after = max(before, 0) // per_run, max(after, 0) // per_run
     interval = int(wf.interval or 0)
@@ -509,17 +518,28 @@ class NotificationRepository(Repository):
         with self._write() as session:
             return emit(session, chain_id=chain_id, kind=kind, key=key, data=data)
 
-    def emit_workflows(self, chain_id: int, kind: str, events: Sequence[tuple[int, str, dict[str, Any]]]) -> int:
+    def emit_workflows(
+        self,
+        chain_id: int,
+        kind: str,
+        events: Sequence[tuple[int, str, dict[str, Any]]],
+        contract: str | None = None,
+    ) -> int:
         """Record owner events observed by a worker (no store fact behind them, e.g. run.missed),
         ``(workflow id, key, data)`` each, in one transaction; each workflow's owner is looked
-        up in it. Returns how many were new and wanted."""
+        up in it, in ``contract`` on the chain. Without ``contract`` the id is looked up on the
+        chain and its owner used only if one deployment there has that id. Returns how many
+        were new and wanted."""
         if kind not in OWNER_EVENTS:
             raise ValueError(f"not an owner event: {kind!r}")
         written = 0
         with self._write() as session:
             for workflow_id, key, data in events:
-                wf = session.get(Workflow, workflow_id)
-                owner = wf.owner if wf is not None else None
+                where = [Workflow.chain_id == chain_id, Workflow.id == workflow_id]
+                if contract is not None:
+                    where.append(Workflow.contract == checksum(contract))
+                owners = session.scalars(select(Workflow.owner).where(*where).limit(2)).all()
+                owner = owners[0] if len(owners) == 1 else None
                 written += (
                     emit(
                         session, chain_id=chain_id, kind=kind, key=key, data=data, owner=owner, workflow_id=workflow_id

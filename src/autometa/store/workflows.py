@@ -21,6 +21,7 @@ _REQUIRED = frozenset(
     {
         "id",
         "chain_id",
+        "contract",
         "owner",
         "status",
         "trigger_kind",
@@ -51,7 +52,7 @@ def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
     missing = _REQUIRED - {k for k, v in values.items() if v is not None}
     if missing:
         raise ValueError(f"missing workflow field(s): {', '.join(sorted(missing))}")
-    for name in ("owner", "target"):
+    for name in ("owner", "target", "contract"):
         values[name] = checksum(values[name])
     if values.get("token") is not None:
         values["token"] = checksum(values["token"])
@@ -82,60 +83,94 @@ def _newer(block: int, log_index: int) -> Any:
     )
 
 
+def _key(chain_id: int, contract: str, workflow_id: int | None = None) -> list[Any]:
+    where: list[Any] = [Workflow.chain_id == chain_id, Workflow.contract == checksum(contract)]
+    if workflow_id is not None:
+        where.append(Workflow.id == workflow_id)
+    return where
+
+
 class WorkflowRepository(Repository):
-    """Workflow rows keyed by their on-chain id; the indexer writes, the API and workers read."""
+    """Workflow rows keyed by (chain id, contract, on-chain id); the indexer writes, the API and
+    workers read. Every method names the chain and contract: ids repeat across deployments."""
 
     def upsert(self, row: Mapping[str, Any] | Any) -> Workflow:
         """Insert or fully overwrite a workflow (from WorkflowCreated, or a fresh read of the
-        contract's view after a reorg: pass ``updated_block`` = the block read at)."""
+        contract's view after a reorg: pass ``updated_block`` = the block read at). The row
+        carries its ``chain_id`` and ``contract``."""
         values = workflow_values(row)
         with self._write() as session:
-            upsert(session, Workflow, values, keys=["id"])
-        got = self.get(values["id"])
+            upsert(session, Workflow, values, keys=["chain_id", "contract", "id"])
+        got = self.get(values["chain_id"], values["contract"], values["id"])
         assert got is not None
         return got
 
-    def get(self, workflow_id: int) -> Workflow | None:
+    def get(self, chain_id: int, contract: str, workflow_id: int) -> Workflow | None:
         with self._read() as session:
-            return session.get(Workflow, workflow_id)
+            return session.get(Workflow, (chain_id, checksum(contract), workflow_id))
 
-    def list_by_owner(self, owner: str, offset: int = 0, limit: int = 50) -> Page[Workflow]:
-        """An owner's workflows, newest first."""
+    def list_by_owner(
+        self,
+        owner: str,
+        offset: int = 0,
+        limit: int = 50,
+        *,
+        chain_id: int | None = None,
+        contract: str | None = None,
+    ) -> Page[Workflow]:
+        """An owner's workflows, newest first; on one chain (and contract) or, without
+        ``chain_id``, on every chain the database holds (ordered by chain, then id)."""
         offset, limit = clamp_page(offset, limit)
-        owner = checksum(owner)
+        where: list[Any] = [Workflow.owner == checksum(owner)]
+        if chain_id is not None:
+            where.append(Workflow.chain_id == chain_id)
+        if contract is not None:
+            where.append(Workflow.contract == checksum(contract))
         with self._read() as session:
-            total = session.scalar(select(func.count()).where(Workflow.owner == owner)) or 0
+            total = session.scalar(select(func.count()).select_from(Workflow).where(*where)) or 0
             items = session.scalars(
-                select(Workflow).where(Workflow.owner == owner).order_by(Workflow.id.desc()).offset(offset).limit(limit)
+                select(Workflow)
+                .where(*where)
+                .order_by(Workflow.chain_id, Workflow.contract, Workflow.id.desc())
+                .offset(offset)
+                .limit(limit)
             ).all()
         return Page(list(items), total, offset, limit)
 
-    def list_active(self, chain_id: int | None = None) -> list[Workflow]:
-        """Every active workflow, oldest first: what the scheduler evaluates each tick."""
-        stmt = select(Workflow).where(Workflow.status == STATUS_ACTIVE).order_by(Workflow.id)
-        if chain_id is not None:
-            stmt = stmt.where(Workflow.chain_id == chain_id)
+    def list_active(self, chain_id: int, contract: str) -> list[Workflow]:
+        """Every active workflow of one deployment, oldest first: what the scheduler evaluates
+        each tick."""
+        stmt = select(Workflow).where(*_key(chain_id, contract), Workflow.status == STATUS_ACTIVE).order_by(Workflow.id)
         with self._read() as session:
             return list(session.scalars(stmt).all())
 
     def apply_status(
-        self, workflow_id: int, status: int, block: int, log_index: int, reason: int | None = None
+        self,
+        chain_id: int,
+        contract: str,
+        workflow_id: int,
+        status: int,
+        block: int,
+        log_index: int,
+        reason: int | None = None,
     ) -> bool:
         """Apply WorkflowStatusChanged; False if unknown or already applied (a replay). With the
         event's ``reason``, the change is also written to the notification outbox."""
         with self._write() as session:
             result = session.execute(
                 update(Workflow)
-                .where(Workflow.id == workflow_id, _newer(block, log_index))
+                .where(*_key(chain_id, contract, workflow_id), _newer(block, log_index))
                 .values(status=status, updated_block=block, updated_log_index=log_index)
             )
             applied = bool(getattr(result, "rowcount", 0))
             if applied:
-                on_status_changed(session, workflow_id, status, reason, block, log_index)
+                on_status_changed(session, chain_id, checksum(contract), workflow_id, status, reason, block, log_index)
             return applied
 
     def apply_run(
         self,
+        chain_id: int,
+        contract: str,
         workflow_id: int,
         run_index: int,
         success: bool,
@@ -153,35 +188,44 @@ class WorkflowRepository(Repository):
             values["failures"] = Workflow.failures + 1
         with self._write() as session:
             result = session.execute(
-                update(Workflow).where(Workflow.id == workflow_id, _newer(block, log_index)).values(**values)
+                update(Workflow)
+                .where(*_key(chain_id, contract, workflow_id), _newer(block, log_index))
+                .values(**values)
             )
             return bool(getattr(result, "rowcount", 0))
 
-    def delete_from_block(self, chain_id: int, block: int) -> int:
+    def delete_from_block(self, chain_id: int, contract: str, block: int) -> int:
         """Reorg rollback: forget workflows created at or after ``block``. Workflows created
         earlier but changed since (``changed_since``) must be re-read from the chain."""
         with self._write() as session:
-            result = session.execute(
-                delete(Workflow).where(Workflow.chain_id == chain_id, Workflow.created_block >= block)
-            )
+            result = session.execute(delete(Workflow).where(*_key(chain_id, contract), Workflow.created_block >= block))
             return int(getattr(result, "rowcount", 0))
 
-    def changed_since(self, chain_id: int, block: int) -> list[int]:
+    def changed_since(self, chain_id: int, contract: str, block: int) -> list[int]:
         """Ids of workflows whose last applied event is at or after ``block``: after a reorg at
         ``block`` these hold state from orphaned events and need a fresh ``upsert``."""
         with self._read() as session:
             return list(
                 session.scalars(
                     select(Workflow.id)
-                    .where(Workflow.chain_id == chain_id, Workflow.updated_block >= block)
+                    .where(*_key(chain_id, contract), Workflow.updated_block >= block)
                     .order_by(Workflow.id)
                 ).all()
             )
 
-    def count(self, *, chain_id: int | None = None, owner: str | None = None, status: int | None = None) -> int:
+    def count(
+        self,
+        *,
+        chain_id: int | None = None,
+        contract: str | None = None,
+        owner: str | None = None,
+        status: int | None = None,
+    ) -> int:
         stmt = select(func.count()).select_from(Workflow)
         if chain_id is not None:
             stmt = stmt.where(Workflow.chain_id == chain_id)
+        if contract is not None:
+            stmt = stmt.where(Workflow.contract == checksum(contract))
         if owner is not None:
             stmt = stmt.where(Workflow.owner == checksum(owner))
         if status is not None:
@@ -189,10 +233,7 @@ class WorkflowRepository(Repository):
         with self._read() as session:
             return session.scalar(stmt) or 0
 
-    def max_id(self, chain_id: int | None = None) -> int | None:
-        """The highest indexed workflow id (to compare with the contract's counter)."""
-        stmt = select(func.max(Workflow.id))
-        if chain_id is not None:
-            stmt = stmt.where(Workflow.chain_id == chain_id)
+    def max_id(self, chain_id: int, contract: str) -> int | None:
+        """The highest indexed workflow id of one deployment (to compare with its counter)."""
         with self._read() as session:
-            return session.scalar(stmt)
+            return session.scalar(select(func.max(Workflow.id)).where(*_key(chain_id, contract)))

@@ -184,6 +184,8 @@ class Executor:
                     await self.queue.touch(list(self._deliveries.values()))
 
         async def beat() -> None:
+            with contextlib.suppress(Exception):
+                await self.chain_id()  # the heartbeat row is keyed by the chain
             while True:
                 await asyncio.to_thread(self._beat)
                 await asyncio.sleep(self.heartbeat_s)
@@ -232,7 +234,7 @@ class Executor:
             await _cancel_all(tasks)
             if self.store is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.store.heartbeats.remove, self.worker_id)
+                    await asyncio.to_thread(self.store.heartbeats.remove, self._chain_id or 0, self.worker_id)
 
     async def _read(self) -> None:
         async for delivery in self.queue.deliveries():
@@ -281,6 +283,7 @@ class Executor:
             return
         try:
             self.store.heartbeats.beat(
+                self._chain_id or 0,
                 self.worker_id,
                 "executor",
                 self.address,
@@ -631,6 +634,7 @@ class Executor:
                     continue
                 ex.record_onchain(
                     chain_id=chain_id,
+                    contract=self.core.address,
                     workflow_id=wid,
                     run_index=run,
                     tx_hash=tx,
@@ -644,6 +648,7 @@ class Executor:
                 continue
             ex.record_onchain(
                 chain_id=chain_id,
+                contract=self.core.address,
                 workflow_id=wid,
                 run_index=run,
                 tx_hash=tx,
@@ -663,6 +668,7 @@ class Executor:
                 tier = job.price_source if job.price_source in _STORE_SOURCES else None
                 ex.record_offchain(
                     chain_id=chain_id,
+                    contract=self.core.address,
                     workflow_id=wid,
                     run_index=run,
                     tx_hash=tx,
@@ -689,6 +695,7 @@ class Executor:
         await asyncio.to_thread(
             self.store.executions.record_onchain,
             chain_id=chain_id,
+            contract=self.core.address,
             workflow_id=job.workflow_id,
             run_index=job.run_index,
             tx_hash=marker,

@@ -29,25 +29,38 @@ async def keep_heartbeat(
     extra: Extra,
     every_s: float = 5.0,
     wake: asyncio.Event | None = None,
+    chain_id: int | None = None,
 ) -> None:
     """Beat every `every_s` until `stop`, then remove the row (a clean stop is no dead worker).
 
     `wake` beats at once: a scheduler taking or losing the lease is news for `GET /api/workers`
-    now, not at the next beat."""
+    now, not at the next beat. The row is keyed by `chain_id` (by default the `chain_id` the
+    details name, else 0: a process bound to no chain)."""
     host, pid = socket.gethostname(), os.getpid()
     try:
         while not stop.is_set():
             try:
                 details = await extra()
+                if chain_id is None:
+                    chain_id = int(details.get("chain_id") or 0)
                 await asyncio.to_thread(
-                    store.heartbeats.beat, worker_id, role, None, __version__, host=host, pid=pid, extra=details
+                    store.heartbeats.beat,
+                    chain_id,
+                    worker_id,
+                    role,
+                    None,
+                    __version__,
+                    host=host,
+                    pid=pid,
+                    extra=details,
                 )
             except Exception as exc:  # liveness is reporting, never a reason to stop working
                 log.warning("heartbeat_failed", role=role, error=str(exc))
             await _wait_either(stop, wake, every_s)
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(store.heartbeats.remove, worker_id)
+            if chain_id is not None:
+                await asyncio.to_thread(store.heartbeats.remove, chain_id, worker_id)
 
 
 async def _wait_either(stop: asyncio.Event, wake: asyncio.Event | None, timeout_s: float) -> None:

@@ -54,7 +54,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
 @router.post(
     "/api/dashboard/validate",
     response_model=ValidationOut,
-    responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
 async def validate(
     body: Annotated[dict[str, Any], Body(description="a create body, possibly incomplete")],

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from autometa.api.dashboard.schemas import DepositCall, EscrowAccountOut
-from autometa.api.deps import ChainDep, StoreDep
+from autometa.api.deps import ServedDep, StoreDep
 from autometa.api.errors import Unavailable, dependency_failure
 from autometa.api.schemas import ErrorOut
 from autometa.api.views import per_run_cost, state_of
@@ -22,25 +22,34 @@ router = APIRouter(prefix="/api/escrow", tags=["workflow"])
 MAX_ACTIVE_COUNTED = 500  # an owner with more active workflows than this gets a conservative runway
 
 
-def _active_per_run(store: Store, owner: str) -> tuple[int, int]:
-    """(number of active workflows, sum of their per-run worst cases) from the indexed store."""
-    page = store.workflows.list_by_owner(owner, 0, MAX_ACTIVE_COUNTED)
+def _active_per_run(store: Store, owner: str, key: tuple[int, str] | None) -> tuple[int, int]:
+    """(number of active workflows, sum of their per-run worst cases) in one deployment
+    (chain id, contract), from the indexed store; none known without ``key``."""
+    if key is None:
+        return 0, 0
+    page = store.workflows.list_by_owner(owner, 0, MAX_ACTIVE_COUNTED, chain_id=key[0], contract=key[1])
     states = [state_of(row) for row in page.items]
     active = [s for s in states if s.status is Status.ACTIVE]
     return len(active), sum(per_run_cost(s) for s in active)
 
 
-@router.get(
-    "/{address}", response_model=EscrowAccountOut, responses={422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-)
+@router.get("/{address}", response_model=EscrowAccountOut, responses={c: {"model": ErrorOut} for c in (404, 422, 503)})
 async def escrow_account(
     address: Annotated[Address, Path(description="the owner (checksummed or all-lowercase)")],
     store: StoreDep,
-    chain: ChainDep,
+    served: ServedDep,
 ) -> EscrowAccountOut:
-    """Balance from the chain (authoritative), else the indexed ledger; runway = how many more runs
-    of every active workflow at its fee cap the balance pays for."""
-    active, per_run = await run_in_threadpool(_active_per_run, store, address)
+    """The owner's escrow on the chain `chain` (default: the first served): balance from the
+    chain (authoritative), else the indexed ledger; runway = how many more runs of every active
+    workflow at its fee cap the balance pays for."""
+    chain = served.gateway
+    try:
+        key: tuple[int, str] | None = await served.key()
+    except Exception as exc:
+        if dependency_failure(exc) is None and not isinstance(exc, Unavailable):
+            raise
+        key = None
+    active, per_run = await run_in_threadpool(_active_per_run, store, address, key)
     deposit: DepositCall | None = None
     try:
         info = await chain.info()
@@ -50,14 +59,16 @@ async def escrow_account(
     except Exception as exc:
         if dependency_failure(exc) is None and not isinstance(exc, Unavailable):
             raise
-        chain_id = await run_in_threadpool(_any_chain_id, store, address)
-        if chain_id is None:
+        known = key is not None and await run_in_threadpool(
+            lambda: store.escrow.list(key[0], key[1], account=address, limit=1).total > 0
+        )
+        if key is None or not known:
             raise Unavailable(
                 "chain",
-                "the chain node is unreachable and the store knows no workflow of this "
-                "owner to read the escrow ledger for",
+                f"the node of chain {served.label} is unreachable and the indexed ledger holds no escrow "
+                "movement of this owner there to read the balance from",
             ) from None
-        balance, source = await run_in_threadpool(store.escrow.balance, chain_id, address), "store"
+        balance, source = await run_in_threadpool(store.escrow.balance, key[0], key[1], address), "store"
     runway = balance // per_run if per_run else None
     return EscrowAccountOut(
         address=address,
@@ -68,8 +79,3 @@ async def escrow_account(
         runway_runs=runway,
         deposit=deposit,
     )
-
-
-def _any_chain_id(store: Store, owner: str) -> int | None:
-    page = store.workflows.list_by_owner(owner, 0, 1)
-    return page.items[0].chain_id if page.items else None

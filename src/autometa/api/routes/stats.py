@@ -6,8 +6,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from autometa.api.deps import StoreDep
-from autometa.api.routes.executions import Since, Until, UserFilter, WorkflowFilter, time_range
+from autometa.api.deps import ServicesDep, StoreDep
+from autometa.api.routes.executions import (
+    ChainFilter,
+    Since,
+    Until,
+    UserFilter,
+    WorkflowFilter,
+    chain_scope,
+    time_range,
+)
 from autometa.api.schemas import ErrorOut, StatsOut
 from autometa.store import Store
 
@@ -15,19 +23,35 @@ router = APIRouter(prefix="/api", tags=["history"])
 STATUS_ACTIVE = 1
 
 
-def _compute(store: Store, user: str | None, workflow_id: int | None, since: object, until: object) -> StatsOut:
-    stats = store.executions.stats(workflow_id=workflow_id, owner=user, since=since, until=until)  # type: ignore[arg-type]
+def _compute(
+    store: Store,
+    scope: tuple[int, str] | None,
+    user: str | None,
+    workflow_id: int | None,
+    since: object,
+    until: object,
+) -> StatsOut:
+    chain_id, contract = scope if scope is not None else (None, None)
+    stats = store.executions.stats(
+        chain_id=chain_id,
+        contract=contract,
+        workflow_id=workflow_id,
+        owner=user,
+        since=since,  # type: ignore[arg-type]
+        until=until,  # type: ignore[arg-type]
+    )
     if workflow_id is not None:
-        row = store.workflows.get(workflow_id)
+        assert scope is not None  # chain_scope names a chain whenever a workflow is named
+        row = store.workflows.get(scope[0], scope[1], workflow_id)
         mine = row is not None and (user is None or row.owner == user)
         workflows, active = int(mine), int(mine and row is not None and row.status == STATUS_ACTIVE)
     else:
-        workflows = store.workflows.count(owner=user)
-        active = store.workflows.count(owner=user, status=STATUS_ACTIVE)
+        workflows = store.workflows.count(chain_id=chain_id, contract=contract, owner=user)
+        active = store.workflows.count(chain_id=chain_id, contract=contract, owner=user, status=STATUS_ACTIVE)
     attempts = stats.counts.get("success", 0) + stats.counts.get("failed", 0)
-    scope = "workflow" if workflow_id is not None else "user" if user is not None else "global"
+    level = "workflow" if workflow_id is not None else "user" if user is not None else "global"
     return StatsOut(
-        scope=scope,  # type: ignore[arg-type]
+        scope=level,  # type: ignore[arg-type]
         user=user,
         workflow_id=workflow_id,
         total=stats.total,
@@ -44,14 +68,18 @@ def _compute(store: Store, user: str | None, workflow_id: int | None, since: obj
     )
 
 
-@router.get("/stats", response_model=StatsOut, responses={422: {"model": ErrorOut}})
+@router.get("/stats", response_model=StatsOut, responses={c: {"model": ErrorOut} for c in (404, 422)})
 async def stats(
     store: StoreDep,
+    services: ServicesDep,
+    chain: ChainFilter = None,
     user: UserFilter = None,
     workflow_id: WorkflowFilter = None,
     since: Since = None,
     until: Until = None,
 ) -> StatsOut:
-    """Global by default; `user` narrows to one owner, `workflow_id` to one workflow."""
+    """Global (every served chain) by default; `chain` narrows to one chain, `user` to one owner,
+    `workflow_id` to one workflow (of `chain`, default the first served)."""
     start, end = time_range(since, until)
-    return await run_in_threadpool(_compute, store, user, workflow_id, start, end)
+    scope = await chain_scope(services, chain, workflow_id)
+    return await run_in_threadpool(_compute, store, scope, user, workflow_id, start, end)

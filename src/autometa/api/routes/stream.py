@@ -19,13 +19,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from autometa.api.dashboard.schemas import ExecutionEventOut
-from autometa.api.deps import StoreDep
+from autometa.api.deps import ServicesDep, StoreDep
 from autometa.api.errors import invalid
-from autometa.api.routes.executions import UserFilter, WorkflowFilter
+from autometa.api.routes.executions import ChainFilter, UserFilter, WorkflowFilter, chain_scope
 from autometa.api.schemas import ErrorOut
 from autometa.api.views import execution_view
 from autometa.domain.types import price_from_int
@@ -118,12 +118,21 @@ def sse(row: Execution, cursor: int) -> str:
     return f"id: {cursor}\nevent: execution\ndata: {event_view(row).model_dump_json()}\n\n"
 
 
-def _filters(workflow_id: int | None, user: str | None) -> list[ColumnElement[bool]]:
+def _filters(scope: tuple[int, str] | None, workflow_id: int | None, user: str | None) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if scope is not None:
+        where += [Execution.chain_id == scope[0], Execution.contract == scope[1]]
     if workflow_id is not None:
         where.append(Execution.workflow_id == workflow_id)
     if user is not None:
-        where.append(Execution.workflow_id.in_(select(WorkflowRow.id).where(WorkflowRow.owner == user)))
+        where.append(
+            exists().where(
+                WorkflowRow.chain_id == Execution.chain_id,
+                WorkflowRow.contract == Execution.contract,
+                WorkflowRow.id == Execution.workflow_id,
+                WorkflowRow.owner == user,
+            )
+        )
     return where
 
 
@@ -155,12 +164,15 @@ async def _events(feed: Feed, backlog: int, resume: bool, stopping: asyncio.Even
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "`execution` events (ExecutionEventOut)"},
+        404: {"model": ErrorOut},
         422: {"model": ErrorOut},
     },
 )
 async def stream(
     request: Request,
     store: StoreDep,
+    services: ServicesDep,
+    chain: ChainFilter = None,
     workflow_id: WorkflowFilter = None,
     user: UserFilter = None,
     backlog: Annotated[int, Query(ge=0, le=BATCH, description="send the last N executions first")] = 0,
@@ -174,7 +186,7 @@ async def stream(
         if not last_event_id.isdigit():
             raise invalid("Last-Event-ID", "must be an event id this stream sent")
         after_id = int(last_event_id)
-    feed = Feed(store, _filters(workflow_id, user))
+    feed = Feed(store, _filters(await chain_scope(services, chain, workflow_id), workflow_id, user))
     if after_id is not None:
         feed.cursor = after_id
     stopping = getattr(request.app.state, "stopping", None)

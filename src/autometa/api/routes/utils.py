@@ -10,7 +10,8 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from autometa import __version__
-from autometa.api.deps import ServicesDep
+from autometa.api.chain import ChainGateway
+from autometa.api.deps import ServedDep, ServicesDep
 from autometa.api.errors import Unavailable
 from autometa.api.schemas import AdminPendingOut, ContractsOut, ErrorOut, HealthComponent, HealthOut, PendingChangeOut
 from autometa.api.services import Services
@@ -20,10 +21,10 @@ router = APIRouter(prefix="/api/utils", tags=["utils"])
 PROBE_TIMEOUT_S = 3.0
 
 
-async def _chain(services: Services, out: dict[str, object]) -> HealthComponent:
+async def _chain(gateway: ChainGateway, out: dict[str, object]) -> HealthComponent:
     try:
-        info = await asyncio.wait_for(services.chain.info(), PROBE_TIMEOUT_S)
-        number, _ = await asyncio.wait_for(services.chain.head(max_age=0), PROBE_TIMEOUT_S)
+        info = await asyncio.wait_for(gateway.info(), PROBE_TIMEOUT_S)
+        number, _ = await asyncio.wait_for(gateway.head(max_age=0), PROBE_TIMEOUT_S)
     except Exception as exc:
         return HealthComponent(ok=False, detail=getattr(exc, "message", None) or type(exc).__name__)
     out.update(chain_id=info.chain_id, latest_block=number, contract=info.contract)
@@ -55,12 +56,16 @@ async def _redis(services: Services) -> HealthComponent:
 @router.get(
     "/healthz",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "a dependency is down (body says which)"}},
+    responses={
+        404: {"model": ErrorOut, "description": "`chain` names no chain this API serves"},
+        503: {"model": HealthOut, "description": "a dependency is down (body says which)"},
+    },
 )
-async def healthz(services: ServicesDep) -> JSONResponse:
-    """Chain, database and Redis, probed now. 503 when any is down, so load balancers notice."""
+async def healthz(services: ServicesDep, served: ServedDep) -> JSONResponse:
+    """Chain (`chain`, default the first served), database and Redis, probed now. 503 when any is
+    down, so load balancers notice."""
     extra: dict[str, object] = {}
-    chain, database, redis = await asyncio.gather(_chain(services, extra), _database(services), _redis(services))
+    chain, database, redis = await asyncio.gather(_chain(served.gateway, extra), _database(services), _redis(services))
     ok = chain.ok and database.ok and redis.ok
     body = HealthOut(
         status="ok" if ok else "degraded",
@@ -73,26 +78,27 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
-@router.get("/contracts", response_model=ContractsOut, responses={503: {"model": ErrorOut}})
-async def contracts(services: ServicesDep) -> ContractsOut:
-    """The seed's WorkflowRegistry / ActionExecutor / FeeEscrow: all three are the one Autometa contract."""
-    info = await services.chain.info()
+@router.get("/contracts", response_model=ContractsOut, responses={c: {"model": ErrorOut} for c in (404, 503)})
+async def contracts(served: ServedDep) -> ContractsOut:
+    """The seed's WorkflowRegistry / ActionExecutor / FeeEscrow: all three are the one Autometa contract
+    (of `chain`, default the first served)."""
+    info = await served.gateway.info()
     return ContractsOut(
         WorkflowRegistry=info.contract, ActionExecutor=info.contract, FeeEscrow=info.contract, chain_id=info.chain_id
     )
 
 
-@router.get("/admin/pending", response_model=AdminPendingOut, responses={503: {"model": ErrorOut}})
-async def admin_pending(services: ServicesDep) -> AdminPendingOut:
+@router.get("/admin/pending", response_model=AdminPendingOut, responses={c: {"model": ErrorOut} for c in (404, 503)})
+async def admin_pending(served: ServedDep) -> AdminPendingOut:
     """Admin changes waiting in the contract's timelock (allowing an executor, a feed, a higher
     premium or tip cap), each with the time from which it may apply: owners can leave first."""
-    core = await services.chain.core()
+    core = await served.gateway.core()
     try:
         changes = await pending_changes_async(core)
         delay = int(await core.functions.timelockDelay().call())
         _, premium_bps, _ = await core.functions.config().call()
         max_tip = int(await core.functions.maxTipPerGas().call())
-        _, now = await services.chain.head(max_age=0)
+        _, now = await served.gateway.head(max_age=0)
     except Exception as exc:
         raise Unavailable("chain", f"cannot read the pending admin changes: {type(exc).__name__}") from None
     return AdminPendingOut(

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from autometa.api.deps import ChainDep, RelayerDep, RelayerGuard, StoreDep
+from autometa.api.chains import ServedChain
+from autometa.api.deps import ChainParam, RelayerDep, RelayerGuard, ServedDep, ServicesDep, StoreDep
 from autometa.api.errors import ApiError, dependency_failure
 from autometa.api.schemas import (
     MAX_WORKFLOW_ID,
@@ -87,14 +88,19 @@ async def create(body: WorkflowCreateRequest, relayer: RelayerDep) -> Any:
 
 
 @router.get("/tx/{tx_hash}", response_model=RelayedTxOut, responses={c: {"model": ErrorOut} for c in (404, 422, 503)})
-async def relayed_tx(tx_hash: TxHash, store: StoreDep, relayer: RelayerDep) -> RelayedTxOut:
+async def relayed_tx(tx_hash: TxHash, services: ServicesDep, chain: ChainParam = None) -> RelayedTxOut:
     """A relayed transaction's state (the `status_url` of a 202): pending, mined (with the workflow
-    id, and its status for pause / resume / cancel), reverted or dropped."""
+    id, and its status for pause / resume / cancel), reverted or dropped. The hash names its chain
+    (the journal knows it), so `chain` is only checked."""
+    if chain is not None:
+        services.chain_for(chain)  # an unknown chain is a 404 even here
+    store = services.store
     row = await run_in_threadpool(store.sent_transactions.get, tx_hash)
-    if row is None or not str(row.purpose).startswith("relay-"):
+    served = services.served.by_id(int(row.chain_id)) if row is not None else None
+    if row is None or not str(row.purpose).startswith("relay-") or served is None or served.relayer is None:
         raise ApiError(404, "not_found", f"tx_hash: {tx_hash} is not a transaction this relayer sent", field="tx_hash")
     attempts = await run_in_threadpool(store.sent_transactions.by_nonce, row.chain_id, row.sender, row.nonce)
-    return await relayer.tx_status(tx_hash, attempts or [row])
+    return await served.relayer.tx_status(tx_hash, attempts or [row])
 
 
 @router.post(
@@ -115,51 +121,79 @@ async def change_status(workflow_id: WorkflowId, op: Op, body: StatusChangeReque
     return _answer(await relayer.change_status(op.status_op, workflow_id, body.user_address, body))
 
 
-async def _escrow(store: Store, chain: ChainDep, state: WorkflowState, chain_id: int | None) -> EscrowOut | None:
-    """The owner's escrow from the chain (authoritative), else from the indexed ledger."""
+async def _escrow(
+    store: Store, served: ServedChain, state: WorkflowState, key: tuple[int, str] | None
+) -> EscrowOut | None:
+    """The owner's escrow from the chain (authoritative), else from the indexed ledger of the
+    deployment ``key`` (chain id, contract)."""
     try:
-        return escrow_view(state, await chain.balance_of(state.owner), "chain")
+        return escrow_view(state, await served.gateway.balance_of(state.owner), "chain")
     except Exception as exc:
         if dependency_failure(exc) is None and revert_data_from_exception(exc) is None:
             raise
-    if chain_id is None:
+    if key is None:
         return None
-    balance = await run_in_threadpool(store.escrow.balance, chain_id, state.owner)
+    balance = await run_in_threadpool(store.escrow.balance, key[0], key[1], state.owner)
     return escrow_view(state, balance, "store")
 
 
-@router.get("/user/{address}", response_model=WorkflowListOut, responses={422: {"model": ErrorOut}})
+@router.get("/user/{address}", response_model=WorkflowListOut, responses={c: {"model": ErrorOut} for c in (404, 422)})
 async def by_user(
     address: Annotated[Address, Path(description="the owner (checksummed or all-lowercase)")],
-    store: StoreDep,
-    chain: ChainDep,
+    services: ServicesDep,
+    chain: Annotated[
+        str | None,
+        Query(max_length=64, description="only this chain (name or id); default: every chain this API serves"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> WorkflowListOut:
-    """An owner's workflows from the indexed store, newest first, with status, runs, next due
-    time and how many more runs the owner's escrow pays for."""
-    page = await run_in_threadpool(store.workflows.list_by_owner, address, offset, limit)
-    states = [(row, state_of(row)) for row in page.items]
-    balance: tuple[int, str] | None = None  # one owner, one balance
-    if states:
-        first = await _escrow(store, chain, states[0][1], states[0][0].chain_id)
-        balance = (first.balance_wei, first.source) if first is not None else None
-    views = [
-        workflow_view(state, row=row, escrow=escrow_view(state, *balance) if balance is not None else None)
-        for row, state in states
-    ]
+    """An owner's workflows from the indexed store (on every served chain, or on `chain`), by
+    chain then newest first, each naming its chain, with status, runs, next due time and how many
+    more runs the owner's escrow on that chain pays for."""
+    store = services.store
+    only: tuple[int, str] | None = await services.chain_for(chain).key() if chain is not None else None
+    page = await run_in_threadpool(
+        lambda: store.workflows.list_by_owner(
+            address,
+            offset,
+            limit,
+            chain_id=only[0] if only else None,
+            contract=only[1] if only else None,
+        )
+    )
+    balances: dict[tuple[int, str], tuple[int, str] | None] = {}  # one balance per owner and deployment
+    views = []
+    for row in page.items:
+        state = state_of(row)
+        key = (int(row.chain_id), str(row.contract))
+        served = services.served.by_key(*key)
+        if key not in balances:
+            found = await _escrow(store, served, state, key) if served is not None else None
+            balances[key] = (found.balance_wei, found.source) if found is not None else None
+        balance = balances[key]
+        views.append(
+            workflow_view(
+                state,
+                row=row,
+                escrow=escrow_view(state, *balance) if balance is not None else None,
+                chain=served.label if served is not None else None,
+            )
+        )
     return WorkflowListOut(owner=address, workflows=views, total=page.total, offset=page.offset, limit=page.limit)
 
 
-@router.get("/{workflow_id:int}", response_model=WorkflowOut, responses={404: {"model": ErrorOut}})
-async def get_workflow(workflow_id: WorkflowId, store: StoreDep, chain: ChainDep) -> WorkflowOut:
-    """One workflow: from the store, or straight from the chain if the indexer has not seen it yet."""
-    row = await run_in_threadpool(store.workflows.get, workflow_id)
+@router.get("/{workflow_id:int}", response_model=WorkflowOut, responses={c: {"model": ErrorOut} for c in (404,)})
+async def get_workflow(workflow_id: WorkflowId, store: StoreDep, served: ServedDep) -> WorkflowOut:
+    """One workflow of the chain `chain` (default: the first served): from the store, or straight
+    from the chain if the indexer has not seen it yet."""
+    key = await served.key()
+    row = await run_in_threadpool(store.workflows.get, key[0], key[1], workflow_id)
     if row is not None:
         state = state_of(row)
-        return workflow_view(state, row=row, escrow=await _escrow(store, chain, state, row.chain_id))
+        return workflow_view(state, row=row, escrow=await _escrow(store, served, state, key), chain=served.label)
     try:
-        view = await chain.get_workflow(workflow_id)
+        view = await served.gateway.get_workflow(workflow_id)
     except ApiError:
         raise
     except Exception as exc:
@@ -167,4 +201,4 @@ async def get_workflow(workflow_id: WorkflowId, store: StoreDep, chain: ChainDep
             raise
         raise ApiError(404, "not_found", f"workflow {workflow_id} does not exist") from None
     state = WorkflowState.from_view(view)
-    return workflow_view(state, escrow=await _escrow(store, chain, state, None))
+    return workflow_view(state, escrow=await _escrow(store, served, state, None), chain=served.label, chain_id=key[0])

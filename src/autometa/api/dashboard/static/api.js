@@ -45,23 +45,37 @@ export async function request(method, path, body) {
   return data;
 }
 
+// The chain chain-scoped requests name (`?chain=`, a name from GET /api/chains); null: the API's
+// default chain. The dashboard follows the wallet's chain with it.
+let chain = null;
+export function setChain(name) { chain = name || null; }
+export function currentChain() { return chain; }
+
+function scoped(path, name = chain) {
+  if (!name) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}chain=${encodeURIComponent(name)}`;
+}
+
 export const api = {
-  health: () => request('GET', '/api/utils/healthz').catch((e) => { if (e.status === 503) return null; throw e; }),
-  contracts: () => request('GET', '/api/utils/contracts'),
-  adminPending: () => request('GET', '/api/utils/admin/pending'),
+  chains: () => request('GET', '/api/chains'),
+  health: () => request('GET', scoped('/api/utils/healthz')).catch((e) => { if (e.status === 503) return null; throw e; }),
+  contracts: () => request('GET', scoped('/api/utils/contracts')),
+  adminPending: () => request('GET', scoped('/api/utils/admin/pending')),
   assets: () => request('GET', '/api/price/assets'),
-  price: (symbol) => request('GET', `/api/price/${encodeURIComponent(symbol)}`),
+  price: (symbol) => request('GET', scoped(`/api/price/${encodeURIComponent(symbol)}`)),
   workers: () => request('GET', '/api/workers?within_s=120'),
+  // history and an owner's list span every chain unless one is named (each item names its chain)
   executions: (address) => request('GET', `/api/executions?limit=50${address ? `&user=${address}` : ''}`),
-  escrow: (address) => request('GET', `/api/escrow/${address}`),
-  workflows: (address) => request('GET', `/api/workflow/user/${address}?limit=100`),
+  escrow: (address) => request('GET', scoped(`/api/escrow/${address}`)),
+  // without `only` (a chain name): the owner's workflows on every chain
+  workflows: (address, only = null) => request('GET', scoped(`/api/workflow/user/${address}?limit=100`, only)),
   stats: (address) => request('GET', `/api/stats?user=${address}`),
   triggerKinds: () => request('GET', '/api/dashboard/trigger-kinds'),
-  validate: (body) => request('POST', '/api/dashboard/validate', body),
-  prepareCreate: (body) => request('POST', '/api/workflow/prepare', body),
-  create: (body) => request('POST', '/api/workflow/create', body),
-  prepareStatus: (id, op, user) => request('POST', `/api/workflow/${id}/${op}/prepare`, { user_address: user }),
-  changeStatus: (id, op, body) => request('POST', `/api/workflow/${id}/${op}`, body),
+  validate: (body) => request('POST', scoped('/api/dashboard/validate'), body),
+  prepareCreate: (body) => request('POST', scoped('/api/workflow/prepare'), body),
+  create: (body) => request('POST', scoped('/api/workflow/create'), body),
+  prepareStatus: (id, op, user, on = chain) => request('POST', scoped(`/api/workflow/${id}/${op}/prepare`, on), { user_address: user }),
+  changeStatus: (id, op, body, on = chain) => request('POST', scoped(`/api/workflow/${id}/${op}`, on), body),
   relayedTx: (statusUrl) => request('GET', statusUrl),
 };
 

@@ -2,7 +2,7 @@
 // form, signed status changes, the live execution feed (SSE), charts, prices and workers.
 
 import { invalidateSignatures, refreshPending } from './admin.js';
-import { api, ApiError, followRelayed } from './api.js';
+import { api, ApiError, followRelayed, setChain, currentChain } from './api.js';
 import { barChart, bucketize, lineChart } from './charts.js';
 import { check, inputFor, showErrors, showKind } from './form.js';
 import { kindOf, loadKinds } from './triggers.js';
@@ -10,7 +10,7 @@ import { ago, formatWei, isAddress, shortHex, toWei, when } from './units.js';
 import * as wallet from './wallet.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { address: null, mode: null, walletChain: null, chain: null, executions: new Map(), source: null,
+const state = { address: null, mode: null, walletChain: null, chain: null, chains: [], executions: new Map(), source: null,
   workflows: [], unreachable: false, busy: false };
 const UINT32_MAX = 4294967295;
 
@@ -75,10 +75,7 @@ async function useAddress(address, mode) {
 async function connectWallet() {
   try {
     const { address, chainId } = await wallet.connect();
-    state.walletChain = chainId;
-    if (state.chain && chainId !== null && chainId !== state.chain.chain_id) {
-      banner(`Your wallet is on chain ${chainId} but this backend relays on chain ${state.chain.chain_id}: switch networks in the wallet.`, 'warning');
-    }
+    followWallet(chainId);
     await useAddress(address, 'wallet');
   } catch (err) { banner(describe(err, 'connected')); }
 }
@@ -111,11 +108,11 @@ function nextDue(w) {
 function renderWorkflows() {
   const rows = state.workflows.map((w) => {
     const tr = document.createElement('tr');
-    tr.dataset.workflowId = w.id; tr.dataset.status = w.status;
+    tr.dataset.workflowId = w.id; tr.dataset.status = w.status; tr.dataset.chain = w.chain || '';
     const status = document.createElement('td'); status.append(pill(w.status));
     const runs = w.max_runs >= UINT32_MAX ? `${w.run_count}` : `${w.run_count} / ${w.max_runs}`;
     const runway = w.escrow && w.status === 'active' ? `${w.escrow.runway_runs} runs` : '–';
-    tr.append(cell(`#${w.id}`), cell(triggerText(w.spec)), cell(actionText(w.spec), 'opt'), status,
+    tr.append(cell(`#${w.id}`), cell(w.chain || (w.chain_id ? String(w.chain_id) : '–')), cell(triggerText(w.spec)), cell(actionText(w.spec), 'opt'), status,
       cell(nextDue(w), 'opt'), cell(runs), cell(runway, 'opt'));
     const actions = cell('', 'actions');
     if (state.mode === 'wallet' && w.owner.toLowerCase() === state.address.toLowerCase()) {
@@ -123,8 +120,8 @@ function renderWorkflows() {
       for (const op of ops) {
         const b = document.createElement('button');
         b.type = 'button'; b.textContent = op; b.className = op === 'cancel' ? 'danger' : 'secondary';
-        b.dataset.op = op; b.dataset.testid = `${op}-${w.id}`;
-        b.addEventListener('click', () => changeStatus(w.id, op, b));
+        b.dataset.op = op; b.dataset.testid = w.chain && w.chain !== defaultChain() ? `${op}-${w.chain}-${w.id}` : `${op}-${w.id}`;
+        b.addEventListener('click', () => changeStatus(w, op, b));
         actions.append(b);
       }
     }
@@ -140,7 +137,7 @@ async function refreshAccount() {
   if (!state.address) return;
   const address = state.address;
   const [list, escrow] = await Promise.all([
-    guarded(() => api.workflows(address)),
+    guarded(() => api.workflows(address, $('wf-every-chain').checked ? null : (currentChain() || defaultChain()))),
     guarded(() => api.escrow(address)).catch((err) => { $('acct-balance').textContent = describe(err, 'read'); return undefined; }),
   ]);
   if (address !== state.address) return;
@@ -154,16 +151,21 @@ async function refreshAccount() {
   }
 }
 
-async function changeStatus(id, op, button) {
+async function changeStatus(w, op, button) {
   if (state.busy) { banner('Another request is still in progress; try again in a moment.', 'info'); return; }
+  const id = w.id, on = w.chain || currentChain();
+  if (state.walletChain !== null && w.chain_id && state.walletChain !== w.chain_id) {
+    banner(`Workflow #${id} is on chain ${w.chain || w.chain_id}: switch your wallet to chain ${w.chain_id} to sign for it.`, 'warning');
+    return;
+  }
   state.busy = true; button.disabled = true;
   const past = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' }[op];
   try {
-    const prepared = await api.prepareStatus(id, op, state.address);
+    const prepared = await api.prepareStatus(id, op, state.address, on);
     banner(`Sign the ${op} of workflow #${id} in your wallet…`, 'info');
     const signature = await wallet.signTypedData(state.address, prepared.typed_data);
     let done = await api.changeStatus(id, op, { user_address: state.address, signature, nonce: prepared.nonce,
-      deadline: prepared.deadline, max_relayer_fee_wei: prepared.max_relayer_fee_wei });
+      deadline: prepared.deadline, max_relayer_fee_wei: prepared.max_relayer_fee_wei }, on);
     if (done && done.state) {  // 202: sent, not mined yet
       done = await followRelayed(done, (s) => banner(`Submitted, tx ${shortHex(s.tx_hash)}, waiting to be mined…`, 'info'));
       if (done.state === 'pending') { banner(`Submitted, tx ${done.tx_hash}: still not mined.`, 'info'); return; }
@@ -324,6 +326,41 @@ async function refreshChain() {
   $('chain').textContent = `chain ${health.chain_id} · block ${health.latest_block}`;
 }
 
+// ------------------------------------------------------------------ which chain
+
+function defaultChain() { return state.chains.length ? state.chains[0].name : null; }
+
+async function loadChains() {
+  const chains = await guarded(() => api.chains());
+  if (!chains || !chains.length) return;
+  state.chains = chains;
+  $('chain-select').replaceChildren(...chains.map((c) => Object.assign(document.createElement('option'),
+    { value: c.name, textContent: `${c.name} (${c.chain_id})` })));
+  $('chain-select').value = currentChain() || chains[0].name;
+  $('chain-select').disabled = chains.length < 2;
+  if (state.walletChain !== null) followWallet(state.walletChain);  // the wallet connected first
+}
+
+// Switch what the page shows and relays to: the header, the account's escrow, the create form.
+async function selectChain(name) {
+  if (!name || name === (currentChain() || defaultChain())) { $('chain-select').value = name || defaultChain(); return; }
+  setChain(name === defaultChain() ? null : name);
+  $('chain-select').value = name;
+  state.escrow = null;
+  await Promise.all([refreshChain(), refreshAccount(), refreshPending()]);
+  validateSoon();
+}
+
+// The wallet's chain picks the dashboard's: a chain this backend does not serve is said, not guessed.
+function followWallet(chainId) {
+  state.walletChain = chainId;
+  if (chainId === null || !state.chains.length) return;
+  const served = state.chains.find((c) => c.chain_id === chainId);
+  if (served) { clearBanner('warning'); selectChain(served.name); return; }
+  const names = state.chains.map((c) => `${c.name} (${c.chain_id})`).join(', ');
+  banner(`Your wallet is on chain ${chainId}, which this backend does not serve (it serves ${names}): switch networks in the wallet.`, 'warning');
+}
+
 async function refreshPrices(assets) {
   const items = await Promise.all(assets.map(async (symbol) => {
     const li = document.createElement('li'); li.dataset.symbol = symbol;
@@ -390,6 +427,9 @@ async function start() {
     useAddress(text, 'view');
   });
   wallet.onAccountsChanged((accounts) => { if (accounts && accounts[0] && state.mode === 'wallet') useAddress(accounts[0], 'wallet'); });
+  wallet.onChainChanged((chainId) => followWallet(chainId));
+  $('chain-select').addEventListener('change', (e) => selectChain(e.target.value));
+  $('wf-every-chain').addEventListener('change', () => refreshAccount());
   if (!wallet.hasWallet()) $('connect').title = 'no browser wallet found; you can still view an address';
 
   // Everything at once: nothing waits for another answer it does not need.
@@ -411,7 +451,7 @@ async function start() {
     Object.assign(assets, found || { assets: [] });
     return assets.assets;
   });
-  await Promise.all([refreshChain(), refreshWorkers(), feedLoaded, refreshPending(),
+  await Promise.all([loadChains(), refreshChain(), refreshWorkers(), feedLoaded, refreshPending(),
     assetsLoaded.then((list) => refreshPrices(list)), assetsLoaded.then(() => setupForm())]);
   setInterval(refreshAccount, 3000);
   setInterval(() => { refreshChain(); refreshWorkers(); refreshPrices(assets.assets); refreshPending(); setupForm(); }, 5000);

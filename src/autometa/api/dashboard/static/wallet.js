@@ -44,3 +44,10 @@ export async function sendTransaction(tx) {
 export function onAccountsChanged(handler) {
   if (hasWallet() && typeof window.ethereum.on === 'function') window.ethereum.on('accountsChanged', handler);
 }
+
+// The wallet switched networks: `handler(chainId)` with the new chain id as a number.
+export function onChainChanged(handler) {
+  if (hasWallet() && typeof window.ethereum.on === 'function') {
+    window.ethereum.on('chainChanged', (hex) => handler(parseInt(hex, 16)));
+  }
+}
