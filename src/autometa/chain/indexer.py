@@ -26,7 +26,8 @@ from web3.exceptions import TransactionNotFound
 
 from autometa.chain.contracts import autometa
 from autometa.domain.assets import asset_to_bytes32
-from autometa.domain.kinds import ActionType, OnchainPriceSource, SkipReason, Status
+from autometa.domain.kinds import ActionType, SkipReason, Status
+from autometa.domain.outcomes import PriceSource, RunStatus
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
 from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
@@ -39,7 +40,6 @@ log = structlog.get_logger("autometa.indexer")
 
 Listener = Callable[[list[WorkflowState]], None]
 REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we detect exactly
-PRICE_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 
 
 RESULT_REFUSALS = ("results", "response size", "too large", "more than")
@@ -446,7 +446,7 @@ class EventIndexer:
                     Execution.chain_id == self.chain_id,
                     Execution.workflow_id == wid,
                     Execution.run_index == run,
-                    Execution.status == "pending",
+                    Execution.status == RunStatus.PENDING,
                     Execution.tx_hash.in_(sorted(stale)),
                 )
             )
@@ -519,7 +519,7 @@ class EventIndexer:
                 tx_hash=tx,
                 log_index=index,
                 block_number=block,
-                status="success" if a.success else "failed",
+                status=RunStatus.of(a.success),
                 included_at=ts,
                 executor=a.executor,
                 gas_used=int(a.gasUsed),
@@ -527,7 +527,7 @@ class EventIndexer:
                 fee=int(a.fee),
                 premium_bps=int(a.premiumBps),
                 price=int(a.price) if a.priceSource else None,
-                price_source=PRICE_SOURCES.get(OnchainPriceSource(a.priceSource)),
+                price_source=PriceSource.onchain(a.priceSource),
                 revert_reason=failed.pop((tx, wid, run), None),
             )
             self.store.workflows.apply_run(wid, run, bool(a.success), int(a.status), block, ts, index)
@@ -567,7 +567,7 @@ class EventIndexer:
                 tx_hash=tx,
                 log_index=index,
                 block_number=block,
-                status="skipped",
+                status=RunStatus.SKIPPED,
                 included_at=self._timestamp(block),
                 executor=a.executor,
                 skip_reason=SkipReason(a.reason).label,
