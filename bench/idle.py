@@ -3,18 +3,20 @@ many workflows are active and none is due.
 
 10,000 workflows (by default) are created on a dev chain: a third TIME triggers a month ahead, a
 third INTERVAL triggers starting a month ahead, a third PRICE triggers on a price far from the
-feed's. One `autometa scheduler`, one `autometa executor` and one `autometa api` then run
-against Redis and a fresh PostgreSQL database while anvil mines a block every second. After a
-warm-up, CPU time (user + system, read from /proc) is taken over the measuring window.
+feed's. Then, against Redis and a fresh PostgreSQL database while anvil mines a block every
+second, either (`--layout multi`, the default) one `autometa scheduler`, one `autometa executor`
+and one `autometa api` process, or (`--layout single`) one `autometa worker` process hosting
+all three roles. After a warm-up, CPU time (user + system, read from /proc) is taken over the
+measuring window.
 
-- cpu_pct: CPU seconds of the three processes together / wall seconds, in % of one core;
-- rss_mb: the three processes' resident memory summed at the end of the window;
+- cpu_pct: CPU seconds of the processes together / wall seconds, in % of one core;
+- rss_mb: the processes' resident memory summed at the end of the window;
 - per-process figures, the blocks mined in the window, and the KB of RSS per workflow the
   scheduler holds beyond an empty start (`--workflows 0` gives the empty baseline).
 
 Targets (issue 18): cpu_pct <= 5, rss_mb <= 250.
 Progress goes to stderr; the last stdout line is one JSON object.
-Run: .venv/bin/python bench/idle.py [--workflows 10000 --seconds 120 --warmup 20]
+Run: .venv/bin/python bench/idle.py [--layout multi|single --workflows 10000 --seconds 120 --warmup 20]
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--layout", choices=("multi", "single"), default="multi")
     args = parser.parse_args()
     n = args.workflows
     with fresh_pg_database("autometa_bench_idle") as db, distributed_stack(db, executors=(EXECUTOR,)) as stack:
@@ -83,11 +86,17 @@ def main() -> None:
             progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
         stack.interval_mining(1)
         port = free_port()
-        stack.start("scheduler", "scheduler")
-        stack.start_executor("executor", EXECUTOR)
-        stack.start("api", "api", API_PORT=str(port), API_HOST="127.0.0.1")
-        stack.wait_started("executor", marker="executor.started", timeout=120)
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"), timeout=300)
+        api_env = {"API_PORT": str(port), "API_HOST": "127.0.0.1"}
+        if args.layout == "single":
+            stack.start_worker("worker", EXECUTOR, ("scheduler", "executor", "api"), **api_env)
+            executor, scheduler = "worker", "worker"
+        else:
+            stack.start("scheduler", "scheduler")
+            stack.start_executor("executor", EXECUTOR)
+            stack.start("api", "api", **api_env)
+            executor, scheduler = "executor", "scheduler"
+        stack.wait_started(executor, marker="executor.started", timeout=120)
+        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded(scheduler), timeout=300)
         progress(f"warming up {args.warmup:.0f} s")
         time.sleep(args.warmup)
         stack.check_alive()
@@ -105,6 +114,7 @@ def main() -> None:
         executed = len(stack.executed_logs())
     result = {
         "workflows": n,
+        "layout": args.layout,
         "seconds": round(wall, 1),
         "blocks": blocks,
         "cpu_pct": round(100 * sum(cpu.values()) / wall, 2),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -625,3 +625,8 @@ class EventIndexer:
     def load_states(self) -> list[WorkflowState]:
         """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
         return states_from_rows(self.store.workflows.list_active(self.chain_id))
+
+    def load_state_pages(self, page: int = 250) -> Iterator[list[WorkflowState]]:
+        """`load_states` a page at a time, for a start that never holds them all at once."""
+        for rows in self.store.workflows.active_pages(self.chain_id, page):
+            yield states_from_rows(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -117,6 +117,27 @@ class WorkflowRepository(Repository):
             stmt = stmt.where(Workflow.chain_id == chain_id)
         with self._read() as session:
             return list(session.scalars(stmt).all())
+
+    def active_pages(self, chain_id: int | None = None, page: int = 1000) -> Iterator[list[Workflow]]:
+        """`list_active` a page of rows at a time (by id): a scheduler's start converts each page
+        and drops it, instead of holding every row and every state at once (the peak stays in
+        the process's memory long after: freed memory is rarely given back to the system)."""
+        after = -1
+        while True:
+            stmt = (
+                select(Workflow)
+                .where(Workflow.status == STATUS_ACTIVE, Workflow.id > after)
+                .order_by(Workflow.id)
+                .limit(page)
+            )
+            if chain_id is not None:
+                stmt = stmt.where(Workflow.chain_id == chain_id)
+            with self._read() as session:
+                rows = list(session.scalars(stmt).all())
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id
 
     def apply_status(
         self, workflow_id: int, status: int, block: int, log_index: int, reason: int | None = None

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,10 +100,13 @@ class Scheduler:
             self.missed.reset()
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
             self._generation = await self.queue.generation()
-        states = await self.source.initial()
-        entries = [e for e in (self._entry(s) for s in states) if e is not None]
-        self.index.upsert_many(entries)
-        del states, entries
+        # A page of states at a time where the source can (the store): only the index's few
+        # integers per workflow stay, never every state at once (freed memory mostly stays with
+        # the process, so the peak of a load is what an idle scheduler keeps).
+        async for states in _pages(self.source):
+            self.index.upsert_many((e for e in (self._entry(s) for s in states) if e is not None), arm=False)
+            del states
+        self.index.arm_loaded()
         # The loaded index lives as long as the lease: keep it out of the cyclic collector's full
         # passes (gc.freeze, Python docs), which otherwise rescan millions of long-lived objects
         # while a block hands out many runs (~100 ms pauses with 100k STATE workflows). Objects
@@ -401,6 +405,16 @@ class Scheduler:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+
+
+async def _pages(source: WorkflowSource) -> AsyncIterator[list[WorkflowState]]:
+    """The source's initial states, by page if it offers `initial_pages`."""
+    paged = getattr(source, "initial_pages", None)
+    if paged is None:
+        yield await source.initial()
+        return
+    async for page in paged():
+        yield page
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from autometa.domain.kinds import TriggerType
@@ -161,11 +162,17 @@ class TriggerIndex:
         self._where[wid] = WAITING
         heapq.heappush(self._heap, (self._due[wid], wid, self._version[wid]))
 
-    def upsert_many(self, entries: list[TriggerEntry]) -> None:
+    def upsert_many(self, entries: Iterable[TriggerEntry], *, arm: bool = True) -> None:
         """Bulk load (a scheduler's start): like `upsert_entry` for each, with price triggers
-        whose gate is already open merged into their thresholds in one sort."""
+        whose gate is already open merged into their thresholds in one sort. `arm=False`: a
+        page of a longer load; `arm_loaded` ends it."""
         for e in entries:
             self.upsert_entry(e)
+        if arm:
+            self.arm_loaded()
+
+    def arm_loaded(self) -> None:
+        """Arm, in one sort per book, what the loaded entries' open gates let in."""
         self._advance(self._now, bulk=True)
 
     def remove(self, wid: int) -> None:
