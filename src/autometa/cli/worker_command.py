@@ -21,7 +21,7 @@ async def run_roles(
     """Connect, find the contract, and host `roles` until SIGINT/SIGTERM."""
     from autometa.chain.identity import ChainChanged
     from autometa.logs import configure_logging
-    from autometa.runtime import StartError, run_worker
+    from autometa.runtime import ServiceFailed, StartError, run_worker
 
     ctx = chain_context(rpc_url, contract)
     configure_logging(ctx.settings.LOG_LEVEL, ctx.settings.LOG_JSON)
@@ -29,7 +29,7 @@ async def run_roles(
     stop = await worker_start(ctx.settings)
     try:
         await run_worker(ctx.settings, target, roles, stop, worker_id=worker_id)
-    except (StartError, ChainChanged) as exc:
+    except (StartError, ChainChanged, ServiceFailed) as exc:
         raise CliError(str(exc)) from None
 
 

@@ -16,6 +16,6 @@ never loads the API or the transaction sender.
 """
 
 from autometa.runtime.chain import ChainLink, ChainTarget, StartError
-from autometa.runtime.host import ROLES, ApiRunner, run_worker
+from autometa.runtime.host import ROLES, ApiRunner, ServiceFailed, run_worker
 
-__all__ = ["ROLES", "ApiRunner", "ChainLink", "ChainTarget", "StartError", "run_worker"]
+__all__ = ["ROLES", "ApiRunner", "ChainLink", "ChainTarget", "ServiceFailed", "StartError", "run_worker"]

@@ -29,6 +29,11 @@ log = structlog.get_logger("autometa.runtime")
 
 ROLES = ("scheduler", "executor", "api")
 
+
+class ServiceFailed(Exception):
+    """A hosted role failed; the others were stopped. The role's own error is the cause."""
+
+
 ApiRunner = Callable[["Settings", "Store", asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -105,10 +110,12 @@ async def _serve(
         stop.set()
         await asyncio.gather(*hosted.tasks, return_exceptions=True)
         stopper.cancel()
-    failures = [t.exception() for t in hosted.tasks if not t.cancelled() and t.exception() is not None]
-    for task in hosted.tasks:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("service crashed; stopping", service=task.get_name(), error=repr(task.exception()))
-    if failures:
-        changed = [f for f in failures if isinstance(f, ChainChanged)]
-        raise (changed or failures)[0]  # type: ignore[misc]
+    failed = [(t.get_name(), t.exception()) for t in hosted.tasks if not t.cancelled() and t.exception() is not None]
+    for name, exc in failed:
+        log.error("service crashed; stopping", service=name, error=repr(exc))
+    for _, exc in failed:
+        if isinstance(exc, ChainChanged):
+            raise exc
+    if failed:
+        name, exc = failed[0]
+        raise ServiceFailed(f"the {name} stopped: {type(exc).__name__}: {exc}"[:500]) from exc

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from autometa.chain.web3 import close_async
 from autometa.runtime.chain import ChainLink
 
 if TYPE_CHECKING:
@@ -27,6 +28,14 @@ class SchedulerRuntime:
     lease: Lease
 
     async def __aenter__(self) -> SchedulerRuntime:
+        try:
+            self._open()
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    def _open(self) -> None:
         from autometa.chain.indexer import EventIndexer
         from autometa.config import Network
         from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
@@ -47,7 +56,7 @@ class SchedulerRuntime:
             batch_blocks=s.INDEXER_BATCH_BLOCKS,
         )
         w3 = link.connect()
-        self._exit.push_async_callback(_close_w3, w3)
+        self._exit.push_async_callback(close_async, w3)
         self.lease = (
             RedisLease(link.redis, f"{link.prefix}:scheduler-lease") if link.redis is not None else LocalLease()
         )
@@ -67,7 +76,6 @@ class SchedulerRuntime:
             follower=BlockFollower(w3, ws_url_for(t.rpc_url), poll_interval=poll),
             alerts=alerts,
         )
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._exit.aclose()
@@ -88,9 +96,3 @@ class SchedulerRuntime:
         finally:
             stop.set()
             await asyncio.gather(presence, return_exceptions=True)
-
-
-async def _close_w3(w3: object) -> None:
-    from autometa.chain.web3 import close_async
-
-    await close_async(w3)  # type: ignore[arg-type]
