@@ -98,6 +98,15 @@ def test_list_active_and_count(store: Store) -> None:
     assert store.workflows.max_id() == 4
 
 
+def test_active_pages_are_list_active_a_page_at_a_time(store: Store) -> None:
+    for wid in range(1, 8):
+        store.workflows.upsert(workflow(wid, status=2 if wid == 4 else 1, chain_id=1287 if wid == 6 else CHAIN))
+    pages = [[w.id for w in page] for page in store.workflows.active_pages(chain_id=CHAIN, page=2)]
+    assert pages == [[1, 2], [3, 5], [7]]
+    assert [w for page in pages for w in page] == [w.id for w in store.workflows.list_active(chain_id=CHAIN)]
+    assert [[w.id for w in p] for p in store.workflows.active_pages(page=10)] == [[1, 2, 3, 5, 6, 7]]
+
+
 def test_apply_status_once_per_event(store: Store) -> None:
     store.workflows.upsert(workflow(1))
     assert store.workflows.apply_status(1, 2, block=20, log_index=3)
