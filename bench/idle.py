@@ -3,18 +3,22 @@ many workflows are active and none is due.
 
 10,000 workflows (by default) are created on a dev chain: a third TIME triggers a month ahead, a
 third INTERVAL triggers starting a month ahead, a third PRICE triggers on a price far from the
-feed's. One `autometa scheduler`, one `autometa executor` and one `autometa api` then run
-against Redis and a fresh PostgreSQL database while anvil mines a block every second. After a
-warm-up, CPU time (user + system, read from /proc) is taken over the measuring window.
+feed's. Then, against Redis and a fresh PostgreSQL database while anvil mines a block every
+second, either (`--layout multi`, the default) one `autometa scheduler`, one `autometa executor`
+and one `autometa api` process, or (`--layout single`) one `autometa worker` process hosting
+all three roles. After a warm-up, CPU time (user + system, read from /proc) is taken over the
+measuring window.
 
-- cpu_pct: CPU seconds of the three processes together / wall seconds, in % of one core;
-- rss_mb: the three processes' resident memory summed at the end of the window;
+- cpu_pct: CPU seconds of the processes together / wall seconds, in % of one core;
+- rss_mb: the processes' resident memory summed at the end of the window;
 - per-process figures, the blocks mined in the window, and the KB of RSS per workflow the
   scheduler holds beyond an empty start (`--workflows 0` gives the empty baseline).
 
 Targets (issue 18): cpu_pct <= 5, rss_mb <= 250.
 Progress goes to stderr; the last stdout line is one JSON object.
-Run: .venv/bin/python bench/idle.py [--workflows 10000 --seconds 120 --warmup 20]
+Both layouts are measured one after the other on the same chain and database (`--layout both`,
+the default); the top-level figures are the first layout's, `layouts` has each.
+Run: .venv/bin/python bench/idle.py [--layout both|multi|single --workflows 10000 --seconds 120 --warmup 20]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -57,13 +62,54 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Start `layout`'s processes, warm up, measure, stop them: that layout's figures."""
+    api_env = {"API_PORT": str(free_port()), "API_HOST": "127.0.0.1"}
+    stack.procs.clear()
+    if layout == "single":
+        stack.start_worker("worker", EXECUTOR, ("scheduler", "executor", "api"), **api_env)
+        executor, scheduler = "worker", "worker"
+    else:
+        stack.start("scheduler", "scheduler")
+        stack.start_executor("executor", EXECUTOR)
+        stack.start("api", "api", **api_env)
+        executor, scheduler = "executor", "scheduler"
+    stack.wait_started(executor, marker="executor.started", timeout=120)
+    stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded(scheduler), timeout=300)
+    progress(f"{layout}: warming up {args.warmup:.0f} s")
+    time.sleep(args.warmup)
+    stack.check_alive()
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
+    first_block = int(stack.w3.eth.block_number)
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    t0 = time.monotonic()
+    progress(f"{layout}: measuring {args.seconds:.0f} s")
+    time.sleep(args.seconds)
+    wall = time.monotonic() - t0
+    cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+    rss = {name: rss_mb(pid) for name, pid in pids.items()}
+    blocks = int(stack.w3.eth.block_number) - first_block
+    stack.check_alive()
+    stack.stop_all()
+    return {
+        "seconds": round(wall, 1),
+        "blocks": blocks,
+        "cpu_pct": round(100 * sum(cpu.values()) / wall, 2),
+        "rss_mb": round(sum(rss.values()), 1),
+        "cpu_pct_by_process": {k: round(100 * v / wall, 2) for k, v in cpu.items()},
+        "rss_mb_by_process": {k: round(v, 1) for k, v in rss.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--layout", choices=("multi", "single", "both"), default="both")
     args = parser.parse_args()
     n = args.workflows
+    layouts = ("multi", "single") if args.layout == "both" else (args.layout,)
     with fresh_pg_database("autometa_bench_idle") as db, distributed_stack(db, executors=(EXECUTOR,)) as stack:
         owners = [dev_account(i) for i in OWNER_KEYS]
         far = stack.head_timestamp() + MONTH
@@ -72,6 +118,9 @@ def main() -> None:
             (1, {"interval": 3600, "start": far}),
             (2, {"token": "ethereum", "comparator": 0, "price_usd": 1}),  # below $1: never, on the dev feed
         ]
+        # 1 s blocks from here on: the creations are packed many to a block (one block per
+        # transaction with automine took ~20 min for 10,000 on a loaded 2-core machine).
+        stack.interval_mining(1)
         progress(f"creating {n} workflows, none due")
         started = time.monotonic()
         for chunk in range(0, n, 1000):
@@ -81,39 +130,12 @@ def main() -> None:
             ]
             stack.create_many(items)
             progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
-        stack.interval_mining(1)
-        port = free_port()
-        stack.start("scheduler", "scheduler")
-        stack.start_executor("executor", EXECUTOR)
-        stack.start("api", "api", API_PORT=str(port), API_HOST="127.0.0.1")
-        stack.wait_started("executor", marker="executor.started", timeout=120)
-        stack.wait_for("the scheduler to load", lambda: stack.scheduler_loaded("scheduler"), timeout=300)
-        progress(f"warming up {args.warmup:.0f} s")
-        time.sleep(args.warmup)
-        stack.check_alive()
-        pids = {name: proc.pid for name, proc in stack.procs.items()}
-        first_block = int(stack.w3.eth.block_number)
-        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        t0 = time.monotonic()
-        progress(f"measuring {args.seconds:.0f} s")
-        time.sleep(args.seconds)
-        wall = time.monotonic() - t0
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        rss = {name: rss_mb(pid) for name, pid in pids.items()}
-        blocks = int(stack.w3.eth.block_number) - first_block
-        stack.check_alive()
+        measured = {layout: measure(stack, layout, args) for layout in layouts}
         executed = len(stack.executed_logs())
-    result = {
-        "workflows": n,
-        "seconds": round(wall, 1),
-        "blocks": blocks,
-        "cpu_pct": round(100 * sum(cpu.values()) / wall, 2),
-        "rss_mb": round(sum(rss.values()), 1),
-        "cpu_pct_by_process": {k: round(100 * v / wall, 2) for k, v in cpu.items()},
-        "rss_mb_by_process": {k: round(v, 1) for k, v in rss.items()},
-        "executions": executed,  # none is due: must be 0
-        "targets": {"cpu_pct": 5, "rss_mb": 250},
-    }
+    result: dict[str, Any] = {"workflows": n, **measured[layouts[0]], "layout": layouts[0]}
+    if len(layouts) > 1:
+        result["layouts"] = measured
+    result |= {"executions": executed, "targets": {"cpu_pct": 5, "rss_mb": 250}}  # none is due: 0
     print(json.dumps(result))
 
 

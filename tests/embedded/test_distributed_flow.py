@@ -1,5 +1,7 @@
 """The seed's end-to-end flow over HTTP in distributed mode: `autometa api`, `autometa scheduler`
-and `autometa executor` as separate processes sharing Redis and PostgreSQL, from a clean start."""
+and `autometa executor` as separate processes sharing Redis and PostgreSQL, from a clean start —
+and the same with `autometa worker` hosting all three roles in one process (plus a standby
+`autometa scheduler`): the two supported layouts."""
 
 from __future__ import annotations
 
@@ -27,8 +29,21 @@ from tests.support.stack import redis_database  # its own Redis db: every fresh 
 AUTOMETA = str(Path(sys.executable).parent / "autometa")
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
+# name -> command line of each process, per layout; the schedulers are the processes whose names
+# LAYOUT_SCHEDULERS lists (the first two hold a scheduler each: one active, one standby).
+LAYOUTS = {
+    "processes": {"api": ["api"], "scheduler": ["scheduler"], "scheduler2": ["scheduler"], "executor": ["executor"]},
+    "one-process": {
+        "worker": ["worker", "--role", "scheduler", "--role", "executor", "--role", "api"],
+        "scheduler2": ["scheduler"],
+    },
+}
+LAYOUT_SCHEDULERS = {"processes": ("scheduler", "scheduler2"), "one-process": ("worker", "scheduler2")}
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
+    layout = request.param
     anvil = Anvil(block_time=1).start()
     procs: list[subprocess.Popen[str]] = []
     stub = CoinGeckoStub({"ethereum": 3250, "bitcoin": 95000}).__enter__()  # the API's price source
@@ -52,15 +67,10 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
                 "BACKEND_API_URL": f"http://127.0.0.1:{port}",
                 "POLL_INTERVAL": "1",
             }
-            for name, role in (
-                ("api", "api"),
-                ("scheduler", "scheduler"),
-                ("scheduler2", "scheduler"),
-                ("executor", "executor"),
-            ):
+            for name, args in LAYOUTS[layout].items():
                 log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
                 procs.append(
-                    subprocess.Popen([AUTOMETA, role], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+                    subprocess.Popen([AUTOMETA, *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
                 )
             client = AutometaClient(f"http://127.0.0.1:{port}", timeout=30)
             deadline = time.monotonic() + 60
@@ -70,10 +80,10 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
                     break
                 except Exception:
                     for p in procs:
-                        assert p.poll() is None, (tmp_path / "api.log").read_text()
+                        assert p.poll() is None, "\n".join(f.read_text() for f in tmp_path.glob("*.log"))
                     assert time.monotonic() < deadline, "the API did not come up"
                     time.sleep(0.3)
-            yield {"w3": w3, "dep": dep, "client": client, "logs": tmp_path}
+            yield {"w3": w3, "dep": dep, "client": client, "logs": tmp_path, "schedulers": LAYOUT_SCHEDULERS[layout]}
     finally:
         for p in procs:
             p.terminate()
@@ -111,7 +121,7 @@ def test_seed_flow_across_processes(cluster: dict[str, object]) -> None:
         done = [e for e in client.executions(workflow_id=created.workflow_id).items if e.status == "success"]
         time.sleep(0.5)
     logs = cluster["logs"]
-    assert done, "\n".join((logs / f"{r}.log").read_text()[-3000:] for r in ("scheduler", "executor"))  # type: ignore[operator]
+    assert done, "\n".join(f.read_text()[-3000:] for f in logs.glob("*.log"))  # type: ignore[attr-defined]
     assert w3.eth.get_balance(recipient.address) - before == 10**18  # type: ignore[attr-defined]
     assert done[0].price_source == "oracle" and done[0].fee_wei
     price = client.price("bitcoin")  # the API's shared cache over the CoinGecko stand-in
@@ -125,5 +135,5 @@ def test_seed_flow_across_processes(cluster: dict[str, object]) -> None:
     assert workers.scheduler_active and workers.lease_holder in {w.worker_id for w in schedulers}
     assert sorted(bool(w.active) for w in schedulers) == [False, True]
     assert all(w.pid and w.host and w.chain_id == 31337 for w in schedulers)
-    standby_logs = [(logs / f"{n}.log").read_text() for n in ("scheduler", "scheduler2")]  # type: ignore[operator]
+    standby_logs = [(logs / f"{n}.log").read_text() for n in cluster["schedulers"]]  # type: ignore[operator, attr-defined]
     assert sum("scheduler.standby" in text for text in standby_logs) == 1, standby_logs

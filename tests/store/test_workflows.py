@@ -99,6 +99,16 @@ def test_list_active_and_count(store: Store) -> None:
     assert store.workflows.max_id(CHAIN, CONTRACT) == 4
 
 
+def test_active_pages_are_list_active_a_page_at_a_time(store: Store) -> None:
+    for wid in range(1, 8):
+        store.workflows.upsert(workflow(wid, status=2 if wid == 4 else 1, chain_id=1287 if wid == 6 else CHAIN))
+    store.workflows.upsert(workflow(8, contract="0x" + "c1" * 20))  # another deployment on the chain
+    pages = [[w.id for w in page] for page in store.workflows.active_pages(CHAIN, CONTRACT, page=2)]
+    assert pages == [[1, 2], [3, 5], [7]]
+    assert [w for page in pages for w in page] == [w.id for w in store.workflows.list_active(CHAIN, CONTRACT)]
+    assert [[w.id for w in p] for p in store.workflows.active_pages(1287, CONTRACT, page=10)] == [[6]]
+
+
 def test_apply_status_once_per_event(store: Store) -> None:
     store.workflows.upsert(workflow(1))
     assert store.workflows.apply_status(CHAIN, CONTRACT, 1, 2, block=20, log_index=3)

@@ -231,6 +231,18 @@ class Stack:
         key = "0x" + bytes(dev_account(key_index).key).hex()
         return self.start(name, "executor", WORKER_PRIVATE_KEY=key, **extra)
 
+    def start_worker(self, name: str, key_index: int, roles: tuple[str, ...], **extra: str) -> subprocess.Popen[bytes]:
+        """One `autometa worker` process hosting `roles` (an executor signing with dev key
+        `key_index`)."""
+        key = "0x" + bytes(dev_account(key_index).key).hex()
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        args = [str(AUTOMETA), "worker", "--id", name, *(a for r in roles for a in ("--role", r))]
+        env = self.env(WORKER_PRIVATE_KEY=key, **extra)
+        proc = subprocess.Popen(args, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
     def start_workers(self, executors: dict[str, int], **executor_env: str) -> None:
         """1 s blocks, one `scheduler` and the named executors (name -> dev key index), returning
         once every executor has started and the scheduler has loaded its workflows."""

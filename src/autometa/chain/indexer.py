@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,8 @@ from web3.exceptions import TransactionNotFound
 
 from autometa.chain.contracts import autometa
 from autometa.domain.assets import asset_to_bytes32
-from autometa.domain.kinds import ActionType, OnchainPriceSource, SkipReason, Status
+from autometa.domain.kinds import ActionType, SkipReason, Status
+from autometa.domain.outcomes import PriceSource, RunStatus
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
 from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
@@ -39,7 +40,6 @@ log = structlog.get_logger("autometa.indexer")
 
 Listener = Callable[[list[WorkflowState]], None]
 REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we detect exactly
-PRICE_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 
 
 RESULT_REFUSALS = ("results", "response size", "too large", "more than")
@@ -453,7 +453,7 @@ class EventIndexer:
                     Execution.contract == self.contract,
                     Execution.workflow_id == wid,
                     Execution.run_index == run,
-                    Execution.status == "pending",
+                    Execution.status == RunStatus.PENDING,
                     Execution.tx_hash.in_(sorted(stale)),
                 )
             )
@@ -535,7 +535,7 @@ class EventIndexer:
                 tx_hash=tx,
                 log_index=index,
                 block_number=block,
-                status="success" if a.success else "failed",
+                status=RunStatus.of(a.success),
                 included_at=ts,
                 executor=a.executor,
                 gas_used=int(a.gasUsed),
@@ -543,7 +543,7 @@ class EventIndexer:
                 fee=int(a.fee),
                 premium_bps=int(a.premiumBps),
                 price=int(a.price) if a.priceSource else None,
-                price_source=PRICE_SOURCES.get(OnchainPriceSource(a.priceSource)),
+                price_source=PriceSource.onchain(a.priceSource),
                 revert_reason=failed.pop((tx, wid, run), None),
             )
             self.store.workflows.apply_run(
@@ -588,7 +588,7 @@ class EventIndexer:
                 tx_hash=tx,
                 log_index=index,
                 block_number=block,
-                status="skipped",
+                status=RunStatus.SKIPPED,
                 included_at=self._timestamp(block),
                 executor=a.executor,
                 skip_reason=SkipReason(a.reason).label,
@@ -649,3 +649,8 @@ class EventIndexer:
     def load_states(self) -> list[WorkflowState]:
         """Every indexed workflow of this chain that may still run (for a scheduler's start)."""
         return states_from_rows(self.store.workflows.list_active(self.chain_id, self.contract))
+
+    def load_state_pages(self, page: int = 250) -> Iterator[list[WorkflowState]]:
+        """`load_states` a page at a time, for a start that never holds them all at once."""
+        for rows in self.store.workflows.active_pages(self.chain_id, self.contract, page):
+            yield states_from_rows(rows)

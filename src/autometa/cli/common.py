@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import httpx
 import typer
@@ -28,6 +28,9 @@ from autometa.chain.contracts import autometa
 from autometa.chain.deploy import Deployment
 from autometa.chain.web3 import connect
 from autometa.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from autometa.runtime import ChainTarget
 
 # soft_wrap: never break a line at the terminal's (or, off a terminal, 80 columns') width — a
 # transaction hash or a key split over two lines cannot be copied or parsed.
@@ -124,20 +127,15 @@ class ChainContext:
     core: Contract
 
 
-def open_claimed_store(ctx: ChainContext, chain_id: int) -> tuple[Any, str]:
-    """The store, claimed for the chain `ctx` talks to, and that chain's genesis hash. A store that
-    belongs to another chain (a dev chain reset under it) stops the command with its sentence."""
-    from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
-    from autometa.store import Store
+def chain_target(ctx: ChainContext) -> ChainTarget:
+    """The `ChainTarget` a worker runs on: this chain, this contract, events from its deployment
+    block when the deployment file in DATA_DIR names this contract (else from block 0)."""
+    from autometa.runtime import ChainTarget
 
-    store = Store.open(ctx.settings.database_url)
-    genesis = genesis_hash(ctx.w3)
-    try:
-        claim_chain(store, chain_id, genesis, ctx.settings.rpc_url)
-    except ChainChanged as exc:
-        store.close()
-        raise CliError(str(exc)) from None
-    return store, genesis
+    chain_id = int(ctx.w3.eth.chain_id)
+    dep = Deployment.load(ctx.settings.DATA_DIR, chain_id)
+    start_block = dep.block if dep and dep.address == ctx.core.address else 0
+    return ChainTarget(chain_id, ctx.settings.rpc_url, ctx.core.address, start_block)
 
 
 def settings_with(rpc_url: str | None, **overrides: Any) -> Settings:

@@ -21,6 +21,7 @@ from autometa.cli.doctor_command import doctor_command
 from autometa.cli.executor_command import executor_command
 from autometa.cli.scheduler_command import scheduler_command
 from autometa.cli.up_command import up_command
+from autometa.cli.worker_command import worker_command
 from autometa.logs import configure_logging
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.command("doctor")(doctor_command)
 app.command("api")(api_command)
 app.command("scheduler")(scheduler_command)
 app.command("executor")(executor_command)
+app.command("worker")(worker_command)
 app.add_typer(escrow_commands.app, name="escrow")
 app.add_typer(workflow_commands.app, name="workflow")
 app.add_typer(price_commands.app, name="price")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from autometa.chain.accounts import ROLE_INDEX, dev_account
+from autometa.chain.identity import ChainChanged
 from autometa.cli.common import CliError, console, handle_errors, progress, settings_with, stop_on_signals
 from autometa.config import Settings
 from autometa.embedded.api import make_api_runner
@@ -16,6 +17,7 @@ from autometa.embedded.devchain import DevChain, start_dev_chain
 from autometa.embedded.instance import AlreadyRunning, InstanceLock
 from autometa.embedded.stack import Stack, run_stack, stack_settings
 from autometa.logs import configure_logging
+from autometa.runtime import ServiceFailed
 
 
 def _print_ready(stack: Stack, api_url: str | None) -> None:
@@ -61,6 +63,8 @@ def up_command(
         lock.update(rpc_url=chain.url, api_url=f"http://{settings.API_HOST}:{settings.API_PORT}")
         try:
             asyncio.run(_main(chain, settings))
+        except (ServiceFailed, ChainChanged) as exc:
+            raise CliError(str(exc)) from None
         finally:
             chain.stop()
             console.print("stopped; state kept in " + str(settings.DATA_DIR.resolve()))

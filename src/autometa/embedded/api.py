@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from autometa.api.server import run_api
 from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
-from autometa.embedded.stack import ApiRunner
 from autometa.prices import OracleSource, SharedPriceCache
 from autometa.prices.models import Price, PriceSource
+from autometa.runtime import ApiRunner
 from autometa.store import Store
 
 

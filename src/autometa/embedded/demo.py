@@ -17,6 +17,7 @@ from autometa.chain.contracts import autometa
 from autometa.chain.deploy import set_dev_price, transact
 from autometa.client import AutometaClient
 from autometa.config import Settings
+from autometa.domain.outcomes import RunStatus
 from autometa.embedded.api import make_api_runner
 from autometa.embedded.devchain import DevChain
 from autometa.embedded.stack import run_stack, stack_settings
@@ -136,14 +137,14 @@ def _steps(  # noqa: PLR0913
         if errors:
             raise DemoFailed(f"a service crashed: {errors[0]!r}")
         page = client.executions(workflow_id=created.workflow_id)
-        execution = next((e for e in page.items if e.status in ("success", "failed")), None)
+        execution = next((e for e in page.items if e.status in (RunStatus.SUCCESS, RunStatus.FAILED)), None)
         if execution is None:
             time.sleep(0.5)
     if execution is None:
         raise DemoFailed(
             f"no execution of workflow {created.workflow_id} within {timeout:.0f} s (check the logs above)"
         )
-    if execution.status != "success":
+    if execution.status != RunStatus.SUCCESS:
         raise DemoFailed(f"the run failed on-chain: {execution.revert_reason}")
     # The indexer may record the run (from its event) a moment before the executor adds when the
     # trigger held; the latency needs both.
@@ -151,7 +152,9 @@ def _steps(  # noqa: PLR0913
     while execution.latency_s is None and time.monotonic() < settle:
         time.sleep(0.3)
         items = client.executions(workflow_id=created.workflow_id).items
-        execution = next((e for e in items if e.tx_hash == execution.tx_hash and e.status == "success"), execution)
+        execution = next(
+            (e for e in items if e.tx_hash == execution.tx_hash and e.status == RunStatus.SUCCESS), execution
+        )
     after = w3.eth.get_balance(recipient.address)
     _, price, source = core.functions.currentPrice(b"ethereum".ljust(32, b"\0"), 0).call()
     shown_price = Decimal(price) / 10**8

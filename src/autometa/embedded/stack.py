@@ -4,7 +4,7 @@ an in-process queue and a SQLite store in the data directory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,31 +12,16 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from autometa import __version__
 from autometa.chain.accounts import dev_role
 from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
-from autometa.chain.indexer import EventIndexer
-from autometa.chain.journal import StoreJournal
-from autometa.chain.sender import SenderConfig, TransactionSender
 from autometa.chain.signers import LocalKeySigner, Signer, role_signer
-from autometa.chain.web3 import close_async, connect_async
 from autometa.config import Settings
 from autometa.embedded.devchain import DevChain
-from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
-from autometa.prices import TieredPriceAdapter
+from autometa.runtime import ApiRunner, ChainTarget, run_worker
+from autometa.runtime.host import Hosted
 from autometa.store import Store
-from autometa.worker.blocks import BlockFollower, ws_url_for
-from autometa.worker.executor import Executor
-from autometa.worker.lease import LocalLease
-from autometa.worker.presence import keep_heartbeat, scheduler_extra
-from autometa.worker.prices import PriceReader
-from autometa.worker.queue import make_queue
-from autometa.worker.scheduler import Scheduler
-from autometa.worker.sources import IndexerWorkflowSource
 
 log = structlog.get_logger("autometa.up")
-
-ApiRunner = Callable[[Settings, Store, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -104,79 +89,31 @@ async def run_stack(
     api: ApiRunner | None = None,
     on_ready: Callable[[Stack], None] | None = None,
 ) -> None:
-    """Run every service until `stop` is set; a service that crashes stops the others."""
-    address, rpc = chain.deployment.address, chain.url
+    """Run every service until `stop` is set; a service that crashes stops the others. The
+    scheduler and executor share an in-process queue (no Redis needed), and the store is the
+    data directory's (moved aside if the dev chain was reset)."""
     store = open_store_for_chain(chain, settings)
-    indexer = EventIndexer(
-        chain.w3,
-        store,
-        address,
-        chain.deployment.block,
-        confirmations=settings.CONFIRMATIONS,
-        batch_blocks=settings.INDEXER_BATCH_BLOCKS,
-    )
-    w3 = connect_async(rpc)
-    alerts = Alerts(store, chain.deployment.chain_id, Thresholds.from_settings(settings), source="embedded")
-    watch_rpc(w3, alerts, rpc)
-    queue = make_queue(None)
-    offchain = TieredPriceAdapter.from_settings(settings)
-    scheduler = Scheduler(
-        w3,
-        IndexerWorkflowSource(indexer, queue),
-        queue,
-        PriceReader(w3, address, offchain),
-        lease=LocalLease(),
-        follower=BlockFollower(w3, ws_url_for(rpc), poll_interval=0.5),
-        alerts=alerts,
-    )
     account = executor_account(settings)
-    sender = TransactionSender(
-        w3, account, journal=StoreJournal(store.sent_transactions), config=SenderConfig.from_settings(settings)
-    )
-    executor = Executor(
-        w3,
-        address,
-        sender,
-        queue,
-        store,
-        batch_size=settings.BATCH_SIZE,
-        max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS,
-        worker_id="embedded-executor",
-        version=__version__,
-        alerts=alerts,
-    )
-    stack = Stack(chain, settings, store, account)
-    await queue.startup()
-    try:
-        for sent in await sender.recover():  # finish what the last run left in flight
-            await sender.wait(sent, raise_on_revert=False)
-        services: dict[str, Coroutine[Any, Any, None]] = {
-            "scheduler": scheduler.run(stop),
-            "executor": executor.run(stop),
-            "presence": keep_heartbeat(
-                store,
-                scheduler.lease.holder,
-                "scheduler",
-                stop,
-                scheduler_extra(scheduler.lease, chain.deployment.chain_id),
-                wake=scheduler.lease.changed,
-            ),
-        }
-        if api is not None:
-            services["api"] = api(settings, store, stop)
-        stack.tasks = [asyncio.create_task(coro, name=name) for name, coro in services.items()]
+    dep = chain.deployment
+    target = ChainTarget(dep.chain_id, chain.url, dep.address, dep.block)
+
+    def ready(hosted: Hosted) -> None:
         if on_ready is not None:
-            on_ready(stack)
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([*stack.tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                log.error("service crashed; stopping", service=task.get_name(), error=repr(task.exception()))
-        stop.set()
-        await asyncio.gather(*stack.tasks, return_exceptions=True)
-        stopper.cancel()
+            on_ready(Stack(chain, settings, store, account, hosted.tasks))
+
+    roles = ("scheduler", "executor", "api") if api is not None else ("scheduler", "executor")
+    try:
+        await run_worker(
+            settings,
+            target,
+            roles,
+            stop,
+            store=store,
+            in_memory_queue=True,
+            signer=account,
+            worker_id="embedded-executor",
+            api=api,
+            on_ready=ready,
+        )
     finally:
-        await queue.shutdown()
-        await offchain.aclose()
-        await close_async(w3)
         store.close()

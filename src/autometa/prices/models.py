@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Any
+
+from autometa.domain.outcomes import PriceSource as PriceSource  # re-exported: the tiers name it
 
 # Seconds since the epoch. Injected everywhere a TTL matters, so tests never sleep.
 Clock = Callable[[], float]
@@ -16,16 +17,6 @@ wall_clock: Clock = time.time
 
 # Anything at or above this is a broken feed, not a price (the whole crypto market is ~1e12).
 MAX_USD = Decimal("1e12")
-
-
-class PriceSource(StrEnum):
-    """Where a price was served from; logged with every price and counted per tier."""
-
-    LOCAL_CACHE = "local-cache"
-    BACKEND_REDIS = "backend-redis"
-    BACKEND_API = "backend-api"
-    COINGECKO_DIRECT = "coingecko-direct"
-    ORACLE = "oracle"
 
 
 @dataclass(frozen=True)

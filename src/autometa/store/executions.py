@@ -13,26 +13,19 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
+from autometa.domain.kinds import OnchainPriceSource
+from autometa.domain.outcomes import DECIDED_STATUSES, SKIP_REASON_NAMES, PriceSource, RunStatus
 from autometa.store.base import Page, Repository, clamp_page
 from autometa.store.models import Execution, Workflow
 from autometa.store.notifications import on_run_recorded
 from autometa.store.types import checksum, hexstr, to_uint256, to_utc, utcnow
 
-STATUSES = ("success", "failed", "skipped", "pending")
-PRICE_SOURCES = ("oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct")
+STATUSES = tuple(RunStatus)
+PRICE_SOURCES = tuple(PriceSource)
 
 # AutometaTypes.sol SKIP_* and SOURCE_*: the events carry numbers, rows carry names.
-SKIP_REASONS = {
-    1: "not_active",
-    2: "run_done",
-    3: "bad_run_index",
-    4: "not_due",
-    5: "condition_false",
-    6: "insufficient_escrow",
-    7: "price_unavailable",
-    8: "expired",
-}
-ONCHAIN_PRICE_SOURCES: dict[int, str | None] = {0: None, 1: "oracle", 2: "attested"}
+SKIP_REASONS = SKIP_REASON_NAMES
+ONCHAIN_PRICE_SOURCES: dict[int, str | None] = {int(c): PriceSource.onchain(c) for c in OnchainPriceSource}
 
 # Columns only the chain knows; cleared when a reorg sends a reported row back to 'pending'.
 # The executor's rows for runs it dropped at simulation carry this marker instead of a tx hash.
@@ -58,7 +51,7 @@ def _back_to_pending(rows: Sequence[Execution]) -> None:
     for row in rows:
         for name in _ONCHAIN_COLUMNS:
             setattr(row, name, None)
-        row.status = "pending"
+        row.status = RunStatus.PENDING
         _refresh_derived(row)
 
 
@@ -100,11 +93,11 @@ def _merge_source(current: str | None, new: str | None, *, onchain: bool) -> str
     (e.g. 'local-cache') says more than the chain's generic 'attested'."""
     if new is None:
         return current
-    if current is None or new == "oracle":
+    if current is None or new == PriceSource.ORACLE:
         return new
     if onchain:
-        return current if current != "oracle" and new == "attested" else new
-    return current if current == "oracle" else new
+        return current if current != PriceSource.ORACLE and new == PriceSource.ATTESTED else new
+    return current if current == PriceSource.ORACLE else new
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -242,7 +235,7 @@ class ExecutionRepository(Repository):
         """Write the facts of a RunExecuted / RunSkipped log (``log_index`` is that log's;
         pass a RunFailed reason of the same run as ``revert_reason``). A replayed log updates
         its row; a row the executor already reported for this run and tx is completed."""
-        if status not in ("success", "failed", "skipped"):
+        if status not in DECIDED_STATUSES:
             raise ValueError(f"on-chain status must be success, failed or skipped, not {status!r}")
         tx, core = hexstr(tx_hash), checksum(contract)
         with self._write() as session:
@@ -316,7 +309,7 @@ class ExecutionRepository(Repository):
                 .where(*_run_key(chain_id, core, workflow_id, run_index, tx))
                 .order_by(
                     Execution.log_index.is_(None),  # indexed rows first
-                    (Execution.status == "skipped"),  # a duplicate in a batch is skipped: not it
+                    (Execution.status == RunStatus.SKIPPED),  # a duplicate in a batch is skipped: not it
                     Execution.log_index,
                 )
             ).all()
@@ -328,7 +321,7 @@ class ExecutionRepository(Repository):
                     workflow_id=workflow_id,
                     run_index=run_index,
                     tx_hash=tx,
-                    status="pending",
+                    status=RunStatus.PENDING,
                     created_at=now,
                 )
                 session.add(row)
@@ -416,11 +409,13 @@ class ExecutionRepository(Repository):
         )
         with self._write() as session:
             reset = session.scalars(
-                select(Execution).where(*where, Execution.reported_at.is_not(None), Execution.status != "skipped")
+                select(Execution).where(
+                    *where, Execution.reported_at.is_not(None), Execution.status != RunStatus.SKIPPED
+                )
             ).all()
             _back_to_pending(reset)
             session.flush()
-            session.execute(delete(Execution).where(*where, Execution.status != "pending"))
+            session.execute(delete(Execution).where(*where, Execution.status != RunStatus.PENDING))
             return [(int(r.workflow_id), int(r.run_index), str(r.tx_hash)) for r in reset]
 
     # ------------------------------------------------------------------ reads
@@ -488,7 +483,7 @@ class ExecutionRepository(Repository):
         has no exact 256-bit sum and no percentile function; both give the same numbers."""
         where = _filters(chain_id, contract, workflow_id, owner, None, since, until)
         with self._read() as session:
-            counts = dict.fromkeys(STATUSES, 0)
+            counts: dict[str, int] = {str(s): 0 for s in STATUSES}
             for status, n in session.execute(
                 select(Execution.status, func.count()).where(*where).group_by(Execution.status)
             ).all():
@@ -515,11 +510,11 @@ class ExecutionRepository(Repository):
                 )
                 avg = sum(latencies) / len(latencies) if latencies else None
                 p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-        decided = counts["success"] + counts["failed"]
+        decided = counts[RunStatus.SUCCESS] + counts[RunStatus.FAILED]
         return ExecutionStats(
             total=sum(counts.values()),
             counts=counts,
-            success_rate=counts["success"] / decided if decided else None,
+            success_rate=counts[RunStatus.SUCCESS] / decided if decided else None,
             total_gas=int(total_gas or 0),
             total_fees=int(total_fees),
             avg_latency_s=avg,

@@ -57,7 +57,8 @@ from autometa.chain.contracts import autometa_async
 from autometa.chain.nonces import BroadcastErrorKind
 from autometa.chain.rpc_support import method_unsupported
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
-from autometa.domain.kinds import OnchainPriceSource, SkipReason
+from autometa.domain.kinds import SkipReason
+from autometa.domain.outcomes import PriceSource, RunStatus
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import LowGasWatch
 from autometa.store.executions import SIMULATED_SKIP_PREFIX
@@ -75,7 +76,6 @@ RETRYABLE = {
 }
 # Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
 SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
-ONCHAIN_SOURCES = {OnchainPriceSource.ORACLE: "oracle", OnchainPriceSource.ATTESTED: "attested"}
 CALL_RESERVE = 40_000  # ActionExecutor.CALL_RESERVE: gas kept back beyond each action's gasLimit
 PRE_ACTION_GAS = 25_000  # ActionExecutor.PRE_ACTION_GAS: a run's gas before its action, checked with it
 GAS_HEADROOM = 50_000  # for state that moves between simulation and inclusion
@@ -101,7 +101,7 @@ def batch_gas(base_gas: int, gas_limits: list[int], *, executed: bool = True) ->
 
 def pack_run(job: Job) -> int:
     """`workflowId << 96 | runIndex << 64 | attestedPrice` (an oracle-checked run attests 0)."""
-    attested = job.price if job.price and job.price_source not in (None, "oracle") else 0
+    attested = job.price if job.price and job.price_source not in (None, PriceSource.ORACLE) else 0
     return job.workflow_id << 96 | job.run_index << 64 | attested
 
 
@@ -578,13 +578,13 @@ class Executor:
             a = ev.args
             key = (int(a.workflowId), int(a.runIndex))
             outcome.executed.append(key)
-            source = ONCHAIN_SOURCES.get(OnchainPriceSource(a.priceSource))
+            source = PriceSource.onchain(a.priceSource)
             rows.append(
                 {
                     "kind": "run",
                     "key": key,
                     "log_index": int(ev.logIndex),
-                    "status": "success" if a.success else "failed",
+                    "status": RunStatus.of(a.success),
                     "gas_used": int(a.gasUsed),
                     "gas_price": int(a.gasPrice),
                     "fee": int(a.fee),
@@ -640,7 +640,7 @@ class Executor:
                     tx_hash=tx,
                     log_index=row["log_index"],
                     block_number=block,
-                    status="skipped",
+                    status=RunStatus.SKIPPED,
                     included_at=included,
                     executor=self.address,
                     skip_reason=row["reason"].label,
@@ -701,7 +701,7 @@ class Executor:
             tx_hash=marker,
             log_index=0,
             block_number=block,
-            status="skipped",
+            status=RunStatus.SKIPPED,
             included_at=int(time.time()),
             executor=self.address,
             skip_reason=reason.label,
@@ -717,7 +717,7 @@ async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: floa
             w.cancel()
 
 
-_STORE_SOURCES = {"oracle", "attested", "local-cache", "backend-redis", "backend-api", "coingecko-direct"}
+_STORE_SOURCES = set(PriceSource)
 
 
 def _log_entry(raw: dict[str, Any]) -> dict[str, Any]:

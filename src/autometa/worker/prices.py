@@ -19,6 +19,7 @@ from web3.types import BlockIdentifier
 from autometa.chain.contracts import autometa_async
 from autometa.domain.assets import asset_to_bytes32
 from autometa.domain.kinds import OnchainPriceSource
+from autometa.domain.outcomes import PriceSource
 from autometa.domain.types import price_to_int
 from autometa.prices import TieredPriceAdapter
 
@@ -49,7 +50,7 @@ class PriceReader:
             if not ok:
                 log.warning("price.feed_unavailable", token=token)
                 return None
-            return TickPrice(token, int(price), "oracle")
+            return TickPrice(token, int(price), PriceSource.ORACLE)
         self._no_feed.add(token)
         return None
 

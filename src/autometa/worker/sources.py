@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -132,6 +132,15 @@ class IndexerWorkflowSource:
         await self._release_undone()
         self._take()
         return await asyncio.to_thread(self.indexer.load_states)
+
+    async def initial_pages(self) -> AsyncIterator[list[WorkflowState]]:
+        """`initial` a page at a time: the scheduler indexes each page and drops it."""
+        await asyncio.to_thread(self.indexer.sync)
+        await self._release_undone()
+        self._take()
+        pages = self.indexer.load_state_pages()
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            yield page
 
     async def changes(self, block: int, header: Mapping[str, Any] | None = None) -> list[WorkflowState]:
         await asyncio.to_thread(functools.partial(self.indexer.sync, head=header))

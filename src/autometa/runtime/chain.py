@@ -1,0 +1,118 @@
+"""One chain as a worker process sees it: which chain (`ChainTarget`) and the parts every runtime
+on it shares (`ChainLink`): the store claimed for the chain's genesis, one queue, the genesis
+watch. Built from the settings; the store may be handed in (one store serves several chains)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from autometa.chain.identity import claim_chain, genesis_hash_async, queue_prefix, watch_chain
+from autometa.chain.web3 import RpcRetry, close_async, connect, connect_async
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from redis.asyncio import Redis
+    from web3 import AsyncWeb3, Web3
+
+    from autometa.config import Settings
+    from autometa.store import Store
+    from autometa.worker.queue import JobQueue
+
+
+class StartError(Exception):
+    """A runtime cannot start as configured; the message names the setting to change."""
+
+
+@dataclass(frozen=True)
+class ChainTarget:
+    """A chain a worker serves: its id, the RPC endpoint(s) (comma-separated for failover), the
+    Autometa contract and the block its events start at (the deployment block, or 0)."""
+
+    chain_id: int
+    rpc_url: str
+    contract: str
+    start_block: int = 0
+
+
+class ChainLink:
+    """The store, genesis, queue and Redis connection of one chain, shared by the runtimes one
+    process hosts on it. `in_memory_queue`: the scheduler and executors live in this process
+    only (`autometa up`); otherwise the queue (and the scheduler lease) is Redis when REDIS_URL
+    is set. A store handed in is used as it is and not closed."""
+
+    def __init__(
+        self, settings: Settings, target: ChainTarget, *, store: Store | None = None, in_memory_queue: bool = False
+    ) -> None:
+        self.settings, self.target = settings, target
+        self.redis_url = None if in_memory_queue else settings.REDIS_URL
+        self._given_store = store
+        self._exit = contextlib.AsyncExitStack()
+        self.genesis = ""
+        self.prefix = ""
+
+    # Set by __aenter__ (typed here so the runtimes read them without checks).
+    store: Store
+    queue: JobQueue
+    w3: AsyncWeb3[Any]
+    redis: Redis | None
+
+    def connect(self) -> AsyncWeb3[Any]:
+        """A new async Web3 on this chain, with the retry and failover settings."""
+        s = self.settings
+        return connect_async(
+            self.target.rpc_url,
+            retry=RpcRetry.from_settings(s),
+            failover_after=s.RPC_FAILOVER_AFTER,
+            cooldown_s=s.RPC_COOLDOWN_S,
+        )
+
+    def connect_sync(self) -> Web3:
+        """A synchronous Web3 on this chain (the event indexer's)."""
+        s = self.settings
+        return connect(self.target.rpc_url, failover_after=s.RPC_FAILOVER_AFTER, cooldown_s=s.RPC_COOLDOWN_S)
+
+    async def __aenter__(self) -> ChainLink:
+        try:
+            await self._open()
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def _open(self) -> None:
+        import asyncio
+
+        from autometa.store import Store
+        from autometa.worker.queue import make_queue
+
+        t = self.target
+        self.w3 = self.connect()
+        self._exit.push_async_callback(close_async, self.w3)
+        self.genesis = await genesis_hash_async(self.w3)
+        if self._given_store is None:
+            self.store = await asyncio.to_thread(Store.open, self.settings.database_url)
+            self._exit.callback(self.store.close)
+        else:
+            self.store = self._given_store
+        # A store that holds another chain under this id (a dev chain reset) stops here.
+        await asyncio.to_thread(claim_chain, self.store, t.chain_id, self.genesis, t.rpc_url)
+        self.prefix = queue_prefix(t.chain_id, self.genesis, t.contract)
+        self.queue = make_queue(self.redis_url, self.prefix)
+        await self.queue.startup()
+        self._exit.push_async_callback(self.queue.shutdown)
+        self.redis = None
+        if self.redis_url:
+            from redis.asyncio import Redis
+
+            self.redis = Redis.from_url(self.redis_url)
+            self._exit.push_async_callback(self.redis.aclose)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exit.aclose()
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Until `stop`: raise ChainChanged (and set `stop`) if the endpoint's chain is reset."""
+        await watch_chain(self.w3, self.genesis, stop, self.target.rpc_url)
