@@ -78,7 +78,7 @@ async def test_one_process_hosts_scheduler_and_executor_and_closes_cleanly(dev_c
     store = Store.open(settings.database_url)
     try:
         assert [b for b in store.heartbeats.all() if b.role == "scheduler"] == []  # removed at a clean stop
-        (row,) = store.executions.for_run(dep.chain_id, wid, 0)
+        (row,) = store.executions.for_run(dep.chain_id, dep.address, wid, 0)
         assert row.status == "success"
     finally:
         store.close()
