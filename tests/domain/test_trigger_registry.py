@@ -82,7 +82,7 @@ def test_state_is_defined_but_not_creatable_until_the_contract_has_it() -> None:
     data = StateTriggerData.model_validate(STATE)
     assert kind_of_data(data).name == "state" and "state" not in {k.name for k in creatable_kinds()}
     for kind in ("state", 3):
-        with pytest.raises(ValidationError, match="STATE triggers need a contract that supports them"):
+        with pytest.raises(ValidationError, match="STATE triggers need an executor that sends each run"):
             WorkflowSpec.model_validate({"trigger_type": kind, "trigger_data": STATE, **ACTION})
 
 
