@@ -21,6 +21,7 @@ ARTIFACTS = ROOT / "src" / "autometa" / "contracts" / "artifacts"
 # contract name -> source file (under contracts/out)
 SHIPPED = {
     "Autometa": "Autometa.sol",
+    "TriggerSpecs": "TriggerSpecs.sol",  # deployed by Autometa's constructor (`triggerSpecs()`)
     "OwnerProxy": "OwnerProxy.sol",
     "MockV3Aggregator": "MockV3Aggregator.sol",
     "DevToken": "DevContracts.sol",

@@ -55,7 +55,7 @@ def test_a_kind_is_named_by_number_or_name(given_as: object) -> None:
     assert spec == WorkflowSpec.model_validate({"trigger_type": 2, "trigger_data": PRICE, **ACTION})
 
 
-@pytest.mark.parametrize("bad", [9, "9", "cron", "", True, 2.5, None, -1])
+@pytest.mark.parametrize("bad", [9, "9", "hourly", "", True, 2.5, None, -1])
 def test_an_unknown_kind_is_refused_with_the_known_ones(bad: object) -> None:
     with pytest.raises(UnknownTriggerKind, match="unknown trigger kind"):
         get_kind(bad)
