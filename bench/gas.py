@@ -11,6 +11,12 @@ steady state (one warm-up execution first, so the executor's fee balance is alre
 * batch50_native_gas_per_wf receipt gasUsed / 50 of one `executeBatch` of 50 such workflows,
                             50 distinct owners and 50 distinct existing recipients (worst case)
 * single_time_gas           receipt gasUsed of one `execute` of a TIME workflow (same action)
+* single_state_gas          receipt gasUsed of one `executeWithProof` of a STATE workflow whose
+                            condition is an ERC-20 `balanceOf(owner) >= 1` (same action), steady
+                            state; `state_overhead_gas` = single_state_gas − single_time_gas
+* single_cron_gas           receipt gasUsed of one `execute` of a CRON workflow (`* * * * *`,
+                            the tick in the price word; same action), steady state;
+                            `cron_overhead_gas` = single_cron_gas − single_time_gas
 * fee_error_pct_max         over every measured tx: max |Σ RunExecuted.fee − gasUsed × price ×
                             (1 + premium)| / (gasUsed × price) × 100
 * l2_fee_error_pct_max      on a Base-like anvil (chain id 8453, L2 base fee 0.01 gwei, the
@@ -44,17 +50,21 @@ from autometa.chain.devnet import setup_dev_stack
 from autometa.chain.l2_standins import install_op_oracle, op_l1_fee
 from autometa.chain.web3 import connect
 from autometa.domain.assets import asset_to_bytes32
+from autometa.domain.triggers.state import StateTriggerData
+from autometa.domain.triggers.state import encode_data as encode_state
 from autometa.worker.executor import batch_gas
 
-TRIGGER_TIME, TRIGGER_PRICE = 0, 2
+TRIGGER_TIME, TRIGGER_PRICE, TRIGGER_STATE, TRIGGER_CRON = 0, 2, 3, 4
 ACTION_NATIVE = 0
 COMPARATOR_ABOVE = 1
 BATCH = 50
 OWNER_BASE = 10  # dev accounts 10..59 own the batch workflows
 RECIPIENT_BASE = OWNER_BASE + BATCH  # dev accounts 60..109 receive (existing, funded accounts)
+EXTRA_BASE = RECIPIENT_BASE + BATCH  # dev accounts 110, 111 own the STATE and CRON workflows
 TARGETS = {
     "single_native_gas": 80_000,
     "single_time_gas": 65_000,
+    "single_state_gas": 75_000,
     "batch50_native_gas_per_wf": 32_000,
     "fee_error_pct_max": 3.0,
     "l2_fee_error_pct_max": 3.0,
@@ -69,13 +79,33 @@ L1_PRICES = {"quiet_l1": (10**9, 1), "cheap_blobs": (10 * 10**9, 1), "busy_blobs
 L2_BATCHES = (1, 5, 20, 50)
 
 
+def token_contract(w3: Web3, address: str) -> Any:
+    abi = [
+        {
+            "name": "mint",
+            "type": "function",
+            "stateMutability": "nonpayable",
+            "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+            "outputs": [],
+        }
+    ]
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+
+def balance_of_calldata(owner: str) -> str:
+    return "0x70a08231" + bytes.fromhex(owner[2:]).rjust(32, b"\0").hex()
+
+
 def log(msg: str) -> None:
     print(f"[gas] {msg}", file=sys.stderr, flush=True)
 
 
-def spec(trigger: int, recipient: str, *, start: int = 0, max_runs: int = 1_000_000) -> tuple[Any, ...]:
+def spec(
+    trigger: int, recipient: str, *, start: int = 0, max_runs: int = 1_000_000, trigger_data: bytes = b""
+) -> tuple[Any, ...]:
     """A WorkflowSpec tuple, in the order of the Solidity struct."""
     price_trigger = trigger == TRIGGER_PRICE
+    repeats = trigger != TRIGGER_TIME
     return (
         trigger,  # triggerKind
         COMPARATOR_ABOVE if price_trigger else 0,  # comparator
@@ -89,9 +119,10 @@ def spec(trigger: int, recipient: str, *, start: int = 0, max_runs: int = 1_000_
         "0x0000000000000000000000000000000000000000",  # token
         10**12,  # amount (wei)
         b"",  # data
-        max_runs if price_trigger else 1,  # maxRuns
+        max_runs if repeats else 1,  # maxRuns
         50_000,  # gasLimit
         10**16,  # maxFeePerRun
+        trigger_data,  # triggerData (STATE / CRON / LOG)
     )
 
 
@@ -137,9 +168,15 @@ class Bench:
         )
         return gas_used
 
-    def execute(self, label: str, wf_id: int) -> int:
+    def execute(self, label: str, wf_id: int, attested: int = 0) -> int:
         run = self.next_run[wf_id]
-        receipt = transact(self.w3, self.executor, self.core.functions.execute(wf_id, run, 0))
+        receipt = transact(self.w3, self.executor, self.core.functions.execute(wf_id, run, attested))
+        self.next_run[wf_id] = run + 1
+        return self._measure(label, receipt, 1)
+
+    def execute_with_proof(self, label: str, wf_id: int, proof: bytes) -> int:
+        run = self.next_run[wf_id]
+        receipt = transact(self.w3, self.executor, self.core.functions.executeWithProof(wf_id, run, 0, proof))
         self.next_run[wf_id] = run + 1
         return self._measure(label, receipt, 1)
 
@@ -249,7 +286,7 @@ def l2_fees() -> dict[str, Any]:
 
 def main() -> int:
     started = time.monotonic()
-    with Anvil(accounts=RECIPIENT_BASE + BATCH) as anvil:
+    with Anvil(accounts=EXTRA_BASE + 2) as anvil:
         w3 = connect(anvil.url)
         log(f"anvil on {anvil.url}; deploying the dev stack")
         dep = setup_dev_stack(w3, assets=["ethereum"])
@@ -272,6 +309,27 @@ def main() -> int:
             time_id = bench.create(7, spec(TRIGGER_TIME, dev_account(8).address, start=now), deposit=0 if i else 10**18)
             times.append(bench.execute(f"time {i}", time_id))
         single_time = max(times)
+
+        log("state: STATE workflow, ERC-20 balanceOf(owner) >= 1, same action")
+        state_owner = dev_account(EXTRA_BASE)
+        transact(w3, dev_account(0), token_contract(w3, dep.token).functions.mint(state_owner.address, 10**18))
+        condition = StateTriggerData(
+            target=dep.token, calldata=balance_of_calldata(state_owner.address), comparator=">=", threshold=1
+        )
+        proof = encode_state(condition)
+        state_id = bench.create(EXTRA_BASE, spec(TRIGGER_STATE, dev_account(8).address, trigger_data=proof))
+        bench.execute_with_proof("state (first run)", state_id, proof)
+        single_state = max(bench.execute_with_proof(f"state run {i}", state_id, proof) for i in range(1, 4))
+
+        log("cron: CRON workflow `* * * * *`, same action")
+        cron_id = bench.create(EXTRA_BASE + 1, spec(TRIGGER_CRON, dev_account(8).address, trigger_data=b"* * * * *"))
+        crons = []
+        for i in range(4):
+            w3.provider.make_request("evm_increaseTime", [60])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            tick = int(w3.eth.get_block("latest")["timestamp"]) // 60 * 60
+            crons.append(bench.execute(f"cron run {i}", cron_id, tick))
+        single_cron = max(crons[1:])
 
         log(f"batch: {BATCH} PRICE workflows, {BATCH} distinct owners, {BATCH} distinct existing recipients")
         batch_ids = [
@@ -300,6 +358,10 @@ def main() -> int:
     result = {
         "single_native_gas": single,
         "single_time_gas": single_time,
+        "single_state_gas": single_state,
+        "state_overhead_gas": single_state - single_time,
+        "single_cron_gas": single_cron,
+        "cron_overhead_gas": single_cron - single_time,
         "batch50_native_gas_per_wf": round(batch50 / BATCH),
         "batch50_mix": "50 distinct owners, 50 distinct existing recipients, oracle-verified PRICE, native action",
         "batch50_same_owner_gas_per_wf": round(batch50_same / BATCH),

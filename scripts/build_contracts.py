@@ -21,6 +21,7 @@ ARTIFACTS = ROOT / "src" / "autometa" / "contracts" / "artifacts"
 # contract name -> source file (under contracts/out)
 SHIPPED = {
     "Autometa": "Autometa.sol",
+    "TriggerSpecs": "TriggerSpecs.sol",  # deployed by Autometa's constructor (`triggerSpecs()`)
     "OwnerProxy": "OwnerProxy.sol",
     "MockV3Aggregator": "MockV3Aggregator.sol",
     "DevToken": "DevContracts.sol",
@@ -34,11 +35,30 @@ SHIPPED = {
 }
 
 
+# Contracts whose functions another one runs through its fallback (delegatecall): their ABI
+# entries are part of the caller's ABI, so clients call them on the deployed address.
+FALLBACK_MODULES = {"Autometa": ("AutometaAdmin", "AutometaAdmin.sol")}
+
+
+def _abi(name: str, source: str) -> list[dict[str, object]]:
+    abi: list[dict[str, object]] = json.loads((CONTRACTS / "out" / source / f"{name}.json").read_text())["abi"]
+    if name in FALLBACK_MODULES:
+        seen = {json.dumps(entry, sort_keys=True) for entry in abi}
+        names = {(e.get("type"), e.get("name")) for e in abi}
+        for entry in _abi(*FALLBACK_MODULES[name]):
+            if entry["type"] == "constructor" or json.dumps(entry, sort_keys=True) in seen:
+                continue
+            if (entry.get("type"), entry.get("name")) in names and entry["type"] == "function":
+                raise SystemExit(f"{name} and its fallback module both define {entry['name']}")
+            abi.append(entry)
+    return abi
+
+
 def render(name: str, source: str) -> str:
     built = json.loads((CONTRACTS / "out" / source / f"{name}.json").read_text())
     artifact = {
         "contractName": name,
-        "abi": built["abi"],
+        "abi": _abi(name, source),
         "bytecode": built["bytecode"]["object"],
         "deployedBytecode": built["deployedBytecode"]["object"],
     }

@@ -7,6 +7,7 @@ import {WorkflowRegistry} from "./WorkflowRegistry.sol";
 import {OwnerProxy} from "./OwnerProxy.sol";
 import {CalldataGas} from "./CalldataGas.sol";
 import {IChainModule} from "./ChainModules.sol";
+import {AutometaAdmin} from "./AutometaAdmin.sol";
 import "./AutometaTypes.sol";
 
 /// @title ActionExecutor — runs due workflows exactly once and charges a capped fee.
@@ -60,9 +61,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// residuals of +315 (single), 37 + 9·n (batch): SINGLE + 310, BATCH + 37, ITEM + 9.
     /// After the chain-module check in the hot path (issue 14): residuals +27 / +21 (single),
     /// 65 − 0.6·n (batch): SINGLE + 24, BATCH + 65.
-    uint256 internal constant SINGLE_OVERHEAD = 9_724;
-    uint256 internal constant BATCH_OVERHEAD = 4_448;
-    uint256 internal constant ITEM_OVERHEAD = 4_829;
+    /// After the STATE / CRON / LOG dispatch and the admin fallback (issue 15): residuals −201 /
+    /// −208 (single), 99 + 5.9·n (batch): SINGLE − 204, BATCH + 99, ITEM + 6.
+    uint256 internal constant SINGLE_OVERHEAD = 9_520;
+    uint256 internal constant BATCH_OVERHEAD = 4_547;
+    uint256 internal constant ITEM_OVERHEAD = 4_835;
     /// What a second `execute` in the same transaction does not spend: the executor's balance
     /// slot was already written (a warm rewrite costs 100, the first write 2,900).
     uint256 internal constant NESTED_SAVING = 2_800;
@@ -108,17 +111,24 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint16 assetId; // 0 = empty (asset ids start at 1)
         uint256 price;
         bool single;
+        uint256 viewGas; // STATE (a lone run): the view's gas cap, which the run's fee bound covers
+        bytes32 logBlockHash; // LOG (a lone run): the attestation, recorded when the run succeeds
+        bytes32 logTxHash;
+        uint256 logKey; // blockNumber << 32 | logIndex
     }
 
     Config internal _config;
     /// Seconds between queueing an admin change that could cost owners and applying it.
     uint256 public immutable timelockDelay;
+    /// The admin functions' code (see the fallback).
+    address public immutable adminModule;
     uint256 internal _changeCount;
     mapping(uint256 => Change) internal _changes;
 
     constructor(address admin, uint256 delay, address chainModule_) Ownable(admin) {
         if (delay < MIN_TIMELOCK || delay > MAX_TIMELOCK) revert TimelockOutOfRange(delay);
         timelockDelay = delay;
+        adminModule = address(new AutometaAdmin(delay));
         _config = Config({
             paused: false,
             premiumBps: 1_000,
@@ -137,9 +147,33 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
 
     /// @notice Perform run `runIndex` of `workflowId`. `attestedPrice` (USD, 8 decimals) is used
     /// only for a price trigger whose asset has no feed.
+    /// For a CRON trigger `attestedPrice` is the tick the run is for (a unix time, whole minute).
     function execute(uint256 workflowId, uint32 runIndex, uint64 attestedPrice) external nonReentrant {
         uint256 gasStart = gasleft();
         _requireCanonical(EXECUTE_CALLDATA);
+        _executeOne(workflowId, runIndex, attestedPrice, msg.data[0:0], gasStart);
+    }
+
+    /// @notice A run whose trigger needs more than a word from the executor: STATE (`proof` = the
+    /// workflow's triggerData, checked against the hash stored at creation: the data stays out of
+    /// storage reads on the hot path) and LOG (`proof` = abi.encode(blockNumber, blockHash,
+    /// txHash, logIndex) of the log that fired it). Otherwise as `execute`.
+    function executeWithProof(uint256 workflowId, uint32 runIndex, uint64 attested, bytes calldata proof)
+        external
+        nonReentrant
+    {
+        uint256 gasStart = gasleft();
+        _requireCanonical(4 + 32 * 5 + _padded(proof.length));
+        _executeOne(workflowId, runIndex, attested, proof, gasStart);
+    }
+
+    function _executeOne(
+        uint256 workflowId,
+        uint32 runIndex,
+        uint64 attestedPrice,
+        bytes calldata proof,
+        uint256 gasStart
+    ) private {
         Config memory c = _config;
         if (c.paused) revert ExecutionIsPaused();
         Account storage ex = _accounts[msg.sender];
@@ -160,7 +194,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             overhead += l1Gas + g;
             gasStart -= g;
         }
-        uint256 fee = _run(workflowId, runIndex, attestedPrice, c, pc, gasStart, overhead + CalldataGas.cost());
+        uint256 fee = _run(workflowId, runIndex, attestedPrice, proof, c, pc, gasStart, overhead + CalldataGas.cost());
         if (fee != 0) ex.balance += uint128(fee);
     }
 
@@ -185,7 +219,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // Every item has the same calldata (one word), so each carries 1/n of the L1 data fee,
         // as of the shared gas; the module call's gas is part of the shared gas measured here.
         uint256 l1Gas = intrinsic != 0 && c.l1Fee ? _l1Gas(c, n) : 0;
-        uint256 shared = (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD + l1Gas;
+        uint256 shared =
+            (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD + l1Gas;
         uint256 total;
         PriceCache memory pc;
         // Each item starts from the same free memory pointer: the memory an item used is reused
@@ -196,7 +231,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         for (uint256 i; i < n; ++i) {
             uint256 r = runs[i];
-            total += _run(r >> 96, uint32(r >> 64), uint64(r), c, pc, gasleft(), shared);
+            total += _run(r >> 96, uint32(r >> 64), uint64(r), msg.data[0:0], c, pc, gasleft(), shared);
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
@@ -206,111 +241,20 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
 
     // ------------------------------------------------------------------ admin
 
-    /// Admin changes that could cost owners money or trust (allowing an executor, a feed, a
-    /// higher premium or tip cap) wait `timelockDelay` in a queue (ChangeQueued, `pendingChange`)
-    /// so owners can see them coming and leave; changes that can only lower what owners pay or
-    /// who may execute apply at once, as do all changes while no workflow exists yet (the first
-    /// set-up of a deployment: nobody can be harmed). Each setter returns the queued change's id
-    /// (0: applied at once).
-
-    function setExecutor(address executor, bool allowed) external onlyOwner returns (uint256 changeId) {
-        if (executor == address(0)) revert NotExecutor(executor);
-        if (!allowed) {
-            _setExecutorNow(executor, false);
-            return 0;
+    /// The admin functions (executors, feeds, premium, tip cap, chain module, the timelock queue,
+    /// pause) live in `adminModule` (AutometaAdmin.sol) and run here, on this contract's storage,
+    /// through the fallback's delegatecall: EIP-170 caps this contract's runtime at 24,576 bytes
+    /// and the hot path must stay in it. The module is created by this constructor and immutable.
+    fallback() external {
+        address m = adminModule;
+        assembly ("memory-safe") {
+            let p := mload(0x40) // past the free pointer: memory-safe, and nothing runs after this
+            calldatacopy(p, 0, calldatasize())
+            let ok := delegatecall(gas(), m, p, calldatasize(), 0, 0)
+            returndatacopy(p, 0, returndatasize())
+            if iszero(ok) { revert(p, returndatasize()) }
+            return(p, returndatasize())
         }
-        return _queueOrApply(CHANGE_EXECUTOR, bytes32(uint256(uint160(executor))), 1);
-    }
-
-    /// @notice Set (or with `feed == 0`, remove) the price feed an asset's triggers are checked
-    /// against. A new asset is registered at once (no workflow can use it yet).
-    function setFeed(bytes32 asset, address feed, uint32 maxAge) external onlyOwner returns (uint256 changeId) {
-        if (asset == bytes32(0)) revert InvalidFeed(asset, feed);
-        if (feed != address(0)) _feedDecimals(asset, feed, maxAge);
-        uint256 value = uint256(uint160(feed)) | (uint256(maxAge) << 160);
-        if (_assetIds[asset] == 0) {
-            _apply(CHANGE_FEED, asset, value);
-            return 0;
-        }
-        return _queueOrApply(CHANGE_FEED, asset, value);
-    }
-
-    /// @notice Register an asset priced by what the executor attests (no feed), so price
-    /// workflows can use it. Only the admin registers assets: the ids are a bounded resource.
-    function registerAsset(bytes32 asset) external onlyOwner returns (uint16 id) {
-        if (asset == bytes32(0)) revert UnknownAsset(asset);
-        return _assetIdOrRegister(asset);
-    }
-
-    function setPremium(uint16 premiumBps) external onlyOwner returns (uint256 changeId) {
-        if (premiumBps > MAX_PREMIUM_BPS) revert PremiumTooHigh(premiumBps, MAX_PREMIUM_BPS);
-        if (premiumBps <= _config.premiumBps) {
-            _apply(CHANGE_PREMIUM, bytes32(0), premiumBps);
-            return 0;
-        }
-        return _queueOrApply(CHANGE_PREMIUM, bytes32(0), premiumBps);
-    }
-
-    /// @notice The most tip per gas (above the block's base fee) a fee or relayer reimbursement
-    /// is computed with, whatever gas price the transaction paid.
-    function setMaxTip(uint64 maxTip) external onlyOwner returns (uint256 changeId) {
-        if (maxTip > MAX_TIP_BOUND) revert TipTooHigh(maxTip, MAX_TIP_BOUND);
-        if (maxTip <= _config.maxTip) {
-            _apply(CHANGE_MAX_TIP, bytes32(0), maxTip);
-            return 0;
-        }
-        return _queueOrApply(CHANGE_MAX_TIP, bytes32(0), maxTip);
-    }
-
-    /// @notice Replace the chain module that prices the L1 data fee. It can raise what every run
-    /// costs, so once a workflow exists it waits in the timelock like a premium raise.
-    function setChainModule(address module) external onlyOwner returns (uint256 changeId) {
-        _checkChainModule(module);
-        return _queueOrApply(CHANGE_CHAIN_MODULE, bytes32(0), uint160(module));
-    }
-
-    function chainModule() external view returns (address) {
-        return address(_config.chainModule);
-    }
-
-    /// @notice Apply a queued change once its delay has passed.
-    function applyChange(uint256 changeId) external onlyOwner {
-        Change memory ch = _changes[changeId];
-        if (ch.eta == 0) revert UnknownChange(changeId);
-        if (block.timestamp < ch.eta) revert ChangeNotReady(changeId, ch.eta);
-        delete _changes[changeId];
-        emit ChangeApplied(changeId);
-        _apply(ch.kind, ch.key, ch.value);
-    }
-
-    function cancelChange(uint256 changeId) external onlyOwner {
-        if (_changes[changeId].eta == 0) revert UnknownChange(changeId);
-        delete _changes[changeId];
-        emit ChangeCancelled(changeId);
-    }
-
-    /// @notice A queued change: kind (CHANGE_*), key, value and the time it may be applied (eta 0: none).
-    function pendingChange(uint256 changeId) external view returns (uint8 kind, bytes32 key, uint256 value, uint256 eta) {
-        Change storage ch = _changes[changeId];
-        return (ch.kind, ch.key, ch.value, ch.eta);
-    }
-
-    /// @notice The ids of all changes queued and neither applied nor cancelled, oldest first.
-    function pendingChangeIds() external view returns (uint256[] memory ids) {
-        uint256 count = _changeCount;
-        uint256 open;
-        for (uint256 i = 1; i <= count; ++i) {
-            if (_changes[i].eta != 0) ++open;
-        }
-        ids = new uint256[](open);
-        uint256 k;
-        for (uint256 i = 1; i <= count; ++i) {
-            if (_changes[i].eta != 0) ids[k++] = i;
-        }
-    }
-
-    function maxTipPerGas() external view returns (uint256) {
-        return _config.maxTip;
     }
 
     /// @notice Disabled: a deployment without an admin could never pause or fix a feed.
@@ -318,26 +262,12 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         revert RenounceDisabled();
     }
 
-    function setMaxFailures(uint8 maxFailures) external onlyOwner {
-        if (maxFailures == 0 || maxFailures > 20) revert MaxFailuresOutOfRange(maxFailures);
-        _config.maxFailures = maxFailures;
-        emit MaxFailuresSet(maxFailures);
-    }
-
-    /// @notice Emergency stop of execution and creation. Deposits, withdrawals, pauses and
-    /// cancels always stay open, so users can always leave.
-    function setPaused(bool paused) external onlyOwner {
-        _config.paused = paused;
-        emit ExecutionPausedSet(paused);
-    }
-
-    function config() external view returns (bool paused, uint256 premiumBps, uint256 maxFailures) {
-        Config memory c = _config;
-        return (c.paused, c.premiumBps, c.maxFailures);
-    }
-
     /// @notice The price a price trigger of `asset` would be checked against now, and its source.
-    function currentPrice(bytes32 asset, uint64 attestedPrice) external view returns (bool ok, uint256 price, uint8 source) {
+    function currentPrice(bytes32 asset, uint64 attestedPrice)
+        external
+        view
+        returns (bool ok, uint256 price, uint8 source)
+    {
         return _price(_assetIds[asset], attestedPrice);
     }
 
@@ -349,50 +279,6 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
 
     function _gasPriceCeiling() internal view override returns (uint256) {
         return block.basefee + _config.maxTip;
-    }
-
-    function _queueOrApply(uint8 kind, bytes32 key, uint256 value) private returns (uint256 changeId) {
-        if (_workflowCount == 0) {
-            _apply(kind, key, value);
-            return 0;
-        }
-        changeId = ++_changeCount;
-        uint256 eta = block.timestamp + timelockDelay;
-        _changes[changeId] = Change({kind: kind, eta: uint40(eta), key: key, value: value});
-        emit ChangeQueued(changeId, kind, key, value, eta);
-    }
-
-    function _apply(uint8 kind, bytes32 key, uint256 value) private {
-        if (kind == CHANGE_EXECUTOR) {
-            _setExecutorNow(address(uint160(uint256(key))), value != 0);
-        } else if (kind == CHANGE_FEED) {
-            address feed = address(uint160(value));
-            uint32 maxAge = uint32(value >> 160);
-            uint8 decimals = feed == address(0) ? 0 : _feedDecimals(key, feed, maxAge);
-            uint16 id = _assetIdOrRegister(key);
-            Asset storage a = _assets[id];
-            a.feed = feed;
-            a.maxAge = maxAge;
-            a.decimals = decimals;
-            emit FeedSet(key, id, feed, maxAge, decimals);
-        } else if (kind == CHANGE_PREMIUM) {
-            _config.premiumBps = uint16(value);
-            emit PremiumSet(value);
-        } else if (kind == CHANGE_MAX_TIP) {
-            _config.maxTip = uint40(value);
-            emit MaxTipSet(value);
-        } else {
-            // checked again when applied: it must still answer on this chain
-            address module = address(uint160(value));
-            _config.l1Fee = _checkChainModule(module);
-            _config.chainModule = IChainModule(module);
-            emit ChainModuleSet(module);
-        }
-    }
-
-    function _setExecutorNow(address executor, bool allowed) private {
-        _accounts[executor].isExecutor = allowed;
-        emit ExecutorSet(executor, allowed);
     }
 
     /// Refuse anything that is not a contract answering as a chain module on this chain (a
@@ -420,25 +306,17 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         emit L1FeeShared(l1, gas);
     }
 
-    /// A feed's decimals, refusing anything that is not a usable AggregatorV3Interface.
-    function _feedDecimals(bytes32 asset, address feed, uint32 maxAge) private view returns (uint8 decimals) {
-        if (maxAge == 0 || feed.code.length == 0) revert InvalidFeed(asset, feed);
-        decimals = AggregatorV3Interface(feed).decimals();
-        if (decimals > 36) revert InvalidFeed(asset, feed);
-    }
-
     /// One run: check, consume, act, charge. Returns the fee credited to the executor.
     function _run(
         uint256 id,
         uint32 runIndex,
         uint64 attestedPrice,
+        bytes calldata proof,
         Config memory c,
         PriceCache memory pc,
         uint256 gasStart,
         uint256 extraGas
-    ) private
-        returns (uint256 fee)
-    {
+    ) private returns (uint256 fee) {
         Workflow storage w = _workflows[id];
         // Slot 0 (owner, status, kinds, runCount, lastRun) is read once and written once per run;
         // see the Workflow layout in WorkflowRegistry.
@@ -498,6 +376,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             if (uint8(t >> T_COMPARATOR) & COMPARATOR_ABOVE == 0 ? price >= threshold : price <= threshold) {
                 return _skip(id, runIndex, SKIP_CONDITION_FALSE);
             }
+        } else if (uint8(s0 >> S0_TRIGGER_KIND) > TRIGGER_PRICE) {
+            // STATE / CRON / LOG: their one run-time dispatch point
+            uint8 why = _kindHolds(id, s0, attestedPrice, proof, startTime, pc);
+            if (why != 0) return _skip(id, runIndex, why);
         }
 
         // -- escrow: the owner must cover the amount and the most this run's fee can be
@@ -530,7 +412,9 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             uint256 gasLimit = uint24(s1 >> S1_GAS_LIMIT);
             // A call action first loads its calldata from storage: one cold slot per 32 bytes.
             uint256 loadGas;
-            if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) loadGas = (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
+            if (uint8(s0 >> S0_ACTION_KIND) == ACTION_CALL) {
+                loadGas = (_callData[id].length / 32 + 1) * CALLDATA_SLOT_GAS;
+            }
             // Not enough gas left to give the action its whole limit: skip before anything changes
             // (never revert the batch; the run stays due, the owner pays nothing).
             // (2 × gasLimit / 63: an ERC-20 action's wrapper gets its limit + 1/63, and passes on 63/64)
@@ -538,7 +422,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
                 if (pc.single) revert NotEnoughGasForAction(id, gasLimit);
                 return _skip(id, runIndex, SKIP_OUT_OF_GAS);
             }
-            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas, gasPrice, c.premiumBps);
+            feeBound = _fee(gasLimit + RUN_GAS_BOUND + extraGas + loadGas + pc.viewGas, gasPrice, c.premiumBps);
             if (feeBound > uint80(s1)) feeBound = uint80(s1);
         }
         uint256 balance = uint128(a);
@@ -577,6 +461,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             return _skip(id, runIndex, SKIP_OUT_OF_GAS);
         }
         if (success) {
+            if (uint8(s0 >> S0_TRIGGER_KIND) == TRIGGER_LOG) _logFired(id, runIndex, pc);
             if (uint8(s1 >> S1_FAILURES) != 0) w.failures = 0;
             if (status == STATUS_COMPLETED) emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_COMPLETION);
         } else {
@@ -615,6 +500,121 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             }
         }
         _emitRunExecuted(id, runIndex, success, status, gasUsed, gasPrice, fee, c.premiumBps, price, source);
+    }
+
+    /// Whether a STATE / CRON / LOG trigger holds for this run (0) or the skip reason; STATE
+    /// leaves the view's gas cap and LOG the attestation in `pc`. `s0` / `startTime` are the
+    /// workflow's (its window and time gate were checked by the caller, like every kind's).
+    function _kindHolds(
+        uint256 id,
+        uint256 s0,
+        uint64 tick,
+        bytes calldata proof,
+        uint256 startTime,
+        PriceCache memory pc
+    ) private view returns (uint8) {
+        uint256 word = uint256(_triggerWord[id]);
+        uint8 tk = uint8(s0 >> S0_TRIGGER_KIND);
+        if (tk == TRIGGER_STATE) {
+            // the executor supplies the signed triggerData; only its hash was read from storage
+            if (keccak256(proof) != bytes32(word)) return SKIP_BAD_PROOF;
+            uint8 why;
+            (why, pc.viewGas) = _stateHolds(proof);
+            return why;
+        }
+        if (tk == TRIGGER_CRON) {
+            // A whole minute the spec allows, not in the future, after the workflow's creation and
+            // start and after its last run: each tick runs at most once, and after a run every
+            // earlier tick is behind `lastRun`, so ticks missed while nobody executed run once.
+            if (
+                tick % 60 != 0 || tick > block.timestamp || tick <= uint40(s0 >> S0_LAST_RUN) || tick < startTime
+                    || tick < word >> CRON_CREATED
+            ) return SKIP_NOT_DUE;
+            uint256 ts = tick;
+            uint256 day = ts / 86_400;
+            (, uint256 month, uint256 dom) = _civil(day);
+            bool allowed =
+                (word >> (CRON_MINUTE + (ts / 60) % 60)) & (word >> (CRON_HOUR + (ts / 3600) % 24))
+                        & (word >> (CRON_DAY + dom - 1)) & (word >> (CRON_MONTH + month - 1))
+                        & (word >> (CRON_WEEKDAY + (day + 4) % 7)) & 1 != 0;
+            return allowed ? 0 : SKIP_NOT_DUE;
+        }
+        // LOG: `proof` = abi.encode(blockNumber, blockHash, txHash, logIndex) of a log in a
+        // canonical block among the last 256, ordered after the last log that fired the workflow
+        // (blockNumber << 32 | logIndex), so no log fires it twice
+        if (proof.length != 128) return SKIP_BAD_PROOF;
+        uint256 bn = uint256(bytes32(proof[0:32]));
+        bytes32 bh = bytes32(proof[32:64]);
+        uint256 li = uint256(bytes32(proof[96:128]));
+        // blockhash is 0 for the current block, future blocks and blocks older than 256
+        if (bh == 0 || blockhash(bn) != bh || li > type(uint32).max) return SKIP_BAD_PROOF;
+        uint256 key = (bn << 32) | li;
+        if (key < word) return SKIP_RUN_DONE;
+        (pc.logKey, pc.logBlockHash, pc.logTxHash) = (key, bh, bytes32(proof[64:96]));
+        return 0;
+    }
+
+    /// The STATE condition: `target.staticcall{gas: viewGas}(calldata)`, return word #word read
+    /// as readAs, compared with threshold (layout in TriggerSpecs). A revert, a view out of its
+    /// gas or too short an answer is SKIP_VIEW_FAILED; at most one word of the answer is copied.
+    function _stateHolds(bytes calldata d) private view returns (uint8, uint256 viewGas) {
+        bool ok;
+        uint256 value;
+        uint256 threshold;
+        uint256 head;
+        assembly ("memory-safe") {
+            let p := d.offset
+            head := calldataload(add(p, 20)) // word | readAs | comparator | viewGas (bytes 20-26)
+            viewGas := shr(224, shl(24, head))
+            threshold := calldataload(add(p, 27))
+            let n := sub(d.length, 59)
+            let m := mload(0x40)
+            calldatacopy(m, add(p, 59), n)
+            ok := staticcall(viewGas, shr(96, calldataload(p)), m, n, 0, 0)
+            let at := shl(5, byte(0, head))
+            if lt(returndatasize(), add(at, 32)) { ok := 0 }
+            if ok {
+                returndatacopy(0, at, 32)
+                value := mload(0)
+            }
+        }
+        if (!ok) return (SKIP_VIEW_FAILED, viewGas);
+        uint256 readAs = uint8(head >> 240);
+        uint256 cmp = uint8(head >> 232);
+        if (readAs == READ_BOOL && value != 0) value = 1;
+        bool holds;
+        if (cmp >= CMP_EQ) {
+            holds = (value == threshold) == (cmp == CMP_EQ);
+        } else {
+            // int256: flip the sign bit so the unsigned order is the signed order
+            if (readAs == READ_INT256) (value, threshold) = (value ^ (1 << 255), threshold ^ (1 << 255));
+            holds = cmp == CMP_LT
+                ? value < threshold
+                : cmp == CMP_LE ? value <= threshold : cmp == CMP_GT ? value > threshold : value >= threshold;
+        }
+        return (holds ? 0 : SKIP_CONDITION_FALSE, viewGas);
+    }
+
+    /// (year, month 1-12, day 1-31) of a day number since 1970-01-01 (Howard Hinnant's civil_from_days).
+    function _civil(uint256 z) private pure returns (uint256 y, uint256 m, uint256 d) {
+        unchecked {
+            z += 719_468;
+            uint256 era = z / 146_097;
+            uint256 doe = z - era * 146_097;
+            uint256 yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            uint256 doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            uint256 mp = (5 * doy + 2) / 153;
+            d = doy - (153 * mp + 2) / 5 + 1;
+            m = mp < 10 ? mp + 3 : mp - 9;
+            y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+        }
+    }
+
+    /// A LOG run succeeded: no log up to this one can fire the workflow again; record the attestation.
+    function _logFired(uint256 id, uint256 runIndex, PriceCache memory pc) private {
+        uint256 key = pc.logKey;
+        _triggerWord[id] = bytes32(key + 1);
+        emit LogAttested(id, runIndex, key >> 32, pc.logBlockHash, pc.logTxHash, uint32(key));
     }
 
     /// `emit RunExecuted(id, runIndex, msg.sender, success, status, gasUsed, gasPrice, fee,
@@ -684,7 +684,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             TokenAction storage t = _tokenActions[id];
             uint256 wrapped = gasLimit + gasLimit / 63 + ERC20_WRAPPER_GAS;
             return _call(
-                address(this), 0, wrapped, abi.encodeCall(this.transferFromForRun, (t.token, owner, target, t.amount, gasLimit))
+                address(this),
+                0,
+                wrapped,
+                abi.encodeCall(this.transferFromForRun, (t.token, owner, target, t.amount, gasLimit))
             );
         }
         return _call(proxyOf(owner), value, gasLimit, abi.encodeCall(OwnerProxy.forward, (target, _callData[id])));
@@ -747,13 +750,19 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
 
     /// Price (USD, 8 decimals) from the asset's feed, or the executor's attested price when the
     /// asset has none.
-    function _price(uint16 assetId_, uint64 attestedPrice) internal view returns (bool ok, uint256 price, uint8 source) {
+    function _price(uint16 assetId_, uint64 attestedPrice)
+        internal
+        view
+        returns (bool ok, uint256 price, uint8 source)
+    {
         Asset storage a = _assets[assetId_];
         address feed = a.feed;
         if (feed == address(0)) {
             return (attestedPrice != 0, attestedPrice, SOURCE_ATTESTED);
         }
-        try AggregatorV3Interface(feed).latestRoundData() returns (uint80, int256 answer, uint256, uint256 updatedAt, uint80) {
+        try AggregatorV3Interface(feed).latestRoundData() returns (
+            uint80, int256 answer, uint256, uint256 updatedAt, uint80
+        ) {
             if (answer <= 0 || updatedAt > block.timestamp || block.timestamp - updatedAt > a.maxAge) {
                 return (false, 0, SOURCE_ORACLE);
             }

@@ -7,6 +7,11 @@ pragma solidity ^0.8.24;
 uint8 constant TRIGGER_TIME = 0; // once, at or after `startTime`
 uint8 constant TRIGGER_INTERVAL = 1; // every `interval` seconds from `startTime`, until `endTime`
 uint8 constant TRIGGER_PRICE = 2; // `asset` price (USD, 8 decimals) below/above `priceUsd`
+// The kinds below carry `triggerData` (layouts in TriggerSpecs.sol); `startTime` / `endTime` are
+// their window (not before / not after, 0 = none) and for STATE `interval` is a cooldown.
+uint8 constant TRIGGER_STATE = 3; // a view call's return word vs a threshold, re-checked on-chain by the run
+uint8 constant TRIGGER_CRON = 4; // a 5-field UTC cron spec: the run names its tick, once per tick
+uint8 constant TRIGGER_LOG = 5; // an event log, attested by the executor (block hash checked), once per log
 
 uint8 constant ACTION_NATIVE = 0; // send `amount` wei from the owner's escrow to `target`
 uint8 constant ACTION_ERC20 = 1; // `token.transferFrom(owner, target, amount)` via the owner's allowance
@@ -14,6 +19,26 @@ uint8 constant ACTION_CALL = 2; // call `target` with `data` and `amount` wei fr
 
 uint8 constant COMPARATOR_BELOW = 0;
 uint8 constant COMPARATOR_ABOVE = 1;
+
+// STATE: how the view's return word is read, and the comparator (`value <cmp> threshold`).
+uint8 constant READ_UINT256 = 0;
+uint8 constant READ_INT256 = 1;
+uint8 constant READ_BOOL = 2; // any non-zero word is 1
+uint8 constant READ_ADDRESS = 3;
+uint8 constant CMP_LT = 0;
+uint8 constant CMP_LE = 1;
+uint8 constant CMP_GT = 2;
+uint8 constant CMP_GE = 3;
+uint8 constant CMP_EQ = 4;
+uint8 constant CMP_NE = 5;
+
+// CRON: bit offsets of the bitmaps in the stored trigger word (see TriggerSpecs.cronBits).
+uint256 constant CRON_MINUTE = 0;
+uint256 constant CRON_HOUR = 60;
+uint256 constant CRON_DAY = 84;
+uint256 constant CRON_MONTH = 115;
+uint256 constant CRON_WEEKDAY = 127;
+uint256 constant CRON_CREATED = 192; // the workflow's creation time: no tick before it runs
 
 uint8 constant STATUS_NONE = 0;
 uint8 constant STATUS_ACTIVE = 1;
@@ -37,6 +62,8 @@ uint8 constant SKIP_INSUFFICIENT_ESCROW = 6;
 uint8 constant SKIP_PRICE_UNAVAILABLE = 7; // feed reverted, non-positive or stale; or no attested price
 uint8 constant SKIP_EXPIRED = 8;
 uint8 constant SKIP_OUT_OF_GAS = 9; // the transaction had too little gas left to give the action its gasLimit
+uint8 constant SKIP_VIEW_FAILED = 10; // STATE: the view reverted, exceeded its gas cap or returned too little
+uint8 constant SKIP_BAD_PROOF = 11; // STATE data not the signed one; LOG attestation not a canonical block's
 
 uint8 constant SOURCE_NONE = 0; // time triggers
 uint8 constant SOURCE_ORACLE = 1; // a registered AggregatorV3Interface feed
@@ -70,6 +97,7 @@ struct WorkflowSpec {
     uint32 maxRuns; // TIME: must be 1
     uint24 gasLimit; // gas the action always gets
     uint80 maxFeePerRun; // the most one run may charge the owner, in wei
+    bytes triggerData; // STATE / CRON / LOG: the kind's data (layouts in TriggerSpecs.sol); else empty
 }
 
 /// A workflow as the views return it.
@@ -85,7 +113,9 @@ struct WorkflowView {
 
 /// Every event the Autometa contracts emit: enough for an indexer to rebuild all state.
 interface IAutometaEvents {
-    event WorkflowCreated(uint256 indexed workflowId, address indexed owner, address indexed relayer, WorkflowSpec spec);
+    event WorkflowCreated(
+        uint256 indexed workflowId, address indexed owner, address indexed relayer, WorkflowSpec spec
+    );
     event WorkflowStatusChanged(uint256 indexed workflowId, uint8 status, uint8 reason);
     event RunExecuted(
         uint256 indexed workflowId,
@@ -122,6 +152,16 @@ interface IAutometaEvents {
     /// This transaction's L1 data fee (wei, from the chain module) and the gas each charged run
     /// carries for its share (included in its RunExecuted.gasUsed, charged at its gas price).
     event L1FeeShared(uint256 l1Fee, uint256 gasPerRun);
+    /// A LOG run's attestation: the log the executor says fired it (the block hash was checked
+    /// against `blockhash`; the transaction hash and log index are the executor's word).
+    event LogAttested(
+        uint256 indexed workflowId,
+        uint256 indexed runIndex,
+        uint256 blockNumber,
+        bytes32 blockHash,
+        bytes32 txHash,
+        uint256 logIndex
+    );
 }
 
 /// Every error, with the values a caller needs to understand it.

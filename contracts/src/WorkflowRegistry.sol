@@ -7,6 +7,7 @@ import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {FeeEscrow} from "./FeeEscrow.sol";
 import {OwnerProxy} from "./OwnerProxy.sol";
 import {CalldataGas} from "./CalldataGas.sol";
+import {TriggerSpecs} from "./TriggerSpecs.sol";
 import "./AutometaTypes.sol";
 
 /// @title WorkflowRegistry — workflows, and the only ways to change them.
@@ -26,6 +27,9 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
     /// A PRICE trigger's comparator byte is COMPARATOR_BELOW / COMPARATOR_ABOVE in bit 0 and
     /// PRICE_WINDOW in bit 1: set iff the spec has a startTime or an endTime, which then live in
     /// slot 3 (`windowStart`, `windowEnd`). A price run without a window touches slots 0-2 only.
+    /// - STATE / CRON / LOG: as TIME / INTERVAL (the window; STATE's cooldown in `interval`), and
+    ///   one word aside (`_triggerWord`: STATE the triggerData's hash, CRON the bitmaps, LOG the
+    ///   next acceptable log) that a run reads; the triggerData itself is kept for the views only.
     struct Workflow {
         // slot 0
         address owner;
@@ -88,19 +92,24 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
     uint256 public constant NONCE_JUMP = 2 ** 20;
 
     bytes32 public constant SPEC_TYPEHASH = keccak256(
-        "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)"
+        "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun,bytes triggerData)"
     );
     bytes32 public constant CREATE_TYPEHASH = keccak256(
-        "CreateWorkflow(address owner,WorkflowSpec spec,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)"
+        "CreateWorkflow(address owner,WorkflowSpec spec,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun,bytes triggerData)"
     );
-    bytes32 public constant PAUSE_TYPEHASH =
-        keccak256("PauseWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
-    bytes32 public constant RESUME_TYPEHASH =
-        keccak256("ResumeWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
-    bytes32 public constant CANCEL_TYPEHASH =
-        keccak256("CancelWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)");
+    bytes32 public constant PAUSE_TYPEHASH = keccak256(
+        "PauseWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)"
+    );
+    bytes32 public constant RESUME_TYPEHASH = keccak256(
+        "ResumeWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)"
+    );
+    bytes32 public constant CANCEL_TYPEHASH = keccak256(
+        "CancelWorkflow(address owner,uint256 workflowId,uint256 nonce,uint256 deadline,uint256 maxRelayerFee)"
+    );
 
     address public immutable proxyImplementation;
+    /// Creation-time checks of the STATE / CRON / LOG kinds (see TriggerSpecs: why apart).
+    TriggerSpecs public immutable triggerSpecs;
 
     /// Owners' signature nonces (first: the slot OpenZeppelin's Nonces held, so the layout stays).
     mapping(address => uint256) private _nonces;
@@ -112,9 +121,12 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
     mapping(bytes32 => uint16) internal _assetIds; // name → id (1-based)
     mapping(uint16 => Asset) internal _assets;
     uint16 internal _assetCount;
+    mapping(uint256 => bytes32) internal _triggerWord; // STATE / CRON / LOG: what a run reads
+    mapping(uint256 => bytes) internal _triggerData; // STATE / CRON / LOG: the spec's, for the views
 
     constructor() EIP712("Autometa", "1") {
         proxyImplementation = address(new OwnerProxy(address(this)));
+        triggerSpecs = new TriggerSpecs();
     }
 
     // ------------------------------------------------------------------ create
@@ -136,10 +148,14 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
         bytes calldata signature
     ) external nonReentrant returns (uint256 workflowId) {
         uint256 gasStart = gasleft();
-        // the exact ABI encoding: 6 head words, the spec (15 words, data's length + data), the signature
-        _requireCanonical(4 + 32 * 6 + 32 * 16 + _padded(spec.data.length) + 32 + _padded(signature.length));
+        // the exact ABI encoding: 6 head words, the spec (16 words, both bytes' lengths + contents), the signature
+        _requireCanonical(
+            4 + 32 * 6 + 32 * 18 + _padded(spec.data.length) + _padded(spec.triggerData.length) + 32
+                + _padded(signature.length)
+        );
         _requireCreationOpen();
-        bytes32 structHash = keccak256(abi.encode(CREATE_TYPEHASH, owner, hashSpec(spec), nonce, deadline, maxRelayerFee));
+        bytes32 structHash =
+            keccak256(abi.encode(CREATE_TYPEHASH, owner, hashSpec(spec), nonce, deadline, maxRelayerFee));
         _checkSignature(owner, structHash, nonce, deadline, signature);
         workflowId = _create(owner, spec);
         _reimburseRelayer(owner, gasStart, maxRelayerFee);
@@ -191,9 +207,9 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
         _requireCanonical(4 + 32 * 6 + 32 + _padded(signature.length));
         address owner = _workflows[workflowId].owner;
         if (owner == address(0)) revert UnknownWorkflow(workflowId);
-        bytes32 typehash = op == OP_PAUSE ? PAUSE_TYPEHASH : op == OP_RESUME ? RESUME_TYPEHASH : op == OP_CANCEL
-            ? CANCEL_TYPEHASH
-            : bytes32(0);
+        bytes32 typehash = op == OP_PAUSE
+            ? PAUSE_TYPEHASH
+            : op == OP_RESUME ? RESUME_TYPEHASH : op == OP_CANCEL ? CANCEL_TYPEHASH : bytes32(0);
         if (typehash == bytes32(0)) revert InvalidOp(op);
         bytes32 structHash = keccak256(abi.encode(typehash, owner, workflowId, nonce, deadline, maxRelayerFee));
         _checkSignature(owner, structHash, nonce, deadline, signature);
@@ -248,13 +264,18 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
             s.amount = w.value;
         }
         if (w.actionKind == ACTION_CALL) s.data = _callData[workflowId];
+        if (w.triggerKind > TRIGGER_PRICE) s.triggerData = _triggerData[workflowId];
         s.maxRuns = w.maxRuns;
         s.gasLimit = w.gasLimit;
         s.maxFeePerRun = w.maxFeePerRun;
     }
 
     /// @notice `owner`'s workflows, oldest first, `limit` from `offset`.
-    function workflowsOf(address owner, uint256 offset, uint256 limit) external view returns (WorkflowView[] memory page) {
+    function workflowsOf(address owner, uint256 offset, uint256 limit)
+        external
+        view
+        returns (WorkflowView[] memory page)
+    {
         uint256[] storage ids = _owned[owner];
         uint256 end = offset + limit;
         if (end > ids.length) end = ids.length;
@@ -295,7 +316,15 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
             SPEC_TYPEHASH, s.triggerKind, s.comparator, s.startTime, s.endTime, s.interval, s.priceUsd, s.asset
         );
         bytes memory tail = abi.encode(
-            s.actionKind, s.target, s.token, s.amount, keccak256(s.data), s.maxRuns, s.gasLimit, s.maxFeePerRun
+            s.actionKind,
+            s.target,
+            s.token,
+            s.amount,
+            keccak256(s.data),
+            s.maxRuns,
+            s.gasLimit,
+            s.maxFeePerRun,
+            keccak256(s.triggerData)
         );
         return keccak256(bytes.concat(head, tail));
     }
@@ -347,9 +376,13 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
         if (nonce != current) revert InvalidAccountNonce(owner, current);
     }
 
-    function _checkSignature(address owner, bytes32 structHash, uint256 nonce, uint256 deadline, bytes calldata signature)
-        private
-    {
+    function _checkSignature(
+        address owner,
+        bytes32 structHash,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (!SignatureChecker.isValidSignatureNow(owner, _hashTypedDataV4(structHash), signature)) {
             revert InvalidSignature();
@@ -403,14 +436,19 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
             }
             // _validate bounds the cooldown to 24 bits
             w.trigger = uint112(
-                (uint256(aid) << T_ASSET_ID) | (comparator << T_COMPARATOR)
-                    | (uint256(s.priceUsd) << T_PRICE_USD) | (uint256(s.interval) << T_COOLDOWN)
+                (uint256(aid) << T_ASSET_ID) | (comparator << T_COMPARATOR) | (uint256(s.priceUsd) << T_PRICE_USD)
+                    | (uint256(s.interval) << T_COOLDOWN)
             );
         } else {
             w.trigger = uint112(
                 (uint256(s.startTime) << T_START_TIME) | (uint256(s.interval) << T_INTERVAL)
                     | (uint256(s.endTime) << T_END_TIME)
             );
+        }
+        if (s.triggerKind > TRIGGER_PRICE) {
+            // the one creation-time dispatch point of the STATE / CRON / LOG kinds
+            _triggerWord[workflowId] = triggerSpecs.check(s.triggerKind, s.triggerData);
+            _triggerData[workflowId] = s.triggerData;
         }
         if (s.actionKind == ACTION_ERC20) {
             _tokenActions[workflowId] = TokenAction(s.token, s.amount);
@@ -427,7 +465,8 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
 
     function _validate(WorkflowSpec calldata s) private view {
         uint8 tk = s.triggerKind;
-        if (tk > TRIGGER_PRICE) revert InvalidSpec("triggerKind");
+        if (tk > TRIGGER_LOG) revert InvalidSpec("triggerKind");
+        if (tk <= TRIGGER_PRICE && s.triggerData.length != 0) revert InvalidSpec("triggerData");
         if (s.maxRuns == 0) revert InvalidSpec("maxRuns");
         if (s.endTime != 0 && s.endTime <= s.startTime) revert InvalidSpec("endTime");
         if (s.endTime != 0 && s.endTime <= block.timestamp) revert InvalidSpec("endTime");
@@ -436,6 +475,9 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
             if (s.maxRuns != 1) revert InvalidSpec("maxRuns");
         } else if (tk == TRIGGER_INTERVAL) {
             if (s.interval == 0) revert InvalidSpec("interval");
+        } else if (tk > TRIGGER_PRICE) {
+            // CRON runs once per tick, LOG once per log: no cooldown; STATE's is `interval`
+            if (tk != TRIGGER_STATE && s.interval != 0) revert InvalidSpec("interval");
         } else {
             if (s.comparator > COMPARATOR_ABOVE) revert InvalidSpec("comparator");
             if (s.priceUsd == 0) revert InvalidSpec("priceUsd");
@@ -464,16 +506,6 @@ abstract contract WorkflowRegistry is FeeEscrow, EIP712 {
         } else if (s.data.length != 0) {
             revert InvalidSpec("data");
         }
-    }
-
-    function _assetIdOrRegister(bytes32 name) internal returns (uint16 id) {
-        id = _assetIds[name];
-        if (id != 0) return id;
-        if (_assetCount == type(uint16).max) revert TooManyAssets();
-        id = ++_assetCount;
-        _assetIds[name] = id;
-        _assets[id].name = name;
-        emit AssetRegistered(name, id);
     }
 
     function _ensureProxy(address owner) private {

@@ -35,6 +35,9 @@ interface Vm {
     function deployCode(string calldata, bytes calldata) external returns (address);
     function expectPartialRevert(bytes4) external;
     function fee(uint256) external;
+    function roll(uint256) external;
+    function setBlockhash(uint256, bytes32) external;
+    function load(address, bytes32) external view returns (bytes32);
 }
 
 /// Chainlink's MockV3Aggregator (deployed from its artifact).
@@ -158,9 +161,8 @@ contract FalseToken {
 }
 
 abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
-    bytes32 internal constant RUN_EXECUTED = keccak256(
-        "RunExecuted(uint256,uint256,address,bool,uint8,uint256,uint256,uint256,uint256,uint256,uint8)"
-    );
+    bytes32 internal constant RUN_EXECUTED =
+        keccak256("RunExecuted(uint256,uint256,address,bool,uint8,uint256,uint256,uint256,uint256,uint256,uint8)");
     bytes32 internal constant RUN_SKIPPED = keccak256("RunSkipped(uint256,uint256,address,uint8)");
     bytes32 internal constant RUN_FAILED = keccak256("RunFailed(uint256,uint256,bytes)");
     bytes32 internal constant STATUS_CHANGED = keccak256("WorkflowStatusChanged(uint256,uint8,uint8)");
@@ -245,7 +247,11 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
 
     // ------------------------------------------------------------ spec builders
 
-    function _nativeAction(WorkflowSpec memory s, address to, uint256 amount) internal pure returns (WorkflowSpec memory) {
+    function _nativeAction(WorkflowSpec memory s, address to, uint256 amount)
+        internal
+        pure
+        returns (WorkflowSpec memory)
+    {
         s.actionKind = ACTION_NATIVE;
         s.target = to;
         s.amount = amount;
@@ -279,7 +285,11 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         s = _nativeAction(s, recipient, 0.1 ether);
     }
 
-    function _priceSpec(bytes32 asset, uint8 comparator, uint64 threshold) internal view returns (WorkflowSpec memory s) {
+    function _priceSpec(bytes32 asset, uint8 comparator, uint64 threshold)
+        internal
+        view
+        returns (WorkflowSpec memory s)
+    {
         s = _base();
         s.triggerKind = TRIGGER_PRICE;
         s.comparator = comparator;
@@ -308,6 +318,16 @@ abstract contract Base is Asserts, IAutometaEvents, IAutometaErrors {
         vm.recordLogs();
         vm.prank(executor);
         core.execute(id, runIndex, attested);
+        logs = vm.getRecordedLogs();
+    }
+
+    function _execProof(uint256 id, uint32 runIndex, uint64 attested, bytes memory proof)
+        internal
+        returns (VmLog[] memory logs)
+    {
+        vm.recordLogs();
+        vm.prank(executor);
+        core.executeWithProof(id, runIndex, attested, proof);
         logs = vm.getRecordedLogs();
     }
 

@@ -23,17 +23,37 @@ interface IAutometa is IAutometaEvents, IAutometaErrors {
     function assetInfo(bytes32 asset) external view returns (uint16, address, uint32, uint8);
     function balanceOf(address user) external view returns (uint256);
     function cancelWorkflow(uint256 workflowId) external;
-    function changeStatusBySig(uint256 workflowId, uint8 op, uint256 nonce, uint256 deadline, uint256 maxRelayerFee, bytes calldata signature) external;
+    function changeStatusBySig(
+        uint256 workflowId,
+        uint8 op,
+        uint256 nonce,
+        uint256 deadline,
+        uint256 maxRelayerFee,
+        bytes calldata signature
+    ) external;
     function config() external view returns (bool, uint256, uint256);
     function createWorkflow(WorkflowSpec calldata spec) external returns (uint256);
-    function createWorkflowFor(address owner, WorkflowSpec calldata spec, uint256 nonce, uint256 deadline, uint256 maxRelayerFee, bytes calldata signature) external returns (uint256);
+    function createWorkflowFor(
+        address owner,
+        WorkflowSpec calldata spec,
+        uint256 nonce,
+        uint256 deadline,
+        uint256 maxRelayerFee,
+        bytes calldata signature
+    ) external returns (uint256);
     function currentPrice(bytes32 asset, uint64 attestedPrice) external view returns (bool, uint256, uint8);
     function deposit() external payable;
     function depositFor(address user) external payable;
     function domainSeparator() external view returns (bytes32);
-    function eip712Domain() external view returns (bytes1, string memory, string memory, uint256, address, bytes32, uint256[] memory);
+    function eip712Domain()
+        external
+        view
+        returns (bytes1, string memory, string memory, uint256, address, bytes32, uint256[] memory);
     function execute(uint256 workflowId, uint32 runIndex, uint64 attestedPrice) external;
     function executeBatch(uint256[] calldata runs) external;
+    function executeWithProof(uint256 workflowId, uint32 runIndex, uint64 attested, bytes calldata proof) external;
+    function triggerSpecs() external view returns (address);
+    function adminModule() external view returns (address);
     function getWorkflow(uint256 workflowId) external view returns (WorkflowView memory);
     function hashSpec(WorkflowSpec calldata s) external pure returns (bytes32);
     function nonces(address owner) external view returns (uint256);

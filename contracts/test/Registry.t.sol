@@ -117,7 +117,7 @@ contract RegistryTest is Base {
 
     function test_invalid_triggerKind() public {
         WorkflowSpec memory s = _timeSpec(T0 + 60);
-        s.triggerKind = 3;
+        s.triggerKind = TRIGGER_LOG + 1;
         _expectInvalid(s, "triggerKind");
     }
 

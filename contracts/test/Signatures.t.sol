@@ -27,12 +27,18 @@ contract SignaturesTest is Base {
         return abi.encodePacked(r, sig, v);
     }
 
-    function _signStatus(uint256 key, address owner, uint256 id, uint8 op, uint256 nonce, uint256 deadline, uint256 maxFee)
-        internal
-        returns (bytes memory)
-    {
-        bytes32 typehash =
-            op == OP_PAUSE ? core.PAUSE_TYPEHASH() : op == OP_RESUME ? core.RESUME_TYPEHASH() : core.CANCEL_TYPEHASH();
+    function _signStatus(
+        uint256 key,
+        address owner,
+        uint256 id,
+        uint8 op,
+        uint256 nonce,
+        uint256 deadline,
+        uint256 maxFee
+    ) internal returns (bytes memory) {
+        bytes32 typehash = op == OP_PAUSE
+            ? core.PAUSE_TYPEHASH()
+            : op == OP_RESUME ? core.RESUME_TYPEHASH() : core.CANCEL_TYPEHASH();
         bytes32 structHash = keccak256(abi.encode(typehash, owner, id, nonce, deadline, maxFee));
         (uint8 v, bytes32 r, bytes32 sig) = vm.sign(key, _digest(core, structHash));
         return abi.encodePacked(r, sig, v);
@@ -50,7 +56,7 @@ contract SignaturesTest is Base {
 
     function test_typehashes_matchEip712Strings() public view {
         string memory spec =
-            "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun)";
+            "WorkflowSpec(uint8 triggerKind,uint8 comparator,uint40 startTime,uint40 endTime,uint32 interval,uint64 priceUsd,bytes32 asset,uint8 actionKind,address target,address token,uint256 amount,bytes data,uint32 maxRuns,uint24 gasLimit,uint80 maxFeePerRun,bytes triggerData)";
         assertEq(core.SPEC_TYPEHASH(), keccak256(bytes(spec)), "spec typehash");
         assertEq(
             core.CREATE_TYPEHASH(),
@@ -69,9 +75,11 @@ contract SignaturesTest is Base {
         s.data = "";
         bytes32 expected = keccak256(
             bytes.concat(
-                abi.encode(core.SPEC_TYPEHASH(), s.triggerKind, s.comparator, s.startTime, s.endTime, s.interval, s.priceUsd),
+                abi.encode(
+                    core.SPEC_TYPEHASH(), s.triggerKind, s.comparator, s.startTime, s.endTime, s.interval, s.priceUsd
+                ),
                 abi.encode(s.asset, s.actionKind, s.target, s.token, s.amount, keccak256(s.data), s.maxRuns),
-                abi.encode(s.gasLimit, s.maxFeePerRun)
+                abi.encode(s.gasLimit, s.maxFeePerRun, keccak256(s.triggerData))
             )
         );
         assertEq(core.hashSpec(s), expected, "hashSpec");

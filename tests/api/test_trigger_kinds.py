@@ -23,7 +23,7 @@ STATE = {
 }
 
 
-@pytest.mark.parametrize("kind", ["cron", 9, "9", -1, None, [2]])
+@pytest.mark.parametrize("kind", ["hourly", 9, "9", -1, None, [2]])
 async def test_an_unknown_kind_is_a_422_naming_trigger_type(api_embedded: Api, kind: Any) -> None:
     for path in ("/api/workflow/prepare", "/api/workflow/create"):
         reply = await api_embedded.client.post(path, json=seed_body(trigger_type=kind))
@@ -42,7 +42,7 @@ async def test_state_triggers_are_refused_with_the_reason(api_embedded: Api) -> 
         for path in ("/api/workflow/prepare", "/api/workflow/create"):
             reply = await api_embedded.client.post(path, json=seed_body(trigger_type=kind, trigger_data=STATE))
             assert reply.status_code == 422, reply.text
-            assert "STATE triggers need a contract that supports them" in reply.text, reply.text
+            assert "STATE triggers need an executor that sends each run" in reply.text, reply.text
 
 
 @pytest.mark.parametrize("kind", ["price", "PRICE", "2"])

@@ -43,7 +43,7 @@ def test_kinds_are_the_registrys(run) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("trigger", "message"),
     [
-        ({"trigger_type": "cron", "trigger_data": {"at": 1}}, "unknown trigger kind 'cron'"),
+        ({"trigger_type": "hourly", "trigger_data": {"at": 1}}, "unknown trigger kind 'hourly'"),
         ({"trigger_type": 7, "trigger_data": {"at": 1}}, "unknown trigger kind 7"),
         (
             {

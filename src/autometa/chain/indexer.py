@@ -30,7 +30,7 @@ from autometa.domain.kinds import ActionType, SkipReason, Status
 from autometa.domain.outcomes import PriceSource, RunStatus
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
-from autometa.domain.workflow import ZERO_ADDRESS, WorkflowSpec
+from autometa.domain.workflow import ZERO_ADDRESS, SpecTuple, WorkflowSpec
 from autometa.store import Store
 from autometa.store.db import write_session
 from autometa.store.models import Execution
@@ -77,22 +77,23 @@ def state_from_row(row: WorkflowRow) -> WorkflowState:
     """A stored workflow as the domain's WorkflowState."""
     asset = asset_to_bytes32(row.asset) if row.asset else b"\0" * 32
     spec = WorkflowSpec.from_abi(
-        (
-            row.trigger_kind,
-            row.comparator,
-            row.start_time,
-            row.end_time,
-            row.interval,
-            int(row.price_usd),
-            asset,
-            row.action_kind,
-            row.target,
-            row.token or ZERO_ADDRESS,
-            int(row.amount),
-            bytes.fromhex((row.data or "0x")[2:]),
-            row.max_runs,
-            row.gas_limit,
-            int(row.max_fee_per_run),
+        SpecTuple(
+            triggerKind=row.trigger_kind,
+            comparator=row.comparator,
+            startTime=row.start_time,
+            endTime=row.end_time,
+            interval=row.interval,
+            priceUsd=int(row.price_usd),
+            asset=asset,
+            actionKind=row.action_kind,
+            target=row.target,
+            token=row.token or ZERO_ADDRESS,
+            amount=int(row.amount),
+            data=bytes.fromhex((row.data or "0x")[2:]),
+            maxRuns=row.max_runs,
+            gasLimit=row.gas_limit,
+            maxFeePerRun=int(row.max_fee_per_run),
+            triggerData=bytes.fromhex((row.trigger_data or "0x")[2:]),
         )
     )
     return WorkflowState(
@@ -119,21 +120,22 @@ def _row_from_state(state: WorkflowState, chain_id: int, **extra: Any) -> dict[s
         "chain_id": chain_id,
         "owner": state.owner,
         "status": int(state.status),
-        "trigger_kind": t[0],
-        "comparator": t[1],
-        "start_time": t[2],
-        "end_time": t[3],
-        "interval": t[4],
-        "price_usd": t[5],
-        "asset": bytes(t[6]),
-        "action_kind": t[7],
-        "target": t[8],
-        "token": None if t[9] == ZERO_ADDRESS else t[9],
-        "amount": t[10],
-        "data": "0x" + bytes(t[11]).hex(),
-        "max_runs": t[12],
-        "gas_limit": t[13],
-        "max_fee_per_run": t[14],
+        "trigger_kind": t.triggerKind,
+        "comparator": t.comparator,
+        "start_time": t.startTime,
+        "end_time": t.endTime,
+        "interval": t.interval,
+        "price_usd": t.priceUsd,
+        "asset": bytes(t.asset),
+        "action_kind": t.actionKind,
+        "target": t.target,
+        "token": None if t.token == ZERO_ADDRESS else t.token,
+        "amount": t.amount,
+        "data": "0x" + bytes(t.data).hex(),
+        "trigger_data": "0x" + bytes(t.triggerData).hex(),
+        "max_runs": t.maxRuns,
+        "gas_limit": t.gasLimit,
+        "max_fee_per_run": t.maxFeePerRun,
         "run_count": state.run_count,
         "last_run": state.last_run,
         "failures": state.failures,

@@ -2,6 +2,9 @@
 
 The contract verifies exactly these types (WorkflowRegistry.sol); a signature binds the chain
 id, the contract address, the owner's nonce, a deadline and the most the owner pays a relayer.
+`WorkflowSpec` gained `bytes triggerData` (issue 15: the STATE / CRON / LOG kinds' data), so
+the type string and SPEC_TYPEHASH differ from the first contract's: a contract with the new
+kinds is a new deployment, and a signature made for one never verifies on the other.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ SPEC_FIELDS = [
     {"name": "maxRuns", "type": "uint32"},
     {"name": "gasLimit", "type": "uint24"},
     {"name": "maxFeePerRun", "type": "uint80"},
+    {"name": "triggerData", "type": "bytes"},
 ]
 _DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
@@ -63,10 +67,10 @@ def domain(chain_id: int, contract: str) -> dict[str, Any]:
 
 
 def spec_message(spec: WorkflowSpec) -> dict[str, Any]:
-    values = spec.to_abi()
-    message = {field["name"]: value for field, value in zip(SPEC_FIELDS, values, strict=True)}
-    message["asset"] = "0x" + bytes(message["asset"]).hex()
-    message["data"] = "0x" + bytes(message["data"]).hex()
+    message = spec.to_abi()._asdict()
+    assert list(message) == [f["name"] for f in SPEC_FIELDS]  # one order: the contract's struct
+    for name in ("asset", "data", "triggerData"):
+        message[name] = "0x" + bytes(message[name]).hex()
     return message
 
 

@@ -52,6 +52,8 @@ class SkipReason(IntEnum):
     PRICE_UNAVAILABLE = 7
     EXPIRED = 8
     OUT_OF_GAS = 9  # the transaction had too little gas left for the action's whole limit (retried)
+    VIEW_FAILED = 10  # STATE: the view reverted, ran out of its gas cap or answered too little
+    BAD_PROOF = 11  # STATE data not the signed one; LOG attestation not of a canonical recent block
 
     @property
     def label(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
@@ -140,6 +140,28 @@ _ACTION_TAGS = {
 }
 
 
+class SpecTuple(NamedTuple):
+    """The contract's `WorkflowSpec` struct, by its field names (AutometaTypes.sol), in its order:
+    what web3 encodes for a call and what the EIP-712 message lists."""
+
+    triggerKind: int
+    comparator: int
+    startTime: int
+    endTime: int
+    interval: int
+    priceUsd: int
+    asset: bytes
+    actionKind: int
+    target: str
+    token: str
+    amount: int
+    data: bytes
+    maxRuns: int
+    gasLimit: int
+    maxFeePerRun: int
+    triggerData: bytes
+
+
 class WorkflowSpec(BaseModel):
     """What a user asks for: one trigger, one action and the limits of what it may cost."""
 
@@ -232,8 +254,8 @@ class WorkflowSpec(BaseModel):
 
     # -------------------------------------------------------------- ABI
 
-    def to_abi(self) -> tuple[Any, ...]:
-        """The contract's `WorkflowSpec` tuple, field for field."""
+    def to_abi(self) -> SpecTuple:
+        """The contract's `WorkflowSpec` tuple, field for field (named as the struct's fields)."""
         t, a = self.trigger_data, self.action_data
         tr = self.trigger_kind.encode(t)
         token, data = ZERO_ADDRESS, b""
@@ -243,64 +265,39 @@ class WorkflowSpec(BaseModel):
             target, token, amount = a.to, a.token, a.amount
         else:
             target, amount, data = a.target, a.value_wei, bytes.fromhex(a.data[2:])
-        return (
-            int(self.trigger_type),
-            tr.comparator,
-            tr.start_time,
-            tr.end_time,
-            tr.interval,
-            tr.price_usd,
-            tr.asset,
-            int(self.action_type),
-            target,
-            token,
-            amount,
-            data,
-            self.resolved_max_runs,
-            self.resolved_gas_limit,
-            self.resolved_max_fee,
+        return SpecTuple(
+            triggerKind=int(self.trigger_type),
+            comparator=tr.comparator,
+            startTime=tr.start_time,
+            endTime=tr.end_time,
+            interval=tr.interval,
+            priceUsd=tr.price_usd,
+            asset=tr.asset,
+            actionKind=int(self.action_type),
+            target=target,
+            token=token,
+            amount=amount,
+            data=data,
+            maxRuns=self.resolved_max_runs,
+            gasLimit=self.resolved_gas_limit,
+            maxFeePerRun=self.resolved_max_fee,
+            triggerData=tr.trigger_data,
         )
 
     @classmethod
     def from_abi(cls, spec: Any) -> WorkflowSpec:
         """Decode the contract's tuple (or a web3 AttributeDict / dict with the struct's names)."""
         if isinstance(spec, dict) or hasattr(spec, "keys"):
-            names = (
-                "triggerKind",
-                "comparator",
-                "startTime",
-                "endTime",
-                "interval",
-                "priceUsd",
-                "asset",
-                "actionKind",
-                "target",
-                "token",
-                "amount",
-                "data",
-                "maxRuns",
-                "gasLimit",
-                "maxFeePerRun",
-            )
-            spec = tuple(spec[n] for n in names)
-        (
-            tk,
-            comparator,
-            start,
-            end,
-            interval,
-            price,
-            asset,
-            ak,
-            target,
-            token,
-            amount,
-            data,
-            max_runs,
-            gas_limit,
-            max_fee,
-        ) = spec
-        slots = TriggerSlots(comparator, start, end, interval, price, bytes(asset))
+            spec = tuple(spec[n] for n in SpecTuple._fields)
+        if len(spec) != len(SpecTuple._fields):
+            raise ValueError(f"a WorkflowSpec has {len(SpecTuple._fields)} fields, got {len(spec)}")
+        t = SpecTuple(*spec)
+        tk = t.triggerKind
+        slots = TriggerSlots(
+            t.comparator, t.startTime, t.endTime, t.interval, t.priceUsd, bytes(t.asset), bytes(t.triggerData)
+        )
+        ak, target, token, amount, data = t.actionKind, t.target, t.token, t.amount, t.data
+        max_runs, gas_limit, max_fee = t.maxRuns, t.gasLimit, t.maxFeePerRun
         trigger = get_kind(int(tk)).decode(slots)  # an unknown number raises UnknownTriggerKind
         action: dict[str, Any]
         if ak == ActionType.NATIVE_TRANSFER:

@@ -61,6 +61,7 @@ class Workflow(Base):
     token: Mapped[str | None] = mapped_column(String(42), nullable=True)
     amount: Mapped[int] = mapped_column(Uint256, default=0)
     data: Mapped[str] = mapped_column(Text, default="0x")
+    trigger_data: Mapped[str] = mapped_column(Text, default="0x")  # STATE / CRON / LOG (issue 15)
     max_runs: Mapped[int] = mapped_column(BigInteger, default=0)
     gas_limit: Mapped[int] = mapped_column(BigInteger)
     max_fee_per_run: Mapped[int] = mapped_column(Uint256)

@@ -56,7 +56,7 @@ def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
         values[name] = checksum(values[name])
     if values.get("token") is not None:
         values["token"] = checksum(values["token"])
-    for name in ("data", "created_tx"):
+    for name in ("data", "trigger_data", "created_tx"):
         if values.get(name) is not None:
             values[name] = hexstr(values[name])
     asset = values.get("asset")
@@ -65,7 +65,7 @@ def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
     values.setdefault("updated_block", values["created_block"])
     values.setdefault("updated_log_index", -1)
     defaults: dict[str, Any] = {"comparator": 0, "start_time": 0, "end_time": 0, "interval": 0, "price_usd": 0}
-    defaults |= {"asset": "", "amount": 0, "data": "0x", "max_runs": 0, "run_count": 0}
+    defaults |= {"asset": "", "amount": 0, "data": "0x", "trigger_data": "0x", "max_runs": 0, "run_count": 0}
     defaults |= {"last_run": 0, "failures": 0}
     for name, default in defaults.items():
         if values.get(name) is None:

@@ -73,6 +73,7 @@ RETRYABLE = {
     SkipReason.INSUFFICIENT_ESCROW,
     SkipReason.PRICE_UNAVAILABLE,
     SkipReason.OUT_OF_GAS,
+    SkipReason.VIEW_FAILED,  # a STATE view that failed now may answer in a later block
 }
 # Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
 SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}

@@ -1,6 +1,6 @@
 """Trigger kinds, one module each (see docs/TRIGGERS.md). Importing the package registers them."""
 
-from autometa.domain.triggers import interval, price, state, time  # noqa: F401  (each registers itself)
+from autometa.domain.triggers import cron, interval, log, price, state, time  # noqa: F401  (each registers itself)
 from autometa.domain.triggers.registry import (
     KindData,
     TriggerKind,

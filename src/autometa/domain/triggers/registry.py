@@ -39,6 +39,7 @@ class TriggerSlots:
     interval: int = 0
     price_usd: int = 0
     asset: bytes = ZERO_BYTES32
+    trigger_data: bytes = b""  # STATE / CRON / LOG: the kind's packed data (contracts/src/TriggerSpecs.sol)
 
 
 D = TypeVar("D", bound=KindData)
