@@ -1,7 +1,7 @@
 """Workflows keep their trigger's data (the STATE / CRON / LOG kinds' packed `triggerData`).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("workflows", sa.Column("trigger_data", sa.Text(), nullable=False, server_default="0x"))
+    with op.batch_alter_table("workflows") as batch:
+        batch.add_column(sa.Column("trigger_data", sa.Text(), nullable=False, server_default="0x"))
 
 
 def downgrade() -> None:
-    op.drop_column("workflows", "trigger_data")
+    with op.batch_alter_table("workflows") as batch:  # SQLite rebuilds the table
+        batch.drop_column("trigger_data")
