@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     @field_validator("CONFIRMATIONS", mode="before")
     @classmethod
     def _check_confirmations(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip().isdigit():
+        if isinstance(value, str) and not (value.strip().isascii() and value.strip().isdigit()):
             tag = value.strip().lower()
             if tag not in ("finalized", "safe"):
                 raise ValueError("CONFIRMATIONS must be a number of blocks (0-1000), 'finalized' or 'safe'")
@@ -397,7 +397,7 @@ class Settings(BaseSettings):
         named = [c for c in chains if c.label == text]
         if named:
             return named[0]
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             by_id = [c for c in chains if c.id == int(text)]
             if len(by_id) == 1:
                 return by_id[0]

@@ -131,6 +131,16 @@ async def test_an_unknown_chain_is_a_404_naming_the_served_ones(
     assert "dev (31337), dev2 (31338)" in body["message"]
 
 
+@pytest.mark.parametrize("chain", ["\u00b3", "\uff13\uff11\uff13\uff13\uff17", "-1", "31337.0"])
+async def test_a_chain_that_only_looks_numeric_is_a_404(
+    two: tuple[Services, httpx.AsyncClient, AsyncAutometaClient], chain: str
+) -> None:
+    """'³' and full-width digits pass str.isdigit() but not int(): found as a 500 by test_live."""
+    _, raw, _ = two
+    got = await raw.get("/api/executions", params={"chain": chain})
+    assert got.status_code == 404 and got.json()["error"] == "unknown_chain", got.text
+
+
 async def test_the_typed_client_raises_on_an_unknown_chain(
     two: tuple[Services, httpx.AsyncClient, AsyncAutometaClient],
 ) -> None:

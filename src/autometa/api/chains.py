@@ -71,7 +71,7 @@ class ChainRegistry:
         text = str(key).strip().lower()
         if text in self._chains:
             return self._chains[text]
-        by_id = [c for c in self._chains.values() if text.isdigit() and c.config.id == int(text)]
+        by_id = [c for c in self._chains.values() if (text.isascii() and text.isdigit()) and c.config.id == int(text)]
         if len(by_id) == 1:
             return by_id[0]
         served = ", ".join(f"{c.label} ({c.config.id})" for c in self._chains.values())

@@ -36,7 +36,7 @@ class BodyLimitMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.limit:
+                if not (value.isascii() and value.isdigit()) or int(value) > self.limit:
                     await self._reject(send)
                     return
         body = bytearray()

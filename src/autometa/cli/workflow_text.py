@@ -80,7 +80,7 @@ def resolve_relative(data: dict[str, Any], now: int | None) -> dict[str, Any]:
     trigger = data.get("trigger_data")
     if isinstance(trigger, dict) and isinstance(trigger.get("at"), str) and trigger["at"].startswith("+"):
         offset = trigger["at"][1:]
-        if not offset.isdigit():
+        if not (offset.isascii() and offset.isdigit()):
             raise BadInput(f"trigger_data.at: {trigger['at']!r} is neither unix seconds nor +SECONDS")
         base = now if now is not None else int(time.time())
         data = {**data, "trigger_data": {**trigger, "at": base + int(offset)}}
@@ -135,7 +135,7 @@ def spec_from_flags(
 
 
 def _int(text: str, name: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise BadInput(f"{name}: {text!r} is neither unix seconds nor +SECONDS")
     return int(text)
 

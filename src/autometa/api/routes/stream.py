@@ -183,7 +183,7 @@ async def stream(
     that changed (pending → success, gas and fee filled in). The event id is a cursor: reconnecting
     with Last-Event-ID (browsers do) or `after_id` resumes after it."""
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        if not (last_event_id.isascii() and last_event_id.isdigit()):
             raise invalid("Last-Event-ID", "must be an event id this stream sent")
         after_id = int(last_event_id)
     feed = Feed(store, _filters(await chain_scope(services, chain, workflow_id), workflow_id, user))

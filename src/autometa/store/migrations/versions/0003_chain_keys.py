@@ -35,7 +35,7 @@ CONTRACT_TABLES = ("workflows", "executions", "escrow_events")
 
 def _chain_of(name: str) -> int | None:
     parts = name.split(":")
-    if len(parts) >= 2 and parts[0] in ("genesis", "indexer") and parts[1].isdigit():
+    if len(parts) >= 2 and parts[0] in ("genesis", "indexer") and (parts[1].isascii() and parts[1].isdigit()):
         return int(parts[1])
     return None
 
@@ -45,7 +45,7 @@ def _contracts(conn: sa.Connection) -> dict[int, str]:
     found: dict[int, set[str]] = {}
     for (name,) in conn.execute(sa.text("SELECT name FROM checkpoints WHERE name LIKE 'indexer:%'")):
         parts = str(name).split(":")
-        if len(parts) == 3 and parts[1].isdigit():
+        if len(parts) == 3 and (parts[1].isascii() and parts[1].isdigit()):
             found.setdefault(int(parts[1]), set()).add(parts[2])
     return {chain: next(iter(addrs)) for chain, addrs in found.items() if len(addrs) == 1}
 
