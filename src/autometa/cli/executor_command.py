@@ -50,6 +50,7 @@ async def run_executor(rpc_url: str | None, contract: str | None, worker_id: str
         store,
         batch_size=s.BATCH_SIZE,
         max_concurrent=s.MAX_CONCURRENT_EXECUTIONS,
+        batch_gas_share=s.BATCH_GAS_SHARE,
         worker_id=worker_id,
         version=__version__,
         alerts=alerts,

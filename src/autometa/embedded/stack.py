@@ -141,6 +141,7 @@ async def run_stack(
         store,
         batch_size=settings.BATCH_SIZE,
         max_concurrent=settings.MAX_CONCURRENT_EXECUTIONS,
+        batch_gas_share=settings.BATCH_GAS_SHARE,
         worker_id="embedded-executor",
         version=__version__,
         alerts=alerts,
