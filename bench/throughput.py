@@ -62,7 +62,8 @@ def process_cpu_s(pid: int) -> float:
 
 def recorded(stack: Any, executors: list[str]) -> int:
     """Runs the executors have recorded and acknowledged (their `executor.batch` lines)."""
-    return sum(int(m) for name in executors for m in re.findall(r"executor\.batch .*?executed=(\d+)", stack.log_text(name)))
+    pattern = re.compile(r"executor\.batch .*?executed=(\d+)")
+    return sum(int(m) for name in executors for m in pattern.findall(stack.log_text(name)))
 
 
 def stage_cpu_ms(log_text: str) -> dict[str, float]:
