@@ -127,6 +127,7 @@ class Executor:
         batch_gas_share: float = DEFAULT_BATCH_GAS_SHARE,
         alerts: Alerts | None = None,
         heads: NewHeads | None = None,
+        record_defer_s: float = 3.0,
     ) -> None:
         self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
         self.core = autometa_async(w3, address)
@@ -136,6 +137,8 @@ class Executor:
         # batch (asyncio's pool: six on two cores) took the GIL from the event loop that sends
         # the next batches, ~6 of every 7 switches while a burst was recorded.
         self._record_pool = ThreadPoolExecutor(1, thread_name_prefix="executor-record")
+        self._sending = 0  # batches being planned or sent now
+        self.record_defer_s = record_defer_s
         self.cpu = StageClock()
         self.address = sender.default_address
         self.batch_size, self.max_concurrent = batch_size, max_concurrent
@@ -441,8 +444,20 @@ class Executor:
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
         """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
         `on_included` is called once the transaction is mined (or nothing was sent)."""
-        plan = await self.cpu.timed("simulate", self._plan(batch))
-        receipt = await self._send(plan, on_included) if plan.runs else None
+        self._sending += 1
+        done = False
+
+        def sent() -> None:  # past its sending (broadcast, refused, or nothing to send)
+            nonlocal done
+            if not done:
+                done = True
+                self._sending -= 1
+
+        try:
+            plan = await self.cpu.timed("simulate", self._plan(batch))
+            receipt = await self._send(plan, on_included, sent) if plan.runs else None
+        finally:
+            sent()
         await self.cpu.timed("record", self._settle(plan, receipt))
         return plan.outcome
 
@@ -499,7 +514,9 @@ class Executor:
             tx["gas"] = plan.gas
         return tx
 
-    async def _send(self, plan: BatchPlan, on_included: Callable[[], None] | None) -> Any:
+    async def _send(
+        self, plan: BatchPlan, on_included: Callable[[], None] | None, on_sent: Callable[[], None] = lambda: None
+    ) -> Any:
         """Send the planned runs in one transaction and follow it until mined; the receipt (None:
         the node refused it as one that reverts; its runs are released). Raises OutOfGasFunds
         when the node refused it for this executor's balance (nothing sent; the simulation's
@@ -619,12 +636,23 @@ class Executor:
         used = result.get("gasUsed")
         return Simulation(skipped, block, (int(used, 16) if isinstance(used, str) else used) or None)
 
+    async def _after_sending(self) -> None:
+        """Wait (at most `record_defer_s`) until no batch is being planned or sent and no run
+        waits to be batched: during a burst the next batches' simulation, signing and broadcast
+        come first and the rows of the mined ones after (they were written as soon as each
+        receipt came, on the same two cores, and a 1,000-run burst's second block got a third of
+        the runs the first did). The jobs stay held (touched) meanwhile, so none is reclaimed."""
+        deadline = time.monotonic() + self.record_defer_s
+        while (self._sending > 0 or not self._buffer.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     async def _record_receipt(self, receipt: Any, plan: BatchPlan) -> None:
         runs, skips = rows_from_events(self.codec.run_events(receipt.get("logs", [])))
         plan.outcome.executed.extend(row.key for row in runs)
         plan.outcome.skipped.update({row.key: row.reason for row in skips})
         if self.recorder is None:
             return
+        await self._after_sending()
         included = included_at(receipt)
         if included is None:
             included = int((await self.w3.eth.get_block(receipt["blockNumber"]))["timestamp"])
