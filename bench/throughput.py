@@ -21,8 +21,8 @@ Targets (issue 18): blocks_to_drain <= 3 with --executors 1 (the chain's limit i
 run, 30 M per block), <= 2 with 2 executors; cpu_ms_per_run <= 3; duplicates == 0.
 Progress goes to stderr; the last stdout line is one JSON object.
 Run: .venv/bin/python bench/throughput.py [--executors 2 --workflows 1000 --batch-size N --concurrency N]
-(without --batch-size / --concurrency the executors run at the settings' defaults, BATCH_SIZE and
-MAX_CONCURRENT_EXECUTIONS; the JSON reports the values used).
+(without --batch-size / --concurrency / --batch-gas-share the executors run at the settings'
+defaults, BATCH_SIZE, MAX_CONCURRENT_EXECUTIONS and BATCH_GAS_SHARE; the JSON reports the values used).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--executors", type=int, choices=(1, 2, 3), default=2)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--batch-gas-share", type=float, default=None)
     parser.add_argument(
         "--rpc-profile",
         choices=RPC_PROFILES,
@@ -92,7 +93,12 @@ def main() -> None:
     defaults = Settings.model_fields
     batch_size = args.batch_size or int(defaults["BATCH_SIZE"].default)
     concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
-    settings = {"BATCH_SIZE": str(batch_size), "MAX_CONCURRENT_EXECUTIONS": str(concurrency)}
+    gas_share = args.batch_gas_share or float(defaults["BATCH_GAS_SHARE"].default)
+    settings = {
+        "BATCH_SIZE": str(batch_size),
+        "MAX_CONCURRENT_EXECUTIONS": str(concurrency),
+        "BATCH_GAS_SHARE": str(gas_share),
+    }
     profile = args.rpc_profile
     keys = EXECUTOR_KEYS[: args.executors]
     with (
@@ -145,6 +151,7 @@ def main() -> None:
             "executors": len(keys),
             "batch_size": batch_size,
             "concurrency": concurrency,
+            "batch_gas_share": gas_share,
             "rpc_profile": args.rpc_profile,
             "block_time_s": stack.block_time,
             "due_block": due_block,

@@ -97,7 +97,7 @@ __all__ = [
 
 log = structlog.get_logger("autometa.worker.executor")
 
-DEFAULT_BATCH_GAS_SHARE = 0.1  # Settings.BATCH_GAS_SHARE's default
+DEFAULT_BATCH_GAS_SHARE = 0.15  # Settings.BATCH_GAS_SHARE's default
 
 
 class OutOfGasFunds(Exception):
