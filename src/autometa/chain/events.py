@@ -7,7 +7,8 @@ for a 50-run batch that was ~20 ms of the executor's CPU per receipt, plus ~7 ms
 `executeBatch` call. Here an event is looked up by its topic0 in a dict made once, indexed
 arguments are read from the topics and the rest decoded with one `eth_abi.decode` of the data.
 Logs may come raw from JSON-RPC (hex strings: `eth_simulateV1`, a raw receipt) or formatted by
-web3 (bytes); both decode alike.
+web3 (bytes); both decode alike. Address arguments come as eth-abi gives them, lowercase (not
+checksummed: that is a keccak each).
 """
 
 from __future__ import annotations
