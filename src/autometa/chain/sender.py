@@ -582,7 +582,9 @@ class TransactionSender:
         deadline = None if timeout is None else time.monotonic() + timeout
         if sent.receipt is None and self.config.first_look_s > 0:
             # not mined before the next block anyway
-            if heads is None or not await heads.beyond(sent.last_action_block, 2 * self.config.first_look_s):
+            # the first head after the one we sent at (the block the caller gave may be older)
+            after = max(sent.last_action_block, heads.head or 0) if heads is not None else 0
+            if heads is None or not await heads.beyond(after, 2 * self.config.first_look_s):
                 await asyncio.sleep(self.config.first_look_s)
         while True:
             if sent.receipt is not None:
