@@ -94,7 +94,10 @@ def main() -> None:
             trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
             price_items.append((owners[i % 3], native_spec(2, trigger, recipient(200_000 + i), AMOUNT)))
         price_ids = stack.create_many(price_items)
-        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + 30, due=True)
+        # due at least 40 s after the first TIME run (more if creating the waves took a while):
+        # after the drain at +33 s. At +30 they raced it, and a worker that executes in the next
+        # block ran them while the escrow still paid (no skip to audit).
+        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + 40, due=True)
         sc.expect_skipped.update({(wid, 0): "insufficient_escrow" for wid in drained})
         first_due = min(int(stack.state(w).spec.trigger_data.at) for w in ids)  # type: ignore[union-attr]
         progress(f"+20 price workflows, +10 of an owner to be drained; first due at chain time {first_due}")
