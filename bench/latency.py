@@ -11,7 +11,8 @@ including its execution:
 - p50_s / p99_s: the same as block timestamps (seconds).
 
 Targets: p50 <= 1 block, p99 <= 2 blocks. Progress goes to stderr; the last stdout line is one
-JSON object. Run: .venv/bin/python bench/latency.py [--workflows 200 --batch-size 50 --concurrency 3]
+JSON object. Run: .venv/bin/python bench/latency.py [--workflows 200 --batch-size N --concurrency N]
+(without --batch-size / --concurrency: the settings' defaults).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.support.stack import OWNER_KEYS, RPC_PROFILES, distributed_stack, nat
 
 from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
 from autometa.chain.deploy import set_dev_price  # noqa: E402
+from autometa.config import Settings  # noqa: E402
 
 EXECUTORS = (5, 6)
 
@@ -49,8 +51,8 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workflows", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument(
         "--rpc-profile",
         choices=RPC_PROFILES,
@@ -59,6 +61,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     n = args.workflows
+    # Without the flags, the settings' defaults (BATCH_SIZE, MAX_CONCURRENT_EXECUTIONS), like the
+    # throughput bench: batches are sized from the block gas limit now (BATCH_GAS_SHARE), and
+    # what a fixed 3 in flight allowed before is no measure of what a deployment does.
+    defaults = Settings.model_fields
+    args.batch_size = args.batch_size or int(defaults["BATCH_SIZE"].default)
+    args.concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
     settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
     profile = args.rpc_profile
     with (

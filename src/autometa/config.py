@@ -85,12 +85,20 @@ class Settings(BaseSettings):
     # block time after broadcasting, not sooner: each earlier look is a request for nothing.
     BLOCK_TIME_S: float | None = Field(default=None, gt=0, le=600)
     # Batches in flight per executor. A batch's slot is held from simulation until its block is
-    # seen (~1-1.5 blocks), so in-flight capacity is what bounds a burst: at 3 x 50, two
-    # executors moved 300 runs per block and 1,000 runs due together took 5-16 blocks
-    # (bench/throughput.py); at 8 x 50 (a 50-run batch is ~2.7-3.9 M gas, well inside a block)
-    # the whole burst is in flight at once and the block gas limit, not the executor, sets the pace.
-    MAX_CONCURRENT_EXECUTIONS: int = Field(default=8, ge=1, le=1024)
+    # seen (~1 block), so in-flight capacity is what bounds a burst: with batches of 0.15 of a
+    # block (BATCH_GAS_SHARE), 24 of them are more than a block's worth of runs, so one executor
+    # keeps the next block full and the block gas limit, not the executor, sets the pace
+    # (bench/throughput.py; at 8 x 50 one executor took 10 blocks for 1,000 runs due together).
+    MAX_CONCURRENT_EXECUTIONS: int = Field(default=24, ge=1, le=1024)
+    # The most runs per `executeBatch`; BATCH_GAS_SHARE usually ends a batch sooner.
     BATCH_SIZE: int = Field(default=50, ge=1, le=256)
+    # The most of the block gas limit one batch's transaction may ask for (its gas limit: every
+    # run's action limit + what the runs use, × 5/4). A block takes a transaction only while its
+    # gas limit fits the gas left, so a few big batches leave much of each block empty (50
+    # native transfers, 6.6 M gas: 450 of the ~560 runs a 30 M block holds); 0.15 fills ~90 %
+    # of it with ~25-run batches and few enough transactions (one signature and one journal
+    # write each, in turn per key) for one executor to send a block's worth in a block time.
+    BATCH_GAS_SHARE: float = Field(default=0.15, gt=0, le=1)
     PRICE_FEED_URL: str = "https://api.coingecko.com/api/v3/simple/price"
     REDIS_URL: str | None = None
     BACKEND_API_URL: str = "http://localhost:8000"

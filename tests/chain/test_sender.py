@@ -21,6 +21,7 @@ from autometa.chain.accounts import dev_account
 from autometa.chain.anvil import Anvil
 from autometa.chain.contracts import autometa_async
 from autometa.chain.fees import GWEI, FeePolicy, Fees
+from autometa.chain.heads import NewHeads, ws_url_for
 from autometa.chain.journal import (
     FAILED,
     MINED,
@@ -32,7 +33,7 @@ from autometa.chain.journal import (
 )
 from autometa.chain.nonces import BroadcastErrorKind, classify_broadcast_error
 from autometa.chain.revert import TransactionReverted, decode_revert
-from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.sender import RawReceipt, SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 from tests.support.rpc_proxy import RpcProxy
 
@@ -454,7 +455,8 @@ CHILD = """
 import asyncio, sys
 from autometa.chain.accounts import dev_account
 from autometa.chain.journal import StoreJournal
-from autometa.chain.sender import SenderConfig, TransactionSender
+from autometa.chain.heads import NewHeads, ws_url_for
+from autometa.chain.sender import RawReceipt, SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 
 async def main():
@@ -540,3 +542,44 @@ def test_fees_from_a_known_base_fee_need_no_request() -> None:
     assert policy.from_base_fee(0) is None  # unknown: ask the node
     assert FeePolicy(cap_wei=100 * GWEI, priority_fee_wei=None).from_base_fee(10 * GWEI) is None  # tip from the node
     assert FeePolicy(cap_wei=100 * GWEI, priority_fee_wei=GWEI, legacy=True).from_base_fee(10 * GWEI) is None
+
+
+async def test_with_a_head_subscription_the_receipt_is_looked_for_right_after_the_block(
+    anvil: Anvil, connect: Any
+) -> None:
+    """`wait(heads=...)`: the look comes with the new head, not on the timed schedule (here 5 s
+    before the first look and between looks), and `raw=True` gives the node's receipt with its
+    numbers read and its logs left as sent."""
+    w3 = connect(anvil.url)
+    await rpc(w3, "evm_setAutomine", False)
+    slow = SenderConfig(poll_interval=5.0, first_look_s=5.0)
+    sender = TransactionSender(w3, dev_account(0), config=slow)
+    heads = NewHeads(ws_url_for(anvil.url))
+    watching = asyncio.create_task(heads.run())
+    try:
+        await until(lambda: heads.ready, "the newHeads subscription")
+        sent = await sender.send(transfer(), "heads")
+        waiting = asyncio.create_task(sender.wait(sent, heads=heads, raw=True))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # nothing mined yet
+        started = asyncio.get_running_loop().time()
+        await rpc(w3, "evm_mine")
+        receipt = await asyncio.wait_for(waiting, 2.0)  # well before the 5 s timed look
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert isinstance(receipt, RawReceipt) and receipt["status"] == 1
+        assert "0x" + bytes(receipt["transactionHash"]).hex() == sent.tx_hash
+        assert receipt["blockNumber"] == int(await w3.eth.block_number) and sent.done
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+
+async def test_without_a_subscription_the_wait_falls_back_to_timed_looks(anvil: Anvil, connect: Any) -> None:
+    w3 = connect(anvil.url)
+    heads = NewHeads(None)  # an endpoint without a websocket
+    await heads.run()
+    assert not heads.ready and not await heads.beyond(None, 0.1)
+    sender = TransactionSender(w3, dev_account(0), config=FAST)
+    receipt = await asyncio.wait_for(sender.send_and_wait(transfer(), "no-heads"), 10)
+    assert int(receipt["status"]) == 1

@@ -82,6 +82,9 @@ def test_retired_networks_stop_start_up_with_one_line_naming_the_replacement(net
     [
         ("POLL_INTERVAL", "-1"),
         ("MAX_CONCURRENT_EXECUTIONS", "lots"),
+        ("BATCH_GAS_SHARE", "0"),
+        ("BATCH_GAS_SHARE", "1.5"),
+        ("BATCH_GAS_SHARE", "half"),
         ("REGISTRY_ADDRESS", "0x1234"),
         ("REGISTRY_ADDRESS", "0x87bb7a86e657f1ddd2e84946545b6686935E3a56"),  # bad checksum
         ("PRICE_FEED_URL", "ftp://example"),

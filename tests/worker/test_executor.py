@@ -17,6 +17,7 @@ from autometa.chain.deploy import transact
 from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import connect_async
 from autometa.domain.kinds import SkipReason
+from autometa.worker.batch import BATCH_OVERHEAD, run_allowance
 from autometa.worker.executor import Executor
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Delivery, InMemoryJobQueue, Job, RedisJobQueue
@@ -237,3 +238,43 @@ async def test_a_broke_executor_hands_its_jobs_back_and_stops_reading(dev_chain,
             await asyncio.wait_for(running, 15)
             for q in (queue, other):
                 await q.shutdown()
+
+
+async def test_a_batch_holds_runs_up_to_its_share_of_the_block_gas_limit(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """BATCH_GAS_SHARE, not a count, ends a batch: room for ten runs' gas makes batches of ten
+    (the eleventh starts the next one), and a heavier action takes the room of several."""
+    block_gas = int(dev_chain.w3.eth.get_block("latest")["gasLimit"])
+    per_run = run_allowance(60_000)
+    share = (BATCH_OVERHEAD + 10 * per_run + per_run // 2) / block_gas
+    aw3 = connect_async(dev_chain.url)
+    executor = Executor(
+        aw3,
+        dev_chain.deployment.address,
+        TransactionSender(aw3, dev_role("executor")),
+        InMemoryJobQueue(),
+        batch_size=50,
+        batch_gas_share=share,
+        linger_s=0.01,
+    )
+
+    async def ack() -> None:
+        return None
+
+    buffer: asyncio.Queue[Delivery] = asyncio.Queue()
+    for wid in range(1, 26):
+        buffer.put_nowait(Delivery(Job(wid, 0, 0, 0.0, gas_limit=60_000), ack))
+    sizes = [len(await executor._gather(buffer)) for _ in range(3)]
+    assert sizes == [10, 10, 5]
+    heavy = Delivery(Job(99, 0, 0, 0.0, gas_limit=5 * 60_000), ack)  # five times the gas
+    for d in [heavy] + [Delivery(Job(100 + i, 0, 0, 0.0, gas_limit=60_000), ack) for i in range(10)]:
+        buffer.put_nowait(d)
+    assert len(await executor._gather(buffer)) < 10
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="batch_gas_share"):
+            Executor(
+                aw3,
+                dev_chain.deployment.address,
+                TransactionSender(aw3, dev_role("executor")),
+                InMemoryJobQueue(),
+                batch_gas_share=bad,
+            )

@@ -1,4 +1,4 @@
-"""Local nonce tracking per (chain, sender), and the classification of broadcast errors.
+"""Local nonce tracking per (chain, sender).
 
 One `KeyState` per key and process: an asyncio.Lock serialises nonce assignment, signing,
 journaling and broadcasting, so nonces are handed out contiguously and a failed broadcast gives
@@ -10,75 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from autometa.chain.sender import SentTx
+from autometa.chain.txtypes import NONCE_ERRORS, BroadcastErrorKind, SentTx, classify_broadcast_error
 
-
-class BroadcastErrorKind(Enum):
-    ALREADY_KNOWN = "already_known"  # this very transaction is in the pool: success
-    NONCE_TOO_LOW = "nonce_too_low"  # the nonce is used (mined): resync
-    NONCE_TOO_HIGH = "nonce_too_high"  # a gap below: resync
-    REPLACEMENT_UNDERPRICED = "replacement_underpriced"  # another tx holds the nonce in the pool
-    FEE_TOO_LOW = "fee_too_low"  # maxFee under the base fee, or under the node's minimum
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    UNREACHABLE = "unreachable"  # the node did not take it (rate limited, no connection): not sent
-    OTHER = "other"
-
-
-_PATTERNS: list[tuple[BroadcastErrorKind, tuple[str, ...]]] = [
-    (
-        BroadcastErrorKind.ALREADY_KNOWN,
-        ("already known", "already imported", "known transaction", "already exists", "already in the mempool"),
-    ),
-    (
-        BroadcastErrorKind.NONCE_TOO_LOW,
-        (
-            "nonce too low",
-            "nonce is too low",
-            "nonce has already been used",
-            "transaction is outdated",
-        ),
-    ),
-    # "invalid nonce" says neither way: resync from the chain without skipping ahead.
-    (BroadcastErrorKind.NONCE_TOO_HIGH, ("nonce too high", "nonce is too high", "nonce gap", "invalid nonce")),
-    (
-        BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
-        ("replacement transaction underpriced", "replacement underpriced", "already in pool with higher"),
-    ),
-    (
-        BroadcastErrorKind.FEE_TOO_LOW,
-        (
-            "less than block base fee",
-            "max fee per gas less than",
-            "fee cap less than",
-            "feecaptoolow",
-            "transaction underpriced",
-            "gas price too low",
-            "underpriced",
-        ),
-    ),
-    (BroadcastErrorKind.INSUFFICIENT_FUNDS, ("insufficient funds", "insufficient balance")),
-]
-
-
-def classify_broadcast_error(exc: BaseException) -> BroadcastErrorKind:
-    text = str(exc).lower()
-    for kind, needles in _PATTERNS:
-        if any(n in text for n in needles):
-            return kind
-    return BroadcastErrorKind.OTHER
-
-
-NONCE_ERRORS = frozenset(
-    {
-        BroadcastErrorKind.NONCE_TOO_LOW,
-        BroadcastErrorKind.NONCE_TOO_HIGH,
-        BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
-    }
-)
+__all__ = ["NONCE_ERRORS", "BroadcastErrorKind", "KeyState", "classify_broadcast_error"]
 
 
 @dataclass

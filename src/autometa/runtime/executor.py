@@ -75,6 +75,7 @@ class ExecutorRuntime:
             link.store,
             batch_size=s.BATCH_SIZE,
             max_concurrent=s.MAX_CONCURRENT_EXECUTIONS,
+            batch_gas_share=s.BATCH_GAS_SHARE,
             worker_id=self.worker_id,
             version=__version__,
             alerts=alerts,

@@ -14,20 +14,11 @@ import structlog
 import websockets
 from web3 import AsyncWeb3
 
+from autometa.chain.heads import ws_url_for
+
+__all__ = ["BlockFollower", "ws_url_for"]
+
 log = structlog.get_logger("autometa.worker.blocks")
-
-
-def ws_url_for(rpc_url: str) -> str | None:
-    """The websocket endpoint to try: the URL itself if ws(s), else the same host and port (of
-    the first endpoint, when several are listed)."""
-    rpc_url = rpc_url.split(",")[0].strip()
-    if rpc_url.startswith(("ws://", "wss://")):
-        return rpc_url
-    if rpc_url.startswith("http://"):
-        return "ws://" + rpc_url.removeprefix("http://")
-    if rpc_url.startswith("https://"):
-        return "wss://" + rpc_url.removeprefix("https://")
-    return None
 
 
 class BlockFollower:

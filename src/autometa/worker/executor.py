@@ -1,29 +1,24 @@
 """The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
 
-Jobs are gathered into batches of up to `batch_size`, with up to `max_concurrent` batches in
-flight. Each batch is first simulated (`eth_simulateV1`, which returns the logs): runs the
-contract would skip (insufficient escrow, condition no longer true, already done, …) are dropped
-and their skips recorded, so the owner and the executor pay nothing for them. The rest go out in
-one transaction through the core `TransactionSender` (nonces, fees, replacement) with this
-executor's own key. Every run's outcome is recorded from the receipt (tx hash, status, gas, fee,
-price and its source, trigger-to-inclusion latency) before its job is acknowledged, so a killed
-executor's unacknowledged jobs are reclaimed and finished by another one; the contract refuses a
-run index twice, so a reclaimed job never runs twice.
+Jobs are gathered into batches (`autometa.worker.batch`: up to `batch_size` runs whose gas fits
+`batch_gas_share` of the block gas limit), with up to `max_concurrent` batches in flight. Each
+batch goes through three steps:
 
-Gas: the simulation already executed the batch, so when it skipped nothing and every job
-carries its action's `gasLimit`, the transaction's gas is sized from the simulation instead of
-asking the node for `eth_call` + `eth_estimateGas` again (a binary search of several more
-executions of the whole batch, on the hot path of every batch). The contract skips an item
-(SKIP_OUT_OF_GAS: not consumed, not charged, retried) unless `gasleft()` covers its whole
-`gasLimit` (+ 2/63, CALL_RESERVE, PRE_ACTION_GAS); any action may use all of its limit at
-inclusion though it used less in the simulation (one owner's action could otherwise starve the
-others), so the gas is `gasUsed * 5/4 + Σ (gasLimit + 2·gasLimit/63) + reserves + headroom`
-(refunds are capped at a fifth), and a batch is gathered only while the sum of its items' gas
-limits stays within `gas_budget`. Otherwise (a skip changed the batch, a job without its gas limit, no
-`eth_simulateV1`) the sender estimates as before. Fees do not depend on the gas limit: the
-contract charges measured gas at min(gas price, the owner's cap). A batch that still reverts
-(state moved between simulation and inclusion) executes none of its runs: their claims are
-released so the scheduler offers them again.
+* **plan** — distinct runs, packed; simulated (`eth_simulateV1`, which returns the logs): runs
+  the contract would skip (insufficient escrow, condition no longer true, already done, …) are
+  dropped and their skips recorded, so the owner and the executor pay nothing for them; the
+  transaction's gas sized from the simulation (`batch_gas`) or, without one, estimated.
+* **send** — one transaction through the core `TransactionSender` (nonces, fees, replacement)
+  with this executor's own key, followed until mined. The receipt is looked for right after
+  each new head (`NewHeads`, a websocket subscription) where the node offers one.
+* **settle** — every run's outcome recorded from the receipt (tx hash, status, gas, fee, price
+  and its source, trigger-to-inclusion latency; logs decoded by `autometa.chain.events`) before
+  its job is acknowledged, so a killed executor's unacknowledged jobs are reclaimed and finished
+  by another one; the contract refuses a run index twice, so a reclaimed job never runs twice.
+  Skips worth retrying release their claim, so the scheduler offers them again.
+
+A batch that still reverts (state moved between simulation and inclusion) executes none of its
+runs: their claims are released so the scheduler offers them again.
 
 Out of gas funds: when the node refuses a batch for insufficient funds, the executor hands its
 jobs back to the stream at once (re-appended for any executor, their claims kept), with every
@@ -34,7 +29,8 @@ the idle timeout before another executor could reclaim it.
 
 Profile: `executor.batch` logs each stage in seconds since the batch was formed: `queued_s`
 (enqueue → batch, measured backwards), `simulate_s`, `send_s` (accepted by the node),
-`mined_s` (receipt seen; the slot is freed here) and `recorded_s` (rows written, jobs acked).
+`mined_s` (receipt seen; the slot is freed here) and `recorded_s` (rows written, jobs acked);
+`executor.cpu` logs the CPU milliseconds spent so far per stage (`StageClock`).
 """
 
 from __future__ import annotations
@@ -46,64 +42,62 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
 from web3 import AsyncWeb3
-from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
 from autometa.chain.contracts import autometa_async
-from autometa.chain.nonces import BroadcastErrorKind
+from autometa.chain.events import BatchCodec
+from autometa.chain.heads import NewHeads, provider_url, ws_url_for
 from autometa.chain.rpc_support import method_unsupported
 from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
+from autometa.chain.txtypes import BroadcastErrorKind
 from autometa.domain.kinds import SkipReason
-from autometa.domain.outcomes import PriceSource, RunStatus
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import LowGasWatch
-from autometa.store.executions import SIMULATED_SKIP_PREFIX
+from autometa.worker.batch import (
+    BATCH_OVERHEAD,
+    CALL_RESERVE,
+    DEFAULT_BLOCK_GAS_LIMIT,
+    GAS_HEADROOM,
+    PRE_ACTION_GAS,
+    RETRYABLE,
+    SILENT,
+    UNKNOWN_GAS_LIMIT,
+    BatchOutcome,
+    BatchPlan,
+    RunKey,
+    Simulation,
+    batch_gas,
+    item_gas,
+    pack_run,
+    run_allowance,
+)
 from autometa.worker.queue import Delivery, Job, JobQueue
+from autometa.worker.recording import BatchRecorder, included_at, rows_from_events
+from autometa.worker.stagecpu import StageClock
+
+__all__ = [
+    "CALL_RESERVE",
+    "GAS_HEADROOM",
+    "PRE_ACTION_GAS",
+    "RETRYABLE",
+    "SILENT",
+    "UNKNOWN_GAS_LIMIT",
+    "BatchOutcome",
+    "Executor",
+    "OutOfGasFunds",
+    "batch_gas",
+    "item_gas",
+    "pack_run",
+]
 
 log = structlog.get_logger("autometa.worker.executor")
 
-# Skips worth retrying later: the scheduler offers the run again (the queue claim is released).
-RETRYABLE = {
-    SkipReason.NOT_DUE,
-    SkipReason.CONDITION_FALSE,
-    SkipReason.INSUFFICIENT_ESCROW,
-    SkipReason.PRICE_UNAVAILABLE,
-    SkipReason.OUT_OF_GAS,
-    SkipReason.VIEW_FAILED,  # a STATE view that failed now may answer in a later block
-}
-# Skips that mean "someone already did it" or "it is over": nothing to tell the owner.
-SILENT = {SkipReason.RUN_DONE, SkipReason.BAD_RUN_INDEX}
-CALL_RESERVE = 40_000  # ActionExecutor.CALL_RESERVE: gas kept back beyond each action's gasLimit
-PRE_ACTION_GAS = 25_000  # ActionExecutor.PRE_ACTION_GAS: a run's gas before its action, checked with it
-GAS_HEADROOM = 50_000  # for state that moves between simulation and inclusion
-GAS_BUDGET = 10_000_000  # the most Σ gasLimit one batch gathers (well under a block's gas limit)
-UNKNOWN_GAS_LIMIT = 200_000  # what a job without its gasLimit counts for in the budget
-
-
-def item_gas(gas_limit: int) -> int:
-    """What one item's action may take at inclusion: its whole limit, + 1/63 for EIP-150 and
-    + 1/63 for an ERC-20 action's wrapper call."""
-    return gas_limit + 2 * (gas_limit // 63)
-
-
-def batch_gas(base_gas: int, gas_limits: list[int], *, executed: bool = True) -> int:
-    """A gas limit for a batch (see the module docstring): enough for every item's action to use
-    all of its limit at inclusion. `base_gas`: what the simulation used executing the batch, or
-    (`executed=False`) an eth_estimateGas, which may have found the gas at which every item is
-    skipped for gas (a skip is no revert): then each item's run around its action is added too."""
-    per_item = 0 if executed else PRE_ACTION_GAS + CALL_RESERVE
-    allowance = sum(item_gas(g) + per_item for g in gas_limits) + CALL_RESERVE + PRE_ACTION_GAS
-    return base_gas * 5 // 4 + allowance + GAS_HEADROOM
-
-
-def pack_run(job: Job) -> int:
-    """`workflowId << 96 | runIndex << 64 | attestedPrice` (an oracle-checked run attests 0)."""
-    attested = job.price if job.price and job.price_source not in (None, PriceSource.ORACLE) else 0
-    return job.workflow_id << 96 | job.run_index << 64 | attested
+DEFAULT_BATCH_GAS_SHARE = 0.15  # Settings.BATCH_GAS_SHARE's default
 
 
 class OutOfGasFunds(Exception):
@@ -112,16 +106,6 @@ class OutOfGasFunds(Exception):
     def __init__(self, message: str, required_wei: int, runs: list[Delivery]) -> None:
         super().__init__(message)
         self.required_wei, self.runs = required_wei, runs
-
-
-@dataclass
-class BatchOutcome:
-    executed: list[tuple[int, int]] = field(default_factory=list)
-    skipped: dict[tuple[int, int], SkipReason] = field(default_factory=dict)
-    tx_hash: str | None = None
-    block: int | None = None
-    gas: int | None = None  # the gas limit sized from the simulation; None: the sender estimated
-    reverted: bool = False  # the transaction was mined but reverted: none of its runs happened
 
 
 class Executor:
@@ -140,11 +124,22 @@ class Executor:
         linger_s: float = 0.05,
         heartbeat_s: float = 5.0,
         funds_poll_s: tuple[float, float] = (0.5, 15.0),
-        gas_budget: int = GAS_BUDGET,
+        batch_gas_share: float = DEFAULT_BATCH_GAS_SHARE,
         alerts: Alerts | None = None,
+        heads: NewHeads | None = None,
+        record_defer_s: float = 3.0,
     ) -> None:
         self.w3, self.sender, self.queue, self.store = w3, sender, queue, store
         self.core = autometa_async(w3, address)
+        self.codec = BatchCodec(self.core.address)
+        self.recorder = BatchRecorder(store, sender.default_address, self.core.address) if store is not None else None
+        # One thread writes every batch's rows, in turn: rows are bookkeeping, and a thread per
+        # batch (asyncio's pool: six on two cores) took the GIL from the event loop that sends
+        # the next batches, ~6 of every 7 switches while a burst was recorded.
+        self._record_pool = ThreadPoolExecutor(1, thread_name_prefix="executor-record")
+        self._sending = 0  # batches being planned or sent now
+        self.record_defer_s = record_defer_s
+        self.cpu = StageClock()
         self.address = sender.default_address
         self.batch_size, self.max_concurrent = batch_size, max_concurrent
         self.worker_id = worker_id or f"executor-{socket.gethostname()}-{os.getpid()}"
@@ -161,8 +156,12 @@ class Executor:
         self._starving: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
-        self.gas_budget = gas_budget
+        if not 0 < batch_gas_share <= 1:
+            raise ValueError(f"batch_gas_share must be in (0, 1], got {batch_gas_share}")
+        self.batch_gas_share = batch_gas_share
+        self._block_gas: tuple[int, float] | None = None  # (the block gas limit, when read)
         self._carry: Delivery | None = None  # taken but over the last batch's gas budget: the next batch's first
+        self.heads = heads if heads is not None else NewHeads(ws_url_for(provider_url(w3) or ""))
         self.alerts = alerts
         t = alerts.thresholds if alerts is not None else None
         self.gas_watch = LowGasWatch(t.low_gas_wei, t.gas_check_blocks) if t is not None else None
@@ -182,7 +181,7 @@ class Executor:
             while True:
                 await asyncio.sleep(1.0)
                 with contextlib.suppress(Exception):
-                    await self.queue.touch(list(self._deliveries.values()))
+                    await self.cpu.timed("read", self.queue.touch(list(self._deliveries.values())))
 
         async def beat() -> None:
             with contextlib.suppress(Exception):
@@ -196,7 +195,7 @@ class Executor:
                 await self._check_gas(int(await self.w3.eth.block_number))
 
         self._reader = asyncio.create_task(self._read())
-        helpers = [asyncio.create_task(touch()), asyncio.create_task(beat())]
+        helpers = [asyncio.create_task(touch()), asyncio.create_task(beat()), asyncio.create_task(self.heads.run())]
         if self.gas_watch is not None:
             helpers.append(asyncio.create_task(first_gas_check()))
         log.info("executor.started", worker_id=self.worker_id, address=self.address, batch_size=self.batch_size)
@@ -206,7 +205,7 @@ class Executor:
                     await _wait_or_stop(self._funded, stop, 0.5)
                 else:
                     await slots.acquire()
-                    batch = await self._gather(buffer)
+                    batch = await self.cpu.timed("gather", self._gather(buffer))
                     if batch:
                         task = asyncio.create_task(self._guarded(batch, slots))
                         batches.add(task)
@@ -238,14 +237,18 @@ class Executor:
                     await asyncio.to_thread(self.store.heartbeats.remove, self._chain_id or 0, self.worker_id)
 
     async def _read(self) -> None:
+        await self.cpu.timed("read", self._read_forever())
+
+    async def _read_forever(self) -> None:
         async for delivery in self.queue.deliveries():
             self._hold(delivery)
             await self._buffer.put(delivery)
 
     async def _gather(self, buffer: asyncio.Queue[Delivery]) -> list[Delivery]:
-        """Up to `batch_size` runs (none if nothing comes within 0.5 s). A burst is gathered
-        into one batch: runs are taken while they arrive within `linger_s` of each other, but
-        the first is never held longer than 6 lingers."""
+        """Up to `batch_size` runs whose gas fits `batch_gas_share` of the block gas limit (none
+        if nothing comes within 0.5 s). A burst is gathered into one batch: runs are taken while
+        they arrive within `linger_s` of each other, but the first is never held longer than 6
+        lingers."""
         if self._carry is not None:
             batch, self._carry = [self._carry], None
         else:
@@ -254,21 +257,36 @@ class Executor:
             except TimeoutError:
                 return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
-        gas = item_gas(batch[0].job.gas_limit or UNKNOWN_GAS_LIMIT)
+        budget = int(self.batch_gas_share * await self._block_gas_limit())
+        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit)
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
             try:
-                d = await asyncio.wait_for(buffer.get(), max(0.0, wait))
+                d = buffer.get_nowait() if not buffer.empty() else await asyncio.wait_for(buffer.get(), max(0.0, wait))
             except TimeoutError:
                 break
             self._batched.add(id(d))
-            gas += item_gas(d.job.gas_limit or UNKNOWN_GAS_LIMIT)
-            if gas > self.gas_budget:  # the sum of the limits must fit: this one starts the next batch
+            gas += run_allowance(d.job.gas_limit)
+            if gas > budget:  # this one starts the next batch
                 self._carry = d
                 break
             batch.append(d)
         return batch
+
+    async def _block_gas_limit(self) -> int:
+        """The newest block's gas limit, read once and again every 10 minutes (it moves slowly,
+        if at all); the last known (or 30 M) when the node cannot say."""
+        if self._block_gas is None or time.monotonic() - self._block_gas[1] > 600:
+            known = self._block_gas[0] if self._block_gas is not None else DEFAULT_BLOCK_GAS_LIMIT
+            try:
+                reply = await self.w3.provider.make_request(RPCEndpoint("eth_getBlockByNumber"), ["latest", False])
+                limit = int(reply["result"]["gasLimit"], 16)
+            except Exception as exc:
+                log.warning("executor.block_gas_unknown", error=str(exc)[:200], using=known)
+                limit = known
+            self._block_gas = (limit, time.monotonic())
+        return self._block_gas[0]
 
     def _hold(self, d: Delivery) -> None:
         self._held.add(id(d))
@@ -419,268 +437,239 @@ class Executor:
 
     # ------------------------------------------------------------------ one batch
 
+    # ------------------------------------------------------------------ one batch
+
     async def chain_id(self) -> int:
         if self._chain_id is None:
             self._chain_id = int(await self.w3.eth.chain_id)
         return self._chain_id
 
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
-        """Simulate, send and record one batch; acknowledge its jobs. Returns what happened.
+        """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
         `on_included` is called once the transaction is mined (or nothing was sent)."""
-        unique: dict[tuple[int, int], Delivery] = {}
+        self._sending += 1
+        done = False
+
+        def sent() -> None:  # past its sending (broadcast, refused, or nothing to send)
+            nonlocal done
+            if not done:
+                done = True
+                self._sending -= 1
+
+        try:
+            plan = await self.cpu.timed("simulate", self._plan(batch))
+            receipt = await self._send(plan, on_included, sent) if plan.runs else None
+        finally:
+            sent()
+        await self.cpu.timed("record", self._settle(plan, receipt))
+        return plan.outcome
+
+    async def _plan(self, batch: list[Delivery]) -> BatchPlan:
+        """Distinct runs, simulated; the simulation's skips recorded and dropped; the gas sized."""
+        unique: dict[RunKey, Delivery] = {}
         for d in batch:
             key = (d.job.workflow_id, d.job.run_index)
             if key in unique:
                 await self._finish(d)  # the same run twice in one batch: one suffices
             else:
                 unique[key] = d
-        outcome = BatchOutcome()
-        t0 = time.time()
-        stages = {"queued_s": round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)}
-        runs = {key: pack_run(d.job) for key, d in unique.items()}
         # The newest job's block and base fee: what the scheduler read once for every job of that
         # block, so neither the simulation nor the sender asks the node for them again.
         newest = max((d.job for d in unique.values()), key=lambda j: j.trigger_block)
-        head = newest.trigger_block or None
         fees = self.sender.fee_policy.from_base_fee(newest.base_fee)
         price = None if fees is None else min(newest.base_fee + int(fees.max_priority_fee_per_gas or 0), fees.ceiling)
-        skipped, sim_block, sim_gas = await self._simulate(list(runs.values()), head, price)
-        stages["simulate_s"] = round(time.time() - t0, 3)
-        tx: dict[str, Any] = {"from": self.address, "to": self.core.address}
+        plan = BatchPlan(
+            unique=unique,
+            runs={key: pack_run(d.job) for key, d in unique.items()},
+            head=newest.trigger_block or None,
+            fees=fees,
+            price=price,
+        )
+        t0 = plan.started
+        plan.stages["queued_s"] = round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)
+        skipped, plan.simulated_block, sim_gas = await self._simulate(list(plan.runs.values()), plan.head, price)
+        plan.stages["simulate_s"] = round(time.time() - t0, 3)
         for key, reason in skipped.items():
-            outcome.skipped[key] = reason
-            await self._record_skip(unique[key].job, reason, sim_block, simulated=True)
-            runs.pop(key, None)
-        if runs:
-            tx["data"] = self.core.encode_abi("executeBatch", args=[list(runs.values())])
-            limits = [unique[key].job.gas_limit for key in runs]
+            plan.outcome.skipped[key] = reason
+            await self._record_skip(unique[key].job, reason, plan.simulated_block, simulated=True)
+            plan.runs.pop(key, None)
+        if plan.runs:
+            limits = [unique[key].job.gas_limit for key in plan.runs]
             if min(limits) > 0:
                 # Sized from the items' limits, never from an estimate alone: an item short of
                 # gas is skipped, not reverted, so eth_estimateGas can find a gas that skips them.
                 if sim_gas:  # the simulation executed every run still in the batch (+ the skips)
-                    tx["gas"] = outcome.gas = batch_gas(sim_gas, limits)
+                    plan.gas = batch_gas(sim_gas, limits)
                 else:
                     with contextlib.suppress(Exception):  # it would revert: the sender says why
-                        estimate = int(await self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
-                        tx["gas"] = outcome.gas = batch_gas(estimate, limits, executed=False)
-            digest = hashlib.blake2b(repr(sorted(runs)).encode(), digest_size=6).hexdigest()
-            try:
-                sent = await self.sender.send(tx, f"batch:{digest}", fees=fees, block=head)
-                stages["send_s"] = round(time.time() - t0, 3)
-                receipt = await self.sender.wait(sent, raise_on_revert=False)
-                stages["mined_s"] = round(time.time() - t0, 3)
-                if on_included is not None:
-                    on_included()
-            except BroadcastError as exc:
-                if exc.kind is not BroadcastErrorKind.INSUFFICIENT_FUNDS:
-                    raise
-                # Nothing was sent: the simulated skips are settled as usual, the runs go back.
-                for key, reason in outcome.skipped.items():
-                    if reason in RETRYABLE:
-                        await self.queue.release(unique[key].job)
-                    await self._finish(unique[key])
-                cost = await self._batch_cost(tx, len(runs))
-                raise OutOfGasFunds(str(exc), cost, [unique[key] for key in runs]) from exc
-            except TransactionReverted as exc:
-                log.warning("executor.batch_reverted", runs=len(runs), reason=str(exc))
-                for key in runs:
-                    await self.queue.release(unique[key].job)
-                    await self._finish(unique[key])
-                return outcome
-            outcome.tx_hash, outcome.block = sent.tx_hash, int(receipt["blockNumber"])
-            if int(receipt["status"]) != 1:
-                # Nothing in it happened (no run consumed): offer the runs again.
-                outcome.reverted = True
-                log.warning("executor.batch_reverted", runs=len(runs), tx_hash=sent.tx_hash, gas=sent.gas_limit)
-                for key in runs:
-                    await self.queue.release(unique[key].job)
-            else:
-                await self._record_receipt(receipt, unique, outcome)
-        for key, reason in outcome.skipped.items():
-            if reason in RETRYABLE:
-                await self.queue.release(unique[key].job)
-        for d in unique.values():
+                        estimate = int(await self.w3.eth.estimate_gas(self._tx(plan)))  # type: ignore[arg-type]
+                        plan.gas = batch_gas(estimate, limits, executed=False)
+            plan.outcome.gas = plan.gas
+        return plan
+
+    def _tx(self, plan: BatchPlan) -> dict[str, Any]:
+        tx: dict[str, Any] = {
+            "from": self.address,
+            "to": self.core.address,
+            "data": self.codec.calldata(list(plan.runs.values())),
+        }
+        if plan.gas is not None:
+            tx["gas"] = plan.gas
+        return tx
+
+    async def _send(
+        self, plan: BatchPlan, on_included: Callable[[], None] | None, on_sent: Callable[[], None] = lambda: None
+    ) -> Any:
+        """Send the planned runs in one transaction and follow it until mined; the receipt (None:
+        the node refused it as one that reverts; its runs are released). Raises OutOfGasFunds
+        when the node refused it for this executor's balance (nothing sent; the simulation's
+        skips settled here, the runs for the caller to hand back)."""
+        tx = self._tx(plan)
+        digest = hashlib.blake2b(repr(sorted(plan.runs)).encode(), digest_size=6).hexdigest()
+        t0 = plan.started
+        try:
+            sent = await self.cpu.timed(
+                "send", self.sender.send(tx, f"batch:{digest}", fees=plan.fees, block=plan.head)
+            )
+            plan.stages["send_s"] = round(time.time() - t0, 3)
+            receipt = await self.cpu.timed(
+                "receipt", self.sender.wait(sent, raise_on_revert=False, heads=self.heads, raw=True)
+            )
+            plan.stages["mined_s"] = round(time.time() - t0, 3)
+            if on_included is not None:
+                on_included()
+        except BroadcastError as exc:
+            if exc.kind is not BroadcastErrorKind.INSUFFICIENT_FUNDS:
+                raise
+            # Nothing was sent: the simulated skips are settled as usual, the runs go back.
+            for key in plan.outcome.skipped:
+                await self._release_if_retryable(plan, key)
+                await self._finish(plan.unique[key])
+            cost = await self._batch_cost(tx, len(plan.runs))
+            raise OutOfGasFunds(str(exc), cost, [plan.unique[key] for key in plan.runs]) from exc
+        except TransactionReverted as exc:
+            log.warning("executor.batch_reverted", runs=len(plan.runs), reason=str(exc))
+            await self._release(plan, list(plan.runs))
+            return None
+        plan.outcome.tx_hash, plan.outcome.block = sent.tx_hash, int(receipt["blockNumber"])
+        if int(receipt["status"]) != 1:
+            # Nothing in it happened (no run consumed): offer the runs again.
+            plan.outcome.reverted = True
+            log.warning("executor.batch_reverted", runs=len(plan.runs), tx_hash=sent.tx_hash, gas=sent.gas_limit)
+            await self._release(plan, list(plan.runs))
+        return receipt
+
+    async def _settle(self, plan: BatchPlan, receipt: Any) -> None:
+        """Record the receipt's runs and skips, release the skips worth retrying, acknowledge
+        every job of the batch."""
+        outcome = plan.outcome
+        if receipt is not None and not outcome.reverted:
+            await self._record_receipt(receipt, plan)
+        for key in outcome.skipped:
+            await self._release_if_retryable(plan, key)
+        for d in plan.unique.values():
             await self._finish(d)
         self.outcomes.append(outcome)
         if outcome.block is not None:
             await self._check_gas(outcome.block)
-        stages["recorded_s"] = round(time.time() - t0, 3)
+        plan.stages["recorded_s"] = round(time.time() - plan.started, 3)
         log.info(
             "executor.batch",
-            runs=len(unique),
+            runs=len(plan.unique),
             executed=len(outcome.executed),
             skipped=len(outcome.skipped),
             tx_hash=outcome.tx_hash,
             block=outcome.block,
-            gas=tx.get("gas", "estimated"),
-            **stages,
+            gas=plan.gas or "estimated",
+            **plan.stages,
         )
-        return outcome
+        log.info(
+            "executor.cpu", runs=sum(len(o.executed) + len(o.skipped) for o in self.outcomes), **self.cpu.snapshot_ms()
+        )
+
+    async def _release(self, plan: BatchPlan, keys: list[RunKey]) -> None:
+        for key in keys:
+            await self.queue.release(plan.unique[key].job)
+
+    async def _release_if_retryable(self, plan: BatchPlan, key: RunKey) -> None:
+        if plan.outcome.skipped.get(key) in RETRYABLE:
+            await self.queue.release(plan.unique[key].job)
 
     async def _finish(self, d: Delivery) -> None:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(
-        self, packed: list[int], head: int | None = None, price: int | None = None
-    ) -> tuple[dict[tuple[int, int], SkipReason], int, int | None]:
+    async def _simulate(self, packed: list[int], head: int | None = None, price: int | None = None) -> Simulation:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
         block simulated on, and the gas the batch used (None: unknown, or it would revert).
         `head`, `price`: the newest block number and the gas price (base fee + tip), when known."""
         block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
-            return {}, block, None
-        data = self.core.encode_abi("executeBatch", args=[packed])
+            return Simulation({}, block, None)
         gas_price = price if price is not None else int(await self.w3.eth.gas_price)
-        call = {"from": self.address, "to": self.core.address, "data": data, "gasPrice": hex(gas_price)}
+        call = {
+            "from": self.address,
+            "to": self.core.address,
+            "data": self.codec.calldata(packed),
+            "gasPrice": hex(gas_price),
+        }
         try:
             reply = await self.w3.provider.make_request(
-                "eth_simulateV1",  # type: ignore[arg-type]
+                RPCEndpoint("eth_simulateV1"),
                 [{"blockStateCalls": [{"calls": [call]}], "validation": False}, "latest"],
             )
         except Exception as exc:
-            reply = {"error": str(exc)}
+            reply = {"error": str(exc)}  # type: ignore[typeddict-item]
         if "error" in reply and "insufficient funds" in str(reply["error"]).lower():
-            return {}, block, None  # the node checks our balance (anvil does): sending will say so
+            return Simulation({}, block, None)  # the node checks our balance (anvil does): sending will say so
         if "error" in reply or not reply.get("result"):
             if method_unsupported(reply.get("error")):
                 log.info("executor.simulate_unavailable", error=str(reply.get("error")))
                 self._simulate_v1 = False  # for good: this node lacks the method
             else:  # a rate limit, a timeout, a 5xx: this batch goes unsimulated, the next one tries again
                 log.warning("executor.simulate_failed", error=str(reply.get("error"))[:300])
-            return {}, block, None
+            return Simulation({}, block, None)
         result = reply["result"][0]["calls"][0]
         if result.get("status") not in ("0x1", 1):
-            return {}, block, None  # the whole batch reverts: sending (estimating) will say why
-        skipped: dict[tuple[int, int], SkipReason] = {}
-        event = self.core.events.RunSkipped()
-        for raw in result.get("logs", []):
-            try:
-                ev = event.process_log(_log_entry(raw))
-            except Exception:
-                continue
-            args = ev["args"]  # a plain dict: web3 returns AttributeDicts only for AttributeDict logs
-            skipped[(int(args["workflowId"]), int(args["runIndex"]))] = SkipReason(args["reason"])
+            return Simulation({}, block, None)  # the whole batch reverts: sending (estimating) will say why
+        skipped: dict[RunKey, SkipReason] = {}
+        for ev in self.codec.run_events(result.get("logs", [])):
+            if ev.event == "RunSkipped":
+                skipped[(int(ev.args["workflowId"]), int(ev.args["runIndex"]))] = SkipReason(int(ev.args["reason"]))
         used = result.get("gasUsed")
-        return skipped, block, (int(used, 16) if isinstance(used, str) else used) or None
+        return Simulation(skipped, block, (int(used, 16) if isinstance(used, str) else used) or None)
 
-    async def _record_receipt(
-        self, receipt: Any, unique: dict[tuple[int, int], Delivery], outcome: BatchOutcome
-    ) -> None:
-        stamps = [entry.get("blockTimestamp") for entry in receipt.get("logs", [])]
-        if stamps and stamps[0] is not None:  # newer nodes put the block's time in each log
-            included = int(stamps[0], 16) if isinstance(stamps[0], str) else int(stamps[0])
-        else:
+    async def _after_sending(self) -> None:
+        """Wait (at most `record_defer_s`) until no batch is being planned or sent and no run
+        waits to be batched: during a burst the next batches' simulation, signing and broadcast
+        come first and the rows of the mined ones after (they were written as soon as each
+        receipt came, on the same two cores, and a 1,000-run burst's second block got a third of
+        the runs the first did). The jobs stay held (touched) meanwhile, so none is reclaimed."""
+        deadline = time.monotonic() + self.record_defer_s
+        while (self._sending > 0 or not self._buffer.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _record_receipt(self, receipt: Any, plan: BatchPlan) -> None:
+        runs, skips = rows_from_events(self.codec.run_events(receipt.get("logs", [])))
+        plan.outcome.executed.extend(row.key for row in runs)
+        plan.outcome.skipped.update({row.key: row.reason for row in skips})
+        if self.recorder is None:
+            return
+        await self._after_sending()
+        included = included_at(receipt)
+        if included is None:
             included = int((await self.w3.eth.get_block(receipt["blockNumber"]))["timestamp"])
         tx = "0x" + bytes(receipt["transactionHash"]).hex()
+        jobs = {key: d.job for key, d in plan.unique.items()}
         chain_id = await self.chain_id()
-        rows: list[dict[str, Any]] = []
-        for ev in self.core.events.RunExecuted().process_receipt(receipt, errors=DISCARD):
-            a = ev.args
-            key = (int(a.workflowId), int(a.runIndex))
-            outcome.executed.append(key)
-            source = PriceSource.onchain(a.priceSource)
-            rows.append(
-                {
-                    "kind": "run",
-                    "key": key,
-                    "log_index": int(ev.logIndex),
-                    "status": RunStatus.of(a.success),
-                    "gas_used": int(a.gasUsed),
-                    "gas_price": int(a.gasPrice),
-                    "fee": int(a.fee),
-                    "premium_bps": int(a.premiumBps),
-                    "price": int(a.price) if a.priceSource else None,
-                    "source": source,
-                }
-            )
-        for ev in self.core.events.RunSkipped().process_receipt(receipt, errors=DISCARD):
-            key = (int(ev.args.workflowId), int(ev.args.runIndex))
-            outcome.skipped[key] = SkipReason(ev.args.reason)
-            rows.append(
-                {"kind": "skip", "key": key, "log_index": int(ev.logIndex), "reason": SkipReason(ev.args.reason)}
-            )
-        if self.store is None:
-            return
-        await asyncio.to_thread(self._write_rows, rows, unique, chain_id, tx, int(receipt["blockNumber"]), included)
-
-    def _write_rows(
-        self,
-        rows: list[dict[str, Any]],
-        unique: dict[tuple[int, int], Delivery],
-        chain_id: int,
-        tx: str,
-        block: int,
-        included: int,
-    ) -> None:
-        ex = self.store.executions  # type: ignore[union-attr]
-        with ex.batch([(chain_id, *row["key"], tx) for row in rows]):  # one transaction for the batch's rows
-            self._write_rows_in(ex, rows, unique, chain_id, tx, block, included)
-
-    def _write_rows_in(
-        self,
-        ex: Any,
-        rows: list[dict[str, Any]],
-        unique: dict[tuple[int, int], Delivery],
-        chain_id: int,
-        tx: str,
-        block: int,
-        included: int,
-    ) -> None:
-        for row in rows:
-            wid, run = row["key"]
-            job = unique[row["key"]].job if row["key"] in unique else None
-            if row["kind"] == "skip":
-                if row["reason"] in SILENT:
-                    continue
-                ex.record_onchain(
-                    chain_id=chain_id,
-                    contract=self.core.address,
-                    workflow_id=wid,
-                    run_index=run,
-                    tx_hash=tx,
-                    log_index=row["log_index"],
-                    block_number=block,
-                    status=RunStatus.SKIPPED,
-                    included_at=included,
-                    executor=self.address,
-                    skip_reason=row["reason"].label,
-                )
-                continue
-            ex.record_onchain(
-                chain_id=chain_id,
-                contract=self.core.address,
-                workflow_id=wid,
-                run_index=run,
-                tx_hash=tx,
-                log_index=row["log_index"],
-                block_number=block,
-                status=row["status"],
-                included_at=included,
-                executor=self.address,
-                gas_used=row["gas_used"],
-                gas_price=row["gas_price"],
-                fee=row["fee"],
-                premium_bps=row["premium_bps"],
-                price=row["price"],
-                price_source=row["source"],
-            )
-            if job is not None:
-                tier = job.price_source if job.price_source in _STORE_SOURCES else None
-                ex.record_offchain(
-                    chain_id=chain_id,
-                    contract=self.core.address,
-                    workflow_id=wid,
-                    run_index=run,
-                    tx_hash=tx,
-                    price_source=tier,
-                    triggered_at=job.triggered_at,
-                    executor=self.address,
-                )
+        block = int(receipt["blockNumber"])
+        write = self.recorder.write
+        await self.cpu.threaded(
+            "record", write, runs, skips, jobs, chain_id, tx, block, included, pool=self._record_pool
+        )
 
     async def _record_skip(self, job: Job, reason: SkipReason, block: int, *, simulated: bool) -> None:
-        """A run dropped at simulation: no transaction, so the row gets a marker hash (zeros,
-        then a digest of the run and the block) instead of a real one."""
+        """A run dropped at simulation: logged, and recorded with a marker hash."""
         log.info(
             "executor.skip",
             workflow_id=job.workflow_id,
@@ -688,24 +677,11 @@ class Executor:
             reason=reason.label,
             simulated=simulated,
         )
-        if self.store is None or reason in SILENT:
+        if self.recorder is None or reason in SILENT:
             return
-        digest = hashlib.blake2b(f"{job.workflow_id}:{job.run_index}:{block}".encode(), digest_size=24).hexdigest()
-        marker = SIMULATED_SKIP_PREFIX + digest
         chain_id = await self.chain_id()
-        await asyncio.to_thread(
-            self.store.executions.record_onchain,
-            chain_id=chain_id,
-            contract=self.core.address,
-            workflow_id=job.workflow_id,
-            run_index=job.run_index,
-            tx_hash=marker,
-            log_index=0,
-            block_number=block,
-            status=RunStatus.SKIPPED,
-            included_at=int(time.time()),
-            executor=self.address,
-            skip_reason=reason.label,
+        await self.cpu.threaded(
+            "record", self.recorder.simulated_skip, job, reason, block, chain_id, pool=self._record_pool
         )
 
 
@@ -716,25 +692,6 @@ async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: floa
     finally:
         for w in waits:
             w.cancel()
-
-
-_STORE_SOURCES = set(PriceSource)
-
-
-def _log_entry(raw: dict[str, Any]) -> dict[str, Any]:
-    """An eth_simulateV1 log (hex strings) in the shape web3's `process_log` decodes."""
-    from hexbytes import HexBytes
-
-    return {
-        "address": AsyncWeb3.to_checksum_address(raw["address"]),
-        "topics": [HexBytes(t) for t in raw["topics"]],
-        "data": HexBytes(raw["data"]),
-        "logIndex": int(raw.get("logIndex", "0x0"), 16),
-        "transactionIndex": 0,
-        "transactionHash": HexBytes(raw.get("transactionHash") or b"\0" * 32),
-        "blockHash": HexBytes(raw.get("blockHash") or b"\0" * 32),
-        "blockNumber": int(raw.get("blockNumber", "0x0"), 16),
-    }
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
