@@ -84,6 +84,7 @@ def spec(at: int, action: int, target: str, data: bytes = b"", gas_limit: int = 
         1,
         gas_limit,
         10**17,
+        b"",  # triggerData: none for a TIME trigger
     )
 
 
