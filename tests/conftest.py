@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 from web3 import Web3
@@ -117,3 +119,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with fresh_pg_database() as url:
             yield url
+
+
+# No per-example time limit: on a loaded 2-core machine one example of an ABI round trip took
+# over hypothesis's 200 ms default (DeadlineExceeded in CI's full run). pytest-timeout still ends
+# a test that hangs, by name.
+hypothesis_settings.register_profile("autometa", deadline=None)
+hypothesis_settings.load_profile("autometa")
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_per_test() -> Iterator[None]:
+    """Each test starts from the logging configuration the session started with: a test that
+    runs a worker calls configure_logging (a level filter in the wrapper class), and
+    structlog's capture_logs swaps only the processors, so a later test in the same process
+    would capture nothing below that level."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
