@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
@@ -35,6 +36,23 @@ def ws_url_for(rpc_url: str) -> str | None:
     return None
 
 
+async def new_heads(ws_url: str, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Each new head the node announces over an `eth_subscribe("newHeads")` websocket. Raises
+    when the node refuses the subscription or the socket drops: the caller decides whether to
+    retry or to poll. `on_subscribed` runs once the node accepted."""
+    async with websockets.connect(ws_url, open_timeout=3, max_size=2**22) as ws:
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
+        if "result" not in reply:
+            raise RuntimeError(f"newHeads refused: {reply.get('error')}")
+        if on_subscribed is not None:
+            on_subscribed()
+        async for raw in ws:
+            head = json.loads(raw).get("params", {}).get("result", {})
+            if isinstance(head, dict):
+                yield head
+
+
 class NewHeads:
     """The newest block number the node announced (`head`), and a way to wait for a newer one.
 
@@ -52,19 +70,10 @@ class NewHeads:
             return
         while True:
             try:
-                async with websockets.connect(self.ws_url, open_timeout=3, max_size=2**22) as ws:
-                    await ws.send(
-                        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]})
-                    )
-                    reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
-                    if "result" not in reply:
-                        raise RuntimeError(f"newHeads refused: {reply.get('error')}")
-                    self.ready = True
-                    log.info("heads.subscribed", url=self.ws_url.split("@")[-1])
-                    async for raw in ws:
-                        number = json.loads(raw).get("params", {}).get("result", {}).get("number")
-                        if number is not None:
-                            await self._announce(int(number, 16) if isinstance(number, str) else int(number))
+                async for head in new_heads(self.ws_url, on_subscribed=self._subscribed):
+                    number = head.get("number")
+                    if number is not None:
+                        await self._announce(int(number, 16) if isinstance(number, str) else int(number))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -74,6 +83,10 @@ class NewHeads:
                 async with self._changed:  # waiters fall back to their timeouts
                     self._changed.notify_all()
             await asyncio.sleep(self.retry_s)
+
+    def _subscribed(self) -> None:
+        self.ready = True
+        log.info("heads.subscribed", url=(self.ws_url or "").split("@")[-1])
 
     async def _announce(self, number: int) -> None:
         async with self._changed:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-import websockets
 from web3 import AsyncWeb3
 
-from autometa.chain.heads import ws_url_for
+from autometa.chain.heads import new_heads, ws_url_for
 
 __all__ = ["BlockFollower", "ws_url_for"]
 
@@ -69,23 +67,17 @@ class BlockFollower:
             self._seen = (number, now)
         return number
 
+    def _subscribed(self) -> None:
+        self.mode = "subscription"
+        log.info("blocks.subscribed", url=self.ws_url)
+
     async def _subscribe(self) -> None:
         assert self.ws_url is not None
         while True:
             try:
-                async with websockets.connect(self.ws_url, open_timeout=3, max_size=2**22) as ws:
-                    await ws.send(
-                        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]})
-                    )
-                    reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
-                    if "result" not in reply:
-                        raise RuntimeError(f"newHeads refused: {reply.get('error')}")
-                    self.mode = "subscription"
-                    log.info("blocks.subscribed", url=self.ws_url)
-                    async for raw in ws:
-                        head = json.loads(raw).get("params", {}).get("result", {})
-                        if "number" in head:
-                            self._heads.put_nowait(self._remember(head) if "hash" in head else int(head["number"], 16))
+                async for head in new_heads(self.ws_url, on_subscribed=self._subscribed):
+                    if "number" in head:
+                        self._heads.put_nowait(self._remember(head) if "hash" in head else int(head["number"], 16))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
