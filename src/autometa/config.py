@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from eth_account import Account
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from autometa.config_chains import ChainConfig, check_unique, parse_chains
+from autometa.config_chains import ChainConfig, check_unique, parse_chains, private_key
 from autometa.networks import RETIRED, Network, Preset, by_chain_id, preset
 
 __all__ = ["ChainConfig", "ConfigError", "Network", "Settings", "load_settings"]
@@ -214,15 +213,7 @@ class Settings(BaseSettings):
     @field_validator("WORKER_PRIVATE_KEY", "RELAYER_PRIVATE_KEY", mode="before")
     @classmethod
     def _check_key(cls, value: Any, info: Any) -> Any:
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if raw in (None, ""):
-            return None
-        try:
-            Account.from_key(raw)
-        except Exception:
-            # Never echo the value: it may be a real key with a typo.
-            raise ValueError(f"{info.field_name} is not a valid 32-byte hex private key") from None
-        return SecretStr(raw)
+        return private_key(value, info.field_name)
 
     @field_validator("WORKER_SIGNER", "RELAYER_SIGNER", "ADMIN_SIGNER", mode="before")
     @classmethod

@@ -22,6 +22,19 @@ from autometa.networks import RETIRED, Network, Preset, by_chain_id, preset
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 
 
+def private_key(value: Any, name: str) -> SecretStr | None:
+    """A private-key setting as a secret, None when unset; a bad one is refused by `name`, never
+    echoed (it may be a real key with a typo)."""
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if raw in (None, ""):
+        return None
+    try:
+        Account.from_key(raw)
+    except Exception:
+        raise ValueError(f"{name} is not a valid 32-byte hex private key") from None
+    return SecretStr(raw)
+
+
 class ChainConfig(BaseModel):
     """A chain to serve. Keys left out fall back to the top-level ``WORKER_*`` / ``RELAYER_*``
     settings (one executor key on every chain is the common case)."""
@@ -72,14 +85,7 @@ class ChainConfig(BaseModel):
     @field_validator("worker_private_key", "relayer_private_key", mode="before")
     @classmethod
     def _key(cls, value: Any, info: Any) -> Any:
-        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if raw in (None, ""):
-            return None
-        try:
-            Account.from_key(raw)
-        except Exception:
-            raise ValueError(f"{info.field_name} is not a valid 32-byte hex private key") from None  # never echo
-        return SecretStr(raw)
+        return private_key(value, info.field_name)
 
     @field_validator("worker_signer", "relayer_signer", mode="before")
     @classmethod
