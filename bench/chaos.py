@@ -18,8 +18,13 @@ exact to the wei. Keys: workflows, due_runs, executed, skipped_with_reason, dupl
 store_mismatches, escrow_error_wei, faults_injected (+ faults: what was injected, seconds).
 Targets: duplicates, missed, store_mismatches and escrow_error_wei all 0.
 
+`--chains 2` runs the storm on two chains at once (31337 and 31338, each its own anvil, contract,
+schedulers, executors and RPC proxy) sharing the private Redis and PostgreSQL — one store keyed
+by chain; the first chain's timeline restarts the shared servers, so both chains suffer those.
+It prints "chains" and every key summed, plus "per_chain" (each chain's four zeros and faults).
+
 Progress goes to stderr; the last stdout line is one JSON object.
-Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7]
+Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7] [--chains 2]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import random
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,24 +58,26 @@ DRAINED = 4
 WINDOW_S = 60  # the due times spread over this many seconds
 
 
-def progress(message: str) -> None:
-    print(f"[chaos] {message}", file=sys.stderr, flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workflows", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+def run_chain(
+    chain_id: int, workflows: int, seed: int, redis_server: PrivateRedis, pg: PrivatePostgres, server_faults: bool
+) -> dict[str, Any]:
+    """One chain's storm and audit on the shared private Redis and PostgreSQL. `server_faults`:
+    this chain's timeline also restarts Redis and PostgreSQL (which every chain then suffers)."""
     started = time.monotonic()
     faults: Counter[str] = Counter()
+
+    def progress(message: str) -> None:
+        print(f"[chaos {chain_id}] {message}", file=sys.stderr, flush=True)
+
     with (
-        PrivateRedis() as redis_server,
-        PrivatePostgres() as pg,
         distributed_stack(
-            pg.url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED), redis_url=redis_server.url
+            pg.url,
+            executors=tuple(EXECUTORS.values()),
+            owners=(*OWNERS, DRAINED),
+            redis_url=redis_server.url,
+            chain_id=chain_id,
         ) as stack,
-        RpcProxy(stack.anvil.url, seed=args.seed) as proxy,
+        RpcProxy(stack.anvil.url, seed=seed) as proxy,
     ):
         sc = Scenario(stack)
         w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
@@ -86,7 +94,7 @@ def main() -> None:
         # ---- the workflows: TIME ones over the window, price ones, the drained owner's
         owners = [dev_account(i) for i in OWNERS]
         lead = 30
-        ids = sc.wave(owners, args.workflows, lead_s=lead, spread=WINDOW_S)
+        ids = sc.wave(owners, workflows, lead_s=lead, spread=WINDOW_S)
         t0 = stack.head_timestamp()
         progress(f"{len(ids)} TIME workflows created, due from +{lead - (stack.head_timestamp() - t0)} s")
         price_items = []
@@ -109,7 +117,7 @@ def main() -> None:
             """Wait until chain time first_due + offset."""
             stack.wait_for(f"chain time +{offset}", lambda: stack.head_timestamp() >= first_due + offset, 120)
 
-        rng = random.Random(args.seed)
+        rng = random.Random(seed)
         at(3)
         # kill -9 an executor while it has a batch in the pool
         victim = rng.choice(list(EXECUTORS))
@@ -123,9 +131,10 @@ def main() -> None:
         progress(f"kill -9 {victim} ({held} runs pending in the pool)")
 
         at(8)
-        redis_server.restart(down_s=2)
-        faults["redis_restart"] += 1
-        progress("Redis restarted (queue, claims, lease lost)")
+        if server_faults:  # one chain's timeline restarts the shared servers for every chain
+            redis_server.restart(down_s=2)
+            faults["redis_restart"] += 1
+            progress("Redis restarted (queue, claims, lease lost)")
         stack.start_executor(f"{victim}-successor", EXECUTORS[victim], MOONBASE_RPC=proxy.url)
         progress(f"{victim}'s key taken over by a new executor (journal recovery)")
 
@@ -144,9 +153,10 @@ def main() -> None:
         progress(f"kill -9 the active scheduler ({active})")
 
         at(20)
-        pg.restart(down_s=2)
-        faults["postgres_restart"] += 1
-        progress("PostgreSQL restarted")
+        if server_faults:
+            pg.restart(down_s=2)
+            faults["postgres_restart"] += 1
+            progress("PostgreSQL restarted")
 
         at(27)
         base = int(w3.eth.get_block("latest").get("baseFeePerGas", 10**9))
@@ -208,7 +218,37 @@ def main() -> None:
             "faults": dict(faults),
             "seconds": round(time.monotonic() - started, 1),
         }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflows", type=int, default=1000, help="TIME workflows per chain")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chains", type=int, default=1, choices=(1, 2, 3), help="chains at once (31337, 31338, …)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with PrivateRedis() as redis_server, PrivatePostgres() as pg:
+        if args.chains == 1:
+            print(json.dumps(run_chain(31337, args.workflows, args.seed, redis_server, pg, server_faults=True)))
+            return
+        with ThreadPoolExecutor(max_workers=args.chains) as pool:
+            futures = [
+                pool.submit(run_chain, 31337 + i, args.workflows, args.seed + i, redis_server, pg, i == 0)
+                for i in range(args.chains)
+            ]
+            per_chain = {str(31337 + i): f.result() for i, f in enumerate(futures)}
+    out: dict[str, Any] = {"chains": args.chains}
+    for key in ("workflows", "due_runs", "executed", "skipped_with_reason", *ZEROS, "faults_injected"):
+        out[key] = sum(r[key] for r in per_chain.values())
+    out["seconds"] = round(time.monotonic() - started, 1)
+    out["per_chain"] = {
+        cid: {k: r[k] for k in ("workflows", "due_runs", *ZEROS, "faults")} for cid, r in per_chain.items()
+    }
     print(json.dumps(out))
+
+
+ZEROS = ("duplicates", "missed", "store_mismatches", "escrow_error_wei")
 
 
 if __name__ == "__main__":
