@@ -40,6 +40,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
@@ -161,7 +163,10 @@ def run_chain(
         found: list[str] = []
 
         def lease_named() -> bool:
-            holder = stack.lease_holder()
+            try:
+                holder = stack.lease_holder()
+            except redis.exceptions.ConnectionError:
+                return False  # another chain's timeline may be restarting the shared Redis
             found[:] = [n for n in ("scheduler-1", "scheduler-2") if holder and f"holder={holder}" in stack.log_text(n)]
             return bool(found)
 
@@ -256,7 +261,17 @@ def main() -> None:
                 pool.submit(run_chain, 31337 + i, args.workflows, args.seed + i, redis_server, pg, i == 0)
                 for i in range(args.chains)
             ]
-            per_chain = {str(31337 + i): f.result() for i, f in enumerate(futures)}
+            per_chain: dict[str, dict[str, Any]] = {}
+            failed: dict[str, str] = {}
+            for i, future in enumerate(futures):
+                try:
+                    per_chain[str(31337 + i)] = future.result()
+                except Exception as exc:  # every chain's failure is reported, not only the first
+                    failed[str(31337 + i)] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                    print(f"[chaos {31337 + i}] failed: {failed[str(31337 + i)]}", file=sys.stderr, flush=True)
+    if failed:
+        print(json.dumps({"chains": args.chains, "failed": failed, "per_chain": per_chain}))
+        sys.exit(1)
     out: dict[str, Any] = {"chains": args.chains}
     for key in ("workflows", "due_runs", "executed", "skipped_with_reason", *ZEROS, "faults_injected"):
         out[key] = sum(r[key] for r in per_chain.values())
