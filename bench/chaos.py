@@ -18,8 +18,13 @@ exact to the wei. Keys: workflows, due_runs, executed, skipped_with_reason, dupl
 store_mismatches, escrow_error_wei, faults_injected (+ faults: what was injected, seconds).
 Targets: duplicates, missed, store_mismatches and escrow_error_wei all 0.
 
+`--chains 2` runs the storm on two chains at once (31337 and 31338, each its own anvil, contract,
+schedulers, executors and RPC proxy) sharing the private Redis and PostgreSQL — one store keyed
+by chain; the first chain's timeline restarts the shared servers, so both chains suffer those.
+It prints "chains" and every key summed, plus "per_chain" (each chain's four zeros and faults).
+
 Progress goes to stderr; the last stdout line is one JSON object.
-Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7]
+Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7] [--chains 2]
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import random
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -41,6 +49,7 @@ from tests.faults.helpers import AMOUNT, Scenario, pending_runs  # noqa: E402
 from tests.support.rpc_proxy import RpcProxy  # noqa: E402
 from tests.support.services import PrivatePostgres, PrivateRedis  # noqa: E402
 from tests.support.stack import distributed_stack, native_spec, progress_printer, recipient  # noqa: E402
+from web3.exceptions import Web3RPCError  # noqa: E402
 
 from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
 from autometa.chain.contracts import autometa  # noqa: E402
@@ -50,26 +59,46 @@ EXECUTORS = {"executor-0": 5, "executor-1": 6, "executor-2": 7}
 OWNERS = (3, 8, 9)
 DRAINED = 4
 WINDOW_S = 60  # the due times spread over this many seconds
+# The drained owner's runs fall due this long after the first TIME ones; the drain is at +33 s.
+# 30 left ~3 s between them, which a loaded machine (two chains' storms at once) overran: the
+# runs executed before the harness drained the escrow. 40 keeps them due after the drain.
+DRAINED_AFTER_S = 40
 
 
-def progress(message: str) -> None:
-    print(f"[chaos] {message}", file=sys.stderr, flush=True)
+def drain(w3: Any, core: Any, balance: int) -> None:
+    """The drained owner withdraws everything. Its fee comes from the latest block: right after
+    the base-fee spike (and with two chains' processes on the machine) it can trail the next
+    block's base fee, which the node refuses — then it is priced again, a few times at most."""
+    for attempt in range(10):
+        try:
+            transact(w3, dev_account(DRAINED), core.functions.withdraw(balance))
+            return
+        except Web3RPCError as exc:
+            if "base fee" not in str(exc) or attempt == 9:
+                raise
+            time.sleep(1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workflows", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+def run_chain(
+    chain_id: int, workflows: int, seed: int, redis_server: PrivateRedis, pg: PrivatePostgres, server_faults: bool
+) -> dict[str, Any]:
+    """One chain's storm and audit on the shared private Redis and PostgreSQL. `server_faults`:
+    this chain's timeline also restarts Redis and PostgreSQL (which every chain then suffers)."""
     started = time.monotonic()
     faults: Counter[str] = Counter()
+
+    def progress(message: str) -> None:
+        print(f"[chaos {chain_id}] {message}", file=sys.stderr, flush=True)
+
     with (
-        PrivateRedis() as redis_server,
-        PrivatePostgres() as pg,
         distributed_stack(
-            pg.url, executors=tuple(EXECUTORS.values()), owners=(*OWNERS, DRAINED), redis_url=redis_server.url
+            pg.url,
+            executors=tuple(EXECUTORS.values()),
+            owners=(*OWNERS, DRAINED),
+            redis_url=redis_server.url,
+            chain_id=chain_id,
         ) as stack,
-        RpcProxy(stack.anvil.url, seed=args.seed) as proxy,
+        RpcProxy(stack.anvil.url, seed=seed) as proxy,
     ):
         sc = Scenario(stack)
         w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
@@ -86,7 +115,7 @@ def main() -> None:
         # ---- the workflows: TIME ones over the window, price ones, the drained owner's
         owners = [dev_account(i) for i in OWNERS]
         lead = 30
-        ids = sc.wave(owners, args.workflows, lead_s=lead, spread=WINDOW_S)
+        ids = sc.wave(owners, workflows, lead_s=lead, spread=WINDOW_S)
         t0 = stack.head_timestamp()
         progress(f"{len(ids)} TIME workflows created, due from +{lead - (stack.head_timestamp() - t0)} s")
         price_items = []
@@ -94,10 +123,7 @@ def main() -> None:
             trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
             price_items.append((owners[i % 3], native_spec(2, trigger, recipient(200_000 + i), AMOUNT)))
         price_ids = stack.create_many(price_items)
-        # due at least 40 s after the first TIME run (more if creating the waves took a while):
-        # after the drain at +33 s. At +30 they raced it, and a worker that executes in the next
-        # block ran them while the escrow still paid (no skip to audit).
-        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + 40, due=True)
+        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + DRAINED_AFTER_S, due=True)
         sc.expect_skipped.update({(wid, 0): "insufficient_escrow" for wid in drained})
         first_due = min(int(stack.state(w).spec.trigger_data.at) for w in ids)  # type: ignore[union-attr]
         progress(f"+20 price workflows, +10 of an owner to be drained; first due at chain time {first_due}")
@@ -112,7 +138,7 @@ def main() -> None:
             """Wait until chain time first_due + offset."""
             stack.wait_for(f"chain time +{offset}", lambda: stack.head_timestamp() >= first_due + offset, 120)
 
-        rng = random.Random(args.seed)
+        rng = random.Random(seed)
         at(3)
         # kill -9 an executor while it has a batch in the pool
         victim = rng.choice(list(EXECUTORS))
@@ -126,9 +152,10 @@ def main() -> None:
         progress(f"kill -9 {victim} ({held} runs pending in the pool)")
 
         at(8)
-        redis_server.restart(down_s=2)
-        faults["redis_restart"] += 1
-        progress("Redis restarted (queue, claims, lease lost)")
+        if server_faults:  # one chain's timeline restarts the shared servers for every chain
+            redis_server.restart(down_s=2)
+            faults["redis_restart"] += 1
+            progress("Redis restarted (queue, claims, lease lost)")
         stack.start_executor(f"{victim}-successor", EXECUTORS[victim], MOONBASE_RPC=proxy.url)
         progress(f"{victim}'s key taken over by a new executor (journal recovery)")
 
@@ -136,7 +163,10 @@ def main() -> None:
         found: list[str] = []
 
         def lease_named() -> bool:
-            holder = stack.lease_holder()
+            try:
+                holder = stack.lease_holder()
+            except redis.exceptions.ConnectionError:
+                return False  # another chain's timeline may be restarting the shared Redis
             found[:] = [n for n in ("scheduler-1", "scheduler-2") if holder and f"holder={holder}" in stack.log_text(n)]
             return bool(found)
 
@@ -147,9 +177,10 @@ def main() -> None:
         progress(f"kill -9 the active scheduler ({active})")
 
         at(20)
-        pg.restart(down_s=2)
-        faults["postgres_restart"] += 1
-        progress("PostgreSQL restarted")
+        if server_faults:
+            pg.restart(down_s=2)
+            faults["postgres_restart"] += 1
+            progress("PostgreSQL restarted")
 
         at(27)
         base = int(w3.eth.get_block("latest").get("baseFeePerGas", 10**9))
@@ -159,14 +190,9 @@ def main() -> None:
         progress("base fee spiked")
 
         at(33)
-        # drain the owner whose workflows fall due at +~30 s past the TIME ones
+        # drain the owner whose workflows fall due DRAINED_AFTER_S past the first TIME ones
         balance = int(core.functions.balanceOf(dev_account(DRAINED).address).call())
-        # Fees of our own: the node may still price the next block at the spike (seen on main:
-        # web3's default, 2 x the latest base fee, was refused as under the block's base fee).
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas", 10**9))
-        fees = {"maxFeePerGas": 4 * max(base, spike) + 10**9, "maxPriorityFeePerGas": 10**9}
-        withdraw = core.functions.withdraw(balance).build_transaction({"from": dev_account(DRAINED).address, **fees})
-        transact(w3, dev_account(DRAINED), withdraw)
+        drain(w3, core, balance)
         faults["escrow_drained"] += 1
         progress("owner escrow drained")
 
@@ -217,7 +243,47 @@ def main() -> None:
             "faults": dict(faults),
             "seconds": round(time.monotonic() - started, 1),
         }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workflows", type=int, default=1000, help="TIME workflows per chain")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chains", type=int, default=1, choices=(1, 2, 3), help="chains at once (31337, 31338, …)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with PrivateRedis() as redis_server, PrivatePostgres() as pg:
+        if args.chains == 1:
+            print(json.dumps(run_chain(31337, args.workflows, args.seed, redis_server, pg, server_faults=True)))
+            return
+        with ThreadPoolExecutor(max_workers=args.chains) as pool:
+            futures = [
+                pool.submit(run_chain, 31337 + i, args.workflows, args.seed + i, redis_server, pg, i == 0)
+                for i in range(args.chains)
+            ]
+            per_chain: dict[str, dict[str, Any]] = {}
+            failed: dict[str, str] = {}
+            for i, future in enumerate(futures):
+                try:
+                    per_chain[str(31337 + i)] = future.result()
+                except Exception as exc:  # every chain's failure is reported, not only the first
+                    failed[str(31337 + i)] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                    print(f"[chaos {31337 + i}] failed: {failed[str(31337 + i)]}", file=sys.stderr, flush=True)
+    if failed:
+        print(json.dumps({"chains": args.chains, "failed": failed, "per_chain": per_chain}))
+        sys.exit(1)
+    out: dict[str, Any] = {"chains": args.chains}
+    for key in ("workflows", "due_runs", "executed", "skipped_with_reason", *ZEROS, "faults_injected"):
+        out[key] = sum(r[key] for r in per_chain.values())
+    out["seconds"] = round(time.monotonic() - started, 1)
+    out["per_chain"] = {
+        cid: {k: r[k] for k in ("workflows", "due_runs", *ZEROS, "faults")} for cid, r in per_chain.items()
+    }
     print(json.dumps(out))
+
+
+ZEROS = ("duplicates", "missed", "store_mismatches", "escrow_error_wei")
 
 
 if __name__ == "__main__":

@@ -338,6 +338,7 @@ def distributed_stack(
     deposit_wei: int = 100 * 10**18,
     redis_url: str | None = None,
     rpc_profile: str = "none",
+    chain_id: int = 31337,
     **settings: str,
 ) -> Iterator[Stack]:
     """Anvil with the dev stack, executors allow-listed, owners' deposits made; processes are
@@ -345,13 +346,18 @@ def distributed_stack(
     Redis of the caller's (a private server a test restarts) instead of a shared-server database.
     `rpc_profile="public"`: the processes talk to anvil through `PublicProviderProxy.public` (rate
     limit, getLogs caps, no websocket, no eth_simulateV1) and blocks come every 2 s; the caller's
-    own set-up (`stack.w3`) still talks to anvil directly."""
+    own set-up (`stack.w3`) still talks to anvil directly. `chain_id`: anvil's (two stacks on one
+    store and Redis need two ids)."""
     if rpc_profile not in RPC_PROFILES:
         raise ValueError(f"unknown RPC profile {rpc_profile!r}; one of {RPC_PROFILES}")
     from autometa.store import Store
 
     redis_db = contextlib.nullcontext(redis_url) if redis_url is not None else redis_database()
-    with tempfile.TemporaryDirectory(prefix="autometa-stack-") as tmp, redis_db as redis_url, Anvil() as anvil:
+    with (
+        tempfile.TemporaryDirectory(prefix="autometa-stack-") as tmp,
+        redis_db as redis_url,
+        Anvil(chain_id=chain_id) as anvil,
+    ):
         w3 = connect(anvil.url)
         # assets the settings price without a dev feed are registered for attested prices
         dep = setup_dev_stack(w3, attested=[a for a in settings.get("SUPPORTED_ASSETS", "").split(",") if a])

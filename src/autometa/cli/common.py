@@ -173,10 +173,13 @@ def resolve_relayer(relayer: str | None) -> str | None:
     return found.api_url
 
 
-def chain_context(rpc_url: str | None = None, contract: str | None = None) -> ChainContext:
+def chain_context(
+    rpc_url: str | None = None, contract: str | None = None, *, settings: Settings | None = None
+) -> ChainContext:
     """Connect and find the Autometa contract: --contract, the settings, or the deployment file.
-    On the dev network with no endpoint set, the chain of the `autometa up` running in DATA_DIR."""
-    settings = settings_with(rpc_url)
+    On the dev network with no endpoint set, the chain of the `autometa up` running in DATA_DIR.
+    `settings`: one chain's view (`Settings.for_chain`) instead of the environment's."""
+    settings = settings if settings is not None else settings_with(rpc_url)
     found = local_instance(settings)
     if found is not None:
         settings = settings.model_copy(update={"MOONBASE_RPC": found.rpc_url})

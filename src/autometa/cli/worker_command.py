@@ -1,4 +1,5 @@
-"""`autometa worker --role …`: any of scheduler, executor and API in one process on one chain.
+"""`autometa worker --role …`: any of scheduler, executor and API in one process, on every chain
+the settings serve (CHAINS; without it the one chain of the single-chain settings).
 
 `autometa scheduler` and `autometa executor` are this with one role. All three roles in one
 process is the small deployment (one interpreter instead of three: see README "Idle cost"); the
@@ -8,27 +9,50 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from autometa.cli.common import CliError, chain_context, chain_target, handle_errors, worker_start
+from autometa.cli.common import CliError, chain_context, chain_target, handle_errors, settings_with, worker_start
+
+if TYPE_CHECKING:
+    from autometa.config import Settings
+    from autometa.runtime import ChainRun
+
+
+def chain_runs(rpc_url: str | None, contract: str | None) -> tuple[Settings, list[ChainRun]]:
+    """The deployment's settings and, for each chain it serves, that chain's settings view and
+    target (its contract from its CHAINS entry or the deployment file in DATA_DIR). --rpc-url and
+    --contract name one chain: they are refused when CHAINS is set."""
+    from autometa.runtime import ChainRun
+
+    settings = settings_with(rpc_url)
+    if settings.CHAINS is None:
+        ctx = chain_context(rpc_url, contract, settings=settings)
+        return ctx.settings, [ChainRun(ctx.settings, chain_target(ctx))]
+    if contract:
+        raise CliError("--contract names one chain's contract: with CHAINS set, give it in the chain's entry", code=2)
+    runs = []
+    for chain in settings.chains:
+        ctx = chain_context(settings=settings.for_chain(chain))
+        runs.append(ChainRun(ctx.settings, chain_target(ctx)))
+    return settings, runs
 
 
 async def run_roles(
     roles: Sequence[str], rpc_url: str | None, contract: str | None, worker_id: str | None = None
 ) -> None:
-    """Connect, find the contract, and host `roles` until SIGINT/SIGTERM."""
+    """Connect to every served chain, find its contract, and host `roles` on all of them (one
+    store, one lease and one executor key per chain) until SIGINT/SIGTERM."""
     from autometa.chain.identity import ChainChanged
     from autometa.logs import configure_logging
-    from autometa.runtime import ServiceFailed, StartError, run_worker
+    from autometa.runtime import ServiceFailed, StartError, run_chains
 
-    ctx = chain_context(rpc_url, contract)
-    configure_logging(ctx.settings.LOG_LEVEL, ctx.settings.LOG_JSON)
-    target = chain_target(ctx)
-    stop = await worker_start(ctx.settings)
+    settings, runs = chain_runs(rpc_url, contract)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+    stop = await worker_start(settings)
     try:
-        await run_worker(ctx.settings, target, roles, stop, worker_id=worker_id)
+        await run_chains(settings, runs, roles, stop, worker_id=worker_id)
     except (StartError, ChainChanged, ServiceFailed) as exc:
         raise CliError(str(exc)) from None
 

@@ -26,9 +26,12 @@ class OraclePriceCache(SharedPriceCache):
         return {asset: price.served(PriceSource.ORACLE, now) for asset, price in found.items()}
 
 
-def make_api_runner(feeds: dict[str, str]) -> ApiRunner:
+def make_api_runner(feeds: dict[str, str], rpc_url: str | None = None) -> ApiRunner:
+    """`rpc_url`: the chain whose feeds price the API (default: the settings' chain; `up
+    --chains N` names its first chain, since CHAINS settings have no single endpoint)."""
+
     async def run(settings: Settings, store: Store, stop: asyncio.Event) -> None:
-        w3 = connect_async(settings.rpc_url)
+        w3 = connect_async(rpc_url or settings.rpc_url)
         prices = OraclePriceCache(OracleSource(w3, feeds), tracked=tuple(feeds))
         try:
             await run_api(settings, store, stop, prices=prices)

@@ -42,6 +42,17 @@ class DevChain:
         self.anvil.stop()  # SIGTERM: anvil dumps its state file
 
 
+def shared_database_url(settings: Settings) -> str:
+    """`up --chains N`'s one store for every dev chain (rows are keyed by chain and contract);
+    a configured DATABASE_URL wins."""
+    return settings.DATABASE_URL or default_shared_database_url(settings.DATA_DIR)
+
+
+def default_shared_database_url(data_dir: Path) -> str:
+    """The SQLite file `up --chains N` owns in the data directory (moved aside on a reset)."""
+    return f"sqlite:///{(data_dir / 'autometa-chains.db').resolve()}"
+
+
 def set_interval_mining(w3: Web3, block_time: float) -> None:
     """A block every `block_time` seconds from now on (anvil takes whole seconds here)."""
     reply = w3.provider.make_request("evm_setIntervalMining", [max(1, round(block_time))])  # type: ignore[arg-type]
@@ -49,8 +60,15 @@ def set_interval_mining(w3: Web3, block_time: float) -> None:
         raise RuntimeError(f"anvil refused interval mining: {reply['error']}")
 
 
-def state_file(data_dir: Path) -> Path:
-    return data_dir / "chain" / "anvil-state.json"
+def state_file(data_dir: Path, chain_id: int = 31337) -> Path:
+    """Where anvil keeps the chain; the first dev chain's name is the one `up` always used."""
+    name = "anvil-state.json" if chain_id == 31337 else f"anvil-state-{chain_id}.json"
+    return data_dir / "chain" / name
+
+
+def rpc_url_file(data_dir: Path, chain_id: int = 31337) -> Path:
+    """Where `up` writes a dev chain's endpoint for other tools (`rpc_url`: the first chain's)."""
+    return data_dir / "chain" / ("rpc_url" if chain_id == 31337 else f"rpc_url-{chain_id}")
 
 
 def start_dev_chain(
@@ -59,7 +77,7 @@ def start_dev_chain(
     """Start (or resume) the local chain and make sure Autometa is deployed on it."""
     settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
     # Start on automine so deployment takes milliseconds, then switch to steady blocks.
-    anvil = Anvil(port=port, chain_id=chain_id, state_path=state_file(settings.DATA_DIR))
+    anvil = Anvil(port=port, chain_id=chain_id, state_path=state_file(settings.DATA_DIR, chain_id))
     anvil.start()
     try:
         w3 = connect(anvil.url)
@@ -74,7 +92,7 @@ def start_dev_chain(
             log.info("deployed dev stack", rpc=anvil.url, contract=dep.address)
         if block_time:
             set_interval_mining(w3, block_time)
-        (state_file(settings.DATA_DIR).parent / "rpc_url").write_text(anvil.url + "\n")  # for other tools
+        rpc_url_file(settings.DATA_DIR, chain_id).write_text(anvil.url + "\n")  # for other tools
         return DevChain(anvil, w3, dep, resumed=resumed)
     except BaseException:
         anvil.stop()

@@ -16,8 +16,9 @@ from autometa.chain.accounts import dev_role
 from autometa.chain.identity import ChainChanged, claim_chain, genesis_hash
 from autometa.chain.signers import LocalKeySigner, Signer, role_signer
 from autometa.config import Settings
-from autometa.embedded.devchain import DevChain
-from autometa.runtime import ApiRunner, ChainTarget, run_worker
+from autometa.config_chains import ChainConfig
+from autometa.embedded.devchain import DevChain, default_shared_database_url, shared_database_url
+from autometa.runtime import ApiRunner, ChainRun, ChainTarget, run_chains, run_worker
 from autometa.runtime.host import Hosted
 from autometa.store import Store
 
@@ -33,6 +34,7 @@ class Stack:
     store: Store
     executor_account: Signer
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    chains: list[DevChain] = field(default_factory=list)  # `up --chains N`: every chain, first = `chain`
 
 
 def stack_settings(settings: Settings, chain: DevChain) -> Settings:
@@ -111,6 +113,92 @@ async def run_stack(
             store=store,
             in_memory_queue=True,
             signer=account,
+            worker_id="embedded-executor",
+            api=api,
+            on_ready=ready,
+        )
+    finally:
+        store.close()
+
+
+def chains_settings(settings: Settings, chains: list[DevChain]) -> Settings:
+    """`up --chains N`: the embedded settings with every dev chain in CHAINS (the first is the
+    default chain, so the seed's paths mean it) and one store for all of them."""
+    one = stack_settings(settings, chains[0])
+    entries = [ChainConfig(chain_id=c.deployment.chain_id, rpc=c.url, contract=c.deployment.address) for c in chains]
+    return one.model_copy(
+        update={
+            "CHAINS": entries,
+            "MOONBASE_RPC": None,
+            "REGISTRY_ADDRESS": None,
+            "ACTIONEXECUTOR_ADDRESS": None,
+            "FEEESCROW_ADDRESS": None,
+            "CHAIN_ID": None,
+            "DATABASE_URL": shared_database_url(settings),
+        }
+    )
+
+
+def open_store_for_chains(chains: list[DevChain], settings: Settings) -> Store:
+    """The one store of `up --chains N`, claimed for every chain's genesis. If any dev chain
+    was reset, the SQLite file is moved aside (a clean start for all, with a log line); a
+    configured DATABASE_URL is never touched (`ChainChanged` stops start-up)."""
+    url = shared_database_url(settings)
+    claims = [(c.deployment.chain_id, genesis_hash(c.w3), c.url) for c in chains]
+    store = Store.open(url)
+    try:
+        for chain_id, genesis, rpc in claims:
+            claim_chain(store, chain_id, genesis, rpc)
+        return store
+    except ChainChanged:
+        store.close()
+        if url != default_shared_database_url(settings.DATA_DIR):  # configured: never touched
+            raise
+    path = Path(url.removeprefix("sqlite:///"))
+    aside = path.with_name(f"{path.name}.before-{claims[0][1][2:10]}")
+    path.rename(aside)
+    log.warning("dev_chain_reset", moved_store_to=str(aside))
+    store = Store.open(url)
+    for chain_id, genesis, rpc in claims:
+        claim_chain(store, chain_id, genesis, rpc)
+    return store
+
+
+async def run_chains_stack(
+    chains: list[DevChain],
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    api: ApiRunner | None = None,
+    on_ready: Callable[[Stack], None] | None = None,
+) -> None:
+    """`run_stack` on several dev chains: `settings` from `chains_settings`; a scheduler and an
+    executor per chain (each its own in-process queue), one store, one API serving every chain."""
+    store = open_store_for_chains(chains, settings)
+    account = executor_account(settings)
+    runs = [
+        ChainRun(
+            settings.for_chain(c.deployment.chain_id),
+            ChainTarget(c.deployment.chain_id, c.url, c.deployment.address, c.deployment.block),
+            account,
+        )
+        for c in chains
+    ]
+
+    def ready(hosted: list[Hosted]) -> None:
+        if on_ready is not None:
+            tasks = [t for h in hosted for t in h.tasks]
+            on_ready(Stack(chains[0], settings, store, account, tasks, chains=list(chains)))
+
+    roles = ("scheduler", "executor", "api") if api is not None else ("scheduler", "executor")
+    try:
+        await run_chains(
+            settings,
+            runs,
+            roles,
+            stop,
+            store=store,
+            in_memory_queue=True,
             worker_id="embedded-executor",
             api=api,
             on_ready=ready,

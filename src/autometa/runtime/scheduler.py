@@ -29,13 +29,13 @@ class SchedulerRuntime:
 
     async def __aenter__(self) -> SchedulerRuntime:
         try:
-            self._open()
+            await self._open()
         except BaseException:
             await self._exit.aclose()
             raise
         return self
 
-    def _open(self) -> None:
+    async def _open(self) -> None:
         from autometa.chain.indexer import EventIndexer
         from autometa.config import Network
         from autometa.notify.alerts import Alerts, Thresholds, watch_rpc
@@ -47,7 +47,11 @@ class SchedulerRuntime:
         from autometa.worker.sources import IndexerWorkflowSource
 
         link, s, t = self.link, self.link.settings, self.link.target
-        indexer = EventIndexer(
+        # Built off the event loop: it asks the chain its id synchronously, and web3's sync
+        # session lock is shared with its async sessions — waited on from the loop while another
+        # chain's async request holds it, it would deadlock the process (several chains).
+        indexer = await asyncio.to_thread(
+            EventIndexer,
             link.connect_sync(),
             link.store,
             t.contract,
