@@ -5,8 +5,12 @@ watch. Built from the settings; the store may be handed in (one store serves sev
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from autometa.chain.identity import claim_chain, genesis_hash_async, queue_prefix, watch_chain
 from autometa.chain.web3 import RpcRetry, close_async, connect, connect_async
@@ -20,6 +24,38 @@ if TYPE_CHECKING:
     from autometa.config import Settings
     from autometa.store import Store
     from autometa.worker.queue import JobQueue
+
+
+T = TypeVar("T")
+log = structlog.get_logger("autometa.runtime")
+
+STARTUP_WAIT_S = 60.0  # how long a starting worker waits for its database or Redis to answer
+
+
+async def _while_unreachable(what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`call`, retried while the database or Redis refuses connections (a restart, a failover):
+    a worker started during one waits up to STARTUP_WAIT_S instead of exiting. Any other error,
+    or the same one after the wait, goes to the caller."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((OperationalError, RedisConnectionError, ConnectionError)),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(STARTUP_WAIT_S),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "startup.unreachable",
+            service=what,
+            attempt=state.attempt_number,
+            error=str(state.outcome.exception() if state.outcome else "")[:200],
+            hint=f"waiting up to {STARTUP_WAIT_S:.0f} s for the {what}; check that it runs",
+        ),
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call(*args)
+    raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
 
 
 class StartError(Exception):
@@ -93,15 +129,17 @@ class ChainLink:
         self._exit.push_async_callback(close_async, self.w3)
         self.genesis = await genesis_hash_async(self.w3)
         if self._given_store is None:
-            self.store = await asyncio.to_thread(Store.open, self.settings.database_url)
+            self.store = await _while_unreachable("database", asyncio.to_thread, Store.open, self.settings.database_url)
             self._exit.callback(self.store.close)
         else:
             self.store = self._given_store
         # A store that holds another chain under this id (a dev chain reset) stops here.
-        await asyncio.to_thread(claim_chain, self.store, t.chain_id, self.genesis, t.rpc_url)
+        await _while_unreachable(
+            "database", asyncio.to_thread, claim_chain, self.store, t.chain_id, self.genesis, t.rpc_url
+        )
         self.prefix = queue_prefix(t.chain_id, self.genesis, t.contract)
         self.queue = make_queue(self.redis_url, self.prefix)
-        await self.queue.startup()
+        await _while_unreachable("redis", self.queue.startup)
         self._exit.push_async_callback(self.queue.shutdown)
         self.redis = None
         if self.redis_url:
