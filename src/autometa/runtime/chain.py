@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -58,6 +58,29 @@ async def _while_unreachable(what: str, call: Callable[..., Awaitable[T]], *args
     raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
 
 
+class Opened:
+    """An async context manager whose `_open` registers everything it opens on `self._exit`:
+    leaving closes it in reverse order, and a start that fails half-way closes what it had
+    opened before raising (the chain link and both runtimes share this life cycle)."""
+
+    def __init__(self) -> None:
+        self._exit = contextlib.AsyncExitStack()
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exit.aclose()
+
+
 class StartError(Exception):
     """A runtime cannot start as configured; the message names the setting to change."""
 
@@ -73,7 +96,7 @@ class ChainTarget:
     start_block: int = 0
 
 
-class ChainLink:
+class ChainLink(Opened):
     """The store, genesis, queue and Redis connection of one chain, shared by the runtimes one
     process hosts on it. `in_memory_queue`: the scheduler and executors live in this process
     only (`autometa up`); otherwise the queue (and the scheduler lease) is Redis when REDIS_URL
@@ -85,7 +108,7 @@ class ChainLink:
         self.settings, self.target = settings, target
         self.redis_url = None if in_memory_queue else settings.REDIS_URL
         self._given_store = store
-        self._exit = contextlib.AsyncExitStack()
+        super().__init__()
         self.genesis = ""
         self.prefix = ""
 
@@ -109,14 +132,6 @@ class ChainLink:
         """A synchronous Web3 on this chain (the event indexer's)."""
         s = self.settings
         return connect(self.target.rpc_url, failover_after=s.RPC_FAILOVER_AFTER, cooldown_s=s.RPC_COOLDOWN_S)
-
-    async def __aenter__(self) -> ChainLink:
-        try:
-            await self._open()
-        except BaseException:
-            await self._exit.aclose()
-            raise
-        return self
 
     async def _open(self) -> None:
         import asyncio
@@ -147,9 +162,6 @@ class ChainLink:
 
             self.redis = Redis.from_url(self.redis_url)
             self._exit.push_async_callback(self.redis.aclose)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._exit.aclose()
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Until `stop`: raise ChainChanged (and set `stop`) if the endpoint's chain is reset."""

@@ -6,11 +6,10 @@ key left in flight."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
 from autometa.chain.web3 import close_async
-from autometa.runtime.chain import ChainLink, StartError
+from autometa.runtime.chain import ChainLink, Opened, StartError
 
 if TYPE_CHECKING:
     from autometa.chain.sender import TransactionSender
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from autometa.worker.executor import Executor
 
 
-class ExecutorRuntime:
+class ExecutorRuntime(Opened):
     """`async with ExecutorRuntime(link) as rt: await rt.run(stop)`. `signer`: the executor's key
     (default: WORKER_SIGNER / WORKER_PRIVATE_KEY); one key per executor and chain. `worker_id`:
     its name in heartbeats (default: executor-host-pid)."""
@@ -26,18 +25,10 @@ class ExecutorRuntime:
     def __init__(self, link: ChainLink, *, signer: Signer | None = None, worker_id: str | None = None) -> None:
         self.link, self.worker_id = link, worker_id
         self.account: Signer | None = signer
-        self._exit = contextlib.AsyncExitStack()
+        super().__init__()
 
     executor: Executor
     sender: TransactionSender
-
-    async def __aenter__(self) -> ExecutorRuntime:
-        try:
-            await self._open()
-        except BaseException:
-            await self._exit.aclose()
-            raise
-        return self
 
     async def _open(self) -> None:
         from autometa import __version__
@@ -80,9 +71,6 @@ class ExecutorRuntime:
             version=__version__,
             alerts=alerts,
         )
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._exit.aclose()
 
     async def recover(self) -> None:
         """Finish what a previous run of this key left in flight (sent, not yet mined)."""

@@ -5,35 +5,26 @@ alerts, off-chain prices and the presence heartbeat `GET /api/workers` reads."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
 from autometa.chain.web3 import close_async
-from autometa.runtime.chain import ChainLink
+from autometa.runtime.chain import ChainLink, Opened
 
 if TYPE_CHECKING:
     from autometa.worker.lease import Lease
     from autometa.worker.scheduler import Scheduler
 
 
-class SchedulerRuntime:
+class SchedulerRuntime(Opened):
     """`async with SchedulerRuntime(link) as rt: await rt.run(stop)`. One lease per chain: of
     several schedulers on a chain (processes or hosts), one schedules and the others stand by."""
 
     def __init__(self, link: ChainLink) -> None:
         self.link = link
-        self._exit = contextlib.AsyncExitStack()
+        super().__init__()
 
     scheduler: Scheduler
     lease: Lease
-
-    async def __aenter__(self) -> SchedulerRuntime:
-        try:
-            await self._open()
-        except BaseException:
-            await self._exit.aclose()
-            raise
-        return self
 
     async def _open(self) -> None:
         from autometa.chain.indexer import EventIndexer
@@ -86,9 +77,6 @@ class SchedulerRuntime:
             follower=BlockFollower(w3, ws_url_for(t.rpc_url), poll_interval=poll),
             alerts=alerts,
         )
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._exit.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Schedule (or stand by) and beat the heartbeat until `stop`; the heartbeat row goes
