@@ -48,7 +48,9 @@ def deposit(w3: Web3, address: str, owner: LocalAccount, wei: int) -> None:
 
 
 def advance(w3: Web3, seconds: int) -> int:
-    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    """Mine one block exactly `seconds` after the latest one (not wall clock + offset: under load
+    a second of real time between reading `now` and mining made a `+121 s` trigger fire at `+120`)."""
+    w3.provider.make_request("evm_setNextBlockTimestamp", [now(w3) + seconds])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     return int(w3.eth.block_number)
 
