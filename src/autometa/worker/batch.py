@@ -82,7 +82,10 @@ BATCH_OVERHEAD = TX_BASE_GAS * 5 // 4 + CALL_RESERVE + PRE_ACTION_GAS + GAS_HEAD
 
 
 def pack_run(job: Job) -> int:
-    """`workflowId << 96 | runIndex << 64 | attestedPrice` (an oracle-checked run attests 0)."""
+    """`workflowId << 96 | runIndex << 64 | word`: the attested price (an oracle-checked run
+    attests 0) or a CRON run's tick, which the contract reads from the same word."""
+    if job.tick:
+        return job.workflow_id << 96 | job.run_index << 64 | job.tick
     attested = job.price if job.price and job.price_source not in (None, PriceSource.ORACLE) else 0
     return job.workflow_id << 96 | job.run_index << 64 | attested
 

@@ -46,7 +46,8 @@ DEFAULT_CLAIM_TTL_S = 300.0
 @dataclass(frozen=True)
 class Job:
     """One due run. `triggered_at` is when the trigger was seen to hold (unix s: the block
-    timestamp); `price` (8 decimals) and `price_source` say what price fired a PRICE trigger."""
+    timestamp); `price` (8 decimals) and `price_source` say what price fired a PRICE trigger;
+    `tick` names a CRON run's tick and `proof` is what a STATE or LOG run hands the contract."""
 
     workflow_id: int
     run_index: int
@@ -59,6 +60,8 @@ class Job:
     enqueued_at: float = field(default_factory=time.time)
     gas_limit: int = 0  # the action's on-chain gasLimit; 0: unknown (the executor estimates)
     base_fee: int = 0  # the trigger block's base fee (wei): the executor prices from it, no request; 0: unknown
+    tick: int = 0  # CRON: the cron tick (unix s, a whole minute) this run is for; it travels in the run's price word
+    proof: str | None = None  # STATE / LOG: 0x-hex bytes for `executeWithProof` (triggerData / log attestation)
 
     @property
     def job_id(self) -> str:
