@@ -5,10 +5,6 @@ execution shows on that chain only."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,53 +16,21 @@ from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import Deployment, set_dev_price, transact
 from autometa.embedded.devchain import rpc_url_file
-from tests.embedded.test_up_and_demo import AUTOMETA, Up, wait_for
+from tests.embedded.test_up_and_demo import Up, wait_for
 
 CHAIN_IDS = (31337, 31338)
 
 
-class UpChains(Up):
-    """`autometa up --chains 2` as a real process."""
-
-    def start(self) -> None:
-        env = {**os.environ, "DATA_DIR": str(self.data_dir), "API_PORT": str(self.port), "COLUMNS": "200"}
-        self.proc = subprocess.Popen(
-            [AUTOMETA, "up", "--chains", "2"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stdout.read() if self.proc.stdout else ""
-            try:
-                self.client.healthz()
-                return
-            except Exception:
-                time.sleep(0.3)
-        raise AssertionError("autometa up --chains 2 did not become ready in 90 s")
-
-    def stop(self) -> str:
-        assert self.proc is not None
-        os.killpg(os.getpgid(self.proc.pid), signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, out
-        self.proc = None
-        return out
-
-
 @pytest.fixture
-def up2(tmp_path: Path) -> Iterator[UpChains]:
-    runner = UpChains(tmp_path / "data")
+def up2(tmp_path: Path) -> Iterator[Up]:
+    runner = Up(tmp_path / "data", "--chains", "2", ready_s=90, check_log=False)
     yield runner
     if runner.proc is not None:
         runner.proc.kill()
         runner.proc.wait()
 
 
-def test_the_seed_flow_passes_on_each_chain_of_up_chains_2(up2: UpChains) -> None:
+def test_the_seed_flow_passes_on_each_chain_of_up_chains_2(up2: Up) -> None:
     user, recipient = dev_role("user"), dev_role("recipient")
     up2.start()
     served = {c.chain_id: c for c in up2.client.chains()}
