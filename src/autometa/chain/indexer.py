@@ -97,7 +97,14 @@ def state_from_row(row: WorkflowRow) -> WorkflowState:
         )
     )
     return WorkflowState(
-        int(row.id), row.owner, Status(row.status), spec, int(row.run_count), int(row.last_run), int(row.failures)
+        int(row.id),
+        row.owner,
+        Status(row.status),
+        spec,
+        int(row.run_count),
+        int(row.last_run),
+        int(row.failures),
+        created_block=int(row.created_block or 0),
     )
 
 

@@ -18,6 +18,11 @@ class WorkflowState:
     run_count: int = 0
     last_run: int = 0  # unix seconds of the last successful run (0 = never)
     failures: int = 0
+    # What the contract keeps aside for a run of a STATE / CRON / LOG workflow (`_triggerWord`:
+    # CRON's bitmaps and creation time, LOG's next acceptable log); None: not read. The
+    # scheduler reads it where a kind needs it (worker/triggers/words.py).
+    trigger_word: int | None = None
+    created_block: int = 0  # the creation block where the source knows it (the store), else 0
 
     @property
     def next_run_index(self) -> int:

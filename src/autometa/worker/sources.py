@@ -45,6 +45,7 @@ class ChainWorkflowSource:
     def __init__(self, w3: AsyncWeb3[Any], address: str, batch: int = 200) -> None:
         self.w3 = w3
         self.core = autometa_async(w3, address)
+        self.address = str(self.core.address)  # the deployment (the scheduler reads trigger words there)
         self.batch = batch
         self._topics = [
             "0x" + event_abi_to_log_topic(abi).hex()
@@ -96,6 +97,7 @@ class IndexerWorkflowSource:
 
     def __init__(self, indexer: EventIndexer, queue: JobQueue | None = None) -> None:
         self.indexer = indexer
+        self.address = str(indexer.core.address)  # the deployment (the scheduler reads trigger words there)
         self.queue = queue
         self._lock = threading.Lock()
         self._changed: dict[int, WorkflowState] = {}

@@ -1,0 +1,64 @@
+"""The contract's per-workflow trigger word (`WorkflowRegistry._triggerWord`), read from storage.
+
+CRON keeps its creation time there (a tick before it is refused) and LOG its cursor (the next
+acceptable log, `block << 32 | index`); `getWorkflow` returns neither. Reading the word itself
+means the scheduler decides with the very value a run is checked against, not a copy of it.
+One `eth_getStorageAt` per workflow, only for the CRON / LOG states a block changed (and at a
+load), in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_utils import keccak
+from web3 import AsyncWeb3
+from web3.types import BlockIdentifier
+
+from autometa.domain.state import WorkflowState
+
+# `forge inspect Autometa storageLayout`: _triggerWord is slot 12 (tests/worker/test_trigger_cron.py
+# checks the creation time read here against the creation block's timestamp)
+TRIGGER_WORD_SLOT = 12
+CRON_CREATED_SHIFT = 192  # AutometaTypes.CRON_CREATED
+MAX_PARALLEL = 64
+
+
+def word_slot(workflow_id: int) -> int:
+    """Storage slot of `_triggerWord[workflow_id]` (a mapping: keccak(key ‖ slot))."""
+    return int.from_bytes(keccak(encode(["uint256", "uint256"], [workflow_id, TRIGGER_WORD_SLOT])), "big")
+
+
+async def read_words(
+    w3: AsyncWeb3[Any], contract: str, ids: Iterable[int], block: BlockIdentifier = "latest"
+) -> dict[int, int]:
+    """Each workflow's trigger word at `block`, at most MAX_PARALLEL requests at a time."""
+    ids = list(ids)
+    gate = asyncio.Semaphore(MAX_PARALLEL)
+
+    async def one(wid: int) -> int:
+        async with gate:
+            return int.from_bytes(bytes(await w3.eth.get_storage_at(contract, word_slot(wid), block)), "big")  # type: ignore[arg-type]
+
+    return dict(zip(ids, await asyncio.gather(*(one(w) for w in ids)), strict=True))
+
+
+def cron_created(word: int) -> int:
+    """A CRON workflow's creation time (unix s) from its word."""
+    return word >> CRON_CREATED_SHIFT
+
+
+async def with_words(
+    w3: AsyncWeb3[Any], contract: str | None, states: list[WorkflowState], needs: frozenset[int], block: BlockIdentifier
+) -> list[WorkflowState]:
+    """`states` with `trigger_word` read for those of a kind in `needs` (CRON, LOG) that are live."""
+    if contract is None:
+        return states
+    wanted = [s.id for s in states if s.trigger_type in needs and s.trigger_word is None and s.is_live]
+    if not wanted:
+        return states
+    words = await read_words(w3, contract, wanted, block)
+    return [dataclasses.replace(s, trigger_word=words[s.id]) if s.id in words else s for s in states]
