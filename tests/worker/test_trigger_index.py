@@ -71,7 +71,7 @@ entries = st.builds(
     ),
     wid=st.integers(1, 40),
     run=st.integers(0, 3),
-    kind=st.sampled_from(list(TriggerType)),
+    kind=st.sampled_from([TriggerType.TIME, TriggerType.INTERVAL, TriggerType.PRICE]),  # time and price kinds
     due=st.integers(0, 60),
     span=st.none() | st.integers(0, 30),
     token=st.sampled_from(TOKENS),

@@ -24,7 +24,7 @@ import contextlib
 import ctypes
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ from web3 import AsyncWeb3
 from autometa.chain.multicall3 import MULTICALL3_ADDRESS
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
+from autometa.domain.triggers.cron import CRON_CODE
+from autometa.domain.triggers.log import LOG_CODE
 from autometa.domain.triggers.state import STATE_CODE
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import BacklogWatch, MissedWatch
@@ -43,9 +45,13 @@ from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
 from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
+from autometa.worker.triggers.log import LogScanner
 from autometa.worker.triggers.state import read_calls
+from autometa.worker.triggers.words import with_words
 
 log = structlog.get_logger("autometa.worker.scheduler")
+
+NEEDS_WORD = frozenset({CRON_CODE, LOG_CODE})  # kinds whose entry reads the contract's trigger word
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Scheduler:
         price_wait_s: float = 0.5,
         alerts: Alerts | None = None,
         multicall: str = MULTICALL3_ADDRESS,
+        logs: LogScanner | None = None,
+        contract: str | None = None,
     ) -> None:
         self.w3, self.source, self.queue, self.prices = w3, source, queue, prices
         self.lease: Lease = lease or LocalLease()
@@ -81,6 +89,8 @@ class Scheduler:
         self.refire_s, self.price_wait_s, self.multicall = refire_s, price_wait_s, multicall
         self._pricing: asyncio.Task[tuple[int, int]] | None = None  # price reads of some block: (due, enqueued)
         self.index = TriggerIndex()
+        self.logs = logs or LogScanner(w3)  # LOG triggers: confirmed logs from a checkpoint
+        self.contract = contract or getattr(source, "address", None)  # for the trigger words
         self._fired: dict[int, tuple[int, float]] = {}  # workflow id -> (run index, when)
         self.loaded = False
         self.last_block: int | None = None
@@ -97,6 +107,7 @@ class Scheduler:
         """(Re)build the index from the source: at start and on taking over the lease."""
         started = time.monotonic()
         self.index, self._fired = TriggerIndex(), {}
+        self.logs.next_block = None  # a (re)load scans again from the checkpoint: pending logs are rebuilt
         if self.missed is not None:
             self.missed.reset()
         with contextlib.suppress(Exception):  # unknown for now: the first block reads it
@@ -105,6 +116,7 @@ class Scheduler:
         # integers per workflow stay, never every state at once (freed memory mostly stays with
         # the process, so the peak of a load is what an idle scheduler keeps).
         async for states in _pages(self.source):
+            states = await with_words(self.w3, self.contract, states, NEEDS_WORD, "latest")
             self.index.upsert_many((e for e in (self._entry(s) for s in states) if e is not None), arm=False)
             del states
         self.index.arm_loaded()
@@ -161,7 +173,7 @@ class Scheduler:
         block = self.follower.header(number) or await self.w3.eth.get_block(number)
         ts = int(block["timestamp"])
         report = BlockReport(number, ts)
-        changed = await self.source.changes(number, block)
+        changed = await with_words(self.w3, self.contract, await self.source.changes(number, block), NEEDS_WORD, number)
         self._apply(changed)
         report.changed = len(changed)
         await self._check_queue()
@@ -172,6 +184,8 @@ class Scheduler:
         enqueue_s = round(time.time() - enqueue_started, 3)
         if calls := self.index.states.calls():  # STATE triggers: one batch of view calls per block
             due, enqueued = await self._state_runs(calls, number, ts)
+            report.due, report.enqueued = report.due + due, report.enqueued + enqueued
+        for due, enqueued in (await self._cron_runs(ts, number), await self._log_runs(ts, number)):
             report.due, report.enqueued = report.due + due, report.enqueued + enqueued
         tokens = self.index.armed_tokens()
         if tokens and self._pricing is None:
@@ -258,6 +272,26 @@ class Scheduler:
         runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
         return await self._enqueue([(r, None) for r in runs], ts, number)
 
+    async def _cron_runs(self, ts: int, number: int) -> tuple[int, int]:
+        """Queue the CRON runs whose tick came, each naming the latest tick at or before `ts`."""
+        ticks = self.index.crons.take_due(ts)
+        if not ticks:
+            return 0, 0
+        runs = self.index.fire(CRON_CODE, list(ticks), ts)
+        return await self._enqueue([(r, None) for r in runs], ts, number, ticks=ticks)
+
+    async def _log_runs(self, ts: int, number: int) -> tuple[int, int]:
+        """Scan the confirmed logs up to block `number` (one eth_getLogs for every LOG workflow)
+        and queue, per armed workflow, a run for its oldest pending log with that log's proof."""
+        await self.logs.scan(self.index.logs, number)
+        ready = self.index.logs.take_ready(number)
+        if not ready:
+            return 0, 0
+        runs = self.index.fire(LOG_CODE, list(ready), ts)
+        return await self._enqueue(
+            [(r, None) for r in runs], ts, number, proofs={w: ref.proof() for w, ref in ready.items()}
+        )
+
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""
         if self._pricing is task:
@@ -270,8 +304,17 @@ class Scheduler:
         due, enqueued = task.result()
         log.info("scheduler.prices_late", due=due, enqueued=enqueued)
 
-    async def _enqueue(self, due: list[tuple[DueRun, str | None]], ts: int, number: int) -> tuple[int, int]:
-        """Queue `due` as jobs of block `number`: (how many were due, how many queued now)."""
+    async def _enqueue(
+        self,
+        due: list[tuple[DueRun, str | None]],
+        ts: int,
+        number: int,
+        *,
+        ticks: Mapping[int, int] | None = None,
+        proofs: Mapping[int, str] | None = None,
+    ) -> tuple[int, int]:
+        """Queue `due` as jobs of block `number`: (how many were due, how many queued now).
+        `ticks` / `proofs`: by workflow id, a CRON run's tick and a LOG run's attestation."""
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
@@ -289,6 +332,8 @@ class Scheduler:
                     source,
                     gas_limit=run.gas_limit,
                     base_fee=self._base_fee,
+                    tick=ticks.get(run.workflow_id, 0) if ticks else 0,
+                    proof=proofs.get(run.workflow_id) if proofs else None,
                 )
             )
         # All at once: a thousand runs due together go out in a couple of pipelined round trips

@@ -29,8 +29,12 @@ from typing import NamedTuple
 
 from autometa.domain.kinds import TriggerType
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers.cron import CRON_CODE
+from autometa.domain.triggers.log import LOG_CODE
 from autometa.domain.triggers.state import STATE_CODE
 from autometa.worker.triggers import ConditionBook, TriggerEntry, evaluator_for, evaluators
+from autometa.worker.triggers.cron import CronBook
+from autometa.worker.triggers.log import LogBook
 from autometa.worker.triggers.price import PriceBook
 from autometa.worker.triggers.state import StateBook
 
@@ -94,6 +98,10 @@ class TriggerIndex:
         states = self._books[STATE_CODE]
         assert isinstance(states, StateBook)
         self.states: StateBook = states
+        crons, logs = self._books[CRON_CODE], self._books[LOG_CODE]
+        assert isinstance(crons, CronBook) and isinstance(logs, LogBook)
+        self.crons: CronBook = crons
+        self.logs: LogBook = logs
         self._count = 0
         self._now = 0
 
@@ -187,6 +195,9 @@ class TriggerIndex:
         if wid not in self:
             return
         self._disarm(wid)
+        forget = getattr(self._books.get(self._kind[wid]), "forget", None)
+        if forget is not None:  # a book that keeps more than the armed set (LOG's pending logs)
+            forget(wid)
         self._version[wid] = (self._version[wid] + 1) & 0xFFFFFFFF
         self._where[wid] = ABSENT
         self._count -= 1

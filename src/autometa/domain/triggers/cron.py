@@ -9,7 +9,8 @@ only), so `croniter` (classic cron, `day_or=False` like Chainlink, which ANDs da
 day of week) computes the ticks the contract accepts; tests/domain/test_trigger_cron.py checks
 it against Chainlink's own `nextTick` on the chain.
 
-Defined here (validation, encoding, next tick); not creatable until the executor names ticks.
+The scheduler's evaluator (worker/triggers/cron.py) names the tick of each run (the latest at or
+before the block's time); the executor packs it into the run's word.
 """
 
 from __future__ import annotations
@@ -115,10 +116,6 @@ class CronKind(TriggerKind[CronTriggerData]):
     data_model = CronTriggerData
     slots = ("startTime", "endTime", "triggerData")
     unlimited_runs = True
-    needs_contract = (
-        "an executor that names each run's tick; the contract supports them, this version's "
-        "scheduler and executor do not yet"
-    )
 
     def encode(self, data: CronTriggerData) -> TriggerSlots:
         return TriggerSlots(
