@@ -135,7 +135,7 @@ class LogBook:
 
     def filter(self) -> tuple[list[str], list[str]]:
         """(addresses, topic0s) of one eth_getLogs covering every LOG workflow."""
-        emitters = sorted({to_checksum_address(e) for e, _ in self._by_filter})
+        emitters = sorted({str(to_checksum_address(e)) for e, _ in self._by_filter})
         topics = sorted({"0x" + t.hex() for _, t in self._by_filter})
         return emitters, topics
 
