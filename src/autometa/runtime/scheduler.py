@@ -36,6 +36,7 @@ class SchedulerRuntime(Opened):
         from autometa.worker.prices import PriceReader
         from autometa.worker.scheduler import Scheduler
         from autometa.worker.sources import IndexerWorkflowSource
+        from autometa.worker.triggers.log import LogScanner, StoreLogCursor
 
         link, s, t = self.link, self.link.settings, self.link.target
         # Built off the event loop: it asks the chain its id synchronously, and web3's sync
@@ -76,6 +77,9 @@ class SchedulerRuntime(Opened):
             lease=self.lease,
             follower=BlockFollower(w3, ws_url_for(t.rpc_url), poll_interval=poll),
             alerts=alerts,
+            # LOG triggers: the indexer's confirmation rule, and a checkpoint in the store so a
+            # restart backfills the logs emitted while it was down
+            logs=LogScanner(w3, StoreLogCursor(link.store, t.chain_id, t.contract), confirmations=s.CONFIRMATIONS),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
