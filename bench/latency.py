@@ -13,6 +13,8 @@ including its execution:
 Targets: p50 <= 1 block, p99 <= 2 blocks. Progress goes to stderr; the last stdout line is one
 JSON object. Run: .venv/bin/python bench/latency.py [--workflows 200 --batch-size N --concurrency N]
 (without --batch-size / --concurrency: the settings' defaults).
+
+`--kind log`: an emitted event to its LOG runs, and across a scheduler restart (bench/latency_log.py).
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--kind", choices=("price", "log"), default="price")
+    parser.add_argument("--workflows", type=int, default=None, help="default: 200 (price), 40 (log)")
+    parser.add_argument("--down-blocks", type=int, default=10, help="--kind log: blocks the scheduler is down")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument(
@@ -60,13 +64,18 @@ def main() -> None:
         help="public: the workers reach anvil through a public-provider-like proxy, 2 s blocks",
     )
     args = parser.parse_args()
-    n = args.workflows
+    n = args.workflows or (40 if args.kind == "log" else 200)
     # Without the flags, the settings' defaults (BATCH_SIZE, MAX_CONCURRENT_EXECUTIONS), like the
     # throughput bench: batches are sized from the block gas limit now (BATCH_GAS_SHARE), and
     # what a fixed 3 in flight allowed before is no measure of what a deployment does.
     defaults = Settings.model_fields
     args.batch_size = args.batch_size or int(defaults["BATCH_SIZE"].default)
     args.concurrency = args.concurrency or int(defaults["MAX_CONCURRENT_EXECUTIONS"].default)
+    if args.kind == "log":
+        from bench.latency_log import run
+
+        print(json.dumps(run(n, args.batch_size, args.concurrency, args.down_blocks)))
+        return
     settings = {"BATCH_SIZE": str(args.batch_size), "MAX_CONCURRENT_EXECUTIONS": str(args.concurrency)}
     profile = args.rpc_profile
     with (
