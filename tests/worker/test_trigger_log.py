@@ -83,6 +83,11 @@ def _attested(w3: Web3, address: str, receipt: Any) -> list[tuple[int, int, int]
     ]
 
 
+def _mine(w3: Web3) -> int:
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return int(w3.eth.block_number)
+
+
 def _jobs(queue: InMemoryJobQueue) -> list[Job]:
     out = []
     while not queue._buffer.empty():
@@ -113,8 +118,10 @@ async def test_a_matching_log_gives_one_job_whose_proof_the_contract_accepts(dev
     raw = _mint(w3, dep.token, ALICE)
     _mint(w3, dep.token, BOB)  # topic 2 does not match: nothing
     before = scheduler.logs.requests
-    await scheduler.process_block(int(w3.eth.block_number) - 1)
-    await scheduler.process_block(int(w3.eth.block_number))
+    await scheduler.process_block(int(raw["blockNumber"]))
+    # not in its own block: blockhash(n) is 0 in block n, where the executor simulates
+    assert _jobs(queue) == []
+    await scheduler.process_block(int(raw["blockNumber"]) + 1)
     assert scheduler.logs.requests - before == 2  # one eth_getLogs per block for both workflows
     (job,) = _jobs(queue)
     assert (job.workflow_id, job.run_index, job.kind) == (wid, 0, LOG_CODE)
@@ -167,11 +174,11 @@ async def test_a_restart_backfills_the_logs_emitted_while_down_each_once(dev_cha
     assert isinstance(q1, InMemoryJobQueue)
     await first.process_block(int(w3.eth.block_number))
     a1 = _mint(w3, dep.token, ALICE)
-    await first.process_block(int(w3.eth.block_number))
+    await first.process_block(_mine(w3))
     (job_a1,) = _jobs(q1)  # handed out, never executed: the scheduler "crashes" before it runs
     assert (job_a1.workflow_id, job_a1.run_index) == (alice, 0)
     b1 = _mint(w3, dep.token, BOB)
-    await first.process_block(int(w3.eth.block_number))
+    await first.process_block(_mine(w3))
     (job_b1,) = _jobs(q1)
     executed = _attested(w3, dep.address, _execute(w3, dep.address, job_b1))
     await first.process_block(int(w3.eth.block_number))

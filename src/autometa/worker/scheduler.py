@@ -284,13 +284,11 @@ class Scheduler:
         """Scan the confirmed logs up to block `number` (one eth_getLogs for every LOG workflow)
         and queue, per armed workflow, a run for its oldest pending log with that log's proof."""
         await self.logs.scan(self.index.logs, number)
-        ready = self.index.logs.take_ready(number)
+        ready = self.index.logs.take_ready(number, self.logs.min_age)
         if not ready:
             return 0, 0
         runs = self.index.fire(LOG_CODE, list(ready), ts)
-        return await self._enqueue(
-            [(r, None) for r in runs], ts, number, proofs={w: ref.proof() for w, ref in ready.items()}
-        )
+        return await self._enqueue([(r, None) for r in runs], ts, number, {w: ref.proof() for w, ref in ready.items()})
 
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""
@@ -309,12 +307,13 @@ class Scheduler:
         due: list[tuple[DueRun, str | None]],
         ts: int,
         number: int,
+        proofs: Mapping[int, str] | None = None,
         *,
         ticks: Mapping[int, int] | None = None,
-        proofs: Mapping[int, str] | None = None,
     ) -> tuple[int, int]:
         """Queue `due` as jobs of block `number`: (how many were due, how many queued now).
-        `ticks` / `proofs`: by workflow id, a CRON run's tick and a LOG run's attestation."""
+        `proofs` / `ticks`: by workflow id, what a run hands `executeWithProof` (a LOG run's
+        attestation) and a CRON run's tick."""
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())

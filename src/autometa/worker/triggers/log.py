@@ -161,11 +161,12 @@ class LogBook:
                 added += 1
         return added
 
-    def take_ready(self, head: int) -> dict[int, LogRef]:
-        """Remove the armed workflows with a pending log from the armed set; return each with its
-        oldest log. Logs `blockhash` can no longer attest (older than 256 blocks) are dropped."""
+    def take_ready(self, head: int, min_age: int = 1) -> dict[int, LogRef]:
+        """Remove the armed workflows whose oldest pending log is at least `min_age` blocks
+        older than `head` from the armed set; return each with that log. Logs `blockhash` can no
+        longer attest (older than 256 blocks) are dropped."""
         out: dict[int, LogRef] = {}
-        for wid in [w for w in self._armed if self._pending.get(w)]:
+        for wid in [w for w in self._armed if self._pending.get(w) and self._pending[w][0].block <= head - min_age]:
             pending = self._pending[wid]
             stale = 0
             while stale < len(pending) and pending[stale].block <= head - BLOCKHASH_WINDOW + INCLUSION_MARGIN:
@@ -237,8 +238,14 @@ class LogScanner:
         *,
         confirmations: int | str = 0,
         max_range: int = DEFAULT_MAX_RANGE,
+        min_age: int = 1,
     ) -> None:
         self.w3, self.cursor = w3, cursor or MemoryLogCursor()
+        # `blockhash(n)` is 0 inside block n: an executor simulating on the head (eth_simulateV1 /
+        # eth_call at "latest" run in the head's context) sees a log of the head as BAD_PROOF,
+        # which is not retried. So a log is handed out once a later block exists; 0 suits an
+        # executor that simulates on the next block ("pending").
+        self.min_age = min_age
         self.confirmations, self.max_range = confirmations, max_range
         self.next_block: int | None = None
         self._saved: int | None = None
