@@ -208,3 +208,36 @@ async def test_a_restart_backfills_the_logs_emitted_while_down_each_once(dev_cha
     assert await cursor.get() == int(w3.eth.block_number) - 1  # nothing pending: the checkpoint is the head
     await q2.shutdown()
     store.close()
+
+
+def test_a_log_is_offered_a_block_later_and_dropped_once_blockhash_cannot_attest_it() -> None:
+    """The book alone: a log waits `min_age` blocks; past the 256 blocks `blockhash` answers for
+    (less the inclusion margin) it can never be attested and is dropped, not offered."""
+    from autometa.worker.triggers.log import BLOCKHASH_WINDOW, INCLUSION_MARGIN, LogBook, LogCondition
+    from autometa.worker.triggers.registry import TriggerEntry
+
+    emitter = "0x" + "ab" * 20
+    book = LogBook()
+    cond = LogCondition(emitter, bytes.fromhex(TRANSFER[2:]), (None, None, None), cursor=0, after_block=0)
+    book.set(TriggerEntry(1, 0, LOG_CODE, 0, condition=cond))
+    book.arm(1)
+
+    def raw(block: int, index: int) -> dict[str, Any]:
+        return {
+            "address": emitter,
+            "topics": [bytes.fromhex(TRANSFER[2:])],
+            "blockNumber": block,
+            "logIndex": index,
+            "blockHash": block.to_bytes(32, "big"),
+            "transactionHash": (block * 1000 + index).to_bytes(32, "big"),
+        }
+
+    assert book.observe([raw(100, 3), raw(100, 1), raw(100, 3)]) == 2  # the same log once
+    assert book.take_ready(100) == {}
+    (ref,) = book.take_ready(101).values()
+    assert (ref.block, ref.log_index) == (100, 1)  # in the contract's order
+    book.arm(1)  # the run was skipped: the same log again
+    assert book.take_ready(101)[1] == ref
+    book.arm(1)
+    assert book.take_ready(100 + BLOCKHASH_WINDOW - INCLUSION_MARGIN + 1) == {}
+    assert book.pending(1) == [] and book.oldest_pending_block() is None
