@@ -13,12 +13,15 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import structlog
 from eth_abi.abi import encode
 from eth_utils import keccak
 from web3 import AsyncWeb3
 from web3.types import BlockIdentifier
 
 from autometa.domain.state import WorkflowState
+
+log = structlog.get_logger("autometa.worker.triggers.words")
 
 # `forge inspect Autometa storageLayout`: _triggerWord is slot 12 (tests/worker/test_trigger_cron.py
 # checks the creation time read here against the creation block's timestamp)
@@ -52,13 +55,29 @@ def cron_created(word: int) -> int:
 
 
 async def with_words(
-    w3: AsyncWeb3[Any], contract: str | None, states: list[WorkflowState], needs: frozenset[int], block: BlockIdentifier
+    w3: AsyncWeb3[Any],
+    contract: str | None,
+    states: list[WorkflowState],
+    needs: frozenset[int],
+    block: BlockIdentifier,
+    *,
+    strict: bool = True,
 ) -> list[WorkflowState]:
-    """`states` with `trigger_word` read for those of a kind in `needs` (CRON, LOG) that are live."""
+    """`states` with `trigger_word` read for those of a kind in `needs` (CRON, LOG) that are live.
+    `strict=False`: a failed read is logged and the states are returned without their words."""
     if contract is None:
         return states
     wanted = [s.id for s in states if s.trigger_type in needs and s.trigger_word is None and s.is_live]
     if not wanted:
         return states
-    words = await read_words(w3, contract, wanted, block)
+    try:
+        words = await read_words(w3, contract, wanted, block)
+    except Exception as exc:
+        if strict:
+            raise
+        # the block's changes are already taken from the source: index them without their words
+        # rather than lose them (a CRON run before its creation is NOT_DUE and retried; a LOG log
+        # that already fired is refused by the contract as RUN_DONE — never run twice)
+        log.warning("scheduler.trigger_words_unread", workflows=len(wanted), error=str(exc)[:200])
+        return states
     return [dataclasses.replace(s, trigger_word=words[s.id]) if s.id in words else s for s in states]
