@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import decode
 from eth_utils import keccak
+from structlog.testing import capture_logs
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -241,3 +242,32 @@ def test_a_log_is_offered_a_block_later_and_dropped_once_blockhash_cannot_attest
     book.arm(1)
     assert book.take_ready(100 + BLOCKHASH_WINDOW - INCLUSION_MARGIN + 1) == {}
     assert book.pending(1) == [] and book.oldest_pending_block() is None
+
+
+async def test_a_log_reorged_away_is_not_offered(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """With no confirmations a log is read in its block; the chain then replaces that block (a
+    reorg: snapshot, revert, another transaction). The log must not be offered — its proof
+    would be BAD_PROOF, which is not retried — and the workflow still fires on a later log."""
+    w3, dep = dev_chain.w3, dev_chain.deployment
+    wid = _log_workflow(w3, dep, ALICE)
+    scheduler = await _scheduler(dev_chain.url, dep.address)
+    queue = scheduler.queue
+    assert isinstance(queue, InMemoryJobQueue)
+    await scheduler.process_block(int(w3.eth.block_number))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    orphan = _mint(w3, dep.token, ALICE)
+    await scheduler.process_block(int(orphan["blockNumber"]))  # read, pending, not yet ready
+    assert [r.block for r in scheduler.index.logs.pending(wid)] == [int(orphan["blockNumber"])]
+    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    _mint(w3, dep.token, BOB)  # the replacing block: another transaction, no log for this workflow
+    with capture_logs() as logs:
+        await scheduler.process_block(_mine(w3))
+        await scheduler.process_block(_mine(w3))
+    assert _jobs(queue) == []
+    assert any(e["event"] == "scheduler.log_reorged" for e in logs)
+    assert scheduler.index.logs.pending(wid) == []
+    fresh = _mint(w3, dep.token, ALICE)
+    await scheduler.process_block(_mine(w3))
+    (job,) = _jobs(queue)
+    assert job.proof is not None and decode(["uint256"], bytes.fromhex(job.proof[2:66]))[0] == fresh["blockNumber"]
+    await queue.shutdown()

@@ -45,7 +45,7 @@ from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Job, JobQueue
 from autometa.worker.sources import WorkflowSource
 from autometa.worker.trigger_index import ABSENT, ARMED, FIRED, DueRun, TriggerEntry, TriggerIndex, entry_from_state
-from autometa.worker.triggers.log import LogScanner
+from autometa.worker.triggers.log import LogScanner, canonical
 from autometa.worker.triggers.state import read_calls
 from autometa.worker.triggers.words import with_words
 
@@ -286,6 +286,8 @@ class Scheduler:
         and queue, per armed workflow, a run for its oldest pending log with that log's proof."""
         await self.logs.scan(self.index.logs, number)
         ready = self.index.logs.take_ready(number, self.logs.min_age)
+        if ready:  # a log read at few confirmations may have been reorged away since
+            ready = await canonical(self.w3, self.logs, self.index.logs, ready)
         if not ready:
             return 0, 0
         runs = self.index.fire(LOG_CODE, list(ready), ts)

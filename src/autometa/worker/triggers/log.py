@@ -179,6 +179,15 @@ class LogBook:
         self._armed.difference_update(out)
         return out
 
+    def drop_block(self, block: int) -> int:
+        """Forget every pending log of `block` (a reorg replaced it); returns how many."""
+        dropped = 0
+        for pending in self._pending.values():
+            keep = [r for r in pending if r.block != block]
+            dropped += len(pending) - len(keep)
+            pending[:] = keep
+        return dropped
+
     def pending(self, wid: int) -> list[LogRef]:
         return list(self._pending.get(wid, []))
 
@@ -298,6 +307,34 @@ class LogScanner:
             await self.cursor.set(done)
             self._saved = done
         return added
+
+
+async def canonical(
+    w3: AsyncWeb3[Any], scanner: LogScanner, book: LogBook, ready: dict[int, LogRef]
+) -> dict[int, LogRef]:
+    """`ready` without the logs whose block is no longer the chain's (a reorg after they were
+    read, possible with few confirmations): their blocks' logs are dropped, the scanner reads
+    those blocks again, and their workflows stay armed. One header per distinct block."""
+    blocks = {ref.block: ref.block_hash for ref in ready.values()}
+    orphaned = set()
+    for number, known in blocks.items():
+        header = await w3.eth.get_block(number)
+        if bytes(header["hash"]) != known:
+            orphaned.add(number)
+    if not orphaned:
+        return ready
+    for number in orphaned:
+        dropped = book.drop_block(number)
+        log.warning("scheduler.log_reorged", block=number, dropped=dropped)
+    if scanner.next_block is not None:
+        scanner.next_block = min(scanner.next_block, min(orphaned))
+    kept = {}
+    for wid, ref in ready.items():
+        if ref.block in orphaned:
+            book.arm(wid)
+        else:
+            kept[wid] = ref
+    return kept
 
 
 def log_entry(state: WorkflowState, due: int, end: int, gas: int) -> TriggerEntry:
