@@ -20,6 +20,7 @@ from web3 import AsyncWeb3
 from web3.types import BlockIdentifier
 
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers.cron import CRON_CODE
 
 log = structlog.get_logger("autometa.worker.triggers.words")
 
@@ -63,11 +64,19 @@ async def with_words(
     *,
     strict: bool = True,
 ) -> list[WorkflowState]:
-    """`states` with `trigger_word` read for those of a kind in `needs` (CRON, LOG) that are live.
+    """`states` with `trigger_word` read for the live ones of a kind in `needs` (LOG always, CRON
+    before its first run: afterwards its last run, later than its creation, is the floor).
     `strict=False`: a failed read is logged and the states are returned without their words."""
     if contract is None:
         return states
-    wanted = [s.id for s in states if s.trigger_type in needs and s.trigger_word is None and s.is_live]
+    wanted = [
+        s.id
+        for s in states
+        if s.trigger_type in needs
+        and s.trigger_word is None
+        and s.is_live
+        and (s.trigger_type != CRON_CODE or s.run_count == 0)  # after a run, lastRun is past the creation
+    ]
     if not wanted:
         return states
     try:
