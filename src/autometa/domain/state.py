@@ -3,7 +3,7 @@ and the scheduler consumes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autometa.domain.kinds import Status
 from autometa.domain.workflow import WorkflowSpec
@@ -21,8 +21,9 @@ class WorkflowState:
     # What the contract keeps aside for a run of a STATE / CRON / LOG workflow (`_triggerWord`:
     # CRON's bitmaps and creation time, LOG's next acceptable log); None: not read. The
     # scheduler reads it where a kind needs it (worker/triggers/words.py).
-    trigger_word: int | None = None
-    created_block: int = 0  # the creation block where the source knows it (the store), else 0
+    # Auxiliary, left out of equality: the same workflow read from the chain or the store is equal.
+    trigger_word: int | None = field(default=None, compare=False)
+    created_block: int = field(default=0, compare=False)  # where the source knows it (the store), else 0
 
     @property
     def next_run_index(self) -> int:
