@@ -1,5 +1,11 @@
 """The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
 
+A run with a proof (STATE: its workflow's triggerData; LOG: the log's attestation; `Job.proof`)
+cannot ride in `executeBatch`, which carries one word per run: it is set aside while a batch is
+gathered and goes out alone as `executeWithProof(id, run, 0, proof)`, through the same plan /
+send / settle steps (simulated with the very calldata it is sent with, its gas sized the same
+way plus a STATE view's gas cap). Batches of the other runs are unchanged.
+
 Jobs are gathered into batches (`autometa.worker.batch`: up to `batch_size` runs whose gas fits
 `batch_gas_share` of the block gas limit), with up to `max_concurrent` batches in flight. Each
 batch goes through three steps:
@@ -41,6 +47,7 @@ import hashlib
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -74,6 +81,8 @@ from autometa.worker.batch import (
     batch_gas,
     item_gas,
     pack_run,
+    proof_gas,
+    proof_of,
     run_allowance,
 )
 from autometa.worker.queue import Delivery, Job, JobQueue
@@ -161,6 +170,7 @@ class Executor:
         self.batch_gas_share = batch_gas_share
         self._block_gas: tuple[int, float] | None = None  # (the block gas limit, when read)
         self._carry: Delivery | None = None  # taken but over the last batch's gas budget: the next batch's first
+        self._solo: deque[Delivery] = deque()  # proof runs taken while gathering: each goes out alone
         self.heads = heads if heads is not None else NewHeads(ws_url_for(provider_url(w3) or ""))
         self.alerts = alerts
         t = alerts.thresholds if alerts is not None else None
@@ -249,7 +259,9 @@ class Executor:
         if nothing comes within 0.5 s). A burst is gathered into one batch: runs are taken while
         they arrive within `linger_s` of each other, but the first is never held longer than 6
         lingers."""
-        if self._carry is not None:
+        if self._solo:
+            batch = [self._solo.popleft()]
+        elif self._carry is not None:
             batch, self._carry = [self._carry], None
         else:
             try:
@@ -257,6 +269,8 @@ class Executor:
             except TimeoutError:
                 return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
+        if batch[0].job.proof is not None:
+            return batch  # executeWithProof: one run per transaction
         budget = int(self.batch_gas_share * await self._block_gas_limit())
         gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit)
         deadline = time.monotonic() + 6 * self.linger_s
@@ -266,6 +280,9 @@ class Executor:
                 d = buffer.get_nowait() if not buffer.empty() else await asyncio.wait_for(buffer.get(), max(0.0, wait))
             except TimeoutError:
                 break
+            if d.job.proof is not None:
+                self._solo.append(d)  # its own transaction, in a later slot; still held, not batched
+                continue
             self._batched.add(id(d))
             gas += run_allowance(d.job.gas_limit)
             if gas > budget:  # this one starts the next batch
@@ -411,6 +428,7 @@ class Executor:
         idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
         while not self._buffer.empty():
             self._buffer.get_nowait()
+        self._solo.clear()
         for d in idle:
             self._drop(d)
         keep = {d.message_id for d in self._deliveries.values() if d.message_id}
@@ -446,7 +464,20 @@ class Executor:
 
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
         """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
-        `on_included` is called once the transaction is mined (or nothing was sent)."""
+        `on_included` is called once the transaction is mined (or nothing was sent). A batch
+        that mixes proof runs with others (`_gather` never makes one) is sent as one
+        transaction per proof run plus one for the rest, and their outcomes merged."""
+        proofs = [d for d in batch if d.job.proof is not None]
+        if proofs and len(batch) > 1:
+            rest = [d for d in batch if d.job.proof is None]
+            outcomes = [
+                await self._execute_one(part, on_included) for part in ([rest] if rest else []) + [[d] for d in proofs]
+            ]
+            return _merged(outcomes)
+        return await self._execute_one(batch, on_included)
+
+    async def _execute_one(self, batch: list[Delivery], on_included: Callable[[], None] | None) -> BatchOutcome:
+        """One transaction: a batch, or one proof run."""
         self._sending += 1
         done = False
 
@@ -487,7 +518,9 @@ class Executor:
         )
         t0 = plan.started
         plan.stages["queued_s"] = round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)
-        skipped, plan.simulated_block, sim_gas = await self._simulate(list(plan.runs.values()), plan.head, price)
+        skipped, plan.simulated_block, sim_gas = await self._simulate(
+            list(plan.runs.values()), plan.head, price, data=self._calldata(plan)
+        )
         plan.stages["simulate_s"] = round(time.time() - t0, 3)
         for key, reason in skipped.items():
             plan.outcome.skipped[key] = reason
@@ -495,24 +528,30 @@ class Executor:
             plan.runs.pop(key, None)
         if plan.runs:
             limits = [unique[key].job.gas_limit for key in plan.runs]
+            # a STATE view may use its whole gas cap at inclusion (a proof run is alone in its plan)
+            extra = sum(proof_gas(unique[key].job) for key in plan.runs)
             if min(limits) > 0:
                 # Sized from the items' limits, never from an estimate alone: an item short of
                 # gas is skipped, not reverted, so eth_estimateGas can find a gas that skips them.
                 if sim_gas:  # the simulation executed every run still in the batch (+ the skips)
-                    plan.gas = batch_gas(sim_gas, limits)
+                    plan.gas = batch_gas(sim_gas, limits) + extra
                 else:
                     with contextlib.suppress(Exception):  # it would revert: the sender says why
                         estimate = int(await self.w3.eth.estimate_gas(self._tx(plan)))  # type: ignore[arg-type]
-                        plan.gas = batch_gas(estimate, limits, executed=False)
+                        plan.gas = batch_gas(estimate, limits, executed=False) + extra
             plan.outcome.gas = plan.gas
         return plan
 
+    def _calldata(self, plan: BatchPlan) -> str:
+        """`executeWithProof(id, run, 0, proof)` for a proof run, else `executeBatch(runs)`."""
+        job = plan.proof_job
+        proof = proof_of(job) if job is not None else None
+        if job is not None and proof is not None:
+            return self.codec.proof_calldata(job.workflow_id, job.run_index, pack_run(job) & (2**64 - 1), proof)
+        return self.codec.calldata(list(plan.runs.values()))
+
     def _tx(self, plan: BatchPlan) -> dict[str, Any]:
-        tx: dict[str, Any] = {
-            "from": self.address,
-            "to": self.core.address,
-            "data": self.codec.calldata(list(plan.runs.values())),
-        }
+        tx: dict[str, Any] = {"from": self.address, "to": self.core.address, "data": self._calldata(plan)}
         if plan.gas is not None:
             tx["gas"] = plan.gas
         return tx
@@ -599,10 +638,13 @@ class Executor:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(self, packed: list[int], head: int | None = None, price: int | None = None) -> Simulation:
+    async def _simulate(
+        self, packed: list[int], head: int | None = None, price: int | None = None, *, data: str | None = None
+    ) -> Simulation:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
         block simulated on, and the gas the batch used (None: unknown, or it would revert).
-        `head`, `price`: the newest block number and the gas price (base fee + tip), when known."""
+        `head`, `price`: the newest block number and the gas price (base fee + tip), when known.
+        `data`: the transaction's calldata (default: `executeBatch(packed)`)."""
         block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
             return Simulation({}, block, None)
@@ -610,7 +652,7 @@ class Executor:
         call = {
             "from": self.address,
             "to": self.core.address,
-            "data": self.codec.calldata(packed),
+            "data": data if data is not None else self.codec.calldata(packed),
             "gasPrice": hex(gas_price),
         }
         try:
@@ -683,6 +725,17 @@ class Executor:
         await self.cpu.threaded(
             "record", self.recorder.simulated_skip, job, reason, block, chain_id, pool=self._record_pool
         )
+
+
+def _merged(outcomes: list[BatchOutcome]) -> BatchOutcome:
+    """Several transactions' outcomes as one (the last transaction's hash and block)."""
+    merged = BatchOutcome()
+    for o in outcomes:
+        merged.executed.extend(o.executed)
+        merged.skipped.update(o.skipped)
+        merged.tx_hash, merged.block = o.tx_hash or merged.tx_hash, o.block or merged.block
+        merged.gas, merged.reverted = o.gas or merged.gas, merged.reverted or o.reverted
+    return merged
 
 
 async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
