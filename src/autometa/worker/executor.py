@@ -1,10 +1,12 @@
 """The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
 
 A run with a proof (STATE: its workflow's triggerData; LOG: the log's attestation; `Job.proof`)
-cannot ride in `executeBatch`, which carries one word per run: it is set aside while a batch is
-gathered and goes out alone as `executeWithProof(id, run, 0, proof)`, through the same plan /
-send / settle steps (simulated with the very calldata it is sent with, its gas sized the same
-way plus a STATE view's gas cap). Batches of the other runs are unchanged.
+cannot ride in `executeBatch`, which carries one word per run (the contract has no batch with
+proofs): within a gathered batch each proof run goes out as its own `executeWithProof(id, run,
+0, proof)` transaction, all at once beside the `executeBatch` of the other runs, each through the
+same plan / send / settle steps (simulated with the very calldata it is sent with, its gas sized
+the same way plus a STATE view's gas cap). The batch holds one slot until all are included, so
+40 STATE runs due together take one slot, not 40 (one each left 16 of 40 waiting a block).
 
 Jobs are gathered into batches (`autometa.worker.batch`: up to `batch_size` runs whose gas fits
 `batch_gas_share` of the block gas limit), with up to `max_concurrent` batches in flight. Each
@@ -47,7 +49,6 @@ import hashlib
 import os
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -170,7 +171,6 @@ class Executor:
         self.batch_gas_share = batch_gas_share
         self._block_gas: tuple[int, float] | None = None  # (the block gas limit, when read)
         self._carry: Delivery | None = None  # taken but over the last batch's gas budget: the next batch's first
-        self._solo: deque[Delivery] = deque()  # proof runs taken while gathering: each goes out alone
         self.heads = heads if heads is not None else NewHeads(ws_url_for(provider_url(w3) or ""))
         self.alerts = alerts
         t = alerts.thresholds if alerts is not None else None
@@ -259,9 +259,7 @@ class Executor:
         if nothing comes within 0.5 s). A burst is gathered into one batch: runs are taken while
         they arrive within `linger_s` of each other, but the first is never held longer than 6
         lingers."""
-        if self._solo:
-            batch = [self._solo.popleft()]
-        elif self._carry is not None:
+        if self._carry is not None:
             batch, self._carry = [self._carry], None
         else:
             try:
@@ -269,10 +267,8 @@ class Executor:
             except TimeoutError:
                 return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
-        if batch[0].job.proof is not None:
-            return batch  # executeWithProof: one run per transaction
         budget = int(self.batch_gas_share * await self._block_gas_limit())
-        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit)
+        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit) + proof_gas(batch[0].job)
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
@@ -280,11 +276,8 @@ class Executor:
                 d = buffer.get_nowait() if not buffer.empty() else await asyncio.wait_for(buffer.get(), max(0.0, wait))
             except TimeoutError:
                 break
-            if d.job.proof is not None:
-                self._solo.append(d)  # its own transaction, in a later slot; still held, not batched
-                continue
             self._batched.add(id(d))
-            gas += run_allowance(d.job.gas_limit)
+            gas += run_allowance(d.job.gas_limit) + proof_gas(d.job)
             if gas > budget:  # this one starts the next batch
                 self._carry = d
                 break
@@ -428,7 +421,6 @@ class Executor:
         idle = [d for d in self._deliveries.values() if id(d) not in self._batched]
         while not self._buffer.empty():
             self._buffer.get_nowait()
-        self._solo.clear()
         for d in idle:
             self._drop(d)
         keep = {d.message_id for d in self._deliveries.values() if d.message_id}
@@ -464,17 +456,31 @@ class Executor:
 
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
         """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
-        `on_included` is called once the transaction is mined (or nothing was sent). A batch
-        that mixes proof runs with others (`_gather` never makes one) is sent as one
-        transaction per proof run plus one for the rest, and their outcomes merged."""
+        `on_included` is called once the transaction is mined (or nothing was sent). Proof runs
+        go out as one transaction each, at once beside the batch of the others; then
+        `on_included` waits for all of them, and the outcomes are merged."""
         proofs = [d for d in batch if d.job.proof is not None]
-        if proofs and len(batch) > 1:
-            rest = [d for d in batch if d.job.proof is None]
-            outcomes = [
-                await self._execute_one(part, on_included) for part in ([rest] if rest else []) + [[d] for d in proofs]
-            ]
-            return _merged(outcomes)
-        return await self._execute_one(batch, on_included)
+        if not proofs or len(batch) == 1:
+            return await self._execute_one(batch, on_included)
+        rest = [d for d in batch if d.job.proof is None]
+        parts = ([rest] if rest else []) + [[d] for d in proofs]
+        left = len(parts)
+
+        def one_included() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0 and on_included is not None:
+                on_included()
+
+        done = await asyncio.gather(*(self._execute_one(p, one_included) for p in parts), return_exceptions=True)
+        broke = [r for r in done if isinstance(r, OutOfGasFunds)]
+        if broke:  # every refused part's runs go back, as for one refused transaction
+            runs = [d for exc in broke for d in exc.runs]
+            raise OutOfGasFunds(str(broke[0]), max(exc.required_wei for exc in broke), runs)
+        failed = [r for r in done if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]  # the failed part's jobs stay unacknowledged: reclaimed, as for one transaction
+        return _merged([r for r in done if isinstance(r, BatchOutcome)])
 
     async def _execute_one(self, batch: list[Delivery], on_included: Callable[[], None] | None) -> BatchOutcome:
         """One transaction: a batch, or one proof run."""
