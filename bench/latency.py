@@ -13,7 +13,8 @@ including its execution.
 distinct view calls; the same owners and action). One transaction mints 1e18 to every holder
 (DevMulticall), and the blocks are counted from that one. Each STATE run is its own
 `executeWithProof` transaction (the contract has no batch with proofs), so the runs one block can
-take are bounded by the executors' transactions in flight (2 × MAX_CONCURRENT_EXECUTIONS).
+take are bounded by how fast each executor key sends (one transaction after another) and by the
+block gas the transactions' limits add up to (the view's gas cap included).
 
 - p50_blocks / p99_blocks: execution block - update block (1 = the very next block);
 

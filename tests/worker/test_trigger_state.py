@@ -225,3 +225,32 @@ async def test_a_wrong_proof_is_refused_and_not_retried_and_a_run_never_happens_
     assert again.executed == [] and again.skipped == {(wid, 0): SkipReason.RUN_DONE}
     assert autometa(w3, dep.address).functions.getWorkflow(wid).call()[3] == 1  # runCount
     await queue.shutdown()
+
+
+async def test_the_same_proof_run_twice_in_a_batch_is_sent_once(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """A reclaimed job can arrive beside its original: one transaction, not a second one mined as
+    a skip the executor pays for."""
+    w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
+    deposit(w3, dep.address, user, 10**18)
+    data = _state(_fresh_token(w3), RECIPIENT, ">=", 0)
+    wid = create(w3, dep.address, user, spec(STATE_CODE, data))
+    t0 = now(w3)
+    time_wid = create(w3, dep.address, user, spec(0, {"at": t0 + 1}))
+    advance(w3, 2)
+    block = int(w3.eth.block_number)
+    acked: list[int] = []
+
+    def delivery(job: Job) -> Delivery:
+        async def ack() -> None:
+            acked.append(job.workflow_id)
+
+        return Delivery(job, ack)
+
+    run = Job(wid, 0, STATE_CODE, float(t0), block, gas_limit=30_000, proof=_proof(data))
+    timed = Job(time_wid, 0, 0, float(t0), block, gas_limit=30_000)
+    executor = _executor(dev_chain.url, dep.address, InMemoryJobQueue())
+    before = int(w3.eth.get_transaction_count(dev_role("executor").address))
+    outcome = await executor.execute([delivery(run), delivery(timed), delivery(run)])
+    assert sorted(outcome.executed) == sorted([(wid, 0), (time_wid, 0)]) and outcome.skipped == {}
+    assert int(w3.eth.get_transaction_count(dev_role("executor").address)) - before == 2
+    assert sorted(acked) == sorted([wid, wid, time_wid])  # every delivery acknowledged

@@ -18,6 +18,10 @@ the action's own run for `gasUsed`) stays within a share of the block gas limit
 limit fits the gas the block has left, so a few big batches leave much of a block unused (with
 batches of 50 native transfers, 450 of the ~560 runs a 30 M block holds); batches of 0.15 of a
 block (~25 such runs) fill ~90 % of it.
+
+Proof runs (STATE, LOG: `Job.proof`) are gathered like the others but each is sent as its own
+`executeWithProof` transaction (`proof_of`); their gas adds what a STATE view may use at
+inclusion beyond its simulation (`proof_gas`).
 """
 
 from __future__ import annotations

@@ -462,6 +462,17 @@ class Executor:
         proofs = [d for d in batch if d.job.proof is not None]
         if not proofs or len(batch) == 1:
             return await self._execute_one(batch, on_included)
+        # One delivery per run before splitting (`_plan` dedupes only within its transaction):
+        # the same run in two transactions would have the second mined as a paid-for skip.
+        distinct: dict[RunKey, Delivery] = {}
+        for d in batch:
+            key = (d.job.workflow_id, d.job.run_index)
+            if key in distinct:
+                await self._finish(d)
+            else:
+                distinct[key] = d
+        batch = list(distinct.values())
+        proofs = [d for d in batch if d.job.proof is not None]
         rest = [d for d in batch if d.job.proof is None]
         parts = ([rest] if rest else []) + [[d] for d in proofs]
         left = len(parts)
