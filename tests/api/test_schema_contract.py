@@ -73,7 +73,7 @@ def test_the_schema_states_what_is_checked(keyed: str) -> None:
     body = schema["components"]["schemas"]
     create = next(v for k, v in body.items() if k.startswith("WorkflowCreateBody"))
     kinds = create["properties"]["trigger_type"]["anyOf"]
-    assert {"type": "string", "enum": ["interval", "price", "time"]} in kinds
+    assert {"type": "string", "enum": ["interval", "price", "state", "time"]} in kinds
 
 
 def test_wrong_method_is_405_and_a_missing_key_is_401_before_429(keyed: str) -> None:

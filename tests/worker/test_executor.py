@@ -127,8 +127,8 @@ async def test_a_batch_that_reverts_gives_its_runs_back(dev_chain) -> None:  # t
     core = autometa(w3, address)
 
     class PausedAfterSimulation(Executor):
-        async def _simulate(self, packed: list[int], *args: Any) -> Any:
-            result = await super()._simulate(packed, *args)
+        async def _simulate(self, packed: list[int], *args: Any, **kwargs: Any) -> Any:
+            result = await super()._simulate(packed, *args, **kwargs)
             transact(w3, dev_role("admin"), core.functions.setPaused(True))  # a real transaction
             return result
 

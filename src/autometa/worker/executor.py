@@ -1,5 +1,13 @@
 """The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
 
+A run with a proof (STATE: its workflow's triggerData; LOG: the log's attestation; `Job.proof`)
+cannot ride in `executeBatch`, which carries one word per run (the contract has no batch with
+proofs): within a gathered batch each proof run goes out as its own `executeWithProof(id, run,
+0, proof)` transaction, all at once beside the `executeBatch` of the other runs, each through the
+same plan / send / settle steps (simulated with the very calldata it is sent with, its gas sized
+the same way plus a STATE view's gas cap). The batch holds one slot until all are included, so
+40 STATE runs due together take one slot, not 40 (one each left 16 of 40 waiting a block).
+
 Jobs are gathered into batches (`autometa.worker.batch`: up to `batch_size` runs whose gas fits
 `batch_gas_share` of the block gas limit), with up to `max_concurrent` batches in flight. Each
 batch goes through three steps:
@@ -74,6 +82,8 @@ from autometa.worker.batch import (
     batch_gas,
     item_gas,
     pack_run,
+    proof_gas,
+    proof_of,
     run_allowance,
 )
 from autometa.worker.queue import Delivery, Job, JobQueue
@@ -258,7 +268,7 @@ class Executor:
                 return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
         budget = int(self.batch_gas_share * await self._block_gas_limit())
-        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit)
+        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit) + proof_gas(batch[0].job)
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
@@ -267,7 +277,7 @@ class Executor:
             except TimeoutError:
                 break
             self._batched.add(id(d))
-            gas += run_allowance(d.job.gas_limit)
+            gas += run_allowance(d.job.gas_limit) + proof_gas(d.job)
             if gas > budget:  # this one starts the next batch
                 self._carry = d
                 break
@@ -446,7 +456,45 @@ class Executor:
 
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
         """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
-        `on_included` is called once the transaction is mined (or nothing was sent)."""
+        `on_included` is called once the transaction is mined (or nothing was sent). Proof runs
+        go out as one transaction each, at once beside the batch of the others; then
+        `on_included` waits for all of them, and the outcomes are merged."""
+        proofs = [d for d in batch if d.job.proof is not None]
+        if not proofs or len(batch) == 1:
+            return await self._execute_one(batch, on_included)
+        # One delivery per run before splitting (`_plan` dedupes only within its transaction):
+        # the same run in two transactions would have the second mined as a paid-for skip.
+        distinct: dict[RunKey, Delivery] = {}
+        for d in batch:
+            key = (d.job.workflow_id, d.job.run_index)
+            if key in distinct:
+                await self._finish(d)
+            else:
+                distinct[key] = d
+        batch = list(distinct.values())
+        proofs = [d for d in batch if d.job.proof is not None]
+        rest = [d for d in batch if d.job.proof is None]
+        parts = ([rest] if rest else []) + [[d] for d in proofs]
+        left = len(parts)
+
+        def one_included() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0 and on_included is not None:
+                on_included()
+
+        done = await asyncio.gather(*(self._execute_one(p, one_included) for p in parts), return_exceptions=True)
+        broke = [r for r in done if isinstance(r, OutOfGasFunds)]
+        if broke:  # every refused part's runs go back, as for one refused transaction
+            runs = [d for exc in broke for d in exc.runs]
+            raise OutOfGasFunds(str(broke[0]), max(exc.required_wei for exc in broke), runs)
+        failed = [r for r in done if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]  # the failed part's jobs stay unacknowledged: reclaimed, as for one transaction
+        return _merged([r for r in done if isinstance(r, BatchOutcome)])
+
+    async def _execute_one(self, batch: list[Delivery], on_included: Callable[[], None] | None) -> BatchOutcome:
+        """One transaction: a batch, or one proof run."""
         self._sending += 1
         done = False
 
@@ -487,7 +535,9 @@ class Executor:
         )
         t0 = plan.started
         plan.stages["queued_s"] = round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)
-        skipped, plan.simulated_block, sim_gas = await self._simulate(list(plan.runs.values()), plan.head, price)
+        skipped, plan.simulated_block, sim_gas = await self._simulate(
+            list(plan.runs.values()), plan.head, price, data=self._calldata(plan)
+        )
         plan.stages["simulate_s"] = round(time.time() - t0, 3)
         for key, reason in skipped.items():
             plan.outcome.skipped[key] = reason
@@ -495,24 +545,30 @@ class Executor:
             plan.runs.pop(key, None)
         if plan.runs:
             limits = [unique[key].job.gas_limit for key in plan.runs]
+            # a STATE view may use its whole gas cap at inclusion (a proof run is alone in its plan)
+            extra = sum(proof_gas(unique[key].job) for key in plan.runs)
             if min(limits) > 0:
                 # Sized from the items' limits, never from an estimate alone: an item short of
                 # gas is skipped, not reverted, so eth_estimateGas can find a gas that skips them.
                 if sim_gas:  # the simulation executed every run still in the batch (+ the skips)
-                    plan.gas = batch_gas(sim_gas, limits)
+                    plan.gas = batch_gas(sim_gas, limits) + extra
                 else:
                     with contextlib.suppress(Exception):  # it would revert: the sender says why
                         estimate = int(await self.w3.eth.estimate_gas(self._tx(plan)))  # type: ignore[arg-type]
-                        plan.gas = batch_gas(estimate, limits, executed=False)
+                        plan.gas = batch_gas(estimate, limits, executed=False) + extra
             plan.outcome.gas = plan.gas
         return plan
 
+    def _calldata(self, plan: BatchPlan) -> str:
+        """`executeWithProof(id, run, 0, proof)` for a proof run, else `executeBatch(runs)`."""
+        job = plan.proof_job
+        proof = proof_of(job) if job is not None else None
+        if job is not None and proof is not None:
+            return self.codec.proof_calldata(job.workflow_id, job.run_index, pack_run(job) & (2**64 - 1), proof)
+        return self.codec.calldata(list(plan.runs.values()))
+
     def _tx(self, plan: BatchPlan) -> dict[str, Any]:
-        tx: dict[str, Any] = {
-            "from": self.address,
-            "to": self.core.address,
-            "data": self.codec.calldata(list(plan.runs.values())),
-        }
+        tx: dict[str, Any] = {"from": self.address, "to": self.core.address, "data": self._calldata(plan)}
         if plan.gas is not None:
             tx["gas"] = plan.gas
         return tx
@@ -599,10 +655,13 @@ class Executor:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(self, packed: list[int], head: int | None = None, price: int | None = None) -> Simulation:
+    async def _simulate(
+        self, packed: list[int], head: int | None = None, price: int | None = None, *, data: str | None = None
+    ) -> Simulation:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
         block simulated on, and the gas the batch used (None: unknown, or it would revert).
-        `head`, `price`: the newest block number and the gas price (base fee + tip), when known."""
+        `head`, `price`: the newest block number and the gas price (base fee + tip), when known.
+        `data`: the transaction's calldata (default: `executeBatch(packed)`)."""
         block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
             return Simulation({}, block, None)
@@ -610,7 +669,7 @@ class Executor:
         call = {
             "from": self.address,
             "to": self.core.address,
-            "data": self.codec.calldata(packed),
+            "data": data if data is not None else self.codec.calldata(packed),
             "gasPrice": hex(gas_price),
         }
         try:
@@ -683,6 +742,17 @@ class Executor:
         await self.cpu.threaded(
             "record", self.recorder.simulated_skip, job, reason, block, chain_id, pool=self._record_pool
         )
+
+
+def _merged(outcomes: list[BatchOutcome]) -> BatchOutcome:
+    """Several transactions' outcomes as one (the last transaction's hash and block)."""
+    merged = BatchOutcome()
+    for o in outcomes:
+        merged.executed.extend(o.executed)
+        merged.skipped.update(o.skipped)
+        merged.tx_hash, merged.block = o.tx_hash or merged.tx_hash, o.block or merged.block
+        merged.gas, merged.reverted = o.gas or merged.gas, merged.reverted or o.reverted
+    return merged
 
 
 async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:

@@ -256,7 +256,10 @@ class Scheduler:
         """Read the armed STATE triggers' calls at block `number` and queue the runs that hold."""
         results = await read_calls(self.w3, calls, number, multicall=self.multicall)
         runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
-        return await self._enqueue([(r, None) for r in runs], ts, number)
+        # each run carries its workflow's triggerData: the contract checks it against the hash
+        # stored at creation and re-runs the view (`executeWithProof`)
+        proofs = {r.workflow_id: self.index.states.proof(r.workflow_id) for r in runs}
+        return await self._enqueue([(r, None) for r in runs], ts, number, proofs)
 
     def _priced_late(self, task: asyncio.Task[tuple[int, int]]) -> None:
         """A price read that outlasted its block ended: the next block may start another."""
@@ -270,8 +273,11 @@ class Scheduler:
         due, enqueued = task.result()
         log.info("scheduler.prices_late", due=due, enqueued=enqueued)
 
-    async def _enqueue(self, due: list[tuple[DueRun, str | None]], ts: int, number: int) -> tuple[int, int]:
-        """Queue `due` as jobs of block `number`: (how many were due, how many queued now)."""
+    async def _enqueue(
+        self, due: list[tuple[DueRun, str | None]], ts: int, number: int, proofs: dict[int, str] | None = None
+    ) -> tuple[int, int]:
+        """Queue `due` as jobs of block `number`: (how many were due, how many queued now).
+        `proofs`: workflow id -> what its run hands `executeWithProof` (STATE / LOG)."""
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())
@@ -289,6 +295,7 @@ class Scheduler:
                     source,
                     gas_limit=run.gas_limit,
                     base_fee=self._base_fee,
+                    proof=proofs.get(run.workflow_id) if proofs else None,
                 )
             )
         # All at once: a thousand runs due together go out in a couple of pipelined round trips
