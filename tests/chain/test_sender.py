@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import encode
 from eth_utils import function_signature_to_4byte_selector
+from structlog.testing import capture_logs
 from web3 import AsyncWeb3
 
 from autometa.chain.accounts import dev_account
@@ -36,6 +37,7 @@ from autometa.chain.revert import TransactionReverted, decode_revert
 from autometa.chain.sender import RawReceipt, SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 from tests.support.rpc_proxy import RpcProxy
+from tests.support.services import PrivatePostgres
 
 FAST = SenderConfig(poll_interval=0.05, replace_after_blocks=3, fee_bump_percent=15)
 SINK = "0x000000000000000000000000000000000000dEaD"
@@ -278,6 +280,34 @@ async def test_a_failed_journal_write_gives_the_nonce_back(anvil: Anvil, connect
     assert sent.nonce == 0
     receipt = await sender.wait(sent, timeout=10)
     assert receipt["status"] == 1
+
+
+async def test_a_replacement_the_journal_cannot_take_is_tried_again_not_abandoned(anvil: Anvil, connect: Any) -> None:
+    """Seen in `bench/chaos.py --chains 2`: a base-fee spike evicts the transaction and the node
+    refuses it back, so the sender replaces it — while PostgreSQL (the journal) restarts. The
+    failed write-ahead write must not end the follow: it raised out of `wait`, the nonce stayed
+    in flight with nobody following it, and every later transaction of the key waited behind
+    that hole in the node's queue for good. The replacement is made once the store is back."""
+    with PrivatePostgres() as pg:
+        journal = StoreJournal.open(pg.url)
+        w3 = connect(anvil.url)
+        sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+        await rpc(w3, "evm_setAutomine", False)
+        sent = await sender.send(transfer(), "spiked")
+        await asyncio.to_thread(pg.stop)
+        await rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(60 * GWEI))
+        with capture_logs() as logs:
+            async with miner(w3):
+                waiter = asyncio.create_task(sender.wait(sent, timeout=120))
+                tried = lambda: any(e["event"] == "tx.replace_unjournaled" for e in logs)  # noqa: E731
+                await until(lambda: waiter.done() or tried(), "a replacement tried with the store down", 60)
+                assert not waiter.done(), f"the follow ended with the store down: {waiter.exception()!r}"
+                assert sent.replacements == 0  # nothing broadcast without its journal entry
+                await asyncio.to_thread(pg.start)
+                receipt = await waiter
+    assert receipt["status"] == 1
+    assert sent.replacements >= 1 and receipt["transactionHash"].to_0x_hex() == sent.attempts[-1].tx_hash
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
 
 
 # ----------------------------------------------------------------------------- restart

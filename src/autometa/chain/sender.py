@@ -25,14 +25,15 @@
 Keys stay inside signers (`autometa.chain.signers`: a local key, a keystore, an AWS KMS key); the
 sender only asks one to sign and never cares which kind it holds. A signature that cannot be
 made (KMS unreachable past its retries, key disabled) gives the nonce back before anything is
-journaled or broadcast, so it leaves no gap; a replacement that cannot be signed is tried again
-at the next look while the original stands. Logs carry addresses, nonces, hashes, fees and
-purposes, never transaction parameters or keys.
+journaled or broadcast, so it leaves no gap; a replacement that cannot be signed or journaled
+(the store restarting) is tried again at the next look while the original stands. Logs carry
+addresses, nonces, hashes, fees and purposes, never transaction parameters or keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -801,7 +802,15 @@ class TransactionSender:
             except SignerError as exc:  # the current attempt stands; replaced at a later look
                 logger.warning("tx.replace_unsigned", why=why, error=str(exc))
                 return
-            self.journal.add(entry)
+            try:
+                await asyncio.to_thread(self.journal.add, entry)  # write-ahead, as in `send`
+            except Exception as exc:
+                # The store is down (PostgreSQL restarting): not broadcast, so the current attempt
+                # stands and the next look replaces it. Raised, it ended the follow and left this
+                # nonce in flight with nobody to follow it — its transaction gone from the node
+                # (a base-fee spike evicted it), every later one of the key queued behind it.
+                logger.warning("tx.replace_unjournaled", why=why, error=str(exc)[:300])
+                return
             error = await self._broadcast(entry.raw_tx)
             kind = None if error is None else classify_broadcast_error(error)
             if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
@@ -821,7 +830,8 @@ class TransactionSender:
                 sent.attempts.append(Attempt(entry.tx_hash, entry.raw_tx, fees, block))
                 logger.warning("tx.replace_uncertain", tx_hash=entry.tx_hash, error=str(error))
                 return
-            self.journal.set_status(entry.tx_hash, FAILED)
+            with contextlib.suppress(Exception):  # refused either way; a pending entry is only rebroadcast
+                await asyncio.to_thread(self.journal.set_status, entry.tx_hash, FAILED)
             if kind in (BroadcastErrorKind.REPLACEMENT_UNDERPRICED, BroadcastErrorKind.FEE_TOO_LOW):
                 sent.fee_floor = fees  # bump from here next time
             logger.warning("tx.replace_refused", why=why, kind=kind.value if kind else None, error=_rpc_message(error))
