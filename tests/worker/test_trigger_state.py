@@ -11,6 +11,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
+from structlog.testing import capture_logs
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa, bind, factory
@@ -254,3 +255,47 @@ async def test_the_same_proof_run_twice_in_a_batch_is_sent_once(dev_chain) -> No
     assert sorted(outcome.executed) == sorted([(wid, 0), (time_wid, 0)]) and outcome.skipped == {}
     assert int(w3.eth.get_transaction_count(dev_role("executor").address)) - before == 2
     assert sorted(acked) == sorted([wid, wid, time_wid])  # every delivery acknowledged
+
+
+async def test_a_state_run_without_its_proof_is_released_not_sent(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """A STATE job from a scheduler older than proofs: in `executeBatch` the contract would skip
+    it for good (BAD_PROOF). The executor leaves it out and releases its claim, so a current
+    scheduler offers it again (with its proof) and it runs; the batch's other run goes out."""
+    w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
+    deposit(w3, dep.address, user, 10**18)
+    data = _state(_fresh_token(w3), RECIPIENT, ">=", 0)
+    wid = create(w3, dep.address, user, spec(STATE_CODE, data))
+    t0 = now(w3)
+    time_wid = create(w3, dep.address, user, spec(0, {"at": t0 + 1}))
+    advance(w3, 2)
+    block = int(w3.eth.block_number)
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    executor = _executor(dev_chain.url, dep.address, queue)
+    key = dev_role("executor").address
+    before = int(w3.eth.get_transaction_count(key))
+
+    old = Job(wid, 0, STATE_CODE, float(t0), block, gas_limit=30_000)  # no proof
+    timed = Job(time_wid, 0, 0, float(t0), block, gas_limit=30_000)
+    assert await queue.enqueue(old) and await queue.enqueue(timed)
+    with capture_logs() as logs:
+        outcome = await executor.execute([await _one(queue), await _one(queue)])
+    assert outcome.executed == [(time_wid, 0)] and outcome.skipped == {}
+    assert int(w3.eth.get_transaction_count(key)) - before == 1  # the timed run's batch alone
+    (missing,) = [e for e in logs if e["event"] == "executor.proof_missing"]
+    assert (missing["workflow_id"], missing["run_index"], missing["kind"]) == (wid, 0, STATE_CODE)
+    assert autometa(w3, dep.address).functions.getWorkflow(wid).call()[3] == 0  # not run, not consumed
+
+    with capture_logs() as logs:  # alone: nothing is sent at all
+        assert await queue.enqueue(old)  # the claim was released
+        alone = await executor.execute([await _one(queue)])
+    assert alone.executed == [] and alone.skipped == {} and alone.tx_hash is None
+    assert int(w3.eth.get_transaction_count(key)) - before == 1
+    assert [e["event"] for e in logs].count("executor.proof_missing") == 1
+
+    current = Job(wid, 0, STATE_CODE, float(t0), block, gas_limit=30_000, proof=_proof(data))
+    assert await queue.enqueue(current)  # released again: a current scheduler offers it
+    outcome = await executor.execute([await _one(queue)])
+    assert outcome.executed == [(wid, 0)]
+    assert autometa(w3, dep.address).functions.getWorkflow(wid).call()[3] == 1  # runCount
+    await queue.shutdown()

@@ -28,6 +28,16 @@ batch goes through three steps:
 A batch that still reverts (state moved between simulation and inclusion) executes none of its
 runs: their claims are released so the scheduler offers them again.
 
+A base-fee spike since the scheduler read its block: the batch, priced from the job's base fee,
+is refused below the base fee; the sender prices it again from the node and sends it at once.
+When the market is above the operator's cap (`MAX_FEE_PER_GAS_GWEI`), nothing can be sent: the
+runs are released (offered again at the next block) and `executor.fee_cap_below_base_fee` names
+the setting to raise.
+
+A run of a kind that needs a proof (STATE, LOG) that arrives without one (from an older
+scheduler) is never sent in `executeBatch`, where the contract would skip it for good as
+BAD_PROOF: it is released (`executor.proof_missing`), so a current scheduler offers it again.
+
 Out of gas funds: when the node refuses a batch for insufficient funds, the executor hands its
 jobs back to the stream at once (re-appended for any executor, their claims kept), with every
 job it holds but has not started, and stops reading the queue until its balance covers the
@@ -59,11 +69,13 @@ from web3.types import RPCEndpoint
 
 from autometa.chain.contracts import autometa_async
 from autometa.chain.events import BatchCodec
+from autometa.chain.fees import GWEI
 from autometa.chain.heads import NewHeads, provider_url, ws_url_for
 from autometa.chain.rpc_support import method_unsupported
-from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
+from autometa.chain.sender import BroadcastError, FeeCapBelowBaseFee, TransactionReverted, TransactionSender
 from autometa.chain.txtypes import BroadcastErrorKind
 from autometa.domain.kinds import SkipReason
+from autometa.domain.triggers import UnknownTriggerKind, get_kind
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import LowGasWatch
 from autometa.worker.batch import (
@@ -459,6 +471,11 @@ class Executor:
         `on_included` is called once the transaction is mined (or nothing was sent). Proof runs
         go out as one transaction each, at once beside the batch of the others; then
         `on_included` waits for all of them, and the outcomes are merged."""
+        batch = await self._without_missing_proofs(batch)
+        if not batch:
+            if on_included is not None:
+                on_included()
+            return BatchOutcome()
         proofs = [d for d in batch if d.job.proof is not None]
         if not proofs or len(batch) == 1:
             return await self._execute_one(batch, on_included)
@@ -492,6 +509,28 @@ class Executor:
         if failed:
             raise failed[0]  # the failed part's jobs stay unacknowledged: reclaimed, as for one transaction
         return _merged([r for r in done if isinstance(r, BatchOutcome)])
+
+    async def _without_missing_proofs(self, batch: list[Delivery]) -> list[Delivery]:
+        """The batch less its runs that need a proof and carry none (a job from a scheduler older
+        than proofs): in `executeBatch` the contract would skip such a run as BAD_PROOF, which is
+        never retried. Each is released and acknowledged, so the current scheduler offers it
+        again, with its proof."""
+        kept: list[Delivery] = []
+        for d in batch:
+            job = d.job
+            if job.proof is not None or not _needs_proof(job.kind):
+                kept.append(d)
+                continue
+            log.warning(
+                "executor.proof_missing",
+                workflow_id=job.workflow_id,
+                run_index=job.run_index,
+                kind=job.kind,
+                hint="a scheduler older than this executor queued it; released for a current one to offer again",
+            )
+            await self.queue.release(job)
+            await self._finish(d)
+        return kept
 
     async def _execute_one(self, batch: list[Delivery], on_included: Callable[[], None] | None) -> BatchOutcome:
         """One transaction: a batch, or one proof run."""
@@ -577,7 +616,8 @@ class Executor:
         self, plan: BatchPlan, on_included: Callable[[], None] | None, on_sent: Callable[[], None] = lambda: None
     ) -> Any:
         """Send the planned runs in one transaction and follow it until mined; the receipt (None:
-        the node refused it as one that reverts; its runs are released). Raises OutOfGasFunds
+        the node refused it as one that reverts, or the base fee is above the fee cap; its runs
+        are released). Raises OutOfGasFunds
         when the node refused it for this executor's balance (nothing sent; the simulation's
         skips settled here, the runs for the caller to hand back)."""
         tx = self._tx(plan)
@@ -594,6 +634,21 @@ class Executor:
             plan.stages["mined_s"] = round(time.time() - t0, 3)
             if on_included is not None:
                 on_included()
+        except FeeCapBelowBaseFee as exc:
+            # The sender priced it afresh and the market is above the cap: nothing was sent, and no
+            # resend can go through until the base fee falls or the operator raises the cap. The
+            # runs go back (offered again at the next block), not into a retry loop.
+            log.warning(
+                "executor.fee_cap_below_base_fee",
+                runs=len(plan.runs),
+                base_fee_gwei=round(exc.base_fee_wei / GWEI, 3),
+                cap_gwei=round(exc.cap_wei / GWEI, 3),
+                setting="MAX_FEE_PER_GAS_GWEI",
+                hint=f"the block's base fee is above MAX_FEE_PER_GAS_GWEI={exc.cap_wei / GWEI:g}: raise it to run "
+                "these workflows now; their runs are released and offered again",
+            )
+            await self._release(plan, list(plan.runs))
+            return None
         except BroadcastError as exc:
             if exc.kind is not BroadcastErrorKind.INSUFFICIENT_FUNDS:
                 raise
@@ -742,6 +797,14 @@ class Executor:
         await self.cpu.threaded(
             "record", self.recorder.simulated_skip, job, reason, block, chain_id, pool=self._record_pool
         )
+
+
+def _needs_proof(kind: int) -> bool:
+    """Whether runs of this trigger kind go through `executeWithProof` (the registry says)."""
+    try:
+        return get_kind(kind).needs_proof
+    except UnknownTriggerKind:
+        return False
 
 
 def _merged(outcomes: list[BatchOutcome]) -> BatchOutcome:

@@ -141,6 +141,7 @@ def decode_data(raw: bytes) -> dict[str, Any]:
 class StateKind(TriggerKind[StateTriggerData]):
     name, code, label = "state", STATE_CODE, "a contract's state"
     data_model = StateTriggerData
+    needs_proof = True  # its signed triggerData goes with each run (executeWithProof)
     slots = ("startTime", "endTime", "interval", "triggerData")
     unlimited_runs = False
 
