@@ -281,6 +281,16 @@ async def test_a_batch_holds_runs_up_to_its_share_of_the_block_gas_limit(dev_cha
             )
 
 
+@pytest.fixture
+def spikeable(dev_chain):  # type: ignore[no-untyped-def]
+    """The dev chain, its next base fee put back afterwards: anvil keeps a spiked base fee
+    across evm_revert, and every later test's transactions would be refused below it."""
+    w3 = dev_chain.w3
+    base = int(w3.eth.get_block("pending")["baseFeePerGas"])
+    yield dev_chain
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base)])  # type: ignore[arg-type]
+
+
 async def _spiked_job(dev_chain, queue: InMemoryJobQueue, cap: float = 4.0) -> tuple[Executor, Job, int]:  # type: ignore[no-untyped-def]
     """A due run whose job carries the base fee the scheduler read, then a block whose base fee is
     twenty times the fees priced from it; the executor (its sender's fee cap `cap` × that base
@@ -305,14 +315,14 @@ async def _spiked_job(dev_chain, queue: InMemoryJobQueue, cap: float = 4.0) -> t
     return executor, job, spiked
 
 
-async def test_a_batch_priced_before_a_base_fee_spike_is_priced_again_and_runs_at_once(dev_chain) -> None:  # type: ignore[no-untyped-def]
+async def test_a_batch_priced_before_a_base_fee_spike_is_priced_again_and_runs_at_once(spikeable) -> None:  # type: ignore[no-untyped-def]
     """The job's base fee is from before the spike: the node refuses the batch below the base fee,
     the sender prices it from the node and sends it at once; the run is executed in the next
     block, exactly once, not after a reclaim."""
-    w3 = dev_chain.w3
+    w3 = spikeable.w3
     queue = InMemoryJobQueue()
     await queue.startup()
-    executor, job, spiked = await _spiked_job(dev_chain, queue)
+    executor, job, spiked = await _spiked_job(spikeable, queue)
     key = dev_role("executor").address
     nonce = int(w3.eth.get_transaction_count(key))
     assert await queue.enqueue(job)
@@ -325,20 +335,20 @@ async def test_a_batch_priced_before_a_base_fee_spike_is_priced_again_and_runs_a
     tx = w3.eth.get_transaction(outcome.tx_hash)  # type: ignore[arg-type]
     assert tx["nonce"] == nonce and int(w3.eth.get_transaction_count(key)) == nonce + 1  # no gap, one tx
     assert tx["maxFeePerGas"] >= int(w3.eth.get_block(outcome.block)["baseFeePerGas"])
-    core = autometa(w3, dev_chain.deployment.address)
+    core = autometa(w3, spikeable.deployment.address)
     runs = [e for e in core.events.RunExecuted().get_logs(from_block=0) if int(e.args.workflowId) == job.workflow_id]
     assert len(runs) == 1
     await queue.shutdown()
     await executor.w3.provider.disconnect()  # type: ignore[attr-defined]
 
 
-async def test_a_fee_cap_below_the_base_fee_releases_the_runs_with_the_setting_named(dev_chain) -> None:  # type: ignore[no-untyped-def]
+async def test_a_fee_cap_below_the_base_fee_releases_the_runs_with_the_setting_named(spikeable) -> None:  # type: ignore[no-untyped-def]
     """Above the operator's cap nothing can be mined: nothing is sent, the run is released (the
     scheduler offers it again) and `executor.fee_cap_below_base_fee` names the setting to raise."""
-    w3 = dev_chain.w3
+    w3 = spikeable.w3
     queue = InMemoryJobQueue()
     await queue.startup()
-    executor, job, _ = await _spiked_job(dev_chain, queue, cap=1 / 3)  # still 6 × the job's fees
+    executor, job, _ = await _spiked_job(spikeable, queue, cap=1 / 3)  # still 6 × the job's fees
     key = dev_role("executor").address
     nonce = int(w3.eth.get_transaction_count(key))
     assert await queue.enqueue(job)
