@@ -31,7 +31,7 @@ runs: their claims are released so the scheduler offers them again.
 A base-fee spike since the scheduler read its block: the batch, priced from the job's base fee,
 is refused below the base fee; the sender prices it again from the node and sends it at once.
 When the market is above the operator's cap (`MAX_FEE_PER_GAS_GWEI`), nothing can be sent: the
-runs are released (offered again at the next block) and `executor.fee_cap_below_base_fee` names
+runs are released (the scheduler offers them again) and `executor.fee_cap_below_base_fee` names
 the setting to raise.
 
 A run of a kind that needs a proof (STATE, LOG) that arrives without one (from an older
@@ -617,9 +617,8 @@ class Executor:
     ) -> Any:
         """Send the planned runs in one transaction and follow it until mined; the receipt (None:
         the node refused it as one that reverts, or the base fee is above the fee cap; its runs
-        are released). Raises OutOfGasFunds
-        when the node refused it for this executor's balance (nothing sent; the simulation's
-        skips settled here, the runs for the caller to hand back)."""
+        are released). Raises OutOfGasFunds when the node refused it for this executor's balance
+        (nothing sent; the simulation's skips settled here, the runs for the caller to hand back)."""
         tx = self._tx(plan)
         digest = hashlib.blake2b(repr(sorted(plan.runs)).encode(), digest_size=6).hexdigest()
         t0 = plan.started
@@ -637,7 +636,7 @@ class Executor:
         except FeeCapBelowBaseFee as exc:
             # The sender priced it afresh and the market is above the cap: nothing was sent, and no
             # resend can go through until the base fee falls or the operator raises the cap. The
-            # runs go back (offered again at the next block), not into a retry loop.
+            # runs go back (the scheduler offers them again), not into a retry loop.
             log.warning(
                 "executor.fee_cap_below_base_fee",
                 runs=len(plan.runs),
