@@ -30,6 +30,7 @@ Run: .venv/bin/python bench/chaos.py [--workflows 1000] [--seed 7] [--chains 2]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -54,29 +55,51 @@ from web3.exceptions import Web3RPCError  # noqa: E402
 from autometa.chain.accounts import dev_account, dev_role  # noqa: E402
 from autometa.chain.contracts import autometa  # noqa: E402
 from autometa.chain.deploy import set_dev_price, transact  # noqa: E402
+from autometa.chain.web3 import connect  # noqa: E402
 
 EXECUTORS = {"executor-0": 5, "executor-1": 6, "executor-2": 7}
 OWNERS = (3, 8, 9)
 DRAINED = 4
 WINDOW_S = 60  # the due times spread over this many seconds
-# The drained owner's runs fall due this long after the first TIME ones; the drain is at +33 s.
+# The first TIME runs fall due this long after their creation began: the rest of the set-up
+# (the price and drained workflows) must fit in it, or the timeline's faults (all placed after the
+# first due time) run back to back at once. 30 s was about what a loaded machine with two chains
+# needed for the set-up alone.
+LEAD_S = 45
+# The drained owner's runs fall due this long after the first TIME ones; the drain is at +DRAIN_AT_S.
 # 30 left ~3 s between them, which a loaded machine (two chains' storms at once) overran: the
 # runs executed before the harness drained the escrow. 40 keeps them due after the drain.
 DRAINED_AFTER_S = 40
+DRAIN_AT_S = 33
+REORG_DEPTH = 3
 
 
-def drain(w3: Any, core: Any, balance: int) -> None:
-    """The drained owner withdraws everything. Its fee comes from the latest block: right after
-    the base-fee spike (and with two chains' processes on the machine) it can trail the next
-    block's base fee, which the node refuses — then it is priced again, a few times at most."""
+def drain(w3: Any, core: Any, balance: int) -> Any:
+    """The drained owner withdraws everything; the receipt. Its fee comes from the latest block:
+    right after the base-fee spike (and with two chains' processes on the machine) it can trail
+    the next block's base fee, which the node refuses — then it is priced again, a few times."""
     for attempt in range(10):
         try:
-            transact(w3, dev_account(DRAINED), core.functions.withdraw(balance))
-            return
+            return transact(w3, dev_account(DRAINED), core.functions.withdraw(balance))
         except Web3RPCError as exc:
             if "base fee" not in str(exc) or attempt == 9:
                 raise
             time.sleep(1)
+
+
+def drain_on_time(url: str, contract: str, at: int) -> Any:
+    """Wait for chain time `at`, then drain (`drain`); the receipt. It runs beside the timeline,
+    on a connection of its own: in the timeline it came after the PostgreSQL restart and the wait
+    for the lease holder, and on the chain whose harness restarts the shared servers it fell that
+    far behind that the drained owner's runs were due (and executed) before their escrow went."""
+    w3 = connect(url)
+    core = autometa(w3, contract)
+    deadline = time.monotonic() + 180
+    while int(w3.eth.get_block("latest")["timestamp"]) < at:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chain time {at} not reached in 180 s")
+        time.sleep(0.1)
+    return drain(w3, core, int(core.functions.balanceOf(dev_account(DRAINED).address).call()))
 
 
 def run_chain(
@@ -86,9 +109,14 @@ def run_chain(
     this chain's timeline also restarts Redis and PostgreSQL (which every chain then suffers)."""
     started = time.monotonic()
     faults: Counter[str] = Counter()
+    clock: list[Any] = []  # (w3, chain time of the first due TIME run) once known
 
     def progress(message: str) -> None:
-        print(f"[chaos {chain_id}] {message}", file=sys.stderr, flush=True)
+        when = f" {time.monotonic() - started:.0f} s"
+        if clock:  # where the chain is on the timeline: a harness step that lags shows here
+            with contextlib.suppress(Exception):
+                when += f", chain {int(clock[0].eth.get_block('latest')['timestamp']) - clock[1]:+d} s"
+        print(f"[chaos {chain_id}{when}] {message}", file=sys.stderr, flush=True)
 
     with (
         distributed_stack(
@@ -101,7 +129,7 @@ def run_chain(
         RpcProxy(stack.anvil.url, seed=seed) as proxy,
     ):
         sc = Scenario(stack)
-        w3, core = stack.w3, autometa(stack.w3, stack.dep.address)
+        w3 = stack.w3
         stack.interval_mining(1)
         stack.start("scheduler-1", "scheduler")
         stack.wait_for("a scheduler to hold the lease", lambda: stack.lease_holder() is not None)
@@ -114,19 +142,28 @@ def run_chain(
 
         # ---- the workflows: TIME ones over the window, price ones, the drained owner's
         owners = [dev_account(i) for i in OWNERS]
-        lead = 30
-        ids = sc.wave(owners, workflows, lead_s=lead, spread=WINDOW_S)
-        t0 = stack.head_timestamp()
-        progress(f"{len(ids)} TIME workflows created, due from +{lead - (stack.head_timestamp() - t0)} s")
+        ids = sc.wave(owners, workflows, lead_s=LEAD_S, spread=WINDOW_S)
+        # the wave's first run is its earliest (due times rise with the ids): one read, not one per
+        # workflow (530 reads took a loaded machine ~10 s of the lead)
+        first_due = int(stack.state(ids[0]).spec.trigger_data.at)  # type: ignore[attr-defined]
+        clock[:] = [w3, first_due]
+        progress(f"{len(ids)} TIME workflows created")
         price_items = []
         for i in range(20):
             trigger = {"token": "ethereum", "comparator": 0, "price_usd": 3200}
             price_items.append((owners[i % 3], native_spec(2, trigger, recipient(200_000 + i), AMOUNT)))
         price_ids = stack.create_many(price_items)
-        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead + DRAINED_AFTER_S, due=True)
+        lead = first_due + DRAINED_AFTER_S - stack.head_timestamp()
+        drained = sc.wave([dev_account(DRAINED)], 10, lead_s=lead, due=True)
         sc.expect_skipped.update({(wid, 0): "insufficient_escrow" for wid in drained})
-        first_due = min(int(stack.state(w).spec.trigger_data.at) for w in ids)  # type: ignore[union-attr]
-        progress(f"+20 price workflows, +10 of an owner to be drained; first due at chain time {first_due}")
+        drained_due = int(stack.state(drained[0]).spec.trigger_data.at)  # type: ignore[attr-defined]
+        progress(
+            f"+20 price workflows, +10 of an owner to be drained (due at +{drained_due - first_due} s); "
+            f"first due at chain time {first_due}, in {first_due - stack.head_timestamp()} s"
+        )
+        drainer = ThreadPoolExecutor(1, thread_name_prefix=f"drain-{chain_id}")
+        drained_at = drainer.submit(drain_on_time, stack.anvil.url, stack.dep.address, first_due + DRAIN_AT_S)
+        drainer.shutdown(wait=False)
 
         # ---- background RPC faults for the executors, all along
         proxy.fault("eth_sendRawTransaction", "drop", probability=0.08)
@@ -189,17 +226,30 @@ def run_chain(
         faults["base_fee_spike"] += 1
         progress("base fee spiked")
 
-        at(33)
-        # drain the owner whose workflows fall due DRAINED_AFTER_S past the first TIME ones
-        balance = int(core.functions.balanceOf(dev_account(DRAINED).address).call())
-        drain(w3, core, balance)
+        # the owner whose workflows fall due DRAINED_AFTER_S past the first TIME ones was
+        # drained at +DRAIN_AT_S (beside the timeline); it must have been before their runs fell due
+        receipt = drained_at.result(timeout=240)
+        drained_ts = int(w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+        if drained_ts >= drained_due:
+            raise AssertionError(
+                f"the drain landed at chain +{drained_ts - first_due} s, not before the drained owner's runs "
+                f"fell due at +{drained_due - first_due} s: the harness overran its timeline"
+            )
         faults["escrow_drained"] += 1
-        progress("owner escrow drained")
+        progress(f"owner escrow drained in block {receipt['blockNumber']} (chain +{drained_ts - first_due} s)")
 
         at(38)
-        w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+        # anvil_reorg drops the transactions of the blocks it replaces (they do not go back to the
+        # pool): a drain in the last REORG_DEPTH blocks would be undone and the drained owner's
+        # runs would execute. So the reorg waits until the drain is deeper than that.
+        stack.wait_for(
+            "the drain below the reorg's depth",
+            lambda: int(w3.eth.block_number) >= int(receipt["blockNumber"]) + REORG_DEPTH,
+            60,
+        )
+        w3.provider.make_request("anvil_reorg", [REORG_DEPTH, []])  # type: ignore[arg-type]
         faults["reorg_depth_3"] += 1
-        progress("reorg of depth 3")
+        progress(f"reorg of depth {REORG_DEPTH}")
 
         at(43)
         broke = dev_account(EXECUTORS["executor-2"] if victim != "executor-2" else EXECUTORS["executor-1"]).address
@@ -215,7 +265,7 @@ def run_chain(
         progress("gas money back")
 
         # ---- settle and audit
-        say = progress_printer("chaos")
+        say = progress_printer(f"chaos {chain_id}")
         todo = sorted({wid for wid, _ in sc.due if (wid, 0) not in sc.expect_skipped})
         stack.wait_executed(todo, timeout=420, progress=say)
         proxy.clear()

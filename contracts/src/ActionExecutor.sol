@@ -63,9 +63,11 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// 65 − 0.6·n (batch): SINGLE + 24, BATCH + 65.
     /// After the STATE / CRON / LOG dispatch and the admin fallback (issue 15): residuals −201 /
     /// −208 (single), 99 + 5.9·n (batch): SINGLE − 204, BATCH + 99, ITEM + 6.
-    uint256 internal constant SINGLE_OVERHEAD = 9_520;
-    uint256 internal constant BATCH_OVERHEAD = 4_547;
-    uint256 internal constant ITEM_OVERHEAD = 4_835;
+    /// After the price ceiling computed once per transaction and unchecked sums that cannot
+    /// overflow: residuals 0 / −6 (single), −241 − 58.4·n (batch): SINGLE − 3, BATCH − 241, ITEM − 58.
+    uint256 internal constant SINGLE_OVERHEAD = 9_517;
+    uint256 internal constant BATCH_OVERHEAD = 4_306;
+    uint256 internal constant ITEM_OVERHEAD = 4_777;
     /// What a second `execute` in the same transaction does not spend: the executor's balance
     /// slot was already written (a warm rewrite costs 100, the first write 2,900).
     uint256 internal constant NESTED_SAVING = 2_800;
@@ -103,7 +105,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     uint256 private constant A_MAX_GAS_PRICE = 128;
     uint256 private constant S0_KEEP = (uint256(1) << 160) - 1 | (uint256(0xffff) << 168);
 
-    /// The last oracle price read in this transaction: a batch reads each feed once. `single`:
+    /// The last oracle price read in this transaction: a batch reads each feed once; `txPrice`,
+    /// the price ceiling, is computed once per transaction too. `single`:
     /// the run is a lone `execute`, which reverts with NotEnoughGasForAction when it is short of
     /// gas (nobody else's run is at stake, and eth_estimateGas keeps finding the gas a run needs);
     /// a batch item skips instead (SKIP_OUT_OF_GAS), so one owner cannot revert the others' runs.
@@ -111,6 +114,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         uint16 assetId; // 0 = empty (asset ids start at 1)
         uint256 price;
         bool single;
+        uint256 txPrice; // min(tx.gasprice, base fee + tip cap): the same for every run of the transaction
         uint256 viewGas; // STATE (a lone run): the view's gas cap, which the run's fee bound covers
         bytes32 logBlockHash; // LOG (a lone run): the attestation, recorded when the run succeeds
         bytes32 logTxHash;
@@ -180,6 +184,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         if (!ex.isExecutor) revert NotExecutor(msg.sender);
         PriceCache memory pc;
         pc.single = true;
+        pc.txPrice = _txPrice(c);
         // The first charge of a transaction carries its intrinsic gas; a later `execute` in the same
         // transaction (a batching contract) neither that nor the first write of the executor's balance.
         uint256 intrinsic = _intrinsicGas();
@@ -189,7 +194,7 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         // measured gas to the overhead, so the run's fee bound (RUN_GAS_BOUND) need not cover it.
         if (intrinsic != 0 && c.l1Fee) {
             uint256 g = gasleft();
-            uint256 l1Gas = _l1Gas(c, 1);
+            uint256 l1Gas = _l1Gas(1, c, pc.txPrice);
             g -= gasleft();
             overhead += l1Gas + g;
             gasStart -= g;
@@ -216,13 +221,14 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         if (start != 4 + 64) revert NonCanonicalCalldata(start, 4 + 64);
         _requireCanonical(4 + 64 + 32 * n);
         uint256 intrinsic = _intrinsicGas();
+        PriceCache memory pc;
+        pc.txPrice = _txPrice(c);
         // Every item has the same calldata (one word), so each carries 1/n of the L1 data fee,
         // as of the shared gas; the module call's gas is part of the shared gas measured here.
-        uint256 l1Gas = intrinsic != 0 && c.l1Fee ? _l1Gas(c, n) : 0;
+        uint256 l1Gas = intrinsic != 0 && c.l1Fee ? _l1Gas(n, c, pc.txPrice) : 0;
         uint256 shared =
             (BATCH_OVERHEAD + intrinsic + CalldataGas.cost() + gasStart - gasleft()) / n + ITEM_OVERHEAD + l1Gas;
         uint256 total;
-        PriceCache memory pc;
         // Each item starts from the same free memory pointer: the memory an item used is reused
         // by the next, so no item pays for the memory expansion of the items before it.
         uint256 freeMemory;
@@ -231,7 +237,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
         }
         for (uint256 i; i < n; ++i) {
             uint256 r = runs[i];
-            total += _run(r >> 96, uint32(r >> 64), uint64(r), msg.data[0:0], c, pc, gasleft(), shared);
+            // unchecked: a fee is at most its workflow's maxFeePerRun (< 2^80), n ≤ MAX_BATCH
+            unchecked {
+                total += _run(r >> 96, uint32(r >> 64), uint64(r), msg.data[0:0], c, pc, gasleft(), shared);
+            }
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
@@ -295,15 +304,20 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// base fee + tip cap), rounded up: it is then charged like the run's own gas, at the run's
     /// price, so every owner cap (gas-price cap, maxFeePerRun, the escrow check) bounds it, and
     /// the hot path of an L1 deployment is unchanged. Announced once, when there is one.
-    function _l1Gas(Config memory c, uint256 n) private returns (uint256 gas) {
+    function _l1Gas(uint256 n, Config memory c, uint256 price) private returns (uint256 gas) {
         uint256 l1 = c.chainModule.getCurrentL1Fee(msg.data);
-        uint256 price = tx.gasprice;
-        uint256 ceiling = block.basefee + c.maxTip;
-        if (ceiling < price) price = ceiling;
         if (l1 == 0 || price == 0) return 0;
         gas = (l1 / n + price - 1) / price;
         if (gas > type(uint64).max) gas = type(uint64).max; // keeps the gas sums in _run far from overflow
         emit L1FeeShared(l1, gas);
+    }
+
+    /// The transaction's price ceiling min(gas price, base fee + the deployment's tip cap), which
+    /// every run's price (and the L1 share) is capped by.
+    function _txPrice(Config memory c) private view returns (uint256 price) {
+        price = tx.gasprice;
+        uint256 ceiling = block.basefee + c.maxTip;
+        if (ceiling < price) price = ceiling;
     }
 
     /// One run: check, consume, act, charge. Returns the fee credited to the executor.
@@ -355,7 +369,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             emit WorkflowStatusChanged(id, STATUS_COMPLETED, CHANGE_BY_EXPIRY);
             return _skip(id, runIndex, SKIP_EXPIRED);
         }
-        uint256 due = runCount == 0 ? startTime : uint256(uint40(s0 >> S0_LAST_RUN)) + gap;
+        uint256 due;
+        unchecked {
+            due = runCount == 0 ? startTime : uint256(uint40(s0 >> S0_LAST_RUN)) + gap; // < 2^41
+        }
         if (block.timestamp < due) return _skip(id, runIndex, SKIP_NOT_DUE);
         uint256 price;
         uint8 source;
@@ -392,10 +409,8 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             a := sload(acct.slot)
         }
         // min(the transaction's gas price, base fee + the deployment's tip cap, the owner's cap)
-        uint256 gasPrice = tx.gasprice;
+        uint256 gasPrice = pc.txPrice;
         {
-            uint256 ceiling = block.basefee + c.maxTip;
-            if (ceiling < gasPrice) gasPrice = ceiling;
             uint256 cap = uint64(a >> A_MAX_GAS_PRICE);
             if (cap != 0 && cap < gasPrice) gasPrice = cap;
         }
@@ -444,7 +459,10 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
             }
         }
         if (value != 0) {
-            uint256 debited = (a & ~A_BALANCE) | (balance - value);
+            uint256 debited;
+            unchecked {
+                debited = (a & ~A_BALANCE) | (balance - value); // balance ≥ value + feeBound, checked above
+            }
             assembly ("memory-safe") {
                 sstore(acct.slot, debited)
             }
@@ -733,7 +751,9 @@ abstract contract ActionExecutor is WorkflowRegistry, Ownable2Step {
     /// Whether the action can get all of `gasLimit` (checked right before the CALL, after a call
     /// action's calldata is loaded from storage), with CALL_RESERVE left for the bookkeeping after it.
     function _hasGasFor(uint256 gasLimit) private view returns (bool) {
-        return gasleft() >= gasLimit + gasLimit / 63 + CALL_RESERVE;
+        unchecked {
+            return gasleft() >= gasLimit + gasLimit / 63 + CALL_RESERVE; // gasLimit < 2^25 (a uint24 limit, wrapped)
+        }
     }
 
     /// The last call's return data, at most 256 bytes of it (no return bomb costs the executor).

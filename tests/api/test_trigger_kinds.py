@@ -1,5 +1,5 @@
 """The API takes its trigger kinds from the registry: names or numbers, an unknown kind is a 422
-naming `trigger_type`, STATE is refused with the reason, and the schema, the error fields and
+naming `trigger_type`, STATE prepares with its packed triggerData, and the schema, the error fields and
 the dashboard's kind list are the registry's."""
 
 from __future__ import annotations
@@ -37,12 +37,22 @@ async def test_an_unknown_kind_is_a_422_naming_trigger_type(api_embedded: Api, k
     assert any(e["field"] == "trigger_type" and "unknown trigger kind" in e["message"] for e in validated["errors"])
 
 
-async def test_state_triggers_are_refused_with_the_reason(api_embedded: Api) -> None:
+async def test_state_triggers_prepare_with_their_trigger_data(api_embedded: Api) -> None:
+    core = autometa(api_embedded.chain.w3, api_embedded.chain.deployment.address)
+    transact(api_embedded.chain.w3, USER, core.functions.deposit(), value=10**18)
     for kind in ("state", 3):
-        for path in ("/api/workflow/prepare", "/api/workflow/create"):
-            reply = await api_embedded.client.post(path, json=seed_body(trigger_type=kind, trigger_data=STATE))
-            assert reply.status_code == 422, reply.text
-            assert "STATE triggers need an executor that sends each run" in reply.text, reply.text
+        reply = await api_embedded.client.post(
+            "/api/workflow/prepare", json=seed_body(trigger_type=kind, trigger_data=STATE)
+        )
+        assert reply.status_code == 200, reply.text
+        spec = reply.json()["typed_data"]["message"]["spec"]
+        packed = bytes.fromhex(spec["triggerData"].removeprefix("0x"))
+        assert int(spec["triggerKind"]) == 3 and packed[:20].hex() == STATE["target"][2:].lower()
+        assert packed[59:] == bytes.fromhex("18160ddd")  # the calldata follows the 59-byte head
+    bad = await api_embedded.client.post(
+        "/api/workflow/prepare", json=seed_body(trigger_type="state", trigger_data={**STATE, "comparator": "<>"})
+    )
+    assert bad.status_code == 422 and bad.json()["field"].startswith("trigger_data"), bad.text
 
 
 @pytest.mark.parametrize("kind", ["price", "PRICE", "2"])

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import encode
 from eth_utils import function_signature_to_4byte_selector
+from structlog.testing import capture_logs
 from web3 import AsyncWeb3
 
 from autometa.chain.accounts import dev_account
@@ -33,9 +34,10 @@ from autometa.chain.journal import (
 )
 from autometa.chain.nonces import BroadcastErrorKind, classify_broadcast_error
 from autometa.chain.revert import TransactionReverted, decode_revert
-from autometa.chain.sender import RawReceipt, SenderConfig, TransactionSender
+from autometa.chain.sender import FeeCapBelowBaseFee, RawReceipt, SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 from tests.support.rpc_proxy import RpcProxy
+from tests.support.services import PrivatePostgres
 
 FAST = SenderConfig(poll_interval=0.05, replace_after_blocks=3, fee_bump_percent=15)
 SINK = "0x000000000000000000000000000000000000dEaD"
@@ -216,6 +218,63 @@ async def test_base_fee_spike_gets_the_transaction_replaced_and_mined(anvil: Anv
     assert journal.get(sent.original_hash).status == REPLACED  # type: ignore[union-attr]
 
 
+async def _spiked_fees(w3: AsyncWeb3[Any], sender: TransactionSender) -> tuple[Fees, int]:
+    """Fees priced from the latest base fee (as the executor prices a job), then a block whose
+    base fee is far above them; returns the stale fees and the spiked base fee."""
+    base = int((await w3.eth.get_block("latest"))["baseFeePerGas"])
+    stale = sender.fee_policy.from_base_fee(base)
+    assert stale is not None and stale.max_fee_per_gas is not None
+    spike = 20 * stale.max_fee_per_gas
+    await rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(spike))
+    await rpc(w3, "evm_mine")
+    assert int((await w3.eth.get_block("latest"))["baseFeePerGas"]) == spike
+    return stale, spike
+
+
+async def test_a_send_priced_before_a_base_fee_spike_is_priced_again_and_sent_at_once(
+    anvil: Anvil, connect: Any
+) -> None:
+    """Fees the caller read before a spike are refused below the base fee: the sender reads the
+    market again and sends at once, with the same nonce (the refused broadcast used none)."""
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+    stale, spike = await _spiked_fees(w3, sender)
+    with capture_logs() as logs:
+        sent = await sender.send(transfer(), "spiked", fees=stale)
+    (refused,) = [e for e in logs if e["event"] == "tx.broadcast_refused"]
+    assert refused["kind"] == BroadcastErrorKind.BELOW_BASE_FEE.value and refused["nonce"] == 0
+    assert sent.nonce == 0 and sent.replacements == 0
+    fees = sent.fees
+    assert fees.max_fee_per_gas is not None and spike < fees.max_fee_per_gas <= FAST.max_fee_per_gas_wei
+    receipt = await sender.wait(sent, timeout=20)  # automine: mined with the broadcast
+    assert receipt["status"] == 1
+    assert (await sender.send(transfer(2), "next")).nonce == 1  # no gap behind it
+    assert await w3.eth.get_transaction_count(dev_account(1).address, "pending") == 2
+
+
+async def test_a_fee_cap_below_the_base_fee_is_said_once_not_retried(anvil: Anvil, connect: Any) -> None:
+    """Above the cap no fee can get it mined: one broadcast, `FeeCapBelowBaseFee` naming the
+    base fee and the cap, and the nonce given back for the next transaction."""
+    w3 = connect(anvil.url)
+    journal = InMemoryJournal()
+    probe = TransactionSender(w3, dev_account(1), config=FAST)
+    stale, spike = await _spiked_fees(w3, probe)
+    cap = spike // 2  # above the stale fees, below the base fee
+    assert stale.max_fee_per_gas is not None and stale.max_fee_per_gas < cap
+    config = SenderConfig(poll_interval=0.05, max_fee_per_gas_wei=cap)
+    sender = TransactionSender(w3, dev_account(1), journal=journal, config=config)
+    with capture_logs() as logs:
+        with pytest.raises(FeeCapBelowBaseFee, match="MAX_FEE_PER_GAS_GWEI") as refused:
+            await sender.send(transfer(), "capped", fees=stale)
+    assert refused.value.cap_wei == cap and refused.value.base_fee_wei >= spike * 7 // 8  # the next block's
+    assert len([e for e in logs if e["event"] == "tx.broadcast_refused"]) == 1  # one broadcast, no loop
+    assert [e for e in journal._entries.values() if e.status != FAILED] == []
+    sender.fee_policy = FeePolicy(cap_wei=4 * spike, priority_fee_wei=GWEI)  # the operator raises the cap
+    sent = await sender.send(transfer(), "raised")
+    assert sent.nonce == 0 and (await sender.wait(sent, timeout=20))["status"] == 1
+
+
 async def test_dropped_transaction_is_rebroadcast_once_and_mined(anvil: Anvil, connect: Any) -> None:
     w3 = connect(anvil.url)
     journal = InMemoryJournal()
@@ -278,6 +337,34 @@ async def test_a_failed_journal_write_gives_the_nonce_back(anvil: Anvil, connect
     assert sent.nonce == 0
     receipt = await sender.wait(sent, timeout=10)
     assert receipt["status"] == 1
+
+
+async def test_a_replacement_the_journal_cannot_take_is_tried_again_not_abandoned(anvil: Anvil, connect: Any) -> None:
+    """Seen in `bench/chaos.py --chains 2`: a base-fee spike evicts the transaction and the node
+    refuses it back, so the sender replaces it — while PostgreSQL (the journal) restarts. The
+    failed write-ahead write must not end the follow: it raised out of `wait`, the nonce stayed
+    in flight with nobody following it, and every later transaction of the key waited behind
+    that hole in the node's queue for good. The replacement is made once the store is back."""
+    with PrivatePostgres() as pg:
+        journal = StoreJournal.open(pg.url)
+        w3 = connect(anvil.url)
+        sender = TransactionSender(w3, dev_account(1), journal=journal, config=FAST)
+        await rpc(w3, "evm_setAutomine", False)
+        sent = await sender.send(transfer(), "spiked")
+        await asyncio.to_thread(pg.stop)
+        await rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(60 * GWEI))
+        with capture_logs() as logs:
+            async with miner(w3):
+                waiter = asyncio.create_task(sender.wait(sent, timeout=120))
+                tried = lambda: any(e["event"] == "tx.replace_unjournaled" for e in logs)  # noqa: E731
+                await until(lambda: waiter.done() or tried(), "a replacement tried with the store down", 60)
+                assert not waiter.done(), f"the follow ended with the store down: {waiter.exception()!r}"
+                assert sent.replacements == 0  # nothing broadcast without its journal entry
+                await asyncio.to_thread(pg.start)
+                receipt = await waiter
+    assert receipt["status"] == 1
+    assert sent.replacements >= 1 and receipt["transactionHash"].to_0x_hex() == sent.attempts[-1].tx_hash
+    assert await w3.eth.get_transaction_count(dev_account(1).address) == 1
 
 
 # ----------------------------------------------------------------------------- restart
@@ -430,7 +517,16 @@ def test_broadcast_errors_are_classified() -> None:
         "replacement transaction underpriced": BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
         "transaction already imported": BroadcastErrorKind.ALREADY_KNOWN,
         "already known": BroadcastErrorKind.ALREADY_KNOWN,
-        "max fee per gas less than block base fee": BroadcastErrorKind.FEE_TOO_LOW,
+        # geth, reth and anvil (their FeeCapTooLow), and Hardhat's two forms, with the code around
+        # them as web3 raises them
+        "max fee per gas less than block base fee": BroadcastErrorKind.BELOW_BASE_FEE,
+        "{'code': -32003, 'message': 'max fee per gas less than block base fee'}": BroadcastErrorKind.BELOW_BASE_FEE,
+        "Transaction maxFeePerGas (2000000000) is too low for the next block, which has a baseFeePerGas of "
+        "60000000000": BroadcastErrorKind.BELOW_BASE_FEE,
+        "Transaction gasPrice (1) is too low for the next block, which has a baseFeePerGas of 10000": (
+            BroadcastErrorKind.BELOW_BASE_FEE
+        ),
+        "transaction underpriced": BroadcastErrorKind.FEE_TOO_LOW,
         "insufficient funds for gas * price + value": BroadcastErrorKind.INSUFFICIENT_FUNDS,
         "something else": BroadcastErrorKind.OTHER,
     }
@@ -456,7 +552,7 @@ import asyncio, sys
 from autometa.chain.accounts import dev_account
 from autometa.chain.journal import StoreJournal
 from autometa.chain.heads import NewHeads, ws_url_for
-from autometa.chain.sender import RawReceipt, SenderConfig, TransactionSender
+from autometa.chain.sender import FeeCapBelowBaseFee, RawReceipt, SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 
 async def main():

@@ -1,5 +1,5 @@
 """`autometa workflow kinds` lists the registry's kinds; `workflow create` refuses an unknown
-kind and STATE with a message and a non-zero exit, before touching the chain."""
+kind with a message and a non-zero exit, before touching the chain."""
 
 from __future__ import annotations
 
@@ -45,20 +45,8 @@ def test_kinds_are_the_registrys(run) -> None:  # type: ignore[no-untyped-def]
     [
         ({"trigger_type": "hourly", "trigger_data": {"at": 1}}, "unknown trigger kind 'hourly'"),
         ({"trigger_type": 7, "trigger_data": {"at": 1}}, "unknown trigger kind 7"),
-        (
-            {
-                "trigger_type": "state",
-                "trigger_data": {
-                    "target": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
-                    "calldata": "0x",
-                    "comparator": "==",
-                    "threshold": 1,
-                },
-            },
-            "STATE triggers need",
-        ),
     ],
 )
-def test_create_refuses_unknown_and_state_kinds(run, trigger: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_create_refuses_unknown_kinds(run, trigger: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
     code, out = run("workflow", "create", json.dumps({**trigger, **ACTION}))
     assert code != 0 and message in " ".join(out.split()), out

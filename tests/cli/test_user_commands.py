@@ -63,6 +63,22 @@ def test_workflow_lifecycle(cli) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(out)["status"] == "cancelled"
 
 
+def test_a_state_workflow_on_a_chainlink_feed_is_created_and_shown(cli, dev_chain) -> None:  # type: ignore[no-untyped-def]
+    """README's feed example: latestRoundData() word 1 (the answer), int256, below $1,800."""
+    feed = dev_chain.deployment.feeds["ethereum"]
+    state = {"target": feed, "calldata": "0xfeaf968c", "word": 1, "read_as": "int256", "comparator": "<"}
+    body = {**SEED_BODY, "trigger_type": "state", "trigger_data": {**state, "threshold": "180000000000"}}
+    code, out, err = cli("workflow", "create", json.dumps(body), "--json")
+    assert code == 0, err
+    wid = json.loads(out)["workflow_id"]
+    code, out, _ = cli("workflow", "show", str(wid), "--json")
+    shown = json.loads(out)["spec"]
+    assert shown["trigger_type"] in (3, "state") and shown["trigger_data"]["threshold"] == 180_000_000_000
+    assert {k: shown["trigger_data"][k] for k in state} == state
+    code, _, err = cli("workflow", "create", json.dumps({**body, "trigger_data": {**state, "threshold": "x"}}))
+    assert code == 2 and "threshold" in err, err
+
+
 def test_price_set_moves_the_feed(cli, dev_chain) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("price", "set", "ethereum", "3198.15", "--json")
     assert code == 0, err

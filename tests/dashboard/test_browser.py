@@ -287,3 +287,46 @@ def test_the_first_render_shows_what_is_known(stack: Stack, browser: Any) -> Non
         assert "offline" not in pills, pills
     finally:
         context.close()
+
+
+def test_a_state_workflow_from_the_form_runs_when_its_balance_condition_holds(stack: Stack, page: Any) -> None:
+    """The STATE fragment: its inputs flag bad values as you type; a workflow created through it
+    (an ERC-20 balance at least 1 token) executes once the balance is minted, not before."""
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from autometa.chain.contracts import autometa, bind
+    from autometa.chain.deploy import transact
+
+    w3, dep, user = stack.chain.w3, stack.chain.deployment, dev_account(7)
+    assert dep.token is not None
+    transact(w3, user, autometa(w3, dep.address).functions.deposit(), value=10**17)
+    watched = Account.create().address
+    calldata = "0x" + keccak(text="balanceOf(address)")[:4].hex() + watched[2:].lower().rjust(64, "0")
+    wallet = InjectedWallet(user, w3)
+    open_dashboard(page, stack, wallet)
+    connect(page, wallet)
+    form = "#create-form"
+    fill_native(page, trigger="3", state_target=dep.token, state_calldata=calldata, state_threshold="1.5")
+    page.wait_for_selector(f"{form} [name=state_threshold][aria-invalid=true]")  # not a whole number
+    page.select_option(f"{form} [name=state_comparator]", ">=")
+    page.fill(f"{form} [name=state_threshold]", str(10**18))
+    page.fill(f"{form} [name=state_calldata]", "0x123")  # odd length: the API says so on its field
+    page.wait_for_selector(f"{form} [name=state_calldata][aria-invalid=true]")
+    page.fill(f"{form} [name=state_calldata]", calldata)
+    page.wait_for_selector(f"{form}[data-valid=true]")
+
+    page.click("[data-testid=create-submit]")
+    page.wait_for_function("() => /Created workflow #\\d+/.test(document.getElementById('create-status').textContent)")
+    workflow_id = int(re.search(r"#(\d+)", page.inner_text("[data-testid=create-status]")).group(1))  # type: ignore[union-attr]
+    spec = wallet.signed[-1]["message"]["spec"]
+    assert int(spec["triggerKind"]) == 3 and spec["triggerData"].lower().endswith(calldata[2:])
+    row = f"[data-testid=workflows] tr[data-workflow-id='{workflow_id}'][data-status=active]"
+    page.wait_for_selector(row)
+    assert "when the condition holds" in page.inner_text(row) or ">=" in page.inner_text(row)
+    page.wait_for_timeout(3_000)  # three blocks with the condition false: nothing runs
+    runs = httpx.get(f"{stack.url}/api/executions", params={"user": user.address}, timeout=10).json()["total"]
+    assert runs == 0
+    transact(w3, dev_role("admin"), bind(w3, "DevToken", dep.token).functions.mint(watched, 10**18))
+    executed(page, workflow_id)
+    assert httpx.get(f"{stack.url}/api/workflow/{workflow_id}", timeout=10).json()["run_count"] == 1

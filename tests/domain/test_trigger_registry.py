@@ -1,6 +1,6 @@
 """The trigger-kind registry is the one source of the kinds: every layer asks it, an unknown kind
-is an error (never read as a price trigger), STATE is defined but refused until the contract
-has it, and the EIP-712 encoding of the existing kinds is the contract's, byte for byte."""
+is an error (never read as a price trigger), STATE is creatable (its data is the contract's
+triggerData), and the EIP-712 encoding of the existing kinds is the contract's, byte for byte."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def test_every_contract_kind_is_registered_once_by_its_number() -> None:
     for member in TriggerType:  # the contract's enum: each number has its module
         kind = get_kind(int(member))
         assert kind.name == member.name.lower() and kind.needs_contract is None
-    assert {k.code for k in creatable_kinds()} == {int(m) for m in TriggerType}
+    creatable = {k.code for k in creatable_kinds()}
+    assert creatable == {k.code for k in all_kinds() if k.needs_contract is None} >= {int(m) for m in TriggerType}
     for kind in all_kinds():
         assert kind_of_data(kind.data_model.model_construct()) is kind
 
@@ -78,12 +79,14 @@ def test_data_of_another_kind_is_refused() -> None:
         WorkflowSpec.model_validate({"trigger_type": "time", "trigger_data": PRICE, **ACTION})
 
 
-def test_state_is_defined_but_not_creatable_until_the_contract_has_it() -> None:
+def test_state_is_creatable_and_carries_its_packed_trigger_data() -> None:
     data = StateTriggerData.model_validate(STATE)
-    assert kind_of_data(data).name == "state" and "state" not in {k.name for k in creatable_kinds()}
+    assert kind_of_data(data).name == "state" and "state" in {k.name for k in creatable_kinds()}
     for kind in ("state", 3):
-        with pytest.raises(ValidationError, match="STATE triggers need an executor that sends each run"):
-            WorkflowSpec.model_validate({"trigger_type": kind, "trigger_data": STATE, **ACTION})
+        spec = WorkflowSpec.model_validate({"trigger_type": kind, "trigger_data": STATE, **ACTION})
+        packed = bytes(spec.to_abi().triggerData)
+        assert packed[:20].hex() == STATE["target"][2:].lower() and packed[59:] == bytes.fromhex("18160ddd")
+        assert int.from_bytes(packed[27:59], "big") == STATE["threshold"]
 
 
 def test_state_thresholds_may_be_decimal_strings() -> None:

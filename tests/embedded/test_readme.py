@@ -31,6 +31,7 @@ COVERED_ELSEWHERE = {
     ".venv/bin/autometa executor &": "tests/embedded/test_distributed_flow.py",
     "autometa deploy --rpc-url https://sepolia.base.org": "needs the public network; deploy itself: tests/cli",
     "autometa doctor --rpc-url https://sepolia.base.org": "tests/cli/test_doctor.py (anvil, provider stand-in)",
+    '.venv/bin/autometa workflow create \'{"trigger_type": "state"': "tests/cli/test_user_commands.py",
 }
 
 

@@ -17,6 +17,7 @@ from autometa.store.models import Checkpoint, Execution
 
 from ..support.audit import AuditReport, Run, audit
 from ..support.stack import Stack, native_spec, recipient
+from ..support.store_reads import read_store
 
 AMOUNT = 10**12
 
@@ -50,15 +51,18 @@ class Scenario:
 
     def store_rows(self, ids: Iterable[int]) -> list[Execution]:
         wanted = list(ids)
-        store = Store.open(self.stack.database_url, migrate=False)
-        try:
+        dep = self.stack.dep
+
+        def read(store: Store) -> list[Execution]:
             with store.session() as s:
                 q = select(Execution).where(
-                    Execution.chain_id == self.stack.dep.chain_id, Execution.workflow_id.in_(wanted)
+                    Execution.chain_id == dep.chain_id,
+                    Execution.contract == dep.address,
+                    Execution.workflow_id.in_(wanted),
                 )
                 return list(s.scalars(q))
-        finally:
-            store.close()
+
+        return read_store(self.stack.database_url, read)
 
     def wait_skipped(self, runs: dict[Run, str], timeout: float = 60) -> None:
         def done() -> bool:
@@ -69,22 +73,29 @@ class Scenario:
         self.stack.wait_for(f"skips recorded for {sorted(runs)[:5]}", done, timeout)
 
     def wait_indexed(self, timeout: float = 60) -> None:
-        """Until the scheduler's indexer has reached the head as it is now and no store row is
-        pending (the executors' reports are merged)."""
+        """Until the scheduler's indexer has reached the head as it is now and no store row of
+        this deployment is pending (the executors' reports are merged); another chain's rows on
+        the same store are that chain's business."""
         target = int(self.stack.w3.eth.block_number)
-        name = f"indexer:{self.stack.dep.chain_id}:{self.stack.dep.address}"
+        dep = self.stack.dep
+        name = f"indexer:{dep.chain_id}:{dep.address}"
+
+        def read(store: Store) -> bool:
+            with store.session() as s:
+                cp = s.get(Checkpoint, (dep.chain_id, name))
+                pending = s.scalar(
+                    select(func.count())
+                    .select_from(Execution)
+                    .where(
+                        Execution.chain_id == dep.chain_id,
+                        Execution.contract == dep.address,
+                        Execution.status == "pending",
+                    )
+                )
+                return cp is not None and int(cp.block_number) >= target and not pending
 
         def caught_up() -> bool:
-            store = Store.open(self.stack.database_url, migrate=False)
-            try:
-                with store.session() as s:
-                    cp = s.get(Checkpoint, (self.stack.dep.chain_id, name))
-                    pending = s.scalar(select(func.count()).select_from(Execution).where(Execution.status == "pending"))
-                    return cp is not None and int(cp.block_number) >= target and not pending
-            except Exception:
-                return False  # the database may be restarting
-            finally:
-                store.close()
+            return read_store(self.stack.database_url, read)
 
         self.stack.wait_for("the indexer to catch up", caught_up, timeout)
 

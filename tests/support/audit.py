@@ -37,6 +37,8 @@ from autometa.store import Store
 from autometa.store.models import Checkpoint, EscrowEvent, Execution
 from autometa.store.models import Workflow as WorkflowRow
 
+from .store_reads import read_store
+
 Run = tuple[int, int]
 MARKER_PREFIX = "0x" + "0" * 16  # the executor's simulated-skip rows carry no real transaction
 
@@ -185,28 +187,28 @@ def audit(
     store_escrow: list[EscrowEvent] = []
     checkpoint: int | None = None
     if database_url is not None:
-        store = Store.open(database_url, migrate=False)
-        try:
+        chain_id = int(w3.eth.chain_id)
+
+        def read(store: Store) -> tuple[list[Execution], dict[int, WorkflowRow], list[EscrowEvent], int | None]:
             with store.session() as s:
-                chain_id = int(w3.eth.chain_id)
                 contract = core.address
-                store_rows = list(
+                rows = list(
                     s.scalars(select(Execution).where(Execution.chain_id == chain_id, Execution.contract == contract))
                 )
                 wf_rows = s.scalars(
                     select(WorkflowRow).where(WorkflowRow.chain_id == chain_id, WorkflowRow.contract == contract)
                 )
-                store_workflows = {int(r.id): r for r in wf_rows}
-                store_escrow = list(
+                workflows = {int(r.id): r for r in wf_rows}
+                escrow = list(
                     s.scalars(
                         select(EscrowEvent).where(EscrowEvent.chain_id == chain_id, EscrowEvent.contract == contract)
                     )
                 )
                 name = f"indexer:{chain_id}:{core.address}"
                 cp = s.get(Checkpoint, (chain_id, name))
-                checkpoint = int(cp.block_number) if cp is not None else None
-        finally:
-            store.close()
+                return rows, workflows, escrow, (int(cp.block_number) if cp is not None else None)
+
+        store_rows, store_workflows, store_escrow, checkpoint = read_store(database_url, read)
     # Every reason a run was skipped for: a retryable skip (say not_due, when a reorg rewound the
     # chain's clock under a run already queued) may come before the one the scenario expects.
     reasons_by_run: dict[Run, set[str]] = {}

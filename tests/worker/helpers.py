@@ -55,6 +55,14 @@ def advance(w3: Web3, seconds: int) -> int:
     return int(w3.eth.block_number)
 
 
+def mine_at(w3: Web3, timestamp: int) -> int:
+    """Mine one block at exactly `timestamp` (a test whose set-up mined blocks of its own cannot
+    count on `advance` landing at a time it computed before them)."""
+    w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return int(w3.eth.block_number)
+
+
 def now(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 

@@ -14,7 +14,8 @@ from web3 import Web3
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import transact
-from autometa.chain.sender import TransactionSender
+from autometa.chain.fees import GWEI, FeePolicy
+from autometa.chain.sender import SenderConfig, TransactionSender
 from autometa.chain.web3 import connect_async
 from autometa.domain.kinds import SkipReason
 from autometa.worker.batch import BATCH_OVERHEAD, run_allowance
@@ -127,8 +128,8 @@ async def test_a_batch_that_reverts_gives_its_runs_back(dev_chain) -> None:  # t
     core = autometa(w3, address)
 
     class PausedAfterSimulation(Executor):
-        async def _simulate(self, packed: list[int], *args: Any) -> Any:
-            result = await super()._simulate(packed, *args)
+        async def _simulate(self, packed: list[int], *args: Any, **kwargs: Any) -> Any:
+            result = await super()._simulate(packed, *args, **kwargs)
             transact(w3, dev_role("admin"), core.functions.setPaused(True))  # a real transaction
             return result
 
@@ -278,3 +279,87 @@ async def test_a_batch_holds_runs_up_to_its_share_of_the_block_gas_limit(dev_cha
                 InMemoryJobQueue(),
                 batch_gas_share=bad,
             )
+
+
+@pytest.fixture
+def spikeable(dev_chain):  # type: ignore[no-untyped-def]
+    """The dev chain, its next base fee put back afterwards: anvil keeps a spiked base fee
+    across evm_revert, and every later test's transactions would be refused below it."""
+    w3 = dev_chain.w3
+    base = int(w3.eth.get_block("pending")["baseFeePerGas"])
+    yield dev_chain
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base)])  # type: ignore[arg-type]
+
+
+async def _spiked_job(dev_chain, queue: InMemoryJobQueue, cap: float = 4.0) -> tuple[Executor, Job, int]:  # type: ignore[no-untyped-def]
+    """A due run whose job carries the base fee the scheduler read, then a block whose base fee is
+    twenty times the fees priced from it; the executor (its sender's fee cap `cap` × that base
+    fee), the job, and the spiked block's number."""
+    w3, address, user = dev_chain.w3, dev_chain.deployment.address, dev_role("user")
+    deposit(w3, address, user, 10**18)
+    t0 = now(w3)
+    wid = create(w3, address, user, spec(0, {"at": t0 + 100}))
+    trigger_block = advance(w3, 120)
+    base = int(w3.eth.get_block(trigger_block)["baseFeePerGas"])
+    stale = FeePolicy(cap_wei=10**30, priority_fee_wei=GWEI).from_base_fee(base)
+    assert stale is not None and stale.max_fee_per_gas is not None
+    spike = 20 * stale.max_fee_per_gas
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    spiked = int(w3.eth.block_number)
+    assert int(w3.eth.get_block(spiked)["baseFeePerGas"]) == spike
+    aw3 = connect_async(dev_chain.url)
+    config = SenderConfig(max_fee_per_gas_wei=int(cap * spike), priority_fee_wei=GWEI)
+    executor = Executor(aw3, address, TransactionSender(aw3, dev_role("executor"), config=config), queue)
+    job = Job(wid, 0, 0, float(t0 + 120), trigger_block, gas_limit=30_000, base_fee=base)
+    return executor, job, spiked
+
+
+async def test_a_batch_priced_before_a_base_fee_spike_is_priced_again_and_runs_at_once(spikeable) -> None:  # type: ignore[no-untyped-def]
+    """The job's base fee is from before the spike: the node refuses the batch below the base fee,
+    the sender prices it from the node and sends it at once; the run is executed in the next
+    block, exactly once, not after a reclaim."""
+    w3 = spikeable.w3
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    executor, job, spiked = await _spiked_job(spikeable, queue)
+    key = dev_role("executor").address
+    nonce = int(w3.eth.get_transaction_count(key))
+    assert await queue.enqueue(job)
+    with capture_logs() as logs:
+        outcome = await asyncio.wait_for(executor.execute(await _deliveries(queue, 1)), 30)
+    refused = [e for e in logs if e["event"] == "tx.broadcast_refused"]
+    assert [e["kind"] for e in refused] == ["below_base_fee"]  # the spike was met, once
+    assert outcome.executed == [(job.workflow_id, 0)] and not outcome.reverted
+    assert outcome.block is not None and outcome.block <= spiked + 2
+    tx = w3.eth.get_transaction(outcome.tx_hash)  # type: ignore[arg-type]
+    assert tx["nonce"] == nonce and int(w3.eth.get_transaction_count(key)) == nonce + 1  # no gap, one tx
+    assert tx["maxFeePerGas"] >= int(w3.eth.get_block(outcome.block)["baseFeePerGas"])
+    core = autometa(w3, spikeable.deployment.address)
+    runs = [e for e in core.events.RunExecuted().get_logs(from_block=0) if int(e.args.workflowId) == job.workflow_id]
+    assert len(runs) == 1
+    await queue.shutdown()
+    await executor.w3.provider.disconnect()  # type: ignore[attr-defined]
+
+
+async def test_a_fee_cap_below_the_base_fee_releases_the_runs_with_the_setting_named(spikeable) -> None:  # type: ignore[no-untyped-def]
+    """Above the operator's cap nothing can be mined: nothing is sent, the run is released (the
+    scheduler offers it again) and `executor.fee_cap_below_base_fee` names the setting to raise."""
+    w3 = spikeable.w3
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    executor, job, _ = await _spiked_job(spikeable, queue, cap=1 / 3)  # still 6 × the job's fees
+    key = dev_role("executor").address
+    nonce = int(w3.eth.get_transaction_count(key))
+    assert await queue.enqueue(job)
+    with capture_logs() as logs:
+        outcome = await asyncio.wait_for(executor.execute(await _deliveries(queue, 1)), 30)
+    assert outcome.executed == [] and outcome.tx_hash is None
+    assert int(w3.eth.get_transaction_count(key)) == nonce  # nothing sent
+    assert [e["kind"] for e in logs if e["event"] == "tx.broadcast_refused"] == ["below_base_fee"]  # no loop
+    (said,) = [e for e in logs if e["event"] == "executor.fee_cap_below_base_fee"]
+    assert said["setting"] == "MAX_FEE_PER_GAS_GWEI" and "MAX_FEE_PER_GAS_GWEI" in said["hint"]
+    assert said["cap_gwei"] < said["base_fee_gwei"] and said["runs"] == 1
+    assert await queue.enqueue(job)  # released: the scheduler can offer it again
+    await queue.shutdown()
+    await executor.w3.provider.disconnect()  # type: ignore[attr-defined]

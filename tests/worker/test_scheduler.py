@@ -19,7 +19,7 @@ from autometa.worker.sources import ChainWorkflowSource
 
 from ..support.coingecko_stub import CoinGeckoStub
 from ..support.services import PrivateRedis
-from .helpers import advance, create, now, seed_spec, spec
+from .helpers import advance, create, mine_at, now, seed_spec, spec
 
 
 def _scheduler(dev_chain, queue: InMemoryJobQueue) -> Scheduler:  # type: ignore[no-untyped-def]
@@ -98,11 +98,11 @@ async def test_a_stalled_price_source_does_not_hold_back_time_triggers(dev_chain
         await scheduler.load()
         try:
             started = time.monotonic()
-            report = await scheduler.process_block(advance(w3, 120))
-            assert time.monotonic() - started < 1.0 and report.enqueued == 1
+            report = await scheduler.process_block(mine_at(w3, t0 + 120))  # `first` due, `second` a second later
+            assert time.monotonic() - started < 2.0 and report.enqueued == 1  # the price read stalls 3 s
             started = time.monotonic()
             report = await scheduler.process_block(advance(w3, 1))  # the read is still stalled
-            assert time.monotonic() - started < 1.0 and report.enqueued == 1
+            assert time.monotonic() - started < 2.0 and report.enqueued == 1  # the price read stalls 3 s
             assert [queue._buffer.get_nowait().workflow_id for _ in range(2)] == [first, second]
             job = await asyncio.wait_for(queue._buffer.get(), 5)  # once the price arrives
             assert (job.workflow_id, job.price, job.price_source) == (price_id, 20_000_000, "coingecko-direct")

@@ -114,18 +114,32 @@ class EventDecoder:
         return [d for d in (self.decode(raw, address) for raw in logs) if d is not None]
 
 
+def _selector(abi: Iterable[Mapping[str, Any]], name: str) -> tuple[bytes, list[str]]:
+    """A function's selector and argument types, from the ABI."""
+    (function,) = [e for e in abi if e.get("type") == "function" and e.get("name") == name]
+    types = [_canonical(p) for p in function["inputs"]]
+    return keccak(text=f"{name}({','.join(types)})")[:4], types
+
+
 class BatchCodec:
-    """The Autometa contract's `executeBatch(uint256[])` calldata and its run events."""
+    """The Autometa contract's `executeBatch(uint256[])` and `executeWithProof(id, run, word,
+    proof)` calldata, and its run events."""
 
     def __init__(self, address: str) -> None:
         abi = load_artifact("Autometa").abi
-        (function,) = [e for e in abi if e.get("type") == "function" and e.get("name") == "executeBatch"]
-        self.selector = keccak(text=f"executeBatch({','.join(_canonical(p) for p in function['inputs'])})")[:4]
+        self.selector, _ = _selector(abi, "executeBatch")
+        self.proof_selector, self.proof_types = _selector(abi, "executeWithProof")
         self.address = _bytes(address)
         self.events = EventDecoder(abi, ("RunExecuted", "RunSkipped"))
 
     def calldata(self, runs: Sequence[int]) -> str:
         return "0x" + (self.selector + abi_encode(["uint256[]"], [list(runs)])).hex()
+
+    def proof_calldata(self, workflow_id: int, run_index: int, word: int, proof: bytes) -> str:
+        """One run with its proof (STATE: the triggerData; LOG: the log attestation), in the
+        canonical encoding the contract requires."""
+        args = abi_encode(self.proof_types, [workflow_id, run_index, word, proof])
+        return "0x" + (self.proof_selector + args).hex()
 
     def run_events(self, logs: Iterable[Mapping[str, Any]]) -> list[DecodedLog]:
         """RunExecuted / RunSkipped logs emitted by this contract, in log order."""

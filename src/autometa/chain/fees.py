@@ -85,11 +85,18 @@ class FeePolicy:
 
     async def current(self, w3: AsyncWeb3[Any]) -> Fees:
         """Fees for a new transaction now."""
+        return (await self.quote(w3))[0]
+
+    async def quote(self, w3: AsyncWeb3[Any]) -> tuple[Fees, int]:
+        """Fees for a new transaction now, and the market price per gas they answer: the next
+        block's base fee (EIP-1559), or the node's gas price (legacy). Above the cap, no fee this
+        policy may pay gets a transaction mined now."""
         base = None if self.legacy is True else await self.base_fee(w3)
         if base is None:
-            return Fees(gas_price=min(int(await w3.eth.gas_price), self.cap_wei))
+            price = int(await w3.eth.gas_price)
+            return Fees(gas_price=min(price, self.cap_wei)), price
         tip = self.priority_fee_wei if self.priority_fee_wei is not None else int(await w3.eth.max_priority_fee)
-        return self._eip1559(base, tip)
+        return self._eip1559(base, tip), base
 
     def from_base_fee(self, base_fee: int) -> Fees | None:
         """Fees from a base fee the caller read already (a recent block's header), without a

@@ -10,7 +10,10 @@
   before the nonce is taken: between taking it and broadcasting there is no other RPC call, and
   a broadcast the node surely did not take (rate limited, no connection) gives the nonce back.
   **Several processes must not share a key**: the lock is per process. Give every worker its own.
-* **Fees** come from `FeePolicy` (EIP-1559 under a cap, or legacy gasPrice).
+* **Fees** come from `FeePolicy` (EIP-1559 under a cap, or legacy gasPrice). A broadcast refused
+  because its max fee is below the block's base fee (priced from a base fee the caller read
+  before a spike) is priced again from the node and sent again at once with the same nonce;
+  when even the cap is below the base fee, `FeeCapBelowBaseFee` says so instead of a retry.
 * **Stuck transactions** (not mined `replace_after_blocks` blocks after their last broadcast) are
   replaced with the same nonce and fees bumped by at least `fee_bump_percent`; whichever
   transaction of that nonce is mined wins and the others are journaled as replaced. A transaction
@@ -25,14 +28,15 @@
 Keys stay inside signers (`autometa.chain.signers`: a local key, a keystore, an AWS KMS key); the
 sender only asks one to sign and never cares which kind it holds. A signature that cannot be
 made (KMS unreachable past its retries, key disabled) gives the nonce back before anything is
-journaled or broadcast, so it leaves no gap; a replacement that cannot be signed is tried again
-at the next look while the original stands. Logs carry addresses, nonces, hashes, fees and
-purposes, never transaction parameters or keys.
+journaled or broadcast, so it leaves no gap; a replacement that cannot be signed or journaled
+(the store restarting) is tried again at the next look while the original stands. Logs carry
+addresses, nonces, hashes, fees and purposes, never transaction parameters or keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -90,6 +94,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Attempt",
     "BroadcastError",
+    "FeeCapBelowBaseFee",
     "NonceConsumed",
     "NotBroadcast",
     "RawReceipt",
@@ -125,6 +130,16 @@ class NotBroadcast(BroadcastError, ConnectionError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, BroadcastErrorKind.UNREACHABLE)
+
+
+class FeeCapBelowBaseFee(BroadcastError):
+    """The block's base fee (or the legacy gas price) is above the most this sender may pay per
+    gas (`MAX_FEE_PER_GAS_GWEI`): no transaction of it can be mined until the market falls or the
+    cap is raised. Nothing was sent; the nonce was given back."""
+
+    def __init__(self, message: str, base_fee_wei: int, cap_wei: int) -> None:
+        super().__init__(message, BroadcastErrorKind.BELOW_BASE_FEE)
+        self.base_fee_wei, self.cap_wei = base_fee_wei, cap_wei
 
 
 class SigningFailed(SendError):
@@ -446,8 +461,11 @@ class TransactionSender:
         self, state: KeyState, account: Signer, unsigned: dict[str, Any], purpose: str, fees: Fees, block: int
     ) -> SentTx:
         logger = self._logger(state).bind(purpose=purpose)
+        repriced: tuple[Fees, int] | None = None
         for attempt in range(self.config.max_nonce_retries):
-            if attempt > 0:  # a nonce error: the market may have moved too
+            if repriced is not None:  # refused below the base fee: the fees just read
+                (fees, block), repriced = repriced, None
+            elif attempt > 0:  # a nonce error: the market may have moved too
                 fees = await self.fee_policy.current(self.w3)
                 block = int(await self.w3.eth.block_number)
             # Taken only now, with everything the broadcast needs known: a failed read must not
@@ -513,10 +531,37 @@ class TransactionSender:
                     "tx.nonce_resync", kind=kind.value, tried=nonce, next_nonce=new, chain_pending=chain_pending
                 )
                 continue
-            state.release(nonce)
+            state.release(nonce)  # refused: unused, and taken again by the next attempt (no gap)
             logger.warning("tx.broadcast_refused", nonce=nonce, kind=kind.value, error=_rpc_message(error))
+            if kind is BroadcastErrorKind.BELOW_BASE_FEE:
+                repriced = await self._repriced(fees, purpose, error, logger)
+                continue
             raise BroadcastError(f"{purpose}: node refused the transaction: {_rpc_message(error)}", kind)
-        raise SendError(f"{purpose}: no usable nonce after {self.config.max_nonce_retries} attempts")
+        raise SendError(f"{purpose}: not taken after {self.config.max_nonce_retries} attempts (nonce or fee refused)")
+
+    async def _repriced(self, refused: Fees, purpose: str, error: BaseException, logger: Any) -> tuple[Fees, int]:
+        """Fees and head read afresh after a refusal below the base fee, for an immediate resend:
+        the fees were priced from a base fee read before a spike (the executor prices from the
+        scheduler's block), and waiting for the follower's replacement or a job reclaim costs
+        blocks or tens of seconds. Raises `FeeCapBelowBaseFee` when the market is above the cap,
+        and `BroadcastError` when the fresh fees are no higher than the refused ones (the node's
+        answers disagree: a resend would be refused the same way)."""
+        fees, market = await self.fee_policy.quote(self.w3)
+        cap = self.fee_policy.cap_wei
+        if market > cap:
+            logger.warning("tx.fee_cap_below_base_fee", base_fee=market, cap=cap, refused=str(refused))
+            raise FeeCapBelowBaseFee(
+                f"{purpose}: the block's base fee ({market / GWEI:.3f} gwei) is above the fee cap "
+                f"({cap / GWEI:.3f} gwei, MAX_FEE_PER_GAS_GWEI)",
+                market,
+                cap,
+            ) from error
+        if fees.ceiling <= refused.ceiling:
+            raise BroadcastError(
+                f"{purpose}: node refused the transaction: {_rpc_message(error)}", BroadcastErrorKind.BELOW_BASE_FEE
+            ) from error
+        logger.info("tx.repriced", refused=str(refused), fees=str(fees), base_fee=market)
+        return fees, int(await self.w3.eth.block_number)
 
     async def _sign(
         self,
@@ -801,7 +846,15 @@ class TransactionSender:
             except SignerError as exc:  # the current attempt stands; replaced at a later look
                 logger.warning("tx.replace_unsigned", why=why, error=str(exc))
                 return
-            self.journal.add(entry)
+            try:
+                await asyncio.to_thread(self.journal.add, entry)  # write-ahead, as in `send`
+            except Exception as exc:
+                # The store is down (PostgreSQL restarting): not broadcast, so the current attempt
+                # stands and the next look replaces it. Raised, it ended the follow and left this
+                # nonce in flight with nobody to follow it — its transaction gone from the node
+                # (a base-fee spike evicted it), every later one of the key queued behind it.
+                logger.warning("tx.replace_unjournaled", why=why, error=str(exc)[:300])
+                return
             error = await self._broadcast(entry.raw_tx)
             kind = None if error is None else classify_broadcast_error(error)
             if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
@@ -821,8 +874,13 @@ class TransactionSender:
                 sent.attempts.append(Attempt(entry.tx_hash, entry.raw_tx, fees, block))
                 logger.warning("tx.replace_uncertain", tx_hash=entry.tx_hash, error=str(error))
                 return
-            self.journal.set_status(entry.tx_hash, FAILED)
-            if kind in (BroadcastErrorKind.REPLACEMENT_UNDERPRICED, BroadcastErrorKind.FEE_TOO_LOW):
+            with contextlib.suppress(Exception):  # refused either way; a pending entry is only rebroadcast
+                await asyncio.to_thread(self.journal.set_status, entry.tx_hash, FAILED)
+            if kind in (
+                BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
+                BroadcastErrorKind.FEE_TOO_LOW,
+                BroadcastErrorKind.BELOW_BASE_FEE,
+            ):
                 sent.fee_floor = fees  # bump from here next time
             logger.warning("tx.replace_refused", why=why, kind=kind.value if kind else None, error=_rpc_message(error))
 

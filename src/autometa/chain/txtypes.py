@@ -21,7 +21,8 @@ class BroadcastErrorKind(Enum):
     NONCE_TOO_LOW = "nonce_too_low"  # the nonce is used (mined): resync
     NONCE_TOO_HIGH = "nonce_too_high"  # a gap below: resync
     REPLACEMENT_UNDERPRICED = "replacement_underpriced"  # another tx holds the nonce in the pool
-    FEE_TOO_LOW = "fee_too_low"  # maxFee under the base fee, or under the node's minimum
+    BELOW_BASE_FEE = "below_base_fee"  # maxFee (gasPrice) under the next block's base fee: re-price
+    FEE_TOO_LOW = "fee_too_low"  # under the node's minimum price (its pool is full, or a floor)
     INSUFFICIENT_FUNDS = "insufficient_funds"
     UNREACHABLE = "unreachable"  # the node did not take it (rate limited, no connection): not sent
     OTHER = "other"
@@ -47,13 +48,29 @@ _PATTERNS: list[tuple[BroadcastErrorKind, tuple[str, ...]]] = [
         BroadcastErrorKind.REPLACEMENT_UNDERPRICED,
         ("replacement transaction underpriced", "replacement underpriced", "already in pool with higher"),
     ),
+    # The fee is below the base fee: the transaction could not be mined now at any tip, and fees
+    # read afresh from the node would be. geth's ErrFeeCapTooLow, "max fee per gas less than block
+    # base fee" (ethereum/go-ethereum core/error.go); reth's RpcInvalidTransactionError::FeeCapTooLow
+    # (paradigmxyz/reth crates/rpc/rpc-eth-types/src/error/mod.rs) and anvil's FeeCapTooLow
+    # (foundry-rs/foundry crates/anvil/src/eth/error.rs), same words — anvil's eth_sendRawTransaction
+    # answer, code -32003, in foundry-rs/foundry#5125; Hardhat: "Transaction maxFeePerGas (…) is too
+    # low for the next block, which has a baseFeePerGas of …" (and "Transaction gasPrice (…)" for a
+    # legacy one: NomicFoundation/hardhat packages/hardhat-core/src/internal/hardhat-network/
+    # provider/node.ts, and the same words in its Rust successor EDR). Before FEE_TOO_LOW's "underpriced".
+    # geth's own pool takes such a transaction and holds it: the sender's stuck-replacement covers it.
     (
-        BroadcastErrorKind.FEE_TOO_LOW,
+        BroadcastErrorKind.BELOW_BASE_FEE,
         (
             "less than block base fee",
             "max fee per gas less than",
             "fee cap less than",
             "feecaptoolow",
+            "too low for the next block, which has a basefeepergas",
+        ),
+    ),
+    (
+        BroadcastErrorKind.FEE_TOO_LOW,
+        (
             "transaction underpriced",
             "gas price too low",
             "underpriced",

@@ -6,10 +6,11 @@ key left in flight."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING
 
 from autometa.chain.web3 import close_async
-from autometa.runtime.chain import ChainLink, Opened, StartError
+from autometa.runtime.chain import ChainLink, Opened, StartError, _while_unreachable
 
 if TYPE_CHECKING:
     from autometa.chain.sender import TransactionSender
@@ -73,9 +74,12 @@ class ExecutorRuntime(Opened):
         )
 
     async def recover(self) -> None:
-        """Finish what a previous run of this key left in flight (sent, not yet mined)."""
-        for sent in await self.sender.recover():
-            await self.sender.wait(sent, raise_on_revert=False)
+        """Finish what a previous run of this key left in flight (sent, not yet mined). Part of
+        start-up, so it waits for a restarting database as start-up does: the successor of a
+        killed executor, following its predecessor's transaction while PostgreSQL restarted, had
+        its journal write of the receipt refused and exited 1 (`bench/chaos.py --chains 2`)."""
+        for sent in await _while_unreachable("database", self.sender.recover):
+            await _while_unreachable("database", functools.partial(self.sender.wait, sent, raise_on_revert=False))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Recover, then take due runs from the queue and execute them until `stop`."""

@@ -18,6 +18,10 @@ the action's own run for `gasUsed`) stays within a share of the block gas limit
 limit fits the gas the block has left, so a few big batches leave much of a block unused (with
 batches of 50 native transfers, 450 of the ~560 runs a 30 M block holds); batches of 0.15 of a
 block (~25 such runs) fill ~90 % of it.
+
+Proof runs (STATE, LOG: `Job.proof`) are gathered like the others but each is sent as its own
+`executeWithProof` transaction (`proof_of`); their gas adds what a STATE view may use at
+inclusion beyond its simulation (`proof_gas`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import NamedTuple
 from autometa.chain.fees import Fees
 from autometa.domain.kinds import SkipReason
 from autometa.domain.outcomes import PriceSource
+from autometa.domain.triggers.state import STATE_CODE
 from autometa.worker.queue import Delivery, Job
 
 RunKey = tuple[int, int]  # (workflow id, run index)
@@ -90,6 +95,25 @@ def pack_run(job: Job) -> int:
     return job.workflow_id << 96 | job.run_index << 64 | attested
 
 
+def proof_of(job: Job) -> bytes | None:
+    """The bytes a run hands `executeWithProof` (None: the run rides in `executeBatch`). A run
+    with a proof is sent alone: `executeBatch` carries one word per run, and a STATE run
+    without its data is refused as SKIP_BAD_PROOF, which is not retried."""
+    if job.proof is None:
+        return None
+    return bytes.fromhex(job.proof.removeprefix("0x"))
+
+
+def proof_gas(job: Job) -> int:
+    """Gas a proof run may use at inclusion beyond what its simulation used: a STATE view may
+    take up to its view gas cap (bytes 23-26 of the triggerData) however little it took when
+    simulated; a LOG attestation's checks are fixed."""
+    proof = proof_of(job)
+    if proof is None or job.kind != STATE_CODE or len(proof) < 27:
+        return 0
+    return int.from_bytes(proof[23:27], "big")
+
+
 class Simulation(NamedTuple):
     """What `eth_simulateV1` said of a batch: the runs the contract would skip, the block it
     simulated on, and the gas the batch used (None: unknown, or the batch would revert)."""
@@ -146,6 +170,14 @@ class BatchPlan:
     gas: int | None = None  # the transaction's gas limit (None: the sender estimates)
     started: float = field(default_factory=time.time)  # when planning began (unix s)
     stages: dict[str, float] = field(default_factory=dict)  # seconds since `started`, per step
+
+    @property
+    def proof_job(self) -> Job | None:
+        """The one run of a proof plan (sent as `executeWithProof`); None for a batch."""
+        if len(self.unique) != 1:
+            return None
+        (d,) = self.unique.values()
+        return d.job if d.job.proof is not None else None
 
     def jobs(self, keys: list[RunKey] | None = None) -> list[Job]:
         return [self.unique[k].job for k in (keys if keys is not None else list(self.unique))]

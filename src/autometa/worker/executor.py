@@ -1,5 +1,13 @@
 """The executor (`autometa executor`): jobs from the queue → simulated → one `executeBatch` tx.
 
+A run with a proof (STATE: its workflow's triggerData; LOG: the log's attestation; `Job.proof`)
+cannot ride in `executeBatch`, which carries one word per run (the contract has no batch with
+proofs): within a gathered batch each proof run goes out as its own `executeWithProof(id, run,
+0, proof)` transaction, all at once beside the `executeBatch` of the other runs, each through the
+same plan / send / settle steps (simulated with the very calldata it is sent with, its gas sized
+the same way plus a STATE view's gas cap). The batch holds one slot until all are included, so
+40 STATE runs due together take one slot, not 40 (one each left 16 of 40 waiting a block).
+
 Jobs are gathered into batches (`autometa.worker.batch`: up to `batch_size` runs whose gas fits
 `batch_gas_share` of the block gas limit), with up to `max_concurrent` batches in flight. Each
 batch goes through three steps:
@@ -19,6 +27,16 @@ batch goes through three steps:
 
 A batch that still reverts (state moved between simulation and inclusion) executes none of its
 runs: their claims are released so the scheduler offers them again.
+
+A base-fee spike since the scheduler read its block: the batch, priced from the job's base fee,
+is refused below the base fee; the sender prices it again from the node and sends it at once.
+When the market is above the operator's cap (`MAX_FEE_PER_GAS_GWEI`), nothing can be sent: the
+runs are released (the scheduler offers them again) and `executor.fee_cap_below_base_fee` names
+the setting to raise.
+
+A run of a kind that needs a proof (STATE, LOG) that arrives without one (from an older
+scheduler) is never sent in `executeBatch`, where the contract would skip it for good as
+BAD_PROOF: it is released (`executor.proof_missing`), so a current scheduler offers it again.
 
 Out of gas funds: when the node refuses a batch for insufficient funds, the executor hands its
 jobs back to the stream at once (re-appended for any executor, their claims kept), with every
@@ -51,11 +69,13 @@ from web3.types import RPCEndpoint
 
 from autometa.chain.contracts import autometa_async
 from autometa.chain.events import BatchCodec
+from autometa.chain.fees import GWEI
 from autometa.chain.heads import NewHeads, provider_url, ws_url_for
 from autometa.chain.rpc_support import method_unsupported
-from autometa.chain.sender import BroadcastError, TransactionReverted, TransactionSender
+from autometa.chain.sender import BroadcastError, FeeCapBelowBaseFee, TransactionReverted, TransactionSender
 from autometa.chain.txtypes import BroadcastErrorKind
 from autometa.domain.kinds import SkipReason
+from autometa.domain.triggers import UnknownTriggerKind, get_kind
 from autometa.notify.alerts import Alerts
 from autometa.notify.watches import LowGasWatch
 from autometa.worker.batch import (
@@ -74,6 +94,8 @@ from autometa.worker.batch import (
     batch_gas,
     item_gas,
     pack_run,
+    proof_gas,
+    proof_of,
     run_allowance,
 )
 from autometa.worker.queue import Delivery, Job, JobQueue
@@ -258,7 +280,7 @@ class Executor:
                 return []
         self._batched.add(id(batch[0]))  # taken: no longer ours to hand back when broke
         budget = int(self.batch_gas_share * await self._block_gas_limit())
-        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit)
+        gas = BATCH_OVERHEAD + run_allowance(batch[0].job.gas_limit) + proof_gas(batch[0].job)
         deadline = time.monotonic() + 6 * self.linger_s
         while len(batch) < self.batch_size:
             wait = min(self.linger_s, deadline - time.monotonic())
@@ -267,7 +289,7 @@ class Executor:
             except TimeoutError:
                 break
             self._batched.add(id(d))
-            gas += run_allowance(d.job.gas_limit)
+            gas += run_allowance(d.job.gas_limit) + proof_gas(d.job)
             if gas > budget:  # this one starts the next batch
                 self._carry = d
                 break
@@ -446,7 +468,72 @@ class Executor:
 
     async def execute(self, batch: list[Delivery], on_included: Callable[[], None] | None = None) -> BatchOutcome:
         """Plan, send and settle one batch; acknowledge its jobs. Returns what happened.
-        `on_included` is called once the transaction is mined (or nothing was sent)."""
+        `on_included` is called once the transaction is mined (or nothing was sent). Proof runs
+        go out as one transaction each, at once beside the batch of the others; then
+        `on_included` waits for all of them, and the outcomes are merged."""
+        batch = await self._without_missing_proofs(batch)
+        if not batch:
+            if on_included is not None:
+                on_included()
+            return BatchOutcome()
+        proofs = [d for d in batch if d.job.proof is not None]
+        if not proofs or len(batch) == 1:
+            return await self._execute_one(batch, on_included)
+        # One delivery per run before splitting (`_plan` dedupes only within its transaction):
+        # the same run in two transactions would have the second mined as a paid-for skip.
+        distinct: dict[RunKey, Delivery] = {}
+        for d in batch:
+            key = (d.job.workflow_id, d.job.run_index)
+            if key in distinct:
+                await self._finish(d)
+            else:
+                distinct[key] = d
+        batch = list(distinct.values())
+        proofs = [d for d in batch if d.job.proof is not None]
+        rest = [d for d in batch if d.job.proof is None]
+        parts = ([rest] if rest else []) + [[d] for d in proofs]
+        left = len(parts)
+
+        def one_included() -> None:
+            nonlocal left
+            left -= 1
+            if left == 0 and on_included is not None:
+                on_included()
+
+        done = await asyncio.gather(*(self._execute_one(p, one_included) for p in parts), return_exceptions=True)
+        broke = [r for r in done if isinstance(r, OutOfGasFunds)]
+        if broke:  # every refused part's runs go back, as for one refused transaction
+            runs = [d for exc in broke for d in exc.runs]
+            raise OutOfGasFunds(str(broke[0]), max(exc.required_wei for exc in broke), runs)
+        failed = [r for r in done if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]  # the failed part's jobs stay unacknowledged: reclaimed, as for one transaction
+        return _merged([r for r in done if isinstance(r, BatchOutcome)])
+
+    async def _without_missing_proofs(self, batch: list[Delivery]) -> list[Delivery]:
+        """The batch less its runs that need a proof and carry none (a job from a scheduler older
+        than proofs): in `executeBatch` the contract would skip such a run as BAD_PROOF, which is
+        never retried. Each is released and acknowledged, so the current scheduler offers it
+        again, with its proof."""
+        kept: list[Delivery] = []
+        for d in batch:
+            job = d.job
+            if job.proof is not None or not _needs_proof(job.kind):
+                kept.append(d)
+                continue
+            log.warning(
+                "executor.proof_missing",
+                workflow_id=job.workflow_id,
+                run_index=job.run_index,
+                kind=job.kind,
+                hint="a scheduler older than this executor queued it; released for a current one to offer again",
+            )
+            await self.queue.release(job)
+            await self._finish(d)
+        return kept
+
+    async def _execute_one(self, batch: list[Delivery], on_included: Callable[[], None] | None) -> BatchOutcome:
+        """One transaction: a batch, or one proof run."""
         self._sending += 1
         done = False
 
@@ -487,7 +574,9 @@ class Executor:
         )
         t0 = plan.started
         plan.stages["queued_s"] = round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)
-        skipped, plan.simulated_block, sim_gas = await self._simulate(list(plan.runs.values()), plan.head, price)
+        skipped, plan.simulated_block, sim_gas = await self._simulate(
+            list(plan.runs.values()), plan.head, price, data=self._calldata(plan)
+        )
         plan.stages["simulate_s"] = round(time.time() - t0, 3)
         for key, reason in skipped.items():
             plan.outcome.skipped[key] = reason
@@ -495,24 +584,30 @@ class Executor:
             plan.runs.pop(key, None)
         if plan.runs:
             limits = [unique[key].job.gas_limit for key in plan.runs]
+            # a STATE view may use its whole gas cap at inclusion (a proof run is alone in its plan)
+            extra = sum(proof_gas(unique[key].job) for key in plan.runs)
             if min(limits) > 0:
                 # Sized from the items' limits, never from an estimate alone: an item short of
                 # gas is skipped, not reverted, so eth_estimateGas can find a gas that skips them.
                 if sim_gas:  # the simulation executed every run still in the batch (+ the skips)
-                    plan.gas = batch_gas(sim_gas, limits)
+                    plan.gas = batch_gas(sim_gas, limits) + extra
                 else:
                     with contextlib.suppress(Exception):  # it would revert: the sender says why
                         estimate = int(await self.w3.eth.estimate_gas(self._tx(plan)))  # type: ignore[arg-type]
-                        plan.gas = batch_gas(estimate, limits, executed=False)
+                        plan.gas = batch_gas(estimate, limits, executed=False) + extra
             plan.outcome.gas = plan.gas
         return plan
 
+    def _calldata(self, plan: BatchPlan) -> str:
+        """`executeWithProof(id, run, 0, proof)` for a proof run, else `executeBatch(runs)`."""
+        job = plan.proof_job
+        proof = proof_of(job) if job is not None else None
+        if job is not None and proof is not None:
+            return self.codec.proof_calldata(job.workflow_id, job.run_index, pack_run(job) & (2**64 - 1), proof)
+        return self.codec.calldata(list(plan.runs.values()))
+
     def _tx(self, plan: BatchPlan) -> dict[str, Any]:
-        tx: dict[str, Any] = {
-            "from": self.address,
-            "to": self.core.address,
-            "data": self.codec.calldata(list(plan.runs.values())),
-        }
+        tx: dict[str, Any] = {"from": self.address, "to": self.core.address, "data": self._calldata(plan)}
         if plan.gas is not None:
             tx["gas"] = plan.gas
         return tx
@@ -521,9 +616,9 @@ class Executor:
         self, plan: BatchPlan, on_included: Callable[[], None] | None, on_sent: Callable[[], None] = lambda: None
     ) -> Any:
         """Send the planned runs in one transaction and follow it until mined; the receipt (None:
-        the node refused it as one that reverts; its runs are released). Raises OutOfGasFunds
-        when the node refused it for this executor's balance (nothing sent; the simulation's
-        skips settled here, the runs for the caller to hand back)."""
+        the node refused it as one that reverts, or the base fee is above the fee cap; its runs
+        are released). Raises OutOfGasFunds when the node refused it for this executor's balance
+        (nothing sent; the simulation's skips settled here, the runs for the caller to hand back)."""
         tx = self._tx(plan)
         digest = hashlib.blake2b(repr(sorted(plan.runs)).encode(), digest_size=6).hexdigest()
         t0 = plan.started
@@ -538,6 +633,21 @@ class Executor:
             plan.stages["mined_s"] = round(time.time() - t0, 3)
             if on_included is not None:
                 on_included()
+        except FeeCapBelowBaseFee as exc:
+            # The sender priced it afresh and the market is above the cap: nothing was sent, and no
+            # resend can go through until the base fee falls or the operator raises the cap. The
+            # runs go back (the scheduler offers them again), not into a retry loop.
+            log.warning(
+                "executor.fee_cap_below_base_fee",
+                runs=len(plan.runs),
+                base_fee_gwei=round(exc.base_fee_wei / GWEI, 3),
+                cap_gwei=round(exc.cap_wei / GWEI, 3),
+                setting="MAX_FEE_PER_GAS_GWEI",
+                hint=f"the block's base fee is above MAX_FEE_PER_GAS_GWEI={exc.cap_wei / GWEI:g}: raise it to run "
+                "these workflows now; their runs are released and offered again",
+            )
+            await self._release(plan, list(plan.runs))
+            return None
         except BroadcastError as exc:
             if exc.kind is not BroadcastErrorKind.INSUFFICIENT_FUNDS:
                 raise
@@ -599,10 +709,13 @@ class Executor:
         await d.ack()
         self._drop(d)
 
-    async def _simulate(self, packed: list[int], head: int | None = None, price: int | None = None) -> Simulation:
+    async def _simulate(
+        self, packed: list[int], head: int | None = None, price: int | None = None, *, data: str | None = None
+    ) -> Simulation:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
         block simulated on, and the gas the batch used (None: unknown, or it would revert).
-        `head`, `price`: the newest block number and the gas price (base fee + tip), when known."""
+        `head`, `price`: the newest block number and the gas price (base fee + tip), when known.
+        `data`: the transaction's calldata (default: `executeBatch(packed)`)."""
         block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
             return Simulation({}, block, None)
@@ -610,7 +723,7 @@ class Executor:
         call = {
             "from": self.address,
             "to": self.core.address,
-            "data": self.codec.calldata(packed),
+            "data": data if data is not None else self.codec.calldata(packed),
             "gasPrice": hex(gas_price),
         }
         try:
@@ -683,6 +796,25 @@ class Executor:
         await self.cpu.threaded(
             "record", self.recorder.simulated_skip, job, reason, block, chain_id, pool=self._record_pool
         )
+
+
+def _needs_proof(kind: int) -> bool:
+    """Whether runs of this trigger kind go through `executeWithProof` (the registry says)."""
+    try:
+        return get_kind(kind).needs_proof
+    except UnknownTriggerKind:
+        return False
+
+
+def _merged(outcomes: list[BatchOutcome]) -> BatchOutcome:
+    """Several transactions' outcomes as one (the last transaction's hash and block)."""
+    merged = BatchOutcome()
+    for o in outcomes:
+        merged.executed.extend(o.executed)
+        merged.skipped.update(o.skipped)
+        merged.tx_hash, merged.block = o.tx_hash or merged.tx_hash, o.block or merged.block
+        merged.gas, merged.reverted = o.gas or merged.gas, merged.reverted or o.reverted
+    return merged
 
 
 async def _wait_or_stop(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:

@@ -271,7 +271,10 @@ class Scheduler:
         """Read the armed STATE triggers' calls at block `number` and queue the runs that hold."""
         results = await read_calls(self.w3, calls, number, multicall=self.multicall)
         runs = self.index.fire(STATE_CODE, self.index.states.take_holding(results), ts)
-        return await self._enqueue([(r, None) for r in runs], ts, number)
+        # each run carries its workflow's triggerData: the contract checks it against the hash
+        # stored at creation and re-runs the view (`executeWithProof`)
+        proofs = {r.workflow_id: self.index.states.proof(r.workflow_id) for r in runs}
+        return await self._enqueue([(r, None) for r in runs], ts, number, proofs)
 
     async def _cron_runs(self, ts: int, number: int) -> tuple[int, int]:
         """Queue the CRON runs whose tick came, each naming the latest tick at or before `ts`."""
@@ -315,8 +318,8 @@ class Scheduler:
         ticks: Mapping[int, int] | None = None,
     ) -> tuple[int, int]:
         """Queue `due` as jobs of block `number`: (how many were due, how many queued now).
-        `proofs` / `ticks`: by workflow id, what a run hands `executeWithProof` (a LOG run's
-        attestation) and a CRON run's tick."""
+        `proofs` / `ticks`: by workflow id, what a run hands `executeWithProof` (STATE: its
+        triggerData, LOG: the log's attestation) and a CRON run's tick."""
         jobs = []
         for run, source in due:
             self._fired[run.workflow_id] = (run.run_index, time.monotonic())

@@ -94,6 +94,7 @@ def decode_data(raw: bytes) -> dict[str, Any]:
 class LogKind(TriggerKind[LogTriggerData]):
     name, code, label = "log", LOG_CODE, "an on-chain event"
     data_model = LogTriggerData
+    needs_proof = True  # each run carries the log's attestation (executeWithProof)
     slots = ("startTime", "endTime", "triggerData")
     unlimited_runs = True
     needs_contract = (

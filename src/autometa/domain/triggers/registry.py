@@ -57,6 +57,7 @@ class TriggerKind(ABC, Generic[D]):
     unlimited_runs: ClassVar[bool] = False  # default max_runs: unlimited (else 1)
     single_run: ClassVar[bool] = False  # max_runs must be 1
     needs_contract: ClassVar[str | None] = None  # set while the deployed contract cannot store it
+    needs_proof: ClassVar[bool] = False  # runs go through executeWithProof (executeBatch skips them: BAD_PROOF)
 
     @abstractmethod
     def encode(self, data: D) -> TriggerSlots:

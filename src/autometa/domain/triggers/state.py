@@ -141,14 +141,9 @@ def decode_data(raw: bytes) -> dict[str, Any]:
 class StateKind(TriggerKind[StateTriggerData]):
     name, code, label = "state", STATE_CODE, "a contract's state"
     data_model = StateTriggerData
+    needs_proof = True  # its signed triggerData goes with each run (executeWithProof)
     slots = ("startTime", "endTime", "interval", "triggerData")
     unlimited_runs = False
-    # The contract runs STATE triggers (TRIGGER_STATE, `executeWithProof`); until the executor
-    # sends each run with its data, a STATE workflow would only ever be skipped: not creatable.
-    needs_contract = (
-        "an executor that sends each run with its trigger data (executeWithProof); the contract "
-        "supports them, this version's executor does not send them yet"
-    )
 
     def encode(self, data: StateTriggerData) -> TriggerSlots:
         return TriggerSlots(

@@ -22,20 +22,14 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import BlockIdentifier
 
 from autometa.chain.multicall3 import MULTICALL3_ADDRESS
-from autometa.domain.triggers.state import STATE_CODE, ReadAs, StateComparator, StateTriggerData
+from autometa.domain.triggers.state import COMPARATOR_CODES, READ_CODES, STATE_CODE, StateTriggerData
 from autometa.worker.triggers.registry import Evaluator, TriggerEntry, register
 
 AGGREGATE3_SELECTOR = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
 DEFAULT_CHUNK = 500
-_READS = {ReadAs.UINT256: 0, ReadAs.INT256: 1, ReadAs.BOOL: 2, ReadAs.ADDRESS: 3}
-_OPS = {
-    StateComparator.LT: 0,
-    StateComparator.LE: 1,
-    StateComparator.GT: 2,
-    StateComparator.GE: 3,
-    StateComparator.EQ: 4,
-    StateComparator.NE: 5,
-}
+# The contract's READ_* / CMP_* numbers: the book compares by them and a run's proof packs them.
+_READS = READ_CODES
+_OPS = COMPARATOR_CODES
 
 
 Call = tuple[int, bytes, bytes, int]  # (call id, target, calldata, view gas)
@@ -65,6 +59,17 @@ class StateCondition:
             _OPS[data.comparator],
             threshold,
             data.view_gas,
+        )
+
+    def trigger_data(self) -> bytes:
+        """The packed `triggerData` whose hash the contract stored (`encode_data`'s layout): the
+        proof a run hands `executeWithProof`. Rebuilt from the condition: no second copy kept."""
+        return (
+            self.target
+            + bytes([self.word, self.read_as, self.op])
+            + self.view_gas.to_bytes(4, "big")
+            + (self.threshold % 2**256).to_bytes(32, "big")
+            + self.calldata
         )
 
 
@@ -169,6 +174,11 @@ class StateBook:
         key, c = self._group(wid)
         self._groups[key].delete(c.threshold, wid)
         self._armed[key[0]] -= 1
+
+    def proof(self, wid: int) -> str:
+        """The 0x-hex `triggerData` a run of `wid` hands `executeWithProof` (KeyError: not a
+        STATE workflow of this book)."""
+        return "0x" + self._cond[wid].trigger_data().hex()
 
     def calls(self) -> list[Call]:
         """The distinct calls armed workflows wait on: (call id, target, calldata, view gas)."""
