@@ -1,16 +1,14 @@
 """LOG on the scheduler's side, against anvil: a matching log gives one job whose proof the
-contract accepts (`executeWithProof`, sent here by the test as the executor role — the executor's
-LOG path is another branch's), a log that does not match gives none, the confirmation depth is
+contract accepts (`executeWithProof`, sent here by the test as the executor role; the executor's
+own path is bench/latency.py --kind log), a log that does not match gives none, the confirmation depth is
 respected, one eth_getLogs per block serves every LOG workflow, and after a restart the logs
 emitted while the scheduler was down are found from the checkpoint, each run once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from eth_abi.abi import decode
 from eth_utils import keccak
 from structlog.testing import capture_logs
@@ -21,7 +19,7 @@ from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa, bind
 from autometa.chain.deploy import transact
 from autometa.chain.web3 import connect_async
-from autometa.domain.triggers.log import LOG_CODE, LogKind
+from autometa.domain.triggers.log import LOG_CODE
 from autometa.store import Store
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import InMemoryJobQueue, Job
@@ -34,16 +32,6 @@ from .helpers import create, deposit, spec
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 APPROVAL = "0x" + keccak(text="Approval(address,address,uint256)").hex()
 ALICE, BOB = dev_role("recipient").address, dev_role("admin").address
-
-
-@pytest.fixture(autouse=True)
-def _log_creatable() -> Iterator[None]:
-    """LOG keeps `needs_contract` until the executor attests logs (another branch): these tests
-    create and decode LOG workflows as the release that drops it will."""
-    mp = pytest.MonkeyPatch()
-    mp.setattr(LogKind, "needs_contract", None)
-    yield
-    mp.undo()
 
 
 def _topic(address: str) -> str:

@@ -10,7 +10,9 @@ class TriggerType(IntEnum):
     TIME = 0
     INTERVAL = 1
     PRICE = 2
-    CRON = 4  # STATE (3) and LOG (5) join when their executor side is in
+    STATE = 3
+    CRON = 4
+    LOG = 5
 
 
 class ActionType(IntEnum):

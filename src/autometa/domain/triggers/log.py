@@ -8,7 +8,8 @@ accepted in order after the last that fired the workflow, and the attestation is
 packed `triggerData`: emitter (20) | topic0 (32) | mask (1: bit i = topic i+1 filtered) | the
 filtered topics (32 each).
 
-Defined here (validation, encoding); not creatable until the executor attests logs.
+The scheduler's evaluator (worker/triggers/log.py) finds the logs and hands each run its
+attestation as the job's proof; the executor sends it with `executeWithProof`.
 """
 
 from __future__ import annotations
@@ -97,10 +98,6 @@ class LogKind(TriggerKind[LogTriggerData]):
     needs_proof = True  # each run carries the log's attestation (executeWithProof)
     slots = ("startTime", "endTime", "triggerData")
     unlimited_runs = True
-    needs_contract = (
-        "an executor that attests each log (executeWithProof); the contract supports them, this "
-        "version's scheduler and executor do not yet"
-    )
 
     def encode(self, data: LogTriggerData) -> TriggerSlots:
         return TriggerSlots(start_time=data.not_before, end_time=data.not_after or 0, trigger_data=encode_data(data))

@@ -1,6 +1,3 @@
-// Not served yet: move to ../log.js when LOG is creatable (needs_contract dropped in domain/triggers/log.py);
-// the fragment test requires a fragment exactly for each creatable kind. Checked on a local merge with
-// the executor branch: tests/api/test_trigger_kinds.py and tests/dashboard pass with it in place.
 // The LOG trigger's part of the create form: a contract's event (topic0) and up to three topic
 // filters; each matching log runs the workflow once, after the network's confirmations.
 
