@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from autometa.domain.kinds import OnchainPriceSource
 from autometa.domain.outcomes import DECIDED_STATUSES, SKIP_REASON_NAMES, PriceSource, RunStatus
-from autometa.store.base import Page, Repository, clamp_page
+from autometa.store.base import Page, Repository, clamp_page, shared_transaction
 from autometa.store.models import Execution, Workflow
 from autometa.store.notifications import on_run_recorded, on_runs_recorded
 from autometa.store.types import checksum, hexstr, to_uint256, to_utc, utcnow
@@ -265,37 +264,18 @@ class ExecutionRepository(Repository):
     """Execution rows. Both writers are idempotent: the indexer may replay blocks and the
     executor may report twice; each run attempt still ends up as one row."""
 
-    _local = threading.local()  # this thread's open `batch` transaction: (repository, session)
-
-    # ------------------------------------------------------------------ writes
-
     @contextlib.contextmanager
     def batch(self, runs: Sequence[tuple[int, int, int, str | bytes]] = ()) -> Iterator[None]:
-        """Make this thread's writes inside the block one transaction instead of one each.
+        """Make this thread's writes inside the block one transaction instead of one each (a
+        `shared_transaction`: every repository of this store joins it).
 
-        An executor reports a mined batch as two writes per run: 100-200 commits per 50-100
-        runs, each a WAL flush on PostgreSQL and a session of its own, which kept a busy
-        executor's CPU on bookkeeping instead of its next batches. `runs` ((chain id, workflow
-        id, run index, tx hash) of the rows to be written) are locked up front in one order, so
-        two batches can never wait on each other's locks; the indexer's writes take one lock
-        at a time. All or nothing: if one write fails, none of the block's is kept."""
-        if getattr(self._local, "open", None) is not None:
-            yield  # already inside a batch of this thread
-            return
-        with super()._write() as session:
-            for key in sorted({_lock_key(c, w, r, hexstr(t)) for c, w, r, t in runs}):
-                self._advisory_lock(session, key)
-            self._local.open = (self, session)
-            try:
-                yield
-            finally:
-                self._local.open = None
-
-    def _write(self) -> contextlib.AbstractContextManager[Session]:
-        shared = getattr(self._local, "open", None)
-        if shared is not None and shared[0] is self:
-            return contextlib.nullcontext(shared[1])
-        return super()._write()
+        `runs` ((chain id, workflow id, run index, tx hash) of the rows to be written) are locked
+        up front in one order, the order every batch takes its locks in, so two batches can never
+        wait on each other's locks; `record_onchain` / `record_offchain` inside take the same
+        locks again (a no-op). All or nothing: if one write fails, none of the block's is kept."""
+        with shared_transaction(self._sessions) as session:
+            self._lock_all(session, sorted({_lock_key(c, w, r, hexstr(t)) for c, w, r, t in runs}))
+            yield
 
     def record_onchain(
         self,
@@ -508,6 +488,21 @@ class ExecutionRepository(Repository):
             session.flush()
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
+
+    def drop_pending(self, chain_id: int, contract: str, workflow_id: int, run_index: int, txs: set[str]) -> None:
+        """Delete a run's still-pending rows of transactions `txs` (reports of orphaned ones, once
+        the run executed in another)."""
+        with self._write() as session:
+            session.execute(
+                delete(Execution).where(
+                    Execution.chain_id == chain_id,
+                    Execution.contract == checksum(contract),
+                    Execution.workflow_id == workflow_id,
+                    Execution.run_index == run_index,
+                    Execution.status == RunStatus.PENDING,
+                    Execution.tx_hash.in_(sorted(txs)),
+                )
+            )
 
     def transactions_in(self, chain_id: int, contract: str, first: int, last: int) -> set[str]:
         """The real transactions (not simulated-skip markers) one deployment's rows place in

@@ -76,15 +76,21 @@ def _subscribers(
     session: Session, chain_id: int, kind: str, owner: str | None, workflow_id: int | None
 ) -> list[NotifySubscription]:
     """Active subscriptions of ``owner`` and the operator's that want this event."""
-    who: ColumnElement[bool] = NotifySubscription.owner.is_(None)
-    if owner is not None:
-        who = or_(who, NotifySubscription.owner == owner)
-    subs = session.scalars(
-        select(NotifySubscription).where(
-            NotifySubscription.chain_id == chain_id, NotifySubscription.active.is_(True), who
-        )
-    ).all()
-    return [s for s in subs if wants(s, kind, workflow_id)]
+    subs = _active_subscriptions(session, chain_id)
+    return [s for s in subs if (s.owner is None or s.owner == owner) and wants(s, kind, workflow_id)]
+
+
+def _active_subscriptions(session: Session, chain_id: int) -> Sequence[NotifySubscription]:
+    """The chain's active subscriptions, read once per session: a transaction that records many
+    facts (the indexer's block, an executor's receipt) asks once, not once per fact."""
+    cache: dict[int, Sequence[NotifySubscription]] = session.info.setdefault("autometa.subscriptions", {})
+    if chain_id not in cache:
+        cache[chain_id] = session.scalars(
+            select(NotifySubscription).where(
+                NotifySubscription.chain_id == chain_id, NotifySubscription.active.is_(True)
+            )
+        ).all()
+    return cache[chain_id]
 
 
 def emit(
@@ -170,12 +176,11 @@ def on_runs_recorded(session: Session, rows: Sequence[tuple[Any, int | None]]) -
     rows = [(row, fee) for row, fee in rows if _RUN_KINDS.get(row.status) is not None]
     if not rows:
         return
-    chain_ids = {int(row.chain_id) for row, _ in rows}
-    subs = session.scalars(
-        select(NotifySubscription).where(
-            NotifySubscription.chain_id.in_(sorted(chain_ids)), NotifySubscription.active.is_(True)
-        )
-    ).all()
+    subs = [
+        s
+        for chain_id in sorted({int(row.chain_id) for row, _ in rows})
+        for s in _active_subscriptions(session, chain_id)
+    ]
     if not subs:
         return
     keys = {(int(r.chain_id), str(r.contract), int(r.workflow_id)) for r, _ in rows}

@@ -101,7 +101,8 @@ class WorkflowRepository(Repository):
         values = workflow_values(row)
         with self._write() as session:
             upsert(session, Workflow, values, keys=["chain_id", "contract", "id"])
-        got = self.get(values["chain_id"], values["contract"], values["id"])
+            # read back in the same session, refreshing an object it may hold from before the upsert
+            got = session.get(Workflow, (values["chain_id"], values["contract"], values["id"]), populate_existing=True)
         assert got is not None
         return got
 
