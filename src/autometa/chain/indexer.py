@@ -341,6 +341,13 @@ class EventIndexer:
         # The range in one transaction (all or nothing, checkpoint included), its runs' locks
         # taken up front in the order an executor's receipt takes them.
         with self.store.executions.batch(runs):
+            # The range's workflows read once and held: the session's identity map keeps only
+            # objects someone references, and every run event looks its workflow up 2-3 times.
+            held = self.store.workflows.get_many(
+                self.chain_id,
+                self.contract,
+                {int(e.args.workflowId) for _, e in events if hasattr(e.args, "workflowId")},
+            )
             for name, event in events:
                 self._apply(name, event, result, failed_reasons)
                 result.events += 1
@@ -348,6 +355,7 @@ class EventIndexer:
             self.store.checkpoints.remember_blocks(self.chain_id, sorted(hashes.items()))
             self.store.checkpoints.set(self.chain_id, self.name, end, hashes[end])
             self.store.checkpoints.prune(self.chain_id, end - 4 * REORG_WINDOW)
+            del held
         if result.events or depth:
             log.info("indexed", blocks=f"{start}-{end}", events=result.events, reorg_depth=depth)
         self._notify(result.touched)
@@ -663,8 +671,7 @@ class EventIndexer:
     def _notify(self, ids: set[int]) -> None:
         if not ids or not self.listeners:
             return
-        rows = [self.store.workflows.get(self.chain_id, self.contract, wid) for wid in sorted(ids)]
-        self._tell(states_from_rows([row for row in rows if row is not None]))
+        self._tell(states_from_rows(self.store.workflows.get_many(self.chain_id, self.contract, ids)))
 
     def _tell(self, states: list[WorkflowState]) -> None:
         if not states:

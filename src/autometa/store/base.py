@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
@@ -104,13 +105,25 @@ def upsert(
 ) -> None:
     """INSERT, or UPDATE ``update`` columns (default: all but the keys) if ``keys`` exist."""
     table = cast(Table, model.__table__)
-    stmt: Any = insert_for(session, table).values(dict(values))
-    columns = [c for c in (update if update is not None else values) if c not in keys]
-    if columns:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(stmt)
+    columns = tuple(c for c in (update if update is not None else values) if c not in keys)
+    stmt = _upsert_statement(session.get_bind().dialect.name, table, tuple(sorted(values)), tuple(keys), columns)
+    session.execute(stmt, dict(values))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(
+    dialect: str, table: Table, names: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...]
+) -> Any:
+    """One statement per shape, its values bound at execution: building and caching a new
+    statement for every row (`.values(row)`) cost more CPU than running it (the indexer writes
+    two escrow rows per run)."""
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"upserts need SQLite or PostgreSQL, not {dialect}")
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt: Any = insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
+    if update:
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
+    return stmt.on_conflict_do_nothing(index_elements=list(keys))
 
 
 def clamp_page(offset: int, limit: int) -> tuple[int, int]:
