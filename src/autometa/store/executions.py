@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from autometa.domain.kinds import OnchainPriceSource
@@ -307,17 +307,18 @@ class ExecutionRepository(Repository):
         tx, core = hexstr(tx_hash), checksum(contract)
         with self._write() as session:
             self._lock(session, chain_id, workflow_id, run_index, tx)
-            row = session.scalars(
+            # This log's row, else the run's not-yet-indexed one of this tx (each unique), in one look-up.
+            found = session.scalars(
                 select(Execution).where(
-                    Execution.chain_id == chain_id, Execution.tx_hash == tx, Execution.log_index == log_index
+                    Execution.chain_id == chain_id,
+                    Execution.tx_hash == tx,
+                    or_(
+                        Execution.log_index == log_index,
+                        and_(*_run_key(chain_id, core, workflow_id, run_index, tx), Execution.log_index.is_(None)),
+                    ),
                 )
-            ).one_or_none()
-            if row is None:
-                row = session.scalars(
-                    select(Execution).where(
-                        *_run_key(chain_id, core, workflow_id, run_index, tx), Execution.log_index.is_(None)
-                    )
-                ).one_or_none()
+            ).all()
+            row = next((r for r in found if r.log_index == log_index), None) or next(iter(found), None)
             if row is None:
                 row = _new_row(chain_id, core, workflow_id, run_index, tx)
                 session.add(row)
