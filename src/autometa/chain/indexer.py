@@ -23,6 +23,7 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from web3 import Web3
 from web3.contract import Contract
+from web3.datastructures import AttributeDict
 from web3.exceptions import TransactionNotFound
 
 from autometa.chain.contracts import autometa
@@ -36,6 +37,7 @@ from autometa.domain.workflow import ZERO_ADDRESS, SpecTuple, WorkflowSpec
 from autometa.store import Store
 from autometa.store.models import Execution
 from autometa.store.models import Workflow as WorkflowRow
+from autometa.store.types import checksum
 
 log = structlog.get_logger("autometa.indexer")
 
@@ -72,6 +74,26 @@ class _Log(NamedTuple):
     blockNumber: int  # noqa: N815 (web3's names)
     logIndex: int  # noqa: N815
     transactionHash: bytes  # noqa: N815
+
+
+def _formatted(raw: Mapping[str, Any]) -> AttributeDict[str, Any]:
+    """A JSON-RPC log in the form web3's `get_logs` gives (ints, HexBytes, a checksummed
+    address) without web3's generic formatter pipeline, which was about a seventh of the
+    scheduler's CPU (profiled) for a 500-run block's ~1,000 logs. An AttributeDict, as web3's
+    are: `process_log` gives attribute access only for those."""
+    return AttributeDict(
+        {
+            "address": checksum(raw["address"]),
+            "topics": [HexBytes(t) for t in raw["topics"]],
+            "data": HexBytes(raw["data"]),
+            "blockNumber": int(raw["blockNumber"], 16),
+            "blockHash": HexBytes(raw["blockHash"]),
+            "transactionHash": HexBytes(raw["transactionHash"]),
+            "transactionIndex": int(raw["transactionIndex"], 16),
+            "logIndex": int(raw["logIndex"], 16),
+            "removed": bool(raw.get("removed", False)),
+        }
+    )
 
 
 class IndexerStalled(RuntimeError):
@@ -253,7 +275,13 @@ class EventIndexer:
         if HexBytes(head["parentHash"]) != HexBytes(cp.block_hash):
             return None
         block_hash = HexBytes(head["hash"])
-        logs = self.w3.eth.get_logs({"address": self.core.address, "blockHash": block_hash})
+        reply = self.w3.provider.make_request(
+            "eth_getLogs",  # type: ignore[arg-type]
+            [{"address": self.core.address, "blockHash": "0x" + bytes(block_hash).hex()}],
+        )
+        if reply.get("error") is not None or not isinstance(reply.get("result"), list):
+            raise ValueError(f"eth_getLogs by block hash failed: {reply.get('error')}")
+        logs = [_formatted(raw) for raw in reply["result"]]
         if any(HexBytes(raw["blockHash"]) != block_hash for raw in logs):
             return None  # a node answering for another block: read the range the full way
         return self._ingest(number, number, logs, {number: bytes(block_hash)}, depth=0)
