@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from autometa.domain.kinds import OnchainPriceSource
@@ -222,6 +222,30 @@ def _apply_offchain(row: Execution, f: OffchainReport, now: datetime, executor: 
     _refresh_derived(row)
 
 
+# record_onchain's look-up, built once (its values bound per call): this log's row, else the
+# run's not-yet-indexed one of the same transaction.
+_ONCHAIN_LOOKUP = select(Execution).where(
+    Execution.chain_id == bindparam("chain_id"),
+    Execution.tx_hash == bindparam("tx"),
+    or_(
+        Execution.log_index == bindparam("log_index"),
+        and_(
+            Execution.contract == bindparam("contract"),
+            Execution.workflow_id == bindparam("wid"),
+            Execution.run_index == bindparam("run"),
+            Execution.log_index.is_(None),
+        ),
+    ),
+)
+
+
+def _held_locks(session: Session) -> set[int]:
+    """The advisory locks this session's transaction took (a session is one transaction here:
+    `write_session` / `shared_transaction` close it at its end)."""
+    held: set[int] = session.info.setdefault("autometa.advisory_locks", set())
+    return held
+
+
 def _filters(
     chain_id: int | None,
     contract: str | None,
@@ -309,14 +333,15 @@ class ExecutionRepository(Repository):
             self._lock(session, chain_id, workflow_id, run_index, tx)
             # This log's row, else the run's not-yet-indexed one of this tx (each unique), in one look-up.
             found = session.scalars(
-                select(Execution).where(
-                    Execution.chain_id == chain_id,
-                    Execution.tx_hash == tx,
-                    or_(
-                        Execution.log_index == log_index,
-                        and_(*_run_key(chain_id, core, workflow_id, run_index, tx), Execution.log_index.is_(None)),
-                    ),
-                )
+                _ONCHAIN_LOOKUP,
+                {
+                    "chain_id": chain_id,
+                    "tx": tx,
+                    "log_index": log_index,
+                    "contract": core,
+                    "wid": workflow_id,
+                    "run": run_index,
+                },
             ).all()
             row = next((r for r in found if r.log_index == log_index), None) or next(iter(found), None)
             if row is None:
@@ -666,13 +691,20 @@ class ExecutionRepository(Repository):
     def _lock_all(session: Session, keys: Sequence[int]) -> None:
         """`_advisory_lock` each of `keys` (sorted: the order every batch takes them in) in one
         round trip; unnest yields an array's elements in order."""
+        held = _held_locks(session)
+        keys = [k for k in keys if k not in held]
         if keys and session.get_bind().dialect.name == "postgresql":
             session.execute(
                 text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS BIGINT[])) AS k"),
-                {"keys": list(keys)},
+                {"keys": keys},
             )
+        held.update(keys)
 
     @staticmethod
     def _advisory_lock(session: Session, key: int) -> None:
+        held = _held_locks(session)
+        if key in held:  # taken earlier in this transaction (a batch's up-front locks): held till its end
+            return
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        held.add(key)
