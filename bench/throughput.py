@@ -12,7 +12,8 @@ block's timestamp is set to the due time, so every run falls due in that one blo
 - executions_per_s: executions / (timestamp of that last block - timestamp of the due block);
 - duplicates: RunExecuted logs beyond one per (workflow, run index) (must be 0);
 - cpu_ms_per_run: CPU time of the scheduler and the executors (user + system, from /proc) from
-  just before the due block until every run is recorded, over the runs; by process, and by
+  just before the due block until every run is recorded by its executor and indexed by the
+  scheduler's indexer, over the runs; by process, and by
   stage (`stages_cpu_ms_per_run`: the scheduler whole, then the executors' stages from their
   `executor.cpu` log lines — read, gather, simulate, send, receipt, record — and
   `executor_other`, their CPU no stage covered: event-loop callbacks, logging, GC).
@@ -64,6 +65,16 @@ def recorded(stack: Any, executors: list[str]) -> int:
     """Runs the executors have recorded and acknowledged (their `executor.batch` lines)."""
     pattern = re.compile(r"executor\.batch .*?executed=(\d+)")
     return sum(int(m) for name in executors for m in pattern.findall(stack.log_text(name)))
+
+
+def indexed_to(log_text: str) -> int:
+    """The last block the scheduler's indexer has applied (its `indexed blocks=a-b` lines)."""
+    ends = [
+        int(m.group(1))
+        for line in re.sub(r"\x1b\[[0-9;]*m", "", log_text).splitlines()
+        if re.search(r"\bindexed\b", line) and (m := re.search(r"blocks\W+\d+-(\d+)", line))
+    ]
+    return max(ends, default=0)
 
 
 def stage_cpu_ms(log_text: str) -> dict[str, float]:
@@ -132,6 +143,10 @@ def main() -> None:
         progress(f"due block {due_block}")
         stack.wait_executed(ids, timeout=300, progress=progress_printer("throughput"))
         stack.wait_for("every run recorded", lambda: recorded(stack, workers[1:]) >= n, timeout=60)
+        # ... and indexed: the scheduler's indexer records the same runs from the chain, and its
+        # work on the burst's last block is the scheduler's too.
+        mined = max(int(e.blockNumber) for e in stack.executed_logs(due_block))
+        stack.wait_for("the burst indexed", lambda: indexed_to(stack.log_text("scheduler")) >= mined, timeout=60)
         cpu = {name: process_cpu_s(stack.procs[name].pid) - cpu_before[name] for name in workers}
         stages: Counter[str] = Counter({"scheduler": 1000 * cpu["scheduler"]})
         for name in workers[1:]:

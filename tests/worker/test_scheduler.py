@@ -25,7 +25,9 @@ from .helpers import advance, create, mine_at, now, seed_spec, spec
 def _scheduler(dev_chain, queue: InMemoryJobQueue) -> Scheduler:  # type: ignore[no-untyped-def]
     w3 = connect_async(dev_chain.url)
     address = dev_chain.deployment.address
-    return Scheduler(w3, ChainWorkflowSource(w3, address), queue, PriceReader(w3, address))
+    # the block waits for its price read (not the default 0.5 s: a loaded machine's oracle read
+    # can take longer, and the late path is test_a_stalled_price_source_does_not_hold_back_time_triggers's)
+    return Scheduler(w3, ChainWorkflowSource(w3, address), queue, PriceReader(w3, address), price_wait_s=30.0)
 
 
 async def test_due_runs_are_enqueued_exactly_once(dev_chain) -> None:  # type: ignore[no-untyped-def]

@@ -74,10 +74,38 @@ class EventSpec:
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict[str, Any]:
         args: dict[str, Any] = {}
         for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
-            args[name] = abi_decode([kind], topic)[0]  # value types only: a topic holds the value itself
+            args[name] = _word(kind, topic)  # value types only: a topic holds the value itself
         if self.data_types:
-            args.update(zip(self.data_names, abi_decode(list(self.data_types), data), strict=True))
+            if all(_is_word(k) for k in self.data_types) and len(data) == 32 * len(self.data_types):
+                values = [_word(k, data[32 * i : 32 * i + 32]) for i, k in enumerate(self.data_types)]
+            else:
+                values = list(abi_decode(list(self.data_types), data))
+            args.update(zip(self.data_names, values, strict=True))
         return args
+
+
+def _is_word(kind: str) -> bool:
+    return kind in ("bool", "address") or (kind.startswith("uint") and kind[4:].isdigit())
+
+
+def _word(kind: str, word: bytes) -> Any:
+    """One 32-byte word of a static type, as eth-abi decodes it (and refuses it: a value too wide
+    for its type raises), by hand for uintN / bool / address: eth-abi's decoder objects were most
+    of the cost of decoding a run's events. Other types go to eth-abi."""
+    if len(word) != 32 or not _is_word(kind):
+        return abi_decode([kind], word)[0]
+    value = int.from_bytes(word, "big")
+    if kind == "bool":
+        if value > 1:
+            raise ValueError(f"not a bool: {word.hex()}")
+        return bool(value)
+    if kind == "address":
+        if value >> 160:
+            raise ValueError(f"not an address: {word.hex()}")
+        return "0x" + word[12:].hex()
+    if value >> int(kind[4:]):
+        raise ValueError(f"not a {kind}: {word.hex()}")
+    return value
 
 
 class EventDecoder:

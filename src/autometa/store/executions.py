@@ -5,19 +5,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from autometa.domain.kinds import OnchainPriceSource
 from autometa.domain.outcomes import DECIDED_STATUSES, SKIP_REASON_NAMES, PriceSource, RunStatus
-from autometa.store.base import Page, Repository, clamp_page
+from autometa.store.base import Page, Repository, clamp_page, shared_transaction
 from autometa.store.models import Execution, Workflow
-from autometa.store.notifications import on_run_recorded
+from autometa.store.notifications import on_run_recorded, on_runs_recorded
 from autometa.store.types import checksum, hexstr, to_uint256, to_utc, utcnow
 
 STATUSES = tuple(RunStatus)
@@ -136,6 +136,116 @@ def _run_key(chain_id: int, contract: str, workflow_id: int, run_index: int, tx:
     ]
 
 
+@dataclass(frozen=True)
+class OnchainRun:
+    """The facts of one RunExecuted / RunSkipped log of a transaction (see `record_onchain`)."""
+
+    workflow_id: int
+    run_index: int
+    log_index: int
+    status: str
+    skip_reason: int | str | None = None
+    gas_used: int | None = None
+    gas_price: int | None = None
+    fee: int | None = None
+    premium_bps: int | None = None
+    price: int | None = None
+    price_source: int | str | None = None
+    revert_reason: str | bytes | None = None
+
+
+@dataclass(frozen=True)
+class OffchainReport:
+    """The executor's facts of one run it sent (see `record_offchain`)."""
+
+    workflow_id: int
+    run_index: int
+    price_source: str | None = None
+    triggered_at: datetime | float | None = None
+    price: int | None = None
+    status: str | None = None
+    revert_reason: str | bytes | None = None
+
+
+_TABLE = cast(Table, Execution.__table__)
+_INSERTED = tuple(c.name for c in _TABLE.columns if c.name != "id")
+
+
+def _new_row(
+    chain_id: int, contract: str, workflow_id: int, run_index: int, tx: str, now: datetime | None = None
+) -> Execution:
+    return Execution(
+        chain_id=chain_id,
+        contract=contract,
+        workflow_id=workflow_id,
+        run_index=run_index,
+        tx_hash=tx,
+        status=RunStatus.PENDING,
+        created_at=now or utcnow(),
+    )
+
+
+def _apply_onchain(row: Execution, contract: str, f: OnchainRun, block: int, included: datetime | None) -> None:
+    """A log's facts onto its row (the executor column and derived ones are the caller's)."""
+    if f.status not in DECIDED_STATUSES:
+        raise ValueError(f"on-chain status must be success, failed or skipped, not {f.status!r}")
+    row.contract, row.workflow_id, row.run_index = contract, f.workflow_id, f.run_index
+    row.log_index, row.block_number, row.status = f.log_index, block, f.status
+    row.skip_reason = skip_reason_name(f.skip_reason)
+    row.included_at = included
+    row.gas_used, row.premium_bps = f.gas_used, f.premium_bps
+    row.gas_price, row.fee = _opt_uint(f.gas_price), _opt_uint(f.fee)
+    if f.price is not None:
+        row.price = to_uint256(f.price)
+    row.price_source = _merge_source(row.price_source, price_source_name(f.price_source), onchain=True)
+    if f.revert_reason is not None:
+        row.revert_reason = hexstr(f.revert_reason)
+
+
+def _apply_offchain(row: Execution, f: OffchainReport, now: datetime, executor: str | None) -> None:
+    """The executor's facts onto the run's row: merged into an indexed one, or kept pending."""
+    if f.status is not None and f.status not in STATUSES:
+        raise ValueError(f"unknown status {f.status!r}")
+    if row.log_index is None:
+        if f.status is not None:
+            row.status = f.status
+        if f.revert_reason is not None:
+            row.revert_reason = hexstr(f.revert_reason)
+    row.reported_at = now
+    row.price_source = _merge_source(row.price_source, price_source_name(f.price_source), onchain=False)
+    if f.price is not None and row.price is None:
+        row.price = to_uint256(f.price)
+    if f.triggered_at is not None:
+        row.triggered_at = to_utc(f.triggered_at)
+    if executor is not None and row.executor is None:
+        row.executor = executor
+    _refresh_derived(row)
+
+
+# record_onchain's look-up, built once (its values bound per call): this log's row, else the
+# run's not-yet-indexed one of the same transaction.
+_ONCHAIN_LOOKUP = select(Execution).where(
+    Execution.chain_id == bindparam("chain_id"),
+    Execution.tx_hash == bindparam("tx"),
+    or_(
+        Execution.log_index == bindparam("log_index"),
+        and_(
+            Execution.contract == bindparam("contract"),
+            Execution.workflow_id == bindparam("wid"),
+            Execution.run_index == bindparam("run"),
+            Execution.log_index.is_(None),
+        ),
+    ),
+)
+
+
+def _held_locks(session: Session) -> set[int]:
+    """The advisory locks this session's transaction took (a session is one transaction here:
+    `write_session` / `shared_transaction` close it at its end)."""
+    held: set[int] = session.info.setdefault("autometa.advisory_locks", set())
+    return held
+
+
 def _filters(
     chain_id: int | None,
     contract: str | None,
@@ -178,37 +288,18 @@ class ExecutionRepository(Repository):
     """Execution rows. Both writers are idempotent: the indexer may replay blocks and the
     executor may report twice; each run attempt still ends up as one row."""
 
-    _local = threading.local()  # this thread's open `batch` transaction: (repository, session)
-
-    # ------------------------------------------------------------------ writes
-
     @contextlib.contextmanager
     def batch(self, runs: Sequence[tuple[int, int, int, str | bytes]] = ()) -> Iterator[None]:
-        """Make this thread's writes inside the block one transaction instead of one each.
+        """Make this thread's writes inside the block one transaction instead of one each (a
+        `shared_transaction`: every repository of this store joins it).
 
-        An executor reports a mined batch as two writes per run: 100-200 commits per 50-100
-        runs, each a WAL flush on PostgreSQL and a session of its own, which kept a busy
-        executor's CPU on bookkeeping instead of its next batches. `runs` ((chain id, workflow
-        id, run index, tx hash) of the rows to be written) are locked up front in one order, so
-        two batches can never wait on each other's locks; the indexer's writes take one lock
-        at a time. All or nothing: if one write fails, none of the block's is kept."""
-        if getattr(self._local, "open", None) is not None:
-            yield  # already inside a batch of this thread
-            return
-        with super()._write() as session:
-            for key in sorted({_lock_key(c, w, r, hexstr(t)) for c, w, r, t in runs}):
-                self._advisory_lock(session, key)
-            self._local.open = (self, session)
-            try:
-                yield
-            finally:
-                self._local.open = None
-
-    def _write(self) -> contextlib.AbstractContextManager[Session]:
-        shared = getattr(self._local, "open", None)
-        if shared is not None and shared[0] is self:
-            return contextlib.nullcontext(shared[1])
-        return super()._write()
+        `runs` ((chain id, workflow id, run index, tx hash) of the rows to be written) are locked
+        up front in one order, the order every batch takes its locks in, so two batches can never
+        wait on each other's locks; `record_onchain` / `record_offchain` inside take the same
+        locks again (a no-op). All or nothing: if one write fails, none of the block's is kept."""
+        with shared_transaction(self._sessions) as session:
+            self._lock_all(session, sorted({_lock_key(c, w, r, hexstr(t)) for c, w, r, t in runs}))
+            yield
 
     def record_onchain(
         self,
@@ -240,40 +331,39 @@ class ExecutionRepository(Repository):
         tx, core = hexstr(tx_hash), checksum(contract)
         with self._write() as session:
             self._lock(session, chain_id, workflow_id, run_index, tx)
-            row = session.scalars(
-                select(Execution).where(
-                    Execution.chain_id == chain_id, Execution.tx_hash == tx, Execution.log_index == log_index
-                )
-            ).one_or_none()
+            # This log's row, else the run's not-yet-indexed one of this tx (each unique), in one look-up.
+            found = session.scalars(
+                _ONCHAIN_LOOKUP,
+                {
+                    "chain_id": chain_id,
+                    "tx": tx,
+                    "log_index": log_index,
+                    "contract": core,
+                    "wid": workflow_id,
+                    "run": run_index,
+                },
+            ).all()
+            row = next((r for r in found if r.log_index == log_index), None) or next(iter(found), None)
             if row is None:
-                row = session.scalars(
-                    select(Execution).where(
-                        *_run_key(chain_id, core, workflow_id, run_index, tx), Execution.log_index.is_(None)
-                    )
-                ).one_or_none()
-            if row is None:
-                row = Execution(
-                    chain_id=chain_id,
-                    contract=core,
-                    workflow_id=workflow_id,
-                    run_index=run_index,
-                    tx_hash=tx,
-                    created_at=utcnow(),
-                )
+                row = _new_row(chain_id, core, workflow_id, run_index, tx)
                 session.add(row)
-            row.contract, row.workflow_id, row.run_index = core, workflow_id, run_index
-            row.log_index, row.block_number, row.status = log_index, block_number, status
-            row.skip_reason = skip_reason_name(skip_reason)
-            row.included_at = to_utc(included_at) if included_at is not None else None
+            facts = OnchainRun(
+                workflow_id,
+                run_index,
+                log_index,
+                status,
+                skip_reason=skip_reason,
+                gas_used=gas_used,
+                gas_price=gas_price,
+                fee=fee,
+                premium_bps=premium_bps,
+                price=price,
+                price_source=price_source,
+                revert_reason=revert_reason,
+            )
+            _apply_onchain(row, core, facts, block_number, to_utc(included_at) if included_at is not None else None)
             if executor is not None:
                 row.executor = checksum(executor)
-            row.gas_used, row.premium_bps = gas_used, premium_bps
-            row.gas_price, row.fee = _opt_uint(gas_price), _opt_uint(fee)
-            if price is not None:
-                row.price = to_uint256(price)
-            row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=True)
-            if revert_reason is not None:
-                row.revert_reason = hexstr(revert_reason)
             _refresh_derived(row)
             session.flush()
             on_run_recorded(session, row, fee=fee)  # the notification outbox, in this transaction
@@ -315,32 +405,84 @@ class ExecutionRepository(Repository):
             ).all()
             row = rows[0] if rows else None
             if row is None:
-                row = Execution(
-                    chain_id=chain_id,
-                    contract=core,
-                    workflow_id=workflow_id,
-                    run_index=run_index,
-                    tx_hash=tx,
-                    status=RunStatus.PENDING,
-                    created_at=now,
-                )
+                row = _new_row(chain_id, core, workflow_id, run_index, tx, now)
                 session.add(row)
-            if row.log_index is None:
-                if status is not None:
-                    row.status = status
-                if revert_reason is not None:
-                    row.revert_reason = hexstr(revert_reason)
-            row.reported_at = now
-            row.price_source = _merge_source(row.price_source, price_source_name(price_source), onchain=False)
-            if price is not None and row.price is None:
-                row.price = to_uint256(price)
-            if triggered_at is not None:
-                row.triggered_at = to_utc(triggered_at)
-            if executor is not None and row.executor is None:
-                row.executor = checksum(executor)
-            _refresh_derived(row)
+            report = OffchainReport(workflow_id, run_index, price_source, triggered_at, price, status, revert_reason)
+            _apply_offchain(row, report, now, checksum(executor) if executor is not None else None)
             session.flush()
             return row
+
+    def record_batch(
+        self,
+        *,
+        chain_id: int,
+        contract: str,
+        tx_hash: str | bytes,
+        block_number: int,
+        included_at: datetime | int,
+        executor: str,
+        onchain: Sequence[OnchainRun],
+        offchain: Sequence[OffchainReport] = (),
+    ) -> None:
+        """One mined transaction's runs in one transaction and a bounded number of statements,
+        whatever the batch's size: the executor's whole receipt (`onchain`: its RunExecuted /
+        RunSkipped logs, in log order) and then its own facts (`offchain`), with the same
+        outcome as `record_onchain` for each log followed by `record_offchain` for each report.
+
+        Written row by row that was ~8 statements a run (a lock, two look-ups, the insert, the
+        workflow and subscription reads of the outbox, then the same again off-chain): most of
+        a busy executor's CPU. Here: the runs' locks in one statement (PostgreSQL), the
+        transaction's existing rows in one SELECT, the merge in Python, then one multi-row
+        INSERT (and one executemany UPDATE for rows the indexer or an earlier attempt wrote).
+        Recording the same receipt twice (a retry after a crash) updates the same rows."""
+        tx, core, now = hexstr(tx_hash), checksum(contract), utcnow()
+        included = to_utc(included_at)
+        who = checksum(executor)
+        with self._write() as session:
+            keys = {(f.workflow_id, f.run_index) for f in onchain} | {(f.workflow_id, f.run_index) for f in offchain}
+            self._lock_all(session, sorted({_lock_key(chain_id, w, r, tx) for w, r in keys}))
+            existing = session.scalars(
+                select(Execution).where(Execution.chain_id == chain_id, Execution.tx_hash == tx)
+            ).all()
+            by_log = {int(r.log_index): r for r in existing if r.log_index is not None}
+            by_run: dict[tuple[str, int, int], list[Execution]] = {}
+            for r in existing:
+                by_run.setdefault((str(r.contract), int(r.workflow_id), int(r.run_index)), []).append(r)
+            written: list[tuple[Execution, int | None]] = []
+            new: list[Execution] = []  # built here, not added to the session (see below)
+            for facts in onchain:
+                run = (core, facts.workflow_id, facts.run_index)
+                row = by_log.get(facts.log_index)
+                if row is None:
+                    row = next((r for r in by_run.get(run, ()) if r.log_index is None), None)
+                if row is None:
+                    row = _new_row(chain_id, core, facts.workflow_id, facts.run_index, tx, now)
+                    new.append(row)
+                    by_run.setdefault(run, []).append(row)
+                elif (was := (str(row.contract), int(row.workflow_id), int(row.run_index))) != run:
+                    by_run[was].remove(row)  # a replayed log index now names this run: keep the map true
+                    by_run.setdefault(run, []).append(row)
+                _apply_onchain(row, core, facts, block_number, included)
+                row.executor = who
+                _refresh_derived(row)
+                by_log[facts.log_index] = row
+                written.append((row, facts.fee))
+            for report in offchain:
+                run = (core, report.workflow_id, report.run_index)
+                candidates = sorted(
+                    by_run.get(run, ()),
+                    key=lambda r: (r.log_index is None, r.status == RunStatus.SKIPPED, r.log_index or 0),
+                )
+                row = candidates[0] if candidates else None
+                if row is None:
+                    row = _new_row(chain_id, core, report.workflow_id, report.run_index, tx, now)
+                    new.append(row)
+                    by_run[run] = [row]
+                _apply_offchain(row, report, now, who)
+            session.flush()  # the rows that were there: UPDATEs, one executemany per column set
+            if new:  # the new ones: one INSERT of every column (ORM objects would go one by one on SQLite)
+                session.execute(insert(_TABLE), [{c: getattr(r, c) for c in _INSERTED} for r in new])
+            on_runs_recorded(session, written)  # the notification outbox, in this transaction
 
     def replace_tx_hash(self, chain_id: int, old_hash: str | bytes, new_hash: str | bytes) -> int:
         """Point not-yet-indexed rows at a fee-bumped replacement transaction, so the indexer's
@@ -372,6 +514,21 @@ class ExecutionRepository(Repository):
             session.flush()
             result = session.execute(delete(Execution).where(*where, Execution.reported_at.is_(None)))
             return len(reset) + int(getattr(result, "rowcount", 0))
+
+    def drop_pending(self, chain_id: int, contract: str, workflow_id: int, run_index: int, txs: set[str]) -> None:
+        """Delete a run's still-pending rows of transactions `txs` (reports of orphaned ones, once
+        the run executed in another)."""
+        with self._write() as session:
+            session.execute(
+                delete(Execution).where(
+                    Execution.chain_id == chain_id,
+                    Execution.contract == checksum(contract),
+                    Execution.workflow_id == workflow_id,
+                    Execution.run_index == run_index,
+                    Execution.status == RunStatus.PENDING,
+                    Execution.tx_hash.in_(sorted(txs)),
+                )
+            )
 
     def transactions_in(self, chain_id: int, contract: str, first: int, last: int) -> set[str]:
         """The real transactions (not simulated-skip markers) one deployment's rows place in
@@ -531,6 +688,23 @@ class ExecutionRepository(Repository):
         ExecutionRepository._advisory_lock(session, _lock_key(*key))
 
     @staticmethod
+    def _lock_all(session: Session, keys: Sequence[int]) -> None:
+        """`_advisory_lock` each of `keys` (sorted: the order every batch takes them in) in one
+        round trip; unnest yields an array's elements in order."""
+        held = _held_locks(session)
+        keys = [k for k in keys if k not in held]
+        if keys and session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS BIGINT[])) AS k"),
+                {"keys": keys},
+            )
+        held.update(keys)
+
+    @staticmethod
     def _advisory_lock(session: Session, key: int) -> None:
+        held = _held_locks(session)
+        if key in held:  # taken earlier in this transaction (a batch's up-front locks): held till its end
+            return
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        held.add(key)

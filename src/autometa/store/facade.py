@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine.url import URL
 from sqlalchemy.orm import Session
 
+from autometa.store.base import shared_transaction
 from autometa.store.checkpoints import CheckpointRepository
 from autometa.store.db import create_db_engine, session_factory
 from autometa.store.db import migrate as migrate_db
@@ -47,6 +49,11 @@ class Store:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def transaction(self) -> contextlib.AbstractContextManager[Session]:
+        """This thread's repository calls inside the block as one transaction (see
+        `store.base.shared_transaction`): the indexer applies a block's events in one."""
+        return shared_transaction(self.sessions)
 
     def session(self) -> Session:
         """A plain ORM session, for queries no repository offers; the caller commits."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,7 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
 CHANNELS = ("webhook", "email", "apprise")
 
 _CHANGE_BY_FAILURES, _CHANGE_BY_EXPIRY, _CHANGE_BY_COMPLETION = 1, 2, 3  # AutometaTypes.sol CHANGE_*
+_RUN_KINDS = {"success": "run.executed", "failed": "run.failed", "skipped": "run.skipped"}
 _STATUS_LABELS = {1: "active", 2: "paused", 3: "cancelled", 4: "completed"}
 _ESCROW_SIGNS = {
     "deposit": (1, 0),
@@ -75,15 +76,21 @@ def _subscribers(
     session: Session, chain_id: int, kind: str, owner: str | None, workflow_id: int | None
 ) -> list[NotifySubscription]:
     """Active subscriptions of ``owner`` and the operator's that want this event."""
-    who: ColumnElement[bool] = NotifySubscription.owner.is_(None)
-    if owner is not None:
-        who = or_(who, NotifySubscription.owner == owner)
-    subs = session.scalars(
-        select(NotifySubscription).where(
-            NotifySubscription.chain_id == chain_id, NotifySubscription.active.is_(True), who
-        )
-    ).all()
-    return [s for s in subs if wants(s, kind, workflow_id)]
+    subs = _active_subscriptions(session, chain_id)
+    return [s for s in subs if (s.owner is None or s.owner == owner) and wants(s, kind, workflow_id)]
+
+
+def _active_subscriptions(session: Session, chain_id: int) -> Sequence[NotifySubscription]:
+    """The chain's active subscriptions, read once per session: a transaction that records many
+    facts (the indexer's block, an executor's receipt) asks once, not once per fact."""
+    cache: dict[int, Sequence[NotifySubscription]] = session.info.setdefault("autometa.subscriptions", {})
+    if chain_id not in cache:
+        cache[chain_id] = session.scalars(
+            select(NotifySubscription).where(
+                NotifySubscription.chain_id == chain_id, NotifySubscription.active.is_(True)
+            )
+        ).all()
+    return cache[chain_id]
 
 
 def emit(
@@ -156,11 +163,48 @@ def emit(
 def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> None:
     """Hook of ``ExecutionRepository.record_onchain``: run.executed / run.failed / run.skipped,
     and escrow.runway_low when this run's fee crossed a subscriber's threshold."""
-    status = row.status
-    kind = {"success": "run.executed", "failed": "run.failed", "skipped": "run.skipped"}.get(status)
-    if kind is None:
+    if _RUN_KINDS.get(row.status) is None:
         return
     wf = session.get(Workflow, (int(row.chain_id), str(row.contract), int(row.workflow_id)))
+    _run_recorded(session, row, wf, fee, None)
+
+
+def on_runs_recorded(session: Session, rows: Sequence[tuple[Any, int | None]]) -> None:
+    """`on_run_recorded` for a transaction's rows ((row, fee) each) in a few statements: the
+    chain's active subscriptions once; with none (the common case) nothing more, else the rows'
+    workflows in one SELECT and each event written as before."""
+    rows = [(row, fee) for row, fee in rows if _RUN_KINDS.get(row.status) is not None]
+    if not rows:
+        return
+    subs = [
+        s
+        for chain_id in sorted({int(row.chain_id) for row, _ in rows})
+        for s in _active_subscriptions(session, chain_id)
+    ]
+    if not subs:
+        return
+    keys = {(int(r.chain_id), str(r.contract), int(r.workflow_id)) for r, _ in rows}
+    workflows = {
+        (int(w.chain_id), str(w.contract), int(w.id)): w
+        for w in session.scalars(
+            select(Workflow).where(tuple_(Workflow.chain_id, Workflow.contract, Workflow.id).in_(sorted(keys)))
+        ).all()
+    }
+    for row, fee in rows:
+        wf = workflows.get((int(row.chain_id), str(row.contract), int(row.workflow_id)))
+        owner = wf.owner if wf is not None else None
+        # what `_subscribers` would select for this row: the chain's, the operator's or the owner's
+        mine = [s for s in subs if s.chain_id == row.chain_id and (s.owner is None or s.owner == owner)]
+        _run_recorded(session, row, wf, fee, mine)
+
+
+def _run_recorded(
+    session: Session, row: Any, wf: Workflow | None, fee: int | None, subs: Sequence[NotifySubscription] | None
+) -> None:
+    """One recorded run's events; `subs`: the candidate subscriptions when the caller read them
+    already (None: select them here)."""
+    status = row.status
+    kind = _RUN_KINDS[status]
     owner = wf.owner if wf is not None else None
     chain_id, wid, run = int(row.chain_id), int(row.workflow_id), int(row.run_index)
     data: dict[str, Any] = {
@@ -186,9 +230,13 @@ def on_run_recorded(session: Session, row: Any, *, fee: int | None = None) -> No
         owner=owner,
         workflow_id=wid,
         occurred_at=row.occurred_at,
+        subscriptions=None if subs is None else [s for s in subs if wants(s, kind, wid)],
     )
     if wf is not None and status != "skipped" and fee:
-        _check_runway(session, wf, int(fee), success=status == "success", key_tail=f"{row.tx_hash}:{row.log_index}")
+        runway = None if subs is None else [s for s in subs if wants(s, "escrow.runway_low", int(wf.id))]
+        _check_runway(
+            session, wf, int(fee), success=status == "success", key_tail=f"{row.tx_hash}:{row.log_index}", subs=runway
+        )
 
 
 def on_status_changed(
@@ -244,11 +292,20 @@ def _ledger_balance(session: Session, chain_id: int, contract: str, account: str
     return total
 
 
-def _check_runway(session: Session, wf: Workflow, fee: int, *, success: bool, key_tail: str) -> None:
+def _check_runway(
+    session: Session,
+    wf: Workflow,
+    fee: int,
+    *,
+    success: bool,
+    key_tail: str,
+    subs: Sequence[NotifySubscription] | None = None,
+) -> None:
     """The owner's escrow before this run's fee (the indexer records the fee right after the run,
     so the ledger still holds the balance before it) and after; a subscriber hears of the run
     whose fee took the runway below its threshold, once per crossing."""
-    subs = _subscribers(session, int(wf.chain_id), "escrow.runway_low", wf.owner, int(wf.id))
+    if subs is None:
+        subs = _subscribers(session, int(wf.chain_id), "escrow.runway_low", wf.owner, int(wf.id))
     if not subs:
         return
     value = int(wf.amount) if int(wf.action_kind) != 1 else 0  # ERC-20 amounts are not escrowed

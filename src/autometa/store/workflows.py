@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from typing import Any
+import functools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from autometa.store.base import Page, Repository, clamp_page, upsert
 from autometa.store.models import Workflow
@@ -75,19 +79,74 @@ def workflow_values(row: Mapping[str, Any] | Any) -> dict[str, Any]:
     return values
 
 
-def _newer(block: int, log_index: int) -> Any:
-    """Only events after the last applied one change a workflow: replays are no-ops."""
-    return or_(
-        Workflow.updated_block < block,
-        and_(Workflow.updated_block == block, Workflow.updated_log_index < log_index),
-    )
-
-
 def _key(chain_id: int, contract: str, workflow_id: int | None = None) -> list[Any]:
     where: list[Any] = [Workflow.chain_id == chain_id, Workflow.contract == checksum(contract)]
     if workflow_id is not None:
         where.append(Workflow.id == workflow_id)
     return where
+
+
+_PLUS_ONE = object()  # `apply_run`'s failures: the stored value + 1
+
+
+@functools.lru_cache(maxsize=16)
+def _event_update(columns: tuple[str, ...], plus_one: tuple[str, ...]) -> Any:
+    """`UPDATE workflows SET columns … WHERE key AND (block, log index) is after the last
+    applied event's` (replays are no-ops), built once per shape with its values bound at
+    execution: building it per event cost more of the indexer's CPU than running it."""
+    table = cast(Table, Workflow.__table__)
+    t = table.c
+    values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in columns}
+    values |= {c: t[c] + 1 for c in plus_one}
+    block: Any = bindparam("k_block")
+    log_index: Any = bindparam("k_log_index")
+    return (
+        update(table)
+        .where(
+            t.chain_id == bindparam("k_chain_id"),
+            t.contract == bindparam("k_contract"),
+            t.id == bindparam("k_id"),
+            or_(t.updated_block < block, and_(t.updated_block == block, t.updated_log_index < log_index)),
+        )
+        .values(values)
+    )
+
+
+def _apply_event(
+    session: Session,
+    chain_id: int,
+    contract: str,
+    workflow_id: int,
+    block: int,
+    log_index: int,
+    values: Mapping[str, Any],
+) -> bool:
+    """Apply an event's `values` to one workflow unless it or a later event already was (a replay);
+    the session's loaded object of it, if any, follows. True if applied."""
+    plus_one = tuple(sorted(c for c, v in values.items() if v is _PLUS_ONE))
+    columns = tuple(sorted(c for c in values if c not in plus_one))
+    params = {f"v_{c}": values[c] for c in columns}
+    params |= {"k_chain_id": chain_id, "k_contract": checksum(contract), "k_id": workflow_id}
+    params |= {"k_block": block, "k_log_index": log_index}
+    result = session.connection().execute(_event_update(columns, plus_one), params)
+    applied = bool(getattr(result, "rowcount", 0))
+    if applied:
+        _sync_loaded(session, chain_id, contract, workflow_id, values)
+    return applied
+
+
+def _sync_loaded(session: Session, chain_id: int, contract: str, workflow_id: int, values: Mapping[str, Any]) -> None:
+    """After an applied UPDATE of one workflow: the session's object of it, if it holds one,
+    gets the new values (as committed state, nothing to flush). SQLAlchemy's own synchronising
+    evaluates the UPDATE's criteria against every object the session holds: quadratic in an
+    indexer's range, where the range's workflows are held (most of the scheduler's CPU)."""
+    loaded = session.identity_map.get(identity_key(Workflow, (chain_id, checksum(contract), workflow_id)))
+    if loaded is None:
+        return
+    for name, value in values.items():
+        if value is _PLUS_ONE:
+            value = int(loaded.failures) + 1
+        set_committed_value(loaded, name, value)
 
 
 class WorkflowRepository(Repository):
@@ -101,13 +160,26 @@ class WorkflowRepository(Repository):
         values = workflow_values(row)
         with self._write() as session:
             upsert(session, Workflow, values, keys=["chain_id", "contract", "id"])
-        got = self.get(values["chain_id"], values["contract"], values["id"])
+            # read back in the same session, refreshing an object it may hold from before the upsert
+            got = session.get(Workflow, (values["chain_id"], values["contract"], values["id"]), populate_existing=True)
         assert got is not None
         return got
 
     def get(self, chain_id: int, contract: str, workflow_id: int) -> Workflow | None:
         with self._read() as session:
             return session.get(Workflow, (chain_id, checksum(contract), workflow_id))
+
+    def get_many(self, chain_id: int, contract: str, workflow_ids: Iterable[int]) -> list[Workflow]:
+        """The indexed ones of `workflow_ids`, by id, in one SELECT (however many)."""
+        ids = sorted(set(workflow_ids))
+        if not ids:
+            return []
+        with self._read() as session:
+            return list(
+                session.scalars(
+                    select(Workflow).where(*_key(chain_id, contract), Workflow.id.in_(ids)).order_by(Workflow.id)
+                )
+            )
 
     def list_by_owner(
         self,
@@ -175,13 +247,9 @@ class WorkflowRepository(Repository):
     ) -> bool:
         """Apply WorkflowStatusChanged; False if unknown or already applied (a replay). With the
         event's ``reason``, the change is also written to the notification outbox."""
+        values = {"status": status, "updated_block": block, "updated_log_index": log_index}
         with self._write() as session:
-            result = session.execute(
-                update(Workflow)
-                .where(*_key(chain_id, contract, workflow_id), _newer(block, log_index))
-                .values(status=status, updated_block=block, updated_log_index=log_index)
-            )
-            applied = bool(getattr(result, "rowcount", 0))
+            applied = _apply_event(session, chain_id, contract, workflow_id, block, log_index, values)
             if applied:
                 on_status_changed(session, chain_id, checksum(contract), workflow_id, status, reason, block, log_index)
             return applied
@@ -204,14 +272,9 @@ class WorkflowRepository(Repository):
         if success:
             values |= {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
         else:
-            values["failures"] = Workflow.failures + 1
+            values["failures"] = _PLUS_ONE
         with self._write() as session:
-            result = session.execute(
-                update(Workflow)
-                .where(*_key(chain_id, contract, workflow_id), _newer(block, log_index))
-                .values(**values)
-            )
-            return bool(getattr(result, "rowcount", 0))
+            return _apply_event(session, chain_id, contract, workflow_id, block, log_index, values)
 
     def delete_from_block(self, chain_id: int, contract: str, block: int) -> int:
         """Reorg rollback: forget workflows created at or after ``block``. Workflows created

@@ -17,7 +17,7 @@ from typing import Any
 from autometa.chain.events import DecodedLog
 from autometa.domain.kinds import SkipReason
 from autometa.domain.outcomes import PriceSource, RunStatus
-from autometa.store.executions import SIMULATED_SKIP_PREFIX
+from autometa.store.executions import SIMULATED_SKIP_PREFIX, OffchainReport, OnchainRun
 from autometa.worker.batch import SILENT, RunKey, RunRow, SkipRow
 from autometa.worker.queue import Job
 
@@ -60,7 +60,8 @@ def included_at(receipt: Mapping[str, Any]) -> int | None:
 
 class BatchRecorder:
     """Writes a batch's rows through `store.executions` (called in a worker thread), keyed by
-    the deployment (`contract` on its chain) the executor serves."""
+    the deployment (`contract` on its chain) the executor serves: a receipt's runs in one
+    `record_batch` (one transaction, a bounded number of statements)."""
 
     def __init__(self, store: Any, executor_address: str, contract: str) -> None:
         self.store, self.address, self.contract = store, executor_address, contract
@@ -75,59 +76,45 @@ class BatchRecorder:
         block: int,
         included: int,
     ) -> None:
-        ex = self.store.executions
-        keys = [(chain_id, *row.key, tx) for row in runs] + [(chain_id, *row.key, tx) for row in skips]
-        with ex.batch(keys):  # one transaction for the batch's rows
-            for row in runs:
-                wid, run = row.key
-                ex.record_onchain(
-                    chain_id=chain_id,
-                    contract=self.contract,
-                    workflow_id=wid,
-                    run_index=run,
-                    tx_hash=tx,
-                    log_index=row.log_index,
-                    block_number=block,
-                    status=RunStatus.of(row.success),
-                    included_at=included,
-                    executor=self.address,
-                    gas_used=row.gas_used,
-                    gas_price=row.gas_price,
-                    fee=row.fee,
-                    premium_bps=row.premium_bps,
-                    price=row.price,
-                    price_source=row.source,
-                )
-                job = jobs.get(row.key)
-                if job is not None:
-                    tier = job.price_source if job.price_source in STORE_SOURCES else None
-                    ex.record_offchain(
-                        chain_id=chain_id,
-                        contract=self.contract,
-                        workflow_id=wid,
-                        run_index=run,
-                        tx_hash=tx,
-                        price_source=tier,
-                        triggered_at=job.triggered_at,
-                        executor=self.address,
-                    )
-            for skip in skips:
-                if skip.reason in SILENT:
-                    continue
-                wid, run = skip.key
-                ex.record_onchain(
-                    chain_id=chain_id,
-                    contract=self.contract,
-                    workflow_id=wid,
-                    run_index=run,
-                    tx_hash=tx,
-                    log_index=skip.log_index,
-                    block_number=block,
-                    status=RunStatus.SKIPPED,
-                    included_at=included,
-                    executor=self.address,
-                    skip_reason=skip.reason.label,
-                )
+        onchain = [
+            OnchainRun(
+                *row.key,
+                row.log_index,
+                RunStatus.of(row.success),
+                gas_used=row.gas_used,
+                gas_price=row.gas_price,
+                fee=row.fee,
+                premium_bps=row.premium_bps,
+                price=row.price,
+                price_source=row.source,
+            )
+            for row in runs
+        ]
+        offchain = [
+            OffchainReport(
+                *row.key,
+                price_source=job.price_source if job.price_source in STORE_SOURCES else None,
+                triggered_at=job.triggered_at,
+            )
+            for row in runs
+            if (job := jobs.get(row.key)) is not None
+        ]
+        onchain += [
+            OnchainRun(*skip.key, skip.log_index, RunStatus.SKIPPED, skip_reason=skip.reason.label)
+            for skip in skips
+            if skip.reason not in SILENT
+        ]
+        # one transaction and a handful of statements for the whole receipt (`record_batch`)
+        self.store.executions.record_batch(
+            chain_id=chain_id,
+            contract=self.contract,
+            tx_hash=tx,
+            block_number=block,
+            included_at=included,
+            executor=self.address,
+            onchain=onchain,
+            offchain=offchain,
+        )
 
     def simulated_skip(self, job: Job, reason: SkipReason, block: int, chain_id: int) -> None:
         """A run dropped at simulation: no transaction, so the row gets a marker hash (zeros,
