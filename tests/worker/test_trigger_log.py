@@ -108,11 +108,11 @@ async def test_a_matching_log_gives_one_job_whose_proof_the_contract_accepts(dev
     _mint(w3, dep.token, BOB)  # topic 2 does not match: nothing
     before = scheduler.logs.requests
     await scheduler.process_block(int(raw["blockNumber"]))
-    # not in its own block: blockhash(n) is 0 in block n, where the executor simulates
-    assert _jobs(queue) == []
+    # in its own block: the executor checks it in the next block's context, where blockhash(n) is known
+    (job,) = _jobs(queue)
     await scheduler.process_block(int(raw["blockNumber"]) + 1)
     assert scheduler.logs.requests - before == 2  # one eth_getLogs per block for both workflows
-    (job,) = _jobs(queue)
+    assert _jobs(queue) == []
     assert (job.workflow_id, job.run_index, job.kind) == (wid, 0, LOG_CODE)
     assert job.proof is not None
     got = decode(["uint256", "bytes32", "bytes32", "uint256"], bytes.fromhex(job.proof[2:]))
@@ -233,12 +233,13 @@ def test_a_log_is_offered_a_block_later_and_dropped_once_blockhash_cannot_attest
 
 
 async def test_a_log_reorged_away_is_not_offered(dev_chain) -> None:  # type: ignore[no-untyped-def]
-    """With no confirmations a log is read in its block; the chain then replaces that block (a
-    reorg: snapshot, revert, another transaction). The log must not be offered — its proof
-    would be BAD_PROOF, which is not retried — and the workflow still fires on a later log."""
+    """With no confirmations a log is read in its block and (here, min_age 1) offered a block
+    later; the chain replaces that block first (a reorg: snapshot, revert, another
+    transaction). The log must not be offered — its proof would be BAD_PROOF, which is not
+    retried — and the workflow still fires on a later log."""
     w3, dep = dev_chain.w3, dev_chain.deployment
     wid = _log_workflow(w3, dep, ALICE)
-    scheduler = await _scheduler(dev_chain.url, dep.address)
+    scheduler = await _scheduler(dev_chain.url, dep.address, {"min_age": 1})
     queue = scheduler.queue
     assert isinstance(queue, InMemoryJobQueue)
     await scheduler.process_block(int(w3.eth.block_number))

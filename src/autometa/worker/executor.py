@@ -575,7 +575,13 @@ class Executor:
         t0 = plan.started
         plan.stages["queued_s"] = round(t0 - min(d.job.enqueued_at for d in unique.values()), 3)
         skipped, plan.simulated_block, sim_gas = await self._simulate(
-            list(plan.runs.values()), plan.head, price, data=self._calldata(plan)
+            list(plan.runs.values()),
+            plan.head,
+            price,
+            data=self._calldata(plan),
+            # a proof run is checked in the next block's context, where it will run: inside the
+            # head, `blockhash(head)` is 0 and a LOG of the head block would look forged
+            tag="pending" if plan.proof_job is not None else "latest",
         )
         plan.stages["simulate_s"] = round(time.time() - t0, 3)
         for key, reason in skipped.items():
@@ -710,12 +716,20 @@ class Executor:
         self._drop(d)
 
     async def _simulate(
-        self, packed: list[int], head: int | None = None, price: int | None = None, *, data: str | None = None
+        self,
+        packed: list[int],
+        head: int | None = None,
+        price: int | None = None,
+        *,
+        data: str | None = None,
+        tag: str = "latest",
     ) -> Simulation:
         """Which runs the contract would skip right now (eth_simulateV1 with the logs), the
         block simulated on, and the gas the batch used (None: unknown, or it would revert).
         `head`, `price`: the newest block number and the gas price (base fee + tip), when known.
-        `data`: the transaction's calldata (default: `executeBatch(packed)`)."""
+        `data`: the transaction's calldata (default: `executeBatch(packed)`). `tag`: the block
+        simulated on; "pending" runs the call as the next block (anvil, reth; geth's "pending" is
+        its head, and it simulates the block after it)."""
         block = head if head is not None else int(await self.w3.eth.block_number)
         if not self._simulate_v1:
             return Simulation({}, block, None)
@@ -729,7 +743,7 @@ class Executor:
         try:
             reply = await self.w3.provider.make_request(
                 RPCEndpoint("eth_simulateV1"),
-                [{"blockStateCalls": [{"calls": [call]}], "validation": False}, "latest"],
+                [{"blockStateCalls": [{"calls": [call]}], "validation": False}, tag],
             )
         except Exception as exc:
             reply = {"error": str(exc)}  # type: ignore[typeddict-item]

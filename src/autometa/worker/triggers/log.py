@@ -247,13 +247,13 @@ class LogScanner:
         *,
         confirmations: int | str = 0,
         max_range: int = DEFAULT_MAX_RANGE,
-        min_age: int = 1,
+        min_age: int = 0,
     ) -> None:
         self.w3, self.cursor = w3, cursor or MemoryLogCursor()
-        # `blockhash(n)` is 0 inside block n: an executor simulating on the head (eth_simulateV1 /
-        # eth_call at "latest" run in the head's context) sees a log of the head as BAD_PROOF,
-        # which is not retried. So a log is handed out once a later block exists; 0 suits an
-        # executor that simulates on the next block ("pending").
+        # `blockhash(n)` is 0 inside block n, so a run attesting a log of block n can only run in
+        # a later block: the executor simulates proof runs on "pending" (the next block's
+        # context), so a log is handed out in its own block (0). 1 waits a block, for an
+        # executor that checks its runs in the head's context.
         self.min_age = min_age
         self.confirmations, self.max_range = confirmations, max_range
         self.next_block: int | None = None
