@@ -13,8 +13,16 @@ from web3.logs import DISCARD
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
-from autometa.chain.deploy import transact
+from autometa.chain.deploy import Deployment, transact
+from autometa.chain.indexer import EventIndexer
+from autometa.chain.web3 import connect_async
 from autometa.domain.workflow import WorkflowSpec
+from autometa.store import Store
+from autometa.worker.blocks import BlockFollower
+from autometa.worker.prices import PriceReader
+from autometa.worker.queue import InMemoryJobQueue
+from autometa.worker.scheduler import Scheduler
+from autometa.worker.sources import IndexerWorkflowSource
 
 RECIPIENT = dev_role("recipient").address
 
@@ -92,3 +100,23 @@ async def mine_until_executed(
     for _ in range(5):
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         await asyncio.sleep(0.2)
+
+
+async def indexed_scheduler(
+    url: str, w3: Web3, dep: Deployment, db_url: str, poll_interval: float = 0.1
+) -> tuple[Store, InMemoryJobQueue, Scheduler]:
+    """The embedded worker's scheduler side, as `autometa up` wires it: a store its own indexer
+    fills from the deployment block, an in-process queue, a scheduler following blocks."""
+    store = Store.open(db_url)
+    aw3 = connect_async(url)
+    queue = InMemoryJobQueue()
+    await queue.startup()
+    indexer = EventIndexer(w3, store, dep.address, dep.block)
+    scheduler = Scheduler(
+        aw3,
+        IndexerWorkflowSource(indexer),
+        queue,
+        PriceReader(aw3, dep.address),
+        follower=BlockFollower(aw3, poll_interval=poll_interval),
+    )
+    return store, queue, scheduler

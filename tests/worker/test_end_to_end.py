@@ -12,19 +12,22 @@ from pathlib import Path
 from autometa.chain.accounts import dev_account, dev_role
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import set_dev_price
-from autometa.chain.indexer import EventIndexer
 from autometa.chain.sender import TransactionSender
-from autometa.chain.web3 import connect_async
 from autometa.domain.state import WorkflowState
-from autometa.store import Store
-from autometa.worker.blocks import BlockFollower
 from autometa.worker.executor import Executor
-from autometa.worker.prices import PriceReader
-from autometa.worker.queue import InMemoryJobQueue
-from autometa.worker.scheduler import Scheduler
-from autometa.worker.sources import IndexerWorkflowSource
 
-from .helpers import RECIPIENT, advance, create, deposit, mine_until_executed, now, seed_spec, spec, wait_loaded
+from .helpers import (
+    RECIPIENT,
+    advance,
+    create,
+    deposit,
+    indexed_scheduler,
+    mine_until_executed,
+    now,
+    seed_spec,
+    spec,
+    wait_loaded,
+)
 
 
 async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -32,18 +35,10 @@ async def test_seed_workflow_executes_once_and_is_recorded(any_chain, tmp_path: 
     w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
     deposit(w3, dep.address, user, 2 * 10**18)
     wid = create(w3, dep.address, user, seed_spec())
-    store = Store.open(f"sqlite:///{tmp_path / 'autometa.db'}")
-    aw3 = connect_async(dev_chain.url)
-    queue = InMemoryJobQueue()
-    await queue.startup()
-    indexer = EventIndexer(w3, store, dep.address, dep.block)
-    scheduler = Scheduler(
-        aw3,
-        IndexerWorkflowSource(indexer),
-        queue,
-        PriceReader(aw3, dep.address),
-        follower=BlockFollower(aw3, poll_interval=0.2),
+    store, queue, scheduler = await indexed_scheduler(
+        dev_chain.url, w3, dep, f"sqlite:///{tmp_path / 'autometa.db'}", 0.2
     )
+    aw3 = scheduler.w3
     executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store, batch_size=10)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]
@@ -83,18 +78,10 @@ async def test_100_runs_due_together_each_execute_exactly_once(any_chain, tmp_pa
         deposit(w3, dep.address, owner, 10**18)
     t0 = now(w3)
     ids = [create(w3, dep.address, owners[i % len(owners)], spec(0, {"at": t0 + 60})) for i in range(100)]
-    store = Store.open(f"sqlite:///{tmp_path / 'autometa.db'}")
-    aw3 = connect_async(any_chain.url)
-    queue = InMemoryJobQueue()
-    await queue.startup()
-    indexer = EventIndexer(w3, store, dep.address, dep.block)
-    scheduler = Scheduler(
-        aw3,
-        IndexerWorkflowSource(indexer),
-        queue,
-        PriceReader(aw3, dep.address),
-        follower=BlockFollower(aw3, poll_interval=0.2),
+    store, queue, scheduler = await indexed_scheduler(
+        any_chain.url, w3, dep, f"sqlite:///{tmp_path / 'autometa.db'}", 0.2
     )
+    aw3 = scheduler.w3
     executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(scheduler.run(stop)), asyncio.create_task(executor.run(stop))]

@@ -12,23 +12,16 @@ from croniter import croniter
 
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa
-from autometa.chain.indexer import EventIndexer
 from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import connect_async
 from autometa.domain.kinds import Status
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers.cron import CRON_CODE
-from autometa.store import Store
-from autometa.worker.blocks import BlockFollower
 from autometa.worker.executor import Executor
-from autometa.worker.prices import PriceReader
-from autometa.worker.queue import InMemoryJobQueue
-from autometa.worker.scheduler import Scheduler
-from autometa.worker.sources import IndexerWorkflowSource
 from autometa.worker.trigger_index import FIRED, TriggerIndex
 from autometa.worker.triggers.words import CRON_CREATED_SHIFT, cron_created, read_words
 
-from .helpers import advance, create, deposit, now, spec, wait_loaded
+from .helpers import advance, create, deposit, indexed_scheduler, now, spec, wait_loaded
 
 DAY0 = 1_767_225_600  # 2026-01-01 00:00 UTC, a Thursday
 
@@ -126,18 +119,8 @@ async def test_cron_runs_end_to_end_at_exact_ticks(dev_chain, tmp_path: Path) ->
     tick = (start // 120 + 2) * 120  # an even minute at least 2 minutes ahead
     w3.provider.make_request("evm_setNextBlockTimestamp", [tick - 90])  # type: ignore[arg-type]
     wid = create(w3, dep.address, user, spec(CRON_CODE, {"spec": "*/2 * * * *"}))
-    store = Store.open(f"sqlite:///{tmp_path / 'autometa.db'}")
-    aw3 = connect_async(dev_chain.url)
-    queue = InMemoryJobQueue()
-    await queue.startup()
-    indexer = EventIndexer(w3, store, dep.address, dep.block)
-    scheduler = Scheduler(
-        aw3,
-        IndexerWorkflowSource(indexer),
-        queue,
-        PriceReader(aw3, dep.address),
-        follower=BlockFollower(aw3, poll_interval=0.1),
-    )
+    store, queue, scheduler = await indexed_scheduler(dev_chain.url, w3, dep, f"sqlite:///{tmp_path / 'autometa.db'}")
+    aw3 = scheduler.w3
     executor = Executor(aw3, dep.address, TransactionSender(aw3, dev_role("executor")), queue, store, batch_size=10)
     core = autometa(w3, dep.address)
     stop = asyncio.Event()

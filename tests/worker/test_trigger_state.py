@@ -16,22 +16,20 @@ from structlog.testing import capture_logs
 from autometa.chain.accounts import dev_role
 from autometa.chain.contracts import autometa, bind, factory
 from autometa.chain.deploy import transact
-from autometa.chain.indexer import EventIndexer
 from autometa.chain.sender import TransactionSender
 from autometa.chain.web3 import connect_async
 from autometa.domain.kinds import SkipReason
 from autometa.domain.triggers.state import STATE_CODE, StateTriggerData
 from autometa.store import Store
-from autometa.worker.blocks import BlockFollower
 from autometa.worker.executor import Executor
 from autometa.worker.prices import PriceReader
 from autometa.worker.queue import Delivery, InMemoryJobQueue, Job
 from autometa.worker.scheduler import Scheduler
-from autometa.worker.sources import ChainWorkflowSource, IndexerWorkflowSource
+from autometa.worker.sources import ChainWorkflowSource
 from autometa.worker.triggers.state import StateCondition
 from tests.api.conftest import USER, Api, api_embedded, coingecko, coingecko_server  # noqa: F401 (fixtures)
 
-from .helpers import RECIPIENT, advance, create, deposit, now, spec, wait_loaded
+from .helpers import RECIPIENT, advance, create, deposit, indexed_scheduler, now, spec, wait_loaded
 
 REVERTS = "0x60006000fd"  # PUSH1 0 PUSH1 0 REVERT: every call fails
 PROOF_SELECTOR = keccak(text="executeWithProof(uint256,uint32,uint64,bytes)")[:4]
@@ -80,18 +78,7 @@ async def test_a_state_workflow_created_through_the_api_runs_once_when_its_condi
     created = await api_embedded.typed.create_signed(USER, body)
     wid = created.workflow_id
 
-    store = Store.open(f"sqlite:///{tmp_path / 'worker.db'}")
-    aw3 = connect_async(chain.url)
-    queue = InMemoryJobQueue()
-    await queue.startup()
-    indexer = EventIndexer(w3, store, dep.address, dep.block)
-    scheduler = Scheduler(
-        aw3,
-        IndexerWorkflowSource(indexer),
-        queue,
-        PriceReader(aw3, dep.address),
-        follower=BlockFollower(aw3, poll_interval=0.1),
-    )
+    store, queue, scheduler = await indexed_scheduler(chain.url, w3, dep, f"sqlite:///{tmp_path / 'worker.db'}")
     executor = _executor(chain.url, dep.address, queue, store)
     enqueued: list[Job] = []
     original = queue.enqueue_many
