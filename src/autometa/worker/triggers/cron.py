@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers.cron import CRON_CODE, CronTriggerData, last_tick, next_tick
-from autometa.worker.triggers.registry import Evaluator, TriggerEntry, register
+from autometa.worker.triggers.registry import ArmedSet, Evaluator, TriggerEntry, register
 from autometa.worker.triggers.words import cron_created
 
 
@@ -24,7 +24,7 @@ class CronCondition:
     floor: int  # the earliest tick the contract accepts (the entry's due)
 
 
-class CronBook:
+class CronBook(ArmedSet):
     """The CRON workflows whose next tick has come (a `ConditionBook`): armed until taken."""
 
     def __init__(self) -> None:
@@ -35,15 +35,6 @@ class CronBook:
         if not isinstance(entry.condition, CronCondition):
             raise ValueError("a cron trigger needs its spec")
         self._cond[entry.workflow_id] = entry.condition
-
-    def arm(self, wid: int) -> None:
-        self._armed.add(wid)
-
-    def arm_many(self, wids: list[int]) -> None:
-        self._armed.update(wids)
-
-    def disarm(self, wid: int) -> None:
-        self._armed.discard(wid)
 
     def take_due(self, now: int) -> dict[int, int]:
         """Remove and return the armed workflows with the tick each runs for (the latest ≤ now)."""

@@ -32,7 +32,7 @@ from web3 import AsyncWeb3
 from autometa.chain.indexer import range_refused
 from autometa.domain.state import WorkflowState
 from autometa.domain.triggers.log import LOG_CODE, LogTriggerData
-from autometa.worker.triggers.registry import Evaluator, TriggerEntry, register
+from autometa.worker.triggers.registry import ArmedSet, Evaluator, TriggerEntry, register
 
 if TYPE_CHECKING:
     from autometa.store import Store
@@ -86,7 +86,7 @@ class LogCondition:
         return True
 
 
-class LogBook:
+class LogBook(ArmedSet):
     """The LOG workflows' filters and pending logs (a `ConditionBook`)."""
 
     def __init__(self) -> None:
@@ -123,15 +123,6 @@ class LogBook:
                 ids.discard(wid)
                 if not ids:
                     del self._by_filter[(old.emitter, old.topic0)]
-
-    def arm(self, wid: int) -> None:
-        self._armed.add(wid)
-
-    def arm_many(self, wids: list[int]) -> None:
-        self._armed.update(wids)
-
-    def disarm(self, wid: int) -> None:
-        self._armed.discard(wid)
 
     def filter(self) -> tuple[list[str], list[str]]:
         """(addresses, topic0s) of one eth_getLogs covering every LOG workflow."""

@@ -52,6 +52,21 @@ class ConditionBook(Protocol):
     def memory_bytes(self) -> int: ...
 
 
+class ArmedSet:
+    """`arm` / `arm_many` / `disarm` for a book whose armed workflows are a plain set (`_armed`)."""
+
+    _armed: set[int]
+
+    def arm(self, wid: int) -> None:
+        self._armed.add(wid)
+
+    def arm_many(self, wids: list[int]) -> None:
+        self._armed.update(wids)
+
+    def disarm(self, wid: int) -> None:
+        self._armed.discard(wid)
+
+
 @dataclass(frozen=True)
 class Evaluator:
     """One kind on the scheduler's side. `book`: None for kinds due by time alone."""
