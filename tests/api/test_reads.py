@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,15 @@ async def test_next_due_time_of_an_interval_workflow(api_embedded: Api) -> None:
     start = int(api.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
     wid = await _indexed_workflow(api, trigger_type=1, trigger_data={"interval": 600, "start": start})
     assert (await api.typed.workflow(wid)).next_due_time == start
+
+
+async def test_a_cron_workflow_that_has_not_run_is_due_at_its_next_tick(api_embedded: Api) -> None:
+    """Not at the spec's first tick after 1970 (the floor, creation, is the contract's alone)."""
+    api = api_embedded
+    wid = await _indexed_workflow(api, trigger_type="cron", trigger_data={"spec": "0 * * * *"})
+    before = int(time.time())
+    due = (await api.typed.workflow(wid)).next_due_time
+    assert due is not None and due % 3600 == 0 and before <= due <= int(time.time()) + 3600
 
 
 async def test_executions_filters_and_pages(api: Api) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from autometa.api.schemas import EscrowOut, ExecutionOut, WorkerOut, WorkflowOut
 from autometa.chain.indexer import state_from_row
 from autometa.domain.state import WorkflowState
+from autometa.domain.triggers.cron import CRON_CODE, CronTriggerData, next_tick
 from autometa.domain.workflow import ContractCallData, NativeTransferData
 from autometa.store import Execution, Heartbeat
 from autometa.store import Workflow as WorkflowRow
@@ -27,6 +29,24 @@ def escrow_view(state: WorkflowState, balance: int, source: str) -> EscrowOut:
     per_run = per_run_cost(state)
     runs = balance // per_run if per_run else 0
     return EscrowOut(balance_wei=balance, per_run_wei=per_run, runway_runs=runs, source=source)  # type: ignore[arg-type]
+
+
+def shown_due_time(state: WorkflowState, now: float | None = None) -> int | None:
+    """`next_due_time`, except for a CRON workflow that has not run: the spec alone knows no floor
+    (the contract's is the creation time, which the view does not hold), so its first tick after
+    1970 would show. It is due at the spec's next tick from now (or, if one passed while no worker
+    ran, at once — that run names the latest tick)."""
+    due = state.next_due_time()
+    if due is None or state.trigger_type != CRON_CODE or state.run_count:
+        return due
+    data = state.spec.trigger_data
+    assert isinstance(data, CronTriggerData)
+    at = int(time.time() if now is None else now)
+    if due >= at:
+        return due
+    due = next_tick(data.spec, at - 1)
+    end = state.spec.end_time()
+    return None if end is not None and due > end else due
 
 
 def workflow_view(
@@ -52,7 +72,7 @@ def workflow_view(
         runs_left=max(0, max_runs - state.run_count),
         failures=state.failures,
         last_run=state.last_run or None,
-        next_due_time=state.next_due_time(),
+        next_due_time=shown_due_time(state),
         created_block=row.created_block if row is not None else None,
         created_tx=row.created_tx if row is not None else None,
         escrow=escrow,
