@@ -57,11 +57,16 @@ def dev_chain_session() -> Iterator[DevChain]:
 def _reverted(chain: DevChain) -> Iterator[DevChain]:
     w3 = chain.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
     try:
         yield chain
     finally:
         w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        if base_fee and isinstance(chain.anvil, Anvil):
+            # anvil keeps a base fee a test spiked (anvil_setNextBlockBaseFeePerGas) across evm_revert:
+            # the next test's transactions priced from the reverted head would be refused
+            w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(base_fee)])  # type: ignore[arg-type]
 
 
 @pytest.fixture
