@@ -27,7 +27,16 @@ def test_devnet_env_file_is_complete_and_blocks_keep_coming(tmp_path: Path) -> N
     for name in ("MOONBASE_RPC", "RPC_URL", "REGISTRY_ADDRESS"):
         env.pop(name, None)
     with env_file.open("w") as out:
-        proc = subprocess.Popen([AUTOMETA, "devnet"], stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        # started with SIGINT ignored, as a script's background job (or a test runner's worker,
+        # which is how a clean-clone CI run hung here) leaves it: SIGINT must still stop it
+        proc = subprocess.Popen(
+            [AUTOMETA, "devnet"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
     try:
         deadline = time.monotonic() + 90
         while "REDIS_URL" not in env_file.read_text():

@@ -143,11 +143,13 @@ def devnet_command(
 
         emit({"rpc_url": anvil.url, "env": env, "deployment": dep.__dict__}, as_json, human)
         sys.stdout.flush()
+        # Our own handlers, like every long-running command (stop_on_signals): an inherited
+        # SIGINT disposition of "ignore" (a background job of a script, a test runner's worker)
+        # would otherwise leave Ctrl-C / `kill -INT` without effect.
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(0.5):
             pass
     finally:
         anvil.stop()
