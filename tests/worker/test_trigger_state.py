@@ -175,14 +175,21 @@ async def test_a_failing_view_is_not_due_and_a_view_failed_skip_is_retried(dev_c
     await queue.shutdown()
 
 
-async def test_a_wrong_proof_is_refused_and_not_retried_and_a_run_never_happens_twice(dev_chain) -> None:  # type: ignore[no-untyped-def]
-    w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
+def _holding_state_beside_a_due_time_run(w3: Any, dep: Any, user: Any) -> tuple[Any, int, int, int]:
+    """An owner with escrow, a STATE workflow whose condition holds (balance >= 0) and a TIME
+    workflow due a second after `t0`, mined past it: (state data, state id, time id, t0)."""
     deposit(w3, dep.address, user, 10**18)
     data = _state(_fresh_token(w3), RECIPIENT, ">=", 0)
     wid = create(w3, dep.address, user, spec(STATE_CODE, data))
     t0 = now(w3)
     time_wid = create(w3, dep.address, user, spec(0, {"at": t0 + 1}))
     advance(w3, 2)
+    return data, wid, time_wid, t0
+
+
+async def test_a_wrong_proof_is_refused_and_not_retried_and_a_run_never_happens_twice(dev_chain) -> None:  # type: ignore[no-untyped-def]
+    w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
+    data, wid, time_wid, t0 = _holding_state_beside_a_due_time_run(w3, dep, user)
     queue = InMemoryJobQueue()
     await queue.startup()
     executor = _executor(dev_chain.url, dep.address, queue)
@@ -219,12 +226,7 @@ async def test_the_same_proof_run_twice_in_a_batch_is_sent_once(dev_chain) -> No
     """A reclaimed job can arrive beside its original: one transaction, not a second one mined as
     a skip the executor pays for."""
     w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
-    deposit(w3, dep.address, user, 10**18)
-    data = _state(_fresh_token(w3), RECIPIENT, ">=", 0)
-    wid = create(w3, dep.address, user, spec(STATE_CODE, data))
-    t0 = now(w3)
-    time_wid = create(w3, dep.address, user, spec(0, {"at": t0 + 1}))
-    advance(w3, 2)
+    data, wid, time_wid, t0 = _holding_state_beside_a_due_time_run(w3, dep, user)
     block = int(w3.eth.block_number)
     acked: list[int] = []
 
@@ -249,12 +251,7 @@ async def test_a_state_run_without_its_proof_is_released_not_sent(dev_chain) -> 
     it for good (BAD_PROOF). The executor leaves it out and releases its claim, so a current
     scheduler offers it again (with its proof) and it runs; the batch's other run goes out."""
     w3, dep, user = dev_chain.w3, dev_chain.deployment, dev_role("user")
-    deposit(w3, dep.address, user, 10**18)
-    data = _state(_fresh_token(w3), RECIPIENT, ">=", 0)
-    wid = create(w3, dep.address, user, spec(STATE_CODE, data))
-    t0 = now(w3)
-    time_wid = create(w3, dep.address, user, spec(0, {"at": t0 + 1}))
-    advance(w3, 2)
+    data, wid, time_wid, t0 = _holding_state_beside_a_due_time_run(w3, dep, user)
     block = int(w3.eth.block_number)
     queue = InMemoryJobQueue()
     await queue.startup()
