@@ -36,7 +36,7 @@ def _settings(chain: Any, tmp_path: Path) -> Any:
 
 def _target(chain: Any) -> ChainTarget:
     dep = chain.deployment
-    return ChainTarget(dep.chain_id, chain.url, dep.address, dep.block)
+    return ChainTarget.of(dep, chain.url)
 
 
 async def test_one_process_hosts_scheduler_and_executor_and_closes_cleanly(dev_chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

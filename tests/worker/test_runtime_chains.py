@@ -77,7 +77,7 @@ async def test_one_worker_executes_a_due_run_on_each_chain_once(
     runs = [
         ChainRun(
             settings.for_chain(c.deployment.chain_id),
-            ChainTarget(c.deployment.chain_id, c.url, c.deployment.address, c.deployment.block),
+            ChainTarget.of(c.deployment, c.url),
             signer,
         )
         for c in chains
@@ -134,7 +134,7 @@ async def test_a_chain_refused_at_start_up_stops_every_chain(
     runs = [
         ChainRun(
             settings.for_chain(c.deployment.chain_id),
-            ChainTarget(c.deployment.chain_id, c.url, c.deployment.address, c.deployment.block),
+            ChainTarget.of(c.deployment, c.url),
             key,
         )
         for c, key in ((dev_chain, good), (second_chain, stranger))

@@ -107,7 +107,7 @@ async def test_a_successor_follows_its_predecessors_transaction_through_a_databa
             await close_async(w3a)
             store.close()
         stop = asyncio.Event()
-        target = ChainTarget(dep.chain_id, dev_chain.url, dep.address, dep.block)
+        target = ChainTarget.of(dep, dev_chain.url)
 
         async def mine() -> None:
             while True:

@@ -97,7 +97,7 @@ async def run_stack(
     store = open_store_for_chain(chain, settings)
     account = executor_account(settings)
     dep = chain.deployment
-    target = ChainTarget(dep.chain_id, chain.url, dep.address, dep.block)
+    target = ChainTarget.of(dep, chain.url)
 
     def ready(hosted: Hosted) -> None:
         if on_ready is not None:
@@ -179,7 +179,7 @@ async def run_chains_stack(
     runs = [
         ChainRun(
             settings.for_chain(c.deployment.chain_id),
-            ChainTarget(c.deployment.chain_id, c.url, c.deployment.address, c.deployment.block),
+            ChainTarget.of(c.deployment, c.url),
             account,
         )
         for c in chains

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from web3 import AsyncWeb3, Web3
 
+    from autometa.chain.deploy import Deployment
     from autometa.config import Settings
     from autometa.store import Store
     from autometa.worker.queue import JobQueue
@@ -94,6 +95,11 @@ class ChainTarget:
     rpc_url: str
     contract: str
     start_block: int = 0
+
+    @classmethod
+    def of(cls, deployment: Deployment, rpc_url: str) -> ChainTarget:
+        """The target of a deployment we made (dev chains, tests): its events start at its block."""
+        return cls(deployment.chain_id, rpc_url, deployment.address, deployment.block)
 
 
 class ChainLink(Opened):
