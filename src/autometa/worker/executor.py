@@ -481,14 +481,7 @@ class Executor:
             return await self._execute_one(batch, on_included)
         # One delivery per run before splitting (`_plan` dedupes only within its transaction):
         # the same run in two transactions would have the second mined as a paid-for skip.
-        distinct: dict[RunKey, Delivery] = {}
-        for d in batch:
-            key = (d.job.workflow_id, d.job.run_index)
-            if key in distinct:
-                await self._finish(d)
-            else:
-                distinct[key] = d
-        batch = list(distinct.values())
+        batch = list((await self._distinct(batch)).values())
         proofs = [d for d in batch if d.job.proof is not None]
         rest = [d for d in batch if d.job.proof is None]
         parts = ([rest] if rest else []) + [[d] for d in proofs]
@@ -509,6 +502,18 @@ class Executor:
         if failed:
             raise failed[0]  # the failed part's jobs stay unacknowledged: reclaimed, as for one transaction
         return _merged([r for r in done if isinstance(r, BatchOutcome)])
+
+    async def _distinct(self, batch: list[Delivery]) -> dict[RunKey, Delivery]:
+        """One delivery per run; a second one of the same run (a reclaimed job beside its
+        original) is acknowledged: one suffices."""
+        unique: dict[RunKey, Delivery] = {}
+        for d in batch:
+            key = (d.job.workflow_id, d.job.run_index)
+            if key in unique:
+                await self._finish(d)
+            else:
+                unique[key] = d
+        return unique
 
     async def _without_missing_proofs(self, batch: list[Delivery]) -> list[Delivery]:
         """The batch less its runs that need a proof and carry none (a job from a scheduler older
@@ -553,13 +558,7 @@ class Executor:
 
     async def _plan(self, batch: list[Delivery]) -> BatchPlan:
         """Distinct runs, simulated; the simulation's skips recorded and dropped; the gas sized."""
-        unique: dict[RunKey, Delivery] = {}
-        for d in batch:
-            key = (d.job.workflow_id, d.job.run_index)
-            if key in unique:
-                await self._finish(d)  # the same run twice in one batch: one suffices
-            else:
-                unique[key] = d
+        unique = await self._distinct(batch)
         # The newest job's block and base fee: what the scheduler read once for every job of that
         # block, so neither the simulation nor the sender asks the node for them again.
         newest = max((d.job for d in unique.values()), key=lambda j: j.trigger_block)
