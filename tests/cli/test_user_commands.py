@@ -79,6 +79,35 @@ def test_a_state_workflow_on_a_chainlink_feed_is_created_and_shown(cli, dev_chai
     assert code == 2 and "threshold" in err, err
 
 
+@pytest.mark.parametrize("kind", ["cron", "state"])
+def test_show_and_list_describe_every_kind_in_its_own_words(cli, dev_chain, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """`workflow show` / `list` without --json read a CRON or STATE workflow as itself (they took
+    every kind but time and interval for a price and failed with a KeyError traceback)."""
+    feed = dev_chain.deployment.feeds["ethereum"]
+    data, needle = {
+        "cron": ({"spec": "0 9 * * 1-5"}, "cron '0 9 * * 1-5' (UTC)"),
+        "state": (
+            {
+                "target": feed,
+                "calldata": "0xfeaf968c",
+                "word": 1,
+                "read_as": "int256",
+                "comparator": "<",
+                "threshold": 1,
+            },
+            "0xfeaf968c[1] as int256 <",
+        ),
+    }[kind]
+    body = {**SEED_BODY, "trigger_type": kind, "trigger_data": data}
+    code, out, err = cli("workflow", "create", json.dumps(body), "--json")
+    assert code == 0, err
+    wid = json.loads(out)["workflow_id"]
+    code, out, err = cli("workflow", "show", str(wid))
+    assert code == 0 and needle in out, (out, err)
+    code, out, err = cli("workflow", "list")
+    assert code == 0 and needle in out, (out, err)
+
+
 def test_price_set_moves_the_feed(cli, dev_chain) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("price", "set", "ethereum", "3198.15", "--json")
     assert code == 0, err

@@ -12,7 +12,8 @@ import httpx
 
 from autometa.chain.sentences import coin
 from autometa.cli.common import EXIT_FAILED, EXIT_USAGE, BadInput, CliError
-from autometa.domain.kinds import UINT32_MAX
+from autometa.domain.kinds import UINT32_MAX, TriggerType
+from autometa.domain.triggers import get_kind
 
 
 def _when(ts: int | None) -> str:
@@ -33,11 +34,15 @@ def describe_trigger(kind: int, data: dict[str, Any]) -> str:
         if data.get("end"):
             text += f" until {_when(data['end'])}"
         return text
-    side = "below" if int(data["comparator"]) == 0 else "above"
-    text = f"when {data['token']} is {side} {_usd(data['price_usd'])}"
-    if data.get("cooldown"):
-        text += f" (at most every {data['cooldown']} s)"
-    return text
+    if kind == TriggerType.PRICE:
+        side = "below" if int(data["comparator"]) == 0 else "above"
+        text = f"when {data['token']} is {side} {_usd(data['price_usd'])}"
+        if data.get("cooldown"):
+            text += f" (at most every {data['cooldown']} s)"
+        return text
+    # any other kind says itself (the registry's one line): no kind is read as another
+    trigger = get_kind(kind)
+    return trigger.describe(trigger.data_model.model_validate(data))
 
 
 def describe_action(kind: int, data: dict[str, Any]) -> str:
