@@ -231,12 +231,15 @@ class Stack:
         key = "0x" + bytes(dev_account(key_index).key).hex()
         return self.start(name, "executor", WORKER_PRIVATE_KEY=key, **extra)
 
-    def start_worker(self, name: str, key_index: int, roles: tuple[str, ...], **extra: str) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str, key_index: int, roles: tuple[str, ...], *, fork: bool = False, **extra: str
+    ) -> subprocess.Popen[bytes]:
         """One `autometa worker` process hosting `roles` (an executor signing with dev key
-        `key_index`)."""
+        `key_index`); with `fork`, `--fork`: one child process per role under it."""
         key = "0x" + bytes(dev_account(key_index).key).hex()
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         args = [str(AUTOMETA), "worker", "--id", name, *(a for r in roles for a in ("--role", r))]
+        args += ["--fork"] if fork else []
         env = self.env(WORKER_PRIVATE_KEY=key, **extra)
         proc = subprocess.Popen(args, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         log.close()

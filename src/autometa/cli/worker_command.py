@@ -8,7 +8,7 @@ roles still share work through Redis with other processes when REDIS_URL is set.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,6 +61,10 @@ ROLE_HELP = "scheduler, executor or api; repeat for several (default: all three)
 RPC_HELP = "JSON-RPC endpoint (default: MOONBASE_RPC)"
 CONTRACT_HELP = "Autometa contract (default: REGISTRY_ADDRESS)"
 ID_HELP = "the executor's id in heartbeats (default: host-pid)"
+FORK_HELP = (
+    "each role in its own process, forked from this one after it has loaded them all: isolated "
+    "roles for about the memory of one process; a role that exits is started again. Needs REDIS_URL"
+)
 
 
 @handle_errors
@@ -69,14 +73,57 @@ def worker_command(
     rpc_url: Annotated[str | None, typer.Option("--rpc-url", help=RPC_HELP)] = None,
     contract: Annotated[str | None, typer.Option("--contract", help=CONTRACT_HELP)] = None,
     worker_id: Annotated[str | None, typer.Option("--id", help=ID_HELP)] = None,
+    fork: Annotated[bool, typer.Option("--fork", help=FORK_HELP)] = False,
 ) -> None:
     """Run the scheduler, an executor and the API (or the --role ones) in one process: the same
     settings as `autometa scheduler`, `autometa executor` and `autometa api`, about a third of
-    their memory together."""
+    their memory together. With --fork, one process per role sharing what they have loaded."""
     from autometa.runtime import ROLES
 
     roles = list(dict.fromkeys(role or ROLES))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise CliError(f"--role {unknown[0]}: one of {', '.join(ROLES)}", code=2)
+    if fork and len(roles) > 1:
+        raise typer.Exit(_forked(roles, rpc_url, contract, worker_id))
     asyncio.run(run_roles(roles, rpc_url, contract, worker_id))
+
+
+def _forked(roles: list[str], rpc_url: str | None, contract: str | None, worker_id: str | None) -> int:
+    """`--fork`: check the settings and the chain once, load everything, fork one child per
+    role and become their supervisor (autometa.runtime.forked). Returns only on a failed check."""
+    import os
+    import sys
+
+    from autometa.logs import configure_logging
+    from autometa.runtime.forked import fork_roles, in_child, preload
+
+    settings = settings_with(rpc_url)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+    if "scheduler" in roles and "executor" in roles and not settings.REDIS_URL:
+        raise CliError("--fork runs the scheduler and the executor in two processes: set REDIS_URL", code=2)
+
+    def exit_code(fn: Callable[[], object]) -> int:
+        try:
+            handle_errors(fn)()
+        except typer.Exit as exc:
+            return exc.exit_code
+        return 0
+
+    # The chain is checked in a throwaway child: a connection made here would be inherited.
+    checked = in_child(lambda: exit_code(lambda: chain_runs(rpc_url, contract)))
+    if checked:
+        return checked
+    options = {"--rpc-url": rpc_url, "--contract": contract, "--id": worker_id}
+    restart = [
+        sys.executable,
+        os.path.abspath(sys.argv[0]),
+        "worker",
+        *(a for k, v in options.items() if v for a in (k, v)),
+    ]
+
+    def run_role(role: str) -> int:
+        return exit_code(lambda: asyncio.run(run_roles([role], rpc_url, contract, worker_id)))
+
+    preload()
+    fork_roles(roles, run_role, restart, settings.LOG_JSON)
