@@ -4,21 +4,26 @@ many workflows are active and none is due.
 10,000 workflows (by default) are created on a dev chain: a third TIME triggers a month ahead, a
 third INTERVAL triggers starting a month ahead, a third PRICE triggers on a price far from the
 feed's. Then, against Redis and a fresh PostgreSQL database while anvil mines a block every
-second, either (`--layout multi`, the default) one `autometa scheduler`, one `autometa executor`
-and one `autometa api` process, or (`--layout single`) one `autometa worker` process hosting
-all three roles. After a warm-up, CPU time (user + system, read from /proc) is taken over the
-measuring window.
+second, one of three layouts runs: `multi`, one `autometa scheduler`, one `autometa executor`
+and one `autometa api` process; `single`, one `autometa worker` process hosting all three roles;
+`forked`, `autometa worker --fork`: a parent that has loaded everything and one forked child per
+role. After a warm-up, CPU time (user + system, read from /proc) is taken over the measuring
+window.
 
 - cpu_pct: CPU seconds of the processes together / wall seconds, in % of one core;
-- rss_mb: the processes' resident memory summed at the end of the window;
+- rss_mb: the processes' resident memory summed at the end of the window. A page shared by
+  several processes (a forked child's inherited libraries, a shared library's code) counts
+  once per process here;
+- pss_mb: the processes' proportional set size summed (/proc/PID/smaps_rollup): each shared page
+  split among its sharers, so the sum is the memory the layout occupies on the machine;
 - per-process figures, the blocks mined in the window, and the KB of RSS per workflow the
   scheduler holds beyond an empty start (`--workflows 0` gives the empty baseline).
 
 Targets (issue 18): cpu_pct <= 5, rss_mb <= 250.
 Progress goes to stderr; the last stdout line is one JSON object.
-Both layouts are measured one after the other on the same chain and database (`--layout both`,
+The layouts are measured one after the other on the same chain and database (`--layout all`,
 the default); the top-level figures are the first layout's, `layouts` has each.
-Run: .venv/bin/python bench/idle.py [--layout both|multi|single --workflows 10000 --seconds 120 --warmup 20]
+Run: .venv/bin/python bench/idle.py [--layout all|multi|single|forked --workflows 10000 --seconds 120 --warmup 20]
 """
 
 from __future__ import annotations
@@ -62,12 +67,34 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (a forked worker's roles)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
 def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]:
     """Start `layout`'s processes, warm up, measure, stop them: that layout's figures."""
     api_env = {"API_PORT": str(free_port()), "API_HOST": "127.0.0.1"}
     stack.procs.clear()
-    if layout == "single":
-        stack.start_worker("worker", EXECUTOR, ("scheduler", "executor", "api"), **api_env)
+    if layout in ("single", "forked"):
+        roles = ("scheduler", "executor", "api")
+        stack.start_worker("worker", EXECUTOR, roles, fork=layout == "forked", **api_env)
         executor, scheduler = "worker", "worker"
     else:
         stack.start("scheduler", "scheduler")
@@ -80,6 +107,8 @@ def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]
     time.sleep(args.warmup)
     stack.check_alive()
     pids = {name: proc.pid for name, proc in stack.procs.items()}
+    if layout == "forked":  # the supervisor and its three roles' processes
+        pids |= {f"worker-child-{i}": pid for i, pid in enumerate(children(pids["worker"]))}
     first_block = int(stack.w3.eth.block_number)
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     t0 = time.monotonic()
@@ -88,6 +117,7 @@ def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]
     wall = time.monotonic() - t0
     cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
     rss = {name: rss_mb(pid) for name, pid in pids.items()}
+    pss = {name: pss_mb(pid) for name, pid in pids.items()}
     blocks = int(stack.w3.eth.block_number) - first_block
     stack.check_alive()
     stack.stop_all()
@@ -96,8 +126,10 @@ def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]
         "blocks": blocks,
         "cpu_pct": round(100 * sum(cpu.values()) / wall, 2),
         "rss_mb": round(sum(rss.values()), 1),
+        "pss_mb": round(sum(pss.values()), 1),
         "cpu_pct_by_process": {k: round(100 * v / wall, 2) for k, v in cpu.items()},
         "rss_mb_by_process": {k: round(v, 1) for k, v in rss.items()},
+        "pss_mb_by_process": {k: round(v, 1) for k, v in pss.items()},
     }
 
 
@@ -106,10 +138,10 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--warmup", type=float, default=20.0)
-    parser.add_argument("--layout", choices=("multi", "single", "both"), default="both")
+    parser.add_argument("--layout", choices=("multi", "single", "forked", "all"), default="all")
     args = parser.parse_args()
     n = args.workflows
-    layouts = ("multi", "single") if args.layout == "both" else (args.layout,)
+    layouts = ("multi", "single", "forked") if args.layout == "all" else (args.layout,)
     with fresh_pg_database("autometa_bench_idle") as db, distributed_stack(db, executors=(EXECUTOR,)) as stack:
         owners = [dev_account(i) for i in OWNER_KEYS]
         far = stack.head_timestamp() + MONTH
