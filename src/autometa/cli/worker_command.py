@@ -63,7 +63,8 @@ CONTRACT_HELP = "Autometa contract (default: REGISTRY_ADDRESS)"
 ID_HELP = "the executor's id in heartbeats (default: host-pid)"
 FORK_HELP = (
     "each role in its own process, forked from this one after it has loaded them all: isolated "
-    "roles for about the memory of one process; a role that exits is started again. Needs REDIS_URL"
+    "roles sharing the libraries' memory (~60 % of separate processes); a role that exits is "
+    "started again. Needs REDIS_URL"
 )
 
 
