@@ -108,6 +108,19 @@ def test_show_and_list_describe_every_kind_in_its_own_words(cli, dev_chain, kind
     assert code == 0 and needle in out, (out, err)
 
 
+def test_a_cron_workflow_from_flags(cli) -> None:  # type: ignore[no-untyped-def]
+    to = SEED_BODY["action_data"]["to"]  # type: ignore[index]
+    code, out, err = cli("workflow", "create", "--cron", "*/5 * * * 1-5", "--send", "0.001", "--to", to, "--json")
+    assert code == 0, err
+    code, out, _ = cli("workflow", "show", str(json.loads(out)["workflow_id"]), "--json")
+    shown = json.loads(out)["spec"]
+    assert shown["trigger_type"] in (4, "cron") and shown["trigger_data"]["spec"] == "*/5 * * * 1-5"
+    code, _, err = cli("workflow", "create", "--cron", "61 * * * *", "--send", "0.001", "--to", to)
+    assert code == 2 and "cron minute: 61 is outside 0-59" in err and "Traceback" not in err, err
+    code, _, err = cli("workflow", "create", "--cron", "0 9 * * *", "--every", "60", "--send", "1", "--to", to)
+    assert code == 2 and "name one trigger" in err, err
+
+
 def test_price_set_moves_the_feed(cli, dev_chain) -> None:  # type: ignore[no-untyped-def]
     code, out, err = cli("price", "set", "ethereum", "3198.15", "--json")
     assert code == 0, err

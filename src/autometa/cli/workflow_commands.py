@@ -69,6 +69,7 @@ def create(
     above: Annotated[str | None, typer.Option(help="price trigger: fire when the price is above this USD")] = None,
     at: Annotated[str | None, typer.Option(help="time trigger: unix seconds, or +SECONDS from now")] = None,
     every: Annotated[int | None, typer.Option(min=1, help="interval trigger: every this many seconds")] = None,
+    cron: Annotated[str | None, typer.Option(help="cron trigger: five fields in UTC, e.g. '0 9 * * 1-5'")] = None,
     send: Annotated[str | None, typer.Option(help="action: send this many coins (with --to)")] = None,
     to: Annotated[str | None, typer.Option(help="action: the recipient of --send")] = None,
     max_runs: Annotated[int | None, typer.Option(min=1, help="at most this many runs")] = None,
@@ -79,9 +80,10 @@ def create(
     as_role: AsOpt = None,
 ) -> None:
     """Create a workflow owned by your key: JSON, or flags for the common cases
-    (`--token ethereum --below 3200 --send 1 --to 0x…`, `--every 3600 --send 0.1 --to 0x…`)."""
+    (`--token ethereum --below 3200 --send 1 --to 0x…`, `--every 3600 --send 0.1 --to 0x…`,
+    `--cron '0 9 * * 1-5' --send 0.1 --to 0x…`)."""
     if body is not None:
-        if any(v is not None for v in (token, below, above, at, every, send, to)):
+        if any(v is not None for v in (token, below, above, at, every, cron, send, to)):
             raise BadInput("give the workflow as JSON or as flags, not both")
         data = read_json_arg(body)
         if not isinstance(data, dict):
@@ -90,7 +92,7 @@ def create(
             data["max_runs"] = max_runs
     else:
         data = spec_from_flags(
-            token=token, below=below, above=above, at=at, every=every, send=send, to=to, max_runs=max_runs
+            token=token, below=below, above=above, at=at, every=every, cron=cron, send=send, to=to, max_runs=max_runs
         )
     data.pop("user_address", None)
     spec = WorkflowSpec.model_validate(resolve_relative(data, None))  # bad input is said before any connection

@@ -100,6 +100,7 @@ def spec_from_flags(
     at: str | None,
     every: int | None,
     send: str | None,
+    cron: str | None = None,
     to: str | None,
     max_runs: int | None,
 ) -> dict[str, Any]:
@@ -108,11 +109,13 @@ def spec_from_flags(
 
     triggers = [
         name
-        for name, given in (("price", token or below or above), ("time", at), ("interval", every))
+        for name, given in (("price", token or below or above), ("time", at), ("interval", every), ("cron", cron))
         if given is not None
     ]
     if len(triggers) != 1:
-        raise BadInput("name one trigger: --token T with --below/--above USD, --at TIME, or --every SECONDS")
+        raise BadInput(
+            "name one trigger: --token T with --below/--above USD, --at TIME, --every SECONDS or --cron 'SPEC'"
+        )
     trigger: dict[str, Any]
     if triggers[0] == "price":
         if token is None or (below is None) == (above is None):
@@ -124,6 +127,8 @@ def spec_from_flags(
         }
     elif triggers[0] == "time":
         trigger = {"at": at if str(at).startswith("+") else _int(str(at), "--at")}
+    elif triggers[0] == "cron":
+        trigger = {"spec": cron}
     else:
         trigger = {"interval": every}
     if send is None or to is None:
