@@ -106,3 +106,33 @@ def test_in_memory_sqlite_is_shared_between_threads() -> None:
         assert done.wait(5)
         cp = store.checkpoints.get(0, "x")
         assert cp is not None and cp.block_number == 7
+
+
+def test_the_head_read_from_file_names_is_alembics_head() -> None:
+    from autometa.store.db import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()
+
+
+def test_a_store_at_the_head_opens_without_loading_alembic(empty_url: str, tmp_path: Path) -> None:
+    """Every long-running process opens the store; at the head that must not import alembic
+    and mako (~6 MB each process). One a revision behind still migrates."""
+    import subprocess
+    import sys
+
+    migrate(empty_url)
+    probe = (
+        "import sys; from autometa.store import Store; Store.open(sys.argv[1]).close(); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, empty_url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    engine = create_db_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "-1")
+        assert current_revision(engine) != head_revision()
+        done = subprocess.run([sys.executable, "-c", probe, empty_url], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -119,6 +120,8 @@ def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An alembic Config built in code: the package ships no alembic.ini."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -130,9 +133,15 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Safe to call on every start-up and from several
-    processes at once: already-applied revisions are skipped, and concurrent callers wait."""
+    processes at once: already-applied revisions are skipped, and concurrent callers wait.
+    A database already at the head is recognised with one query, without loading alembic (and
+    mako): every long-running process opens the store, and those libraries cost each ~6 MB."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else create_db_engine(url_or_engine)
     try:
+        if revision == "head" and _recorded_revision(engine) == HEAD_REVISION:
+            return
+        from alembic import command
+
         with engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 conn = conn.execution_options(**{SQLITE_IMMEDIATE: True})
@@ -143,6 +152,24 @@ def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
     finally:
         if engine is not url_or_engine:
             engine.dispose()
+
+
+def _migration_head() -> str:
+    """The newest revision, from the migration files' names (`NNNN_what.py` holds revision
+    `NNNN`, each revising the one before; tests/store checks this against alembic's head)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+HEAD_REVISION = _migration_head()
+
+
+def _recorded_revision(engine: Engine) -> str | None:
+    """The revision alembic recorded in the database (None: never migrated), read directly."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
 
 
 def current_revision(engine: Engine) -> str | None:
