@@ -145,6 +145,24 @@ def test_a_reorg_tells_listeners_the_orphaned_workflows_are_gone(dev_chain, inde
     assert kept not in last or last[kept].is_live
 
 
+def test_a_quiet_catch_up_keeps_nothing_of_the_backlog(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """A scheduler's load reads every state from the store after catching up: the catch-up
+    (`notify=False`) neither tells listeners nor keeps the backlog's transaction hashes (only
+    recorded runs' are ever checked against the node), so a large backlog leaves no heap behind."""
+    owner = dev_account(3)
+    created = [create(dev_chain, owner, seed_spec()) for _ in range(3)]
+    heard: list[WorkflowState] = []
+    indexer.listeners.append(heard.extend)
+    indexer.sync(notify=False)
+    assert heard == [] and indexer._on_chain == set()
+    assert [r.id for r in indexer.store.workflows.list_active(indexer.chain_id, indexer.contract)] == created
+    transact(
+        dev_chain.w3, owner, autometa(dev_chain.w3, dev_chain.deployment.address).functions.pauseWorkflow(created[0])
+    )
+    indexer.sync()  # listeners are told again afterwards
+    assert [s.id for s in heard] == [created[0]]
+
+
 def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
     w3, core, owner, wid = due_workflow(dev_chain, indexer)
     execute(dev_chain, wid, 0)

@@ -224,6 +224,7 @@ class EventIndexer:
         self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
         self._dense_span: int | None = None  # a range short enough for a provider's result cap
         self._head_hint: int | None = None  # the head a caller told `sync` (saves asking the node)
+        self._quiet = False  # a `sync(notify=False)` is running: listeners are not told
 
     # ------------------------------------------------------------------ progress
 
@@ -245,7 +246,12 @@ class EventIndexer:
         return {"number": int(result["number"], 16)} if result else None
 
     def sync(
-        self, stop: threading.Event | None = None, *, max_stalls: int = 3, head: Mapping[str, Any] | None = None
+        self,
+        stop: threading.Event | None = None,
+        *,
+        max_stalls: int = 3,
+        head: Mapping[str, Any] | None = None,
+        notify: bool = True,
     ) -> list[SyncResult]:
         """Index every range up to the confirmed head; returns what each range did.
 
@@ -256,7 +262,21 @@ class EventIndexer:
 
         A round that only rolled back (no range read) is a stall; a working rollback lands on a
         canonical block, so the next round moves on. More than `max_stalls` stalls in a row mean
-        the rollback does not reach the chain's branch: raise instead of looping for ever."""
+        the rollback does not reach the chain's branch: raise instead of looping for ever.
+
+        `notify=False`: listeners are not told what changed (undone runs still are), for a caller
+        that reads every state from the store afterwards anyway (a scheduler's load): telling
+        them a backlog's 10,000 workflows meant reading each back and holding its state until
+        the end, the peak an idle scheduler then kept as heap it never returned."""
+        self._quiet = not notify
+        try:
+            return self._sync_to(stop, max_stalls, head)
+        finally:
+            self._quiet = False
+
+    def _sync_to(
+        self, stop: threading.Event | None, max_stalls: int, head: Mapping[str, Any] | None
+    ) -> list[SyncResult]:
         if head is not None:
             fast = self.follow_head(head)
             if fast is not None:
@@ -477,8 +497,11 @@ class EventIndexer:
         the reorg window) an executor may have written its receipt late, after a rollback had
         passed; those transactions are checked once each with the node (no receipt: orphaned)."""
         executions = self.store.executions
-        orphaned = executions.transactions_in(self.chain_id, self.contract, start, end) - canonical
-        self._on_chain.update(canonical)
+        recorded = executions.transactions_in(self.chain_id, self.contract, start, end)
+        orphaned = recorded - canonical
+        # Only recorded transactions are ever looked up here: a backlog's other transactions
+        # (10,000 creations) would sit in this cache for nothing, ~150 B each.
+        self._on_chain.update(recorded & canonical)
         for tx in (
             executions.transactions_in(self.chain_id, self.contract, max(start - REORG_WINDOW, 0), start - 1)
             - self._on_chain
@@ -704,12 +727,12 @@ class EventIndexer:
             )
 
     def _notify(self, ids: set[int]) -> None:
-        if not ids or not self.listeners:
+        if not ids or not self.listeners or self._quiet:
             return
         self._tell(states_from_rows(self.store.workflows.get_many(self.chain_id, self.contract, ids)))
 
     def _tell(self, states: list[WorkflowState]) -> None:
-        if not states:
+        if not states or self._quiet:
             return
         for listener in self.listeners:
             try:
