@@ -383,15 +383,18 @@ class EventIndexer:
         recent block hashes, `end`'s included) and checkpoint `end`."""
         result = SyncResult(start, end, reorg_depth=depth)
         failed_reasons: dict[tuple[str, int, int], bytes] = {}
+        # Runs' and status events decoded up front (small; the runs' locks are taken first), the
+        # rest as each is applied: a backlog's 10,000 creations, each with its decoded spec, were
+        # otherwise all alive at once, a peak the process kept as heap after catching up.
         events = [
-            (name, self._decode(name, raw))
+            (name, self._decode(name, raw) if name in _FAST_EVENTS else None, raw)
             for raw in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"]))
             if (name := self._events.get(bytes(raw["topics"][0])) if raw["topics"] else None) is not None
         ]
         runs = [
             (self.chain_id, int(ev.args.workflowId), int(ev.args.runIndex), ev.transactionHash)
-            for name, ev in events
-            if name in ("RunExecuted", "RunSkipped")
+            for name, ev, _ in events
+            if ev is not None and name in ("RunExecuted", "RunSkipped")
         ]
         # The range in one transaction (all or nothing, checkpoint included), its runs' locks
         # taken up front in the order an executor's receipt takes them.
@@ -401,10 +404,10 @@ class EventIndexer:
             held = self.store.workflows.get_many(
                 self.chain_id,
                 self.contract,
-                {int(e.args.workflowId) for _, e in events if hasattr(e.args, "workflowId")},
+                {int(ev.args.workflowId) for _, ev, _ in events if ev is not None and hasattr(ev.args, "workflowId")},
             )
-            for name, event in events:
-                self._apply(name, event, result, failed_reasons)
+            for name, event, raw in events:
+                self._apply(name, event if event is not None else self._decode(name, raw), result, failed_reasons)
                 result.events += 1
             self._forget_orphaned(start, end, {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs})
             self.store.checkpoints.remember_blocks(self.chain_id, sorted(hashes.items()))
