@@ -43,6 +43,12 @@ log = structlog.get_logger("autometa.indexer")
 
 Listener = Callable[[list[WorkflowState]], None]
 REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we detect exactly
+# A range aims at this many logs at most. Reading 10,000 at once (a backlog of creations packed
+# in 160 blocks) peaked at ~60 MB in web3's response handling alone, and a process keeps most
+# of its peak as heap it never returns. The first range after a start is FIRST_SPAN blocks (the
+# density is unknown) and the span doubles back to batch_blocks while ranges stay below it.
+RANGE_LOGS = 1000
+FIRST_SPAN = 16
 
 
 RESULT_REFUSALS = ("results", "response size", "too large", "more than")
@@ -222,7 +228,8 @@ class EventIndexer:
         self._timestamps: dict[int, int] = {}
         self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
         self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
-        self._dense_span: int | None = None  # a range short enough for a provider's result cap
+        # a range short enough for a provider's result cap, or for RANGE_LOGS (None: batch_blocks)
+        self._dense_span: int | None = FIRST_SPAN if FIRST_SPAN < batch_blocks else None
         self._head_hint: int | None = None  # the head a caller told `sync` (saves asking the node)
         self._quiet = False  # a `sync(notify=False)` is running: listeners are not told
 
@@ -370,6 +377,8 @@ class EventIndexer:
                     batch_blocks=self.batch_blocks,
                     reason=str(exc)[:200],
                 )
+        if len(logs) > RANGE_LOGS and end > start:  # a busy stretch: the next ranges sized for RANGE_LOGS
+            self._dense_span = max(1, (end - start + 1) * RANGE_LOGS // len(logs))
         after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
         if any(after[n] != h for n, h in before.items()) or any(
             bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
