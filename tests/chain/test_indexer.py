@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from web3.logs import DISCARD
 
+from autometa.chain import indexer as indexer_module
 from autometa.chain.accounts import dev_account, dev_role
 from autometa.chain.contracts import autometa
 from autometa.chain.deploy import set_dev_price, transact
@@ -143,6 +144,24 @@ def test_a_reorg_tells_listeners_the_orphaned_workflows_are_gone(dev_chain, inde
     last = {s.id: s for s in heard}
     assert orphan in last and not last[orphan].is_live
     assert kept not in last or last[kept].is_live
+
+
+def test_a_quiet_catch_up_keeps_nothing_of_the_backlog(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
+    """A scheduler's load reads every state from the store after catching up: the catch-up
+    (`notify=False`) neither tells listeners nor keeps the backlog's transaction hashes (only
+    recorded runs' are ever checked against the node), so a large backlog leaves no heap behind."""
+    owner = dev_account(3)
+    created = [create(dev_chain, owner, seed_spec()) for _ in range(3)]
+    heard: list[WorkflowState] = []
+    indexer.listeners.append(heard.extend)
+    indexer.sync(notify=False)
+    assert heard == [] and indexer._on_chain == set()
+    assert [r.id for r in indexer.store.workflows.list_active(indexer.chain_id, indexer.contract)] == created
+    transact(
+        dev_chain.w3, owner, autometa(dev_chain.w3, dev_chain.deployment.address).functions.pauseWorkflow(created[0])
+    )
+    indexer.sync()  # listeners are told again afterwards
+    assert [s.id for s in heard] == [created[0]]
 
 
 def test_reorg_over_an_execution_restores_the_run_state(dev_chain, indexer: EventIndexer) -> None:  # type: ignore[no-untyped-def]
@@ -329,6 +348,22 @@ def test_the_rollback_itself_leaves_nothing_above_the_common_ancestor(dev_chain,
     first = indexer.sync_once()
     assert first is not None and first.reorg_depth == depth
     assert seen == {"executions": [], "escrow": [], "run_count": 0, "checkpoint": ancestor}
+
+
+def test_a_busy_stretch_is_read_in_ranges_of_about_range_logs(dev_chain, store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A backlog of many events in few blocks is read (and applied) a bounded number of logs at a
+    time: the first range is short, and a range over RANGE_LOGS shrinks the next ones. One range
+    of 10,000 creations was a peak the scheduler kept as heap for good."""
+    monkeypatch.setattr(indexer_module, "RANGE_LOGS", 2)
+    monkeypatch.setattr(indexer_module, "FIRST_SPAN", 4)
+    owner = dev_account(3)
+    first = int(dev_chain.w3.eth.block_number) + 1
+    ids = [create(dev_chain, owner, seed_spec()) for _ in range(10)]  # a block each (automine)
+    indexer = EventIndexer(dev_chain.w3, store, dev_chain.deployment.address, first, batch_blocks=1000)
+    results = indexer.sync()
+    assert sum(r.events for r in results) == len(ids)
+    assert max(r.events for r in results) <= 2 * 2  # a shrunk span may double back once past it
+    assert_store_equals_chain(dev_chain, indexer, [owner.address])
 
 
 @pytest.mark.parametrize(("blocks_cap", "results_cap"), [(500, 10_000), (5_000, 5)])

@@ -43,6 +43,14 @@ log = structlog.get_logger("autometa.indexer")
 
 Listener = Callable[[list[WorkflowState]], None]
 REORG_WINDOW = 64  # block hashes remembered per range, the deepest reorg we detect exactly
+# A range aims at this many logs at most. Reading 10,000 at once (a backlog of creations packed
+# in 160 blocks) peaked at ~60 MB in web3's response handling alone, and a process keeps most
+# of its peak as heap it never returns. The first range after a start is FIRST_SPAN blocks (the
+# density is unknown) and the span doubles back to batch_blocks while ranges stay below it.
+# Measured on that backlog (scheduler RSS after catch-up): 1,000 logs 161 MB, 500 158, 300 154;
+# smaller means more ranges (each re-reads its block hashes), for a few MB.
+RANGE_LOGS = 500
+FIRST_SPAN = 8
 
 
 RESULT_REFUSALS = ("results", "response size", "too large", "more than")
@@ -222,8 +230,10 @@ class EventIndexer:
         self._timestamps: dict[int, int] = {}
         self._stale_reports: dict[tuple[int, int], set[str]] = {}  # run -> orphaned tx hashes
         self._on_chain: set[str] = set()  # recorded transactions the node confirmed it has
-        self._dense_span: int | None = None  # a range short enough for a provider's result cap
+        # a range short enough for a provider's result cap, or for RANGE_LOGS (None: batch_blocks)
+        self._dense_span: int | None = FIRST_SPAN if FIRST_SPAN < batch_blocks else None
         self._head_hint: int | None = None  # the head a caller told `sync` (saves asking the node)
+        self._quiet = False  # a `sync(notify=False)` is running: listeners are not told
 
     # ------------------------------------------------------------------ progress
 
@@ -245,7 +255,12 @@ class EventIndexer:
         return {"number": int(result["number"], 16)} if result else None
 
     def sync(
-        self, stop: threading.Event | None = None, *, max_stalls: int = 3, head: Mapping[str, Any] | None = None
+        self,
+        stop: threading.Event | None = None,
+        *,
+        max_stalls: int = 3,
+        head: Mapping[str, Any] | None = None,
+        notify: bool = True,
     ) -> list[SyncResult]:
         """Index every range up to the confirmed head; returns what each range did.
 
@@ -256,7 +271,21 @@ class EventIndexer:
 
         A round that only rolled back (no range read) is a stall; a working rollback lands on a
         canonical block, so the next round moves on. More than `max_stalls` stalls in a row mean
-        the rollback does not reach the chain's branch: raise instead of looping for ever."""
+        the rollback does not reach the chain's branch: raise instead of looping for ever.
+
+        `notify=False`: listeners are not told what changed (undone runs still are), for a caller
+        that reads every state from the store afterwards anyway (a scheduler's load): telling
+        them a backlog's 10,000 workflows meant reading each back and holding its state until
+        the end, the peak an idle scheduler then kept as heap it never returned."""
+        self._quiet = not notify
+        try:
+            return self._sync_to(stop, max_stalls, head)
+        finally:
+            self._quiet = False
+
+    def _sync_to(
+        self, stop: threading.Event | None, max_stalls: int, head: Mapping[str, Any] | None
+    ) -> list[SyncResult]:
         if head is not None:
             fast = self.follow_head(head)
             if fast is not None:
@@ -350,6 +379,8 @@ class EventIndexer:
                     batch_blocks=self.batch_blocks,
                     reason=str(exc)[:200],
                 )
+        if len(logs) > RANGE_LOGS and end > start:  # a busy stretch: the next ranges sized for RANGE_LOGS
+            self._dense_span = max(1, (end - start + 1) * RANGE_LOGS // len(logs))
         after = self._hashes(sorted(set(window) | {int(raw["blockNumber"]) for raw in logs}))
         if any(after[n] != h for n, h in before.items()) or any(
             bytes(raw["blockHash"]) != after[int(raw["blockNumber"])] for raw in logs
@@ -363,15 +394,18 @@ class EventIndexer:
         recent block hashes, `end`'s included) and checkpoint `end`."""
         result = SyncResult(start, end, reorg_depth=depth)
         failed_reasons: dict[tuple[str, int, int], bytes] = {}
+        # Runs' and status events decoded up front (small; the runs' locks are taken first), the
+        # rest as each is applied: a backlog's 10,000 creations, each with its decoded spec, were
+        # otherwise all alive at once, a peak the process kept as heap after catching up.
         events = [
-            (name, self._decode(name, raw))
+            (name, self._decode(name, raw) if name in _FAST_EVENTS else None, raw)
             for raw in sorted(logs, key=lambda item: (item["blockNumber"], item["logIndex"]))
             if (name := self._events.get(bytes(raw["topics"][0])) if raw["topics"] else None) is not None
         ]
         runs = [
             (self.chain_id, int(ev.args.workflowId), int(ev.args.runIndex), ev.transactionHash)
-            for name, ev in events
-            if name in ("RunExecuted", "RunSkipped")
+            for name, ev, _ in events
+            if ev is not None and name in ("RunExecuted", "RunSkipped")
         ]
         # The range in one transaction (all or nothing, checkpoint included), its runs' locks
         # taken up front in the order an executor's receipt takes them.
@@ -381,10 +415,10 @@ class EventIndexer:
             held = self.store.workflows.get_many(
                 self.chain_id,
                 self.contract,
-                {int(e.args.workflowId) for _, e in events if hasattr(e.args, "workflowId")},
+                {int(ev.args.workflowId) for _, ev, _ in events if ev is not None and hasattr(ev.args, "workflowId")},
             )
-            for name, event in events:
-                self._apply(name, event, result, failed_reasons)
+            for name, event, raw in events:
+                self._apply(name, event if event is not None else self._decode(name, raw), result, failed_reasons)
                 result.events += 1
             self._forget_orphaned(start, end, {"0x" + bytes(raw["transactionHash"]).hex() for raw in logs})
             self.store.checkpoints.remember_blocks(self.chain_id, sorted(hashes.items()))
@@ -477,8 +511,11 @@ class EventIndexer:
         the reorg window) an executor may have written its receipt late, after a rollback had
         passed; those transactions are checked once each with the node (no receipt: orphaned)."""
         executions = self.store.executions
-        orphaned = executions.transactions_in(self.chain_id, self.contract, start, end) - canonical
-        self._on_chain.update(canonical)
+        recorded = executions.transactions_in(self.chain_id, self.contract, start, end)
+        orphaned = recorded - canonical
+        # Only recorded transactions are ever looked up here: a backlog's other transactions
+        # (10,000 creations) would sit in this cache for nothing, ~150 B each.
+        self._on_chain.update(recorded & canonical)
         for tx in (
             executions.transactions_in(self.chain_id, self.contract, max(start - REORG_WINDOW, 0), start - 1)
             - self._on_chain
@@ -704,12 +741,12 @@ class EventIndexer:
             )
 
     def _notify(self, ids: set[int]) -> None:
-        if not ids or not self.listeners:
+        if not ids or not self.listeners or self._quiet:
             return
         self._tell(states_from_rows(self.store.workflows.get_many(self.chain_id, self.contract, ids)))
 
     def _tell(self, states: list[WorkflowState]) -> None:
-        if not states:
+        if not states or self._quiet:
             return
         for listener in self.listeners:
             try:

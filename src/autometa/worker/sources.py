@@ -129,17 +129,20 @@ class IndexerWorkflowSource:
             changed, self._changed = list(self._changed.values()), {}
         return changed
 
-    async def initial(self) -> list[WorkflowState]:
-        await asyncio.to_thread(self.indexer.sync)
+    async def _catch_up(self) -> None:
+        """Index up to the head before a load, which reads every state from the store: what
+        changed on the way is not heard (nor held), and what was heard before is superseded."""
+        await asyncio.to_thread(functools.partial(self.indexer.sync, notify=False))
         await self._release_undone()
         self._take()
+
+    async def initial(self) -> list[WorkflowState]:
+        await self._catch_up()
         return await asyncio.to_thread(self.indexer.load_states)
 
     async def initial_pages(self) -> AsyncIterator[list[WorkflowState]]:
         """`initial` a page at a time: the scheduler indexes each page and drops it."""
-        await asyncio.to_thread(self.indexer.sync)
-        await self._release_undone()
-        self._take()
+        await self._catch_up()
         pages = self.indexer.load_state_pages()
         while (page := await asyncio.to_thread(next, pages, None)) is not None:
             yield page
