@@ -679,3 +679,34 @@ async def test_without_a_subscription_the_wait_falls_back_to_timed_looks(anvil: 
     sender = TransactionSender(w3, dev_account(0), config=FAST)
     receipt = await asyncio.wait_for(sender.send_and_wait(transfer(), "no-heads"), 10)
     assert int(receipt["status"]) == 1
+
+
+async def test_a_transaction_lost_from_the_pool_is_sent_again_after_the_next_block_not_the_quiet_time(
+    anvil: Anvil, connect: Any
+) -> None:
+    """With a head subscription, a block mined without the transaction and a node that no longer
+    knows it mean it was lost: the same bytes go out again right away, not once the quiet time
+    (here 30 s) is over, so it is mined in the block after (anvil once lost a batch under a
+    burst and the run landed 3 blocks late)."""
+    w3 = connect(anvil.url)
+    await rpc(w3, "evm_setAutomine", False)
+    config = SenderConfig(poll_interval=5.0, first_look_s=0.1, quiet_after_send_s=30.0)
+    sender = TransactionSender(w3, dev_account(0), journal=InMemoryJournal(), config=config)
+    heads = NewHeads(ws_url_for(anvil.url))
+    watching = asyncio.create_task(heads.run())
+    try:
+        await until(lambda: heads.ready, "the newHeads subscription")
+        sent = await sender.send(transfer(), "lost")
+        waiting = asyncio.create_task(sender.wait(sent, heads=heads, timeout=20))
+        await rpc(w3, "anvil_dropTransaction", sent.tx_hash)
+        await rpc(w3, "evm_mine")  # a block without it
+        await until(lambda: sent.rebroadcasts == 1, "the lost transaction to be sent again", timeout=3.0)
+        assert (await rpc(w3, "eth_getTransactionByHash", sent.tx_hash)) is not None
+        await rpc(w3, "evm_mine")
+        receipt = await asyncio.wait_for(waiting, 3.0)
+        assert receipt["status"] == 1 and receipt["transactionHash"].to_0x_hex() == sent.original_hash
+        assert sent.replacements == 0
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching

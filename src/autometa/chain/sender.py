@@ -636,7 +636,7 @@ class TransactionSender:
                 receipt = sent.receipt
             else:
                 async with sent.follow_lock:
-                    receipt = await self._step(sent, raw)
+                    receipt = await self._step(sent, raw, heads.head if heads is not None else None)
                 if receipt is not None and depth > 0:
                     receipt = await self._confirmed(receipt, depth, deadline, raw)
                 if receipt is not None:
@@ -739,9 +739,10 @@ class TransactionSender:
             gas_used=int(receipt["gasUsed"]),
         )
 
-    async def _step(self, sent: SentTx, raw: bool = False) -> Any:
+    async def _step(self, sent: SentTx, raw: bool = False, head: int | None = None) -> Any:
         """One look at an unfinished transaction: its receipt if one attempt is mined, else
-        rebroadcast or replace it if it is lost or stuck, and return None."""
+        rebroadcast or replace it if it is lost or stuck, and return None. `head`: the newest
+        block a head subscription has seen, if one is up."""
         if sent.receipt is not None:
             return sent.receipt
         if sent.status in (FAILED, DROPPED):
@@ -750,6 +751,13 @@ class TransactionSender:
         if receipt is not None:
             return receipt
         if time.monotonic() - sent.last_action_at < self.config.quiet_after_send_s:
+            # Too early to call it stuck, but a block has been mined without it: if the node has
+            # lost it (a mempool eviction; anvil drops one now and then under a burst), send the
+            # same bytes again now rather than after the quiet time (3 blocks later). A node that
+            # still has it costs one lookup; a lagging one answers "already known".
+            if head is not None and head > sent.last_action_block and sent.rebroadcasts == 0:
+                if not await self._known(sent):
+                    await self._rebroadcast(sent, head)
             return None
         logger = self._logger(sent)
         if await self._latest_count(sent.sender) > sent.nonce:
@@ -768,32 +776,39 @@ class TransactionSender:
                 raise NonceConsumed(f"{sent.purpose}: nonce {sent.nonce} was used by another transaction")
             return None
         block = int(await self.w3.eth.block_number)
-        known = False
-        for attempt in reversed(sent.attempts):
-            if await self._known_hash(attempt.tx_hash) is not None:
-                known = True
-                break
-        if not known:
-            if sent.rebroadcasts == 0:
-                sent.rebroadcasts += 1
-                error = await self._broadcast(sent.attempts[-1].raw_tx)
-                kind = None if error is None else classify_broadcast_error(error)
-                logger.warning(
-                    "tx.rebroadcast",
-                    tx_hash=sent.attempts[-1].tx_hash,
-                    refused=None if error is None else _rpc_message(error),
-                )
-                if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
-                    sent.last_action_block, sent.last_action_at = block, time.monotonic()
-                    return None
-                if kind is BroadcastErrorKind.NONCE_TOO_LOW:
-                    return None  # mined or consumed: the next look settles it
+        if not await self._known(sent):
+            if sent.rebroadcasts == 0 and await self._rebroadcast(sent, block):
+                return None
             await self._replace(sent, block, "dropped")
         elif block - sent.last_action_block >= self.config.replace_after_blocks:
             if await self._fill_gaps(sent, block):
                 return None
             await self._replace(sent, block, "stuck")
         return None
+
+    async def _known(self, sent: SentTx) -> bool:
+        """Whether the node knows any attempt of `sent` (in its mempool or mined)."""
+        for attempt in reversed(sent.attempts):
+            if await self._known_hash(attempt.tx_hash) is not None:
+                return True
+        return False
+
+    async def _rebroadcast(self, sent: SentTx, block: int) -> bool:
+        """Send the newest attempt's bytes again (once per transaction). True if that settles it
+        for now (accepted, already known, or its nonce used: the next look tells); False if the
+        node refused it otherwise, and it must be replaced."""
+        sent.rebroadcasts += 1
+        error = await self._broadcast(sent.attempts[-1].raw_tx)
+        kind = None if error is None else classify_broadcast_error(error)
+        self._logger(sent).warning(
+            "tx.rebroadcast",
+            tx_hash=sent.attempts[-1].tx_hash,
+            refused=None if error is None else _rpc_message(error),
+        )
+        if kind is None or kind is BroadcastErrorKind.ALREADY_KNOWN:
+            sent.last_action_block, sent.last_action_at = block, time.monotonic()
+            return True
+        return kind is BroadcastErrorKind.NONCE_TOO_LOW  # mined or consumed: the next look settles it
 
     async def _fill_gaps(self, sent: SentTx, block: int) -> bool:
         """Fill the nonces below `sent` that no transaction holds, so that it can be mined; True
