@@ -110,6 +110,24 @@ def upsert(
     session.execute(stmt, dict(values))
 
 
+def upsert_many(
+    session: Session,
+    model: type[Any],
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> None:
+    """`upsert` of rows of one shape (the first row's columns) in one executemany: one round of
+    the driver instead of a statement's whole execution path per row."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    names = tuple(sorted(rows[0]))
+    columns = tuple(c for c in (update if update is not None else names) if c not in keys)
+    stmt = _upsert_statement(session.get_bind().dialect.name, table, names, tuple(keys), columns)
+    session.execute(stmt, [dict(r) for r in rows])
+
+
 @functools.lru_cache(maxsize=256)
 def _upsert_statement(
     dialect: str, table: Table, names: tuple[str, ...], keys: tuple[str, ...], update: tuple[str, ...]

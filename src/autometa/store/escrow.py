@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Numeric, case, delete, func, literal, select, type_coerce, union_all
 
-from autometa.store.base import Page, Repository, clamp_page, upsert
+from autometa.store.base import Page, Repository, clamp_page, upsert, upsert_many
 from autometa.store.models import EscrowEvent
 from autometa.store.types import checksum, hexstr, to_uint256
 
@@ -22,6 +23,42 @@ KINDS: dict[str, tuple[int, int]] = {
     "transfer": (-1, 1),  # any other escrow-to-escrow move
     "payout": (-1, 0),  # a successful run's native amount, owner=account -> target=counterparty
 }
+
+
+_KEYS = ("chain_id", "tx_hash", "log_index", "kind")
+_UPDATED = ("contract", "block_number", "account", "counterparty", "amount", "workflow_id")
+
+
+def escrow_values(
+    *,
+    chain_id: int,
+    contract: str,
+    block_number: int,
+    tx_hash: str | bytes,
+    log_index: int,
+    kind: str,
+    account: str,
+    amount: int,
+    counterparty: str | None = None,
+    workflow_id: int | None = None,
+) -> dict[str, Any]:
+    """One movement's column values, checked and normalised (checksummed, 0x-hex, uint256)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown escrow kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if KINDS[kind][1] and counterparty is None:
+        raise ValueError(f"a {kind!r} needs the counterparty whose balance it credits")
+    return {
+        "chain_id": chain_id,
+        "contract": checksum(contract),
+        "block_number": block_number,
+        "tx_hash": hexstr(tx_hash),
+        "log_index": log_index,
+        "kind": kind,
+        "account": checksum(account),
+        "counterparty": checksum(counterparty) if counterparty is not None else None,
+        "amount": to_uint256(amount),
+        "workflow_id": workflow_id,
+    }
 
 
 class EscrowRepository(Repository):
@@ -41,30 +78,30 @@ class EscrowRepository(Repository):
         counterparty: str | None = None,
         workflow_id: int | None = None,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown escrow kind {kind!r}; expected one of {', '.join(KINDS)}")
-        if KINDS[kind][1] and counterparty is None:
-            raise ValueError(f"a {kind!r} needs the counterparty whose balance it credits")
-        values: dict[str, Any] = {
-            "chain_id": chain_id,
-            "contract": checksum(contract),
-            "block_number": block_number,
-            "tx_hash": hexstr(tx_hash),
-            "log_index": log_index,
-            "kind": kind,
-            "account": checksum(account),
-            "counterparty": checksum(counterparty) if counterparty is not None else None,
-            "amount": to_uint256(amount),
-            "workflow_id": workflow_id,
-        }
+        values = escrow_values(
+            chain_id=chain_id,
+            contract=contract,
+            block_number=block_number,
+            tx_hash=tx_hash,
+            log_index=log_index,
+            kind=kind,
+            account=account,
+            amount=amount,
+            counterparty=counterparty,
+            workflow_id=workflow_id,
+        )
         with self._write() as session:
-            upsert(
-                session,
-                EscrowEvent,
-                values,
-                keys=["chain_id", "tx_hash", "log_index", "kind"],
-                update=["contract", "block_number", "account", "counterparty", "amount", "workflow_id"],
-            )
+            upsert(session, EscrowEvent, values, keys=_KEYS, update=_UPDATED)
+
+    def record_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`record` for each of `rows` (its keyword arguments each), in one executemany: the
+        indexer writes a fee and a payout row per run, two statements a run one by one. Same
+        key and idempotency as `record`: a replayed log updates its row."""
+        if not rows:
+            return
+        values = [escrow_values(**row) for row in rows]
+        with self._write() as session:
+            upsert_many(session, EscrowEvent, values, keys=_KEYS, update=_UPDATED)
 
     def list(
         self, chain_id: int, contract: str, account: str | None = None, offset: int = 0, limit: int = 50

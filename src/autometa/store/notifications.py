@@ -379,6 +379,13 @@ class NotificationRepository(Repository):
 
     # ------------------------------------------------------------ subscriptions
 
+    def any_active(self, chain_id: int) -> bool:
+        """Whether the chain has an active subscription (read once per transaction, as the
+        outbox's hooks read it): without one, no hook writes anything, so the order in which a
+        writer records its facts cannot change what subscribers hear."""
+        with self._read() as session:
+            return bool(_active_subscriptions(session, chain_id))
+
     def subscribe(
         self,
         *,

@@ -86,6 +86,9 @@ def _key(chain_id: int, contract: str, workflow_id: int | None = None) -> list[A
     return where
 
 
+# The columns the run and status events change (`write_loaded` writes them all).
+_FOLDED = ("failures", "last_run", "run_count", "status", "updated_block", "updated_log_index")
+
 _PLUS_ONE = object()  # `apply_run`'s failures: the stored value + 1
 
 
@@ -275,6 +278,62 @@ class WorkflowRepository(Repository):
             values["failures"] = _PLUS_ONE
         with self._write() as session:
             return _apply_event(session, chain_id, contract, workflow_id, block, log_index, values)
+
+    def apply_status_loaded(
+        self,
+        row: Workflow,
+        status: int,
+        block: int,
+        log_index: int,
+        reason: int | None = None,
+    ) -> bool:
+        """`apply_status` onto `row`, a loaded object of this session, only (its DB row is
+        written later by `write_loaded`): the indexer's bulk path, which folds a range's run and
+        status events in order in Python. False if the event was already applied (a replay)."""
+        if (int(row.updated_block), int(row.updated_log_index)) >= (block, log_index):
+            return False
+        for name, value in (("status", status), ("updated_block", block), ("updated_log_index", log_index)):
+            set_committed_value(row, name, value)
+        with self._write() as session:
+            chain_id, contract, wid = int(row.chain_id), str(row.contract), int(row.id)
+            on_status_changed(session, chain_id, contract, wid, status, reason, block, log_index)
+        return True
+
+    @staticmethod
+    def apply_run_loaded(
+        row: Workflow, run_index: int, success: bool, status: int, block: int, timestamp: int, log_index: int
+    ) -> bool:
+        """`apply_run` onto `row`, a loaded object, only (see `apply_status_loaded`)."""
+        if (int(row.updated_block), int(row.updated_log_index)) >= (block, log_index):
+            return False
+        values: dict[str, Any] = {"status": status, "updated_block": block, "updated_log_index": log_index}
+        if success:
+            values |= {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
+        else:
+            values["failures"] = int(row.failures) + 1
+        for name, value in values.items():
+            set_committed_value(row, name, value)
+        return True
+
+    def write_loaded(self, rows: Iterable[Workflow]) -> None:
+        """Write what `apply_*_loaded` folded into `rows` in one executemany UPDATE, each row
+        under the same guard as a single event's (applied only over older events), with the
+        position of the last event folded in."""
+        params = [
+            {f"v_{c}": getattr(row, c) for c in _FOLDED}
+            | {
+                "k_chain_id": int(row.chain_id),
+                "k_contract": str(row.contract),
+                "k_id": int(row.id),
+                "k_block": int(row.updated_block),
+                "k_log_index": int(row.updated_log_index),
+            }
+            for row in rows
+        ]
+        if not params:
+            return
+        with self._write() as session:
+            session.connection().execute(_event_update(_FOLDED, ()), params)
 
     def delete_from_block(self, chain_id: int, contract: str, block: int) -> int:
         """Reorg rollback: forget workflows created at or after ``block``. Workflows created
