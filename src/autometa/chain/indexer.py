@@ -123,6 +123,7 @@ class _RunBulk:
         self.runs: dict[tuple[str, int, str], list[OnchainRun]] = {}
         self.escrow: list[dict[str, Any]] = []
         self.changed: dict[int, WorkflowRow] = {}
+        self.stale: list[tuple[int, int, str]] = []  # executed runs with orphaned reports to drop
 
     def _workflow(self, wid: int) -> WorkflowRow | None:
         row = self.held.get(wid)
@@ -168,7 +169,7 @@ class _RunBulk:
             ):
                 self.changed[wid] = row
             if a.success and ix._stale_reports:
-                ix._drop_stale_reports(wid, run, tx)
+                self.stale.append((wid, run, tx))
             self.escrow.extend(ix._executed_escrow(row, a, tx, block, index))
         else:  # RunSkipped
             facts = OnchainRun(wid, int(a.runIndex), index, RunStatus.SKIPPED, skip_reason=SkipReason(a.reason).label)
@@ -187,9 +188,11 @@ class _RunBulk:
                 executor=executor,
                 onchain=runs,
             )
+        for wid, run, tx in self.stale:  # after the runs' rows, as `_apply` drops them
+            ix._drop_stale_reports(wid, run, tx)
         ix.store.escrow.record_many(self.escrow)
         ix.store.workflows.write_loaded(self.changed.values())
-        self.runs, self.escrow, self.changed = {}, [], {}
+        self.runs, self.escrow, self.changed, self.stale = {}, [], {}, []
 
 
 class IndexerStalled(RuntimeError):
@@ -530,7 +533,11 @@ class EventIndexer:
         their hooks read the ledger and the workflow as each run is recorded, so then every
         event is applied one by one, exactly in order."""
         bulk = None
-        if self.bulk_runs and not self.store.notifications.any_active(self.chain_id):
+        if (
+            self.bulk_runs
+            and any(name in _BULK_EVENTS for name, _, _ in events)  # an idle block asks nothing
+            and not self.store.notifications.any_active(self.chain_id)
+        ):
             bulk = _RunBulk(self, held)
         for name, event, raw in events:
             ev = event if event is not None else self._decode(name, raw)
