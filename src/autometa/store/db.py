@@ -138,8 +138,9 @@ def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
     mako): every long-running process opens the store, and those libraries cost each ~6 MB."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else create_db_engine(url_or_engine)
     try:
-        if revision == "head" and _recorded_revision(engine) == HEAD_REVISION:
-            return
+        with contextlib.suppress(ValueError):  # several recorded revisions: alembic's to sort out
+            if revision == "head" and current_revision(engine) == HEAD_REVISION:
+                return
         from alembic import command
 
         with engine.connect() as conn:
@@ -163,21 +164,18 @@ def _migration_head() -> str:
 HEAD_REVISION = _migration_head()
 
 
-def _recorded_revision(engine: Engine) -> str | None:
-    """The revision alembic recorded in the database (None: never migrated), read directly."""
+def current_revision(engine: Engine) -> str | None:
+    """The revision alembic recorded in the database (None: never migrated), read with one
+    query instead of through alembic, which `migrate`'s check at every start would load. Several
+    recorded revisions (a branched history, which our migrations never make) raise ValueError,
+    as alembic refuses them too."""
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    return rows[0] if len(rows) == 1 else None
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None if it was never migrated."""
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    if len(rows) > 1:
+        raise ValueError(f"the database records several revisions ({', '.join(rows)})")
+    return rows[0] if rows else None
 
 
 def head_revision() -> str | None:
