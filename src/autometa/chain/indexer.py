@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from autometa.domain.state import WorkflowState
 from autometa.domain.triggers import UnknownTriggerKind
 from autometa.domain.workflow import ZERO_ADDRESS, SpecTuple, WorkflowSpec
 from autometa.store import Store
+from autometa.store.escrow import Movement
 from autometa.store.executions import OnchainRun
 from autometa.store.models import Execution
 from autometa.store.models import Workflow as WorkflowRow
@@ -109,6 +110,27 @@ def _formatted(raw: Mapping[str, Any]) -> AttributeDict[str, Any]:
 _BULK_EVENTS = frozenset({"RunExecuted", "RunSkipped", "RunFailed", "WorkflowStatusChanged"})
 
 
+def _run_facts(name: str, a: Any, tx: str, index: int, failed: dict[tuple[str, int, int], bytes]) -> OnchainRun:
+    """A RunExecuted's or RunSkipped's facts (a RunExecuted takes its run's RunFailed reason from
+    `failed`): one form for the bulk path and the one-by-one `record_onchain`."""
+    wid, run = int(a.workflowId), int(a.runIndex)
+    if name == "RunSkipped":
+        return OnchainRun(wid, run, index, RunStatus.SKIPPED, skip_reason=SkipReason(a.reason).label)
+    return OnchainRun(
+        wid,
+        run,
+        index,
+        RunStatus.of(a.success),
+        gas_used=int(a.gasUsed),
+        gas_price=int(a.gasPrice),
+        fee=int(a.fee),
+        premium_bps=int(a.premiumBps),
+        price=int(a.price) if a.priceSource else None,
+        price_source=PriceSource.onchain(a.priceSource),
+        revert_reason=failed.pop((tx, wid, run), None),
+    )
+
+
 class _RunBulk:
     """A stretch of a range's run and status events, written in a few statements at `flush`
     instead of ~5 a run (`_apply`): each transaction's runs with `record_batch`, the escrow
@@ -121,7 +143,7 @@ class _RunBulk:
         self.indexer, self.held = indexer, held
         # (tx, block, executor) -> that transaction's run logs, in log order
         self.runs: dict[tuple[str, int, str], list[OnchainRun]] = {}
-        self.escrow: list[dict[str, Any]] = []
+        self.escrow: list[Movement] = []
         self.changed: dict[int, WorkflowRow] = {}
         self.stale: list[tuple[int, int, str]] = []  # executed runs with orphaned reports to drop
 
@@ -150,20 +172,7 @@ class _RunBulk:
                 self.changed[wid] = row
         elif name == "RunExecuted":
             run, ts = int(a.runIndex), ix._timestamp(block)
-            facts = OnchainRun(
-                wid,
-                run,
-                index,
-                RunStatus.of(a.success),
-                gas_used=int(a.gasUsed),
-                gas_price=int(a.gasPrice),
-                fee=int(a.fee),
-                premium_bps=int(a.premiumBps),
-                price=int(a.price) if a.priceSource else None,
-                price_source=PriceSource.onchain(a.priceSource),
-                revert_reason=failed.pop((tx, wid, run), None),
-            )
-            self.runs.setdefault((tx, block, checksum(a.executor)), []).append(facts)
+            self.runs.setdefault((tx, block, checksum(a.executor)), []).append(_run_facts(name, a, tx, index, failed))
             if row is not None and ix.store.workflows.apply_run_loaded(
                 row, run, bool(a.success), int(a.status), block, ts, index
             ):
@@ -172,8 +181,7 @@ class _RunBulk:
                 self.stale.append((wid, run, tx))
             self.escrow.extend(ix._executed_escrow(row, a, tx, block, index))
         else:  # RunSkipped
-            facts = OnchainRun(wid, int(a.runIndex), index, RunStatus.SKIPPED, skip_reason=SkipReason(a.reason).label)
-            self.runs.setdefault((tx, block, checksum(a.executor)), []).append(facts)
+            self.runs.setdefault((tx, block, checksum(a.executor)), []).append(_run_facts(name, a, tx, index, failed))
         result.touched.add(wid)
 
     def flush(self) -> None:
@@ -760,21 +768,11 @@ class EventIndexer:
             self.store.executions.record_onchain(
                 chain_id=chain,
                 contract=self.contract,
-                workflow_id=wid,
-                run_index=run,
                 tx_hash=tx,
-                log_index=index,
                 block_number=block,
-                status=RunStatus.of(a.success),
                 included_at=ts,
                 executor=a.executor,
-                gas_used=int(a.gasUsed),
-                gas_price=int(a.gasPrice),
-                fee=int(a.fee),
-                premium_bps=int(a.premiumBps),
-                price=int(a.price) if a.priceSource else None,
-                price_source=PriceSource.onchain(a.priceSource),
-                revert_reason=failed.pop((tx, wid, run), None),
+                **asdict(_run_facts(name, a, tx, index, failed)),
             )
             self.store.workflows.apply_run(
                 chain, self.contract, wid, run, bool(a.success), int(a.status), block, ts, index
@@ -782,22 +780,17 @@ class EventIndexer:
             if a.success and self._stale_reports:
                 self._drop_stale_reports(wid, run, tx)
             row = self.store.workflows.get(self.chain_id, self.contract, wid)
-            for move in self._executed_escrow(row, a, tx, block, index):
-                self.store.escrow.record(**move)
+            self.store.escrow.record_many(self._executed_escrow(row, a, tx, block, index))
             result.touched.add(wid)
         elif name == "RunSkipped":
             self.store.executions.record_onchain(
                 chain_id=chain,
                 contract=self.contract,
-                workflow_id=int(a.workflowId),
-                run_index=int(a.runIndex),
                 tx_hash=tx,
-                log_index=index,
                 block_number=block,
-                status=RunStatus.SKIPPED,
                 included_at=self._timestamp(block),
                 executor=a.executor,
-                skip_reason=SkipReason(a.reason).label,
+                **asdict(_run_facts(name, a, tx, index, failed)),
             )
             result.touched.add(int(a.workflowId))
         elif name == "Deposited":
@@ -837,21 +830,30 @@ class EventIndexer:
                 amount=int(a.amount),
             )
 
-    def _executed_escrow(
-        self, row: WorkflowRow | None, a: Any, tx: str, block: int, index: int
-    ) -> list[dict[str, Any]]:
-        """A RunExecuted's escrow movements (`EscrowRepository.record` arguments): its fee, and a
-        successful run's native payout."""
+    def _executed_escrow(self, row: WorkflowRow | None, a: Any, tx: str, block: int, index: int) -> list[Movement]:
+        """A RunExecuted's escrow movements: its fee, and a successful run's native payout."""
         if row is None:
             return []
-        wid, chain = int(a.workflowId), self.chain_id
-        common = {"chain_id": chain, "contract": self.contract, "block_number": block, "tx_hash": tx}
-        common |= {"log_index": index, "account": row.owner, "workflow_id": wid}
+
+        def move(kind: str, counterparty: str, amount: int) -> Movement:
+            return Movement(
+                chain_id=self.chain_id,
+                contract=self.contract,
+                block_number=block,
+                tx_hash=tx,
+                log_index=index,
+                kind=kind,
+                account=row.owner,
+                amount=amount,
+                counterparty=counterparty,
+                workflow_id=int(a.workflowId),
+            )
+
         moves = []
         if int(a.fee):
-            moves.append(common | {"kind": "fee", "counterparty": a.executor, "amount": int(a.fee)})
+            moves.append(move("fee", a.executor, int(a.fee)))
         if a.success and row.action_kind != ActionType.ERC20_TRANSFER and int(row.amount):
-            moves.append(common | {"kind": "payout", "counterparty": row.target, "amount": int(row.amount)})
+            moves.append(move("payout", row.target, int(row.amount)))
         return moves
 
     def _notify(self, ids: set[int]) -> None:

@@ -104,10 +104,7 @@ def upsert(
     update: Sequence[str] | None = None,
 ) -> None:
     """INSERT, or UPDATE ``update`` columns (default: all but the keys) if ``keys`` exist."""
-    table = cast(Table, model.__table__)
-    columns = tuple(c for c in (update if update is not None else values) if c not in keys)
-    stmt = _upsert_statement(session.get_bind().dialect.name, table, tuple(sorted(values)), tuple(keys), columns)
-    session.execute(stmt, dict(values))
+    upsert_many(session, model, [values], keys, update)
 
 
 def upsert_many(
@@ -118,7 +115,7 @@ def upsert_many(
     update: Sequence[str] | None = None,
 ) -> None:
     """`upsert` of rows of one shape (the first row's columns) in one executemany: one round of
-    the driver instead of a statement's whole execution path per row."""
+    the driver instead of a statement's whole execution path per row (one row: one execute)."""
     if not rows:
         return
     table = cast(Table, model.__table__)

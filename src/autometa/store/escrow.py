@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import Numeric, case, delete, func, literal, select, type_coerce, union_all
 
-from autometa.store.base import Page, Repository, clamp_page, upsert, upsert_many
+from autometa.store.base import Page, Repository, clamp_page, upsert_many
 from autometa.store.models import EscrowEvent
 from autometa.store.types import checksum, hexstr, to_uint256
 
@@ -29,77 +29,55 @@ _KEYS = ("chain_id", "tx_hash", "log_index", "kind")
 _UPDATED = ("contract", "block_number", "account", "counterparty", "amount", "workflow_id")
 
 
-def escrow_values(
-    *,
-    chain_id: int,
-    contract: str,
-    block_number: int,
-    tx_hash: str | bytes,
-    log_index: int,
-    kind: str,
-    account: str,
-    amount: int,
-    counterparty: str | None = None,
-    workflow_id: int | None = None,
-) -> dict[str, Any]:
+class Movement(TypedDict):
+    """One ledger movement, as `record` takes it (a log's facts)."""
+
+    chain_id: int
+    contract: str
+    block_number: int
+    tx_hash: str | bytes
+    log_index: int
+    kind: str
+    account: str
+    amount: int
+    counterparty: NotRequired[str | None]
+    workflow_id: NotRequired[int | None]
+
+
+def escrow_values(movement: Movement) -> dict[str, Any]:
     """One movement's column values, checked and normalised (checksummed, 0x-hex, uint256)."""
+    kind, counterparty = movement["kind"], movement.get("counterparty")
     if kind not in KINDS:
         raise ValueError(f"unknown escrow kind {kind!r}; expected one of {', '.join(KINDS)}")
     if KINDS[kind][1] and counterparty is None:
         raise ValueError(f"a {kind!r} needs the counterparty whose balance it credits")
     return {
-        "chain_id": chain_id,
-        "contract": checksum(contract),
-        "block_number": block_number,
-        "tx_hash": hexstr(tx_hash),
-        "log_index": log_index,
+        "chain_id": movement["chain_id"],
+        "contract": checksum(movement["contract"]),
+        "block_number": movement["block_number"],
+        "tx_hash": hexstr(movement["tx_hash"]),
+        "log_index": movement["log_index"],
         "kind": kind,
-        "account": checksum(account),
+        "account": checksum(movement["account"]),
         "counterparty": checksum(counterparty) if counterparty is not None else None,
-        "amount": to_uint256(amount),
-        "workflow_id": workflow_id,
+        "amount": to_uint256(movement["amount"]),
+        "workflow_id": movement.get("workflow_id"),
     }
 
 
 class EscrowRepository(Repository):
     """An append-only ledger keyed by log; replaying a log updates rather than duplicates."""
 
-    def record(
-        self,
-        *,
-        chain_id: int,
-        contract: str,
-        block_number: int,
-        tx_hash: str | bytes,
-        log_index: int,
-        kind: str,
-        account: str,
-        amount: int,
-        counterparty: str | None = None,
-        workflow_id: int | None = None,
-    ) -> None:
-        values = escrow_values(
-            chain_id=chain_id,
-            contract=contract,
-            block_number=block_number,
-            tx_hash=tx_hash,
-            log_index=log_index,
-            kind=kind,
-            account=account,
-            amount=amount,
-            counterparty=counterparty,
-            workflow_id=workflow_id,
-        )
-        with self._write() as session:
-            upsert(session, EscrowEvent, values, keys=_KEYS, update=_UPDATED)
+    def record(self, **movement: Unpack[Movement]) -> None:
+        self.record_many([movement])
 
-    def record_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """`record` for each of `rows` (its keyword arguments each), in one executemany: the
-        indexer writes a fee and a payout row per run, two statements a run one by one. Same
-        key and idempotency as `record`: a replayed log updates its row."""
-        if not rows:
+    def record_many(self, movements: Sequence[Movement]) -> None:
+        """`record` for each of `movements`, in one executemany: the indexer writes a fee and a
+        payout row per run, two statements a run one by one. Same key and idempotency as one
+        by one: a replayed log updates its row."""
+        if not movements:
             return
-        values = [escrow_values(**row) for row in rows]
+        values = [escrow_values(m) for m in movements]
         with self._write() as session:
             upsert_many(session, EscrowEvent, values, keys=_KEYS, update=_UPDATED)
 

@@ -115,6 +115,33 @@ def _event_update(columns: tuple[str, ...], plus_one: tuple[str, ...]) -> Any:
     )
 
 
+def _status_values(status: int, block: int, log_index: int) -> dict[str, Any]:
+    """WorkflowStatusChanged's columns."""
+    return {"status": status, "updated_block": block, "updated_log_index": log_index}
+
+
+def _run_values(
+    run_index: int, success: bool, status: int, block: int, timestamp: int, log_index: int, failures: Any
+) -> dict[str, Any]:
+    """RunExecuted's columns the way the contract applies it: a success consumes the run and
+    clears the failure streak; a failure only extends it (`failures`: the streak's new value,
+    or `_PLUS_ONE` for the stored value + 1)."""
+    values = _status_values(status, block, log_index)
+    if success:
+        return values | {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
+    return values | {"failures": failures}
+
+
+def _fold(row: Workflow, block: int, log_index: int, values: Mapping[str, Any]) -> bool:
+    """An event's `values` onto a loaded `row` as committed state (written later by
+    `write_loaded`), unless it or a later event already was (a replay). True if folded."""
+    if (int(row.updated_block), int(row.updated_log_index)) >= (block, log_index):
+        return False
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+    return True
+
+
 def _apply_event(
     session: Session,
     chain_id: int,
@@ -250,7 +277,7 @@ class WorkflowRepository(Repository):
     ) -> bool:
         """Apply WorkflowStatusChanged; False if unknown or already applied (a replay). With the
         event's ``reason``, the change is also written to the notification outbox."""
-        values = {"status": status, "updated_block": block, "updated_log_index": log_index}
+        values = _status_values(status, block, log_index)
         with self._write() as session:
             applied = _apply_event(session, chain_id, contract, workflow_id, block, log_index, values)
             if applied:
@@ -269,13 +296,8 @@ class WorkflowRepository(Repository):
         timestamp: int,
         log_index: int,
     ) -> bool:
-        """Apply RunExecuted the way the contract does: a success consumes the run and clears
-        the failure streak; a failure only extends the streak. False if already applied."""
-        values: dict[str, Any] = {"status": status, "updated_block": block, "updated_log_index": log_index}
-        if success:
-            values |= {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
-        else:
-            values["failures"] = _PLUS_ONE
+        """Apply RunExecuted the way the contract does (`_run_values`). False if already applied."""
+        values = _run_values(run_index, success, status, block, timestamp, log_index, _PLUS_ONE)
         with self._write() as session:
             return _apply_event(session, chain_id, contract, workflow_id, block, log_index, values)
 
@@ -290,10 +312,8 @@ class WorkflowRepository(Repository):
         """`apply_status` onto `row`, a loaded object of this session, only (its DB row is
         written later by `write_loaded`): the indexer's bulk path, which folds a range's run and
         status events in order in Python. False if the event was already applied (a replay)."""
-        if (int(row.updated_block), int(row.updated_log_index)) >= (block, log_index):
+        if not _fold(row, block, log_index, _status_values(status, block, log_index)):
             return False
-        for name, value in (("status", status), ("updated_block", block), ("updated_log_index", log_index)):
-            set_committed_value(row, name, value)
         with self._write() as session:
             chain_id, contract, wid = int(row.chain_id), str(row.contract), int(row.id)
             on_status_changed(session, chain_id, contract, wid, status, reason, block, log_index)
@@ -304,16 +324,8 @@ class WorkflowRepository(Repository):
         row: Workflow, run_index: int, success: bool, status: int, block: int, timestamp: int, log_index: int
     ) -> bool:
         """`apply_run` onto `row`, a loaded object, only (see `apply_status_loaded`)."""
-        if (int(row.updated_block), int(row.updated_log_index)) >= (block, log_index):
-            return False
-        values: dict[str, Any] = {"status": status, "updated_block": block, "updated_log_index": log_index}
-        if success:
-            values |= {"run_count": run_index + 1, "last_run": timestamp, "failures": 0}
-        else:
-            values["failures"] = int(row.failures) + 1
-        for name, value in values.items():
-            set_committed_value(row, name, value)
-        return True
+        values = _run_values(run_index, success, status, block, timestamp, log_index, int(row.failures) + 1)
+        return _fold(row, block, log_index, values)
 
     def write_loaded(self, rows: Iterable[Workflow]) -> None:
         """Write what `apply_*_loaded` folded into `rows` in one executemany UPDATE, each row
