@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from bench.idle import MONTH, progress, rss_mb  # noqa: E402
+from bench.idle import progress  # noqa: E402
 from tests.conftest import fresh_pg_database  # noqa: E402
-from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, recipient  # noqa: E402
+from tests.support.procs import rss_mb  # noqa: E402
+from tests.support.stack import distributed_stack  # noqa: E402
 
-from autometa.chain.accounts import dev_account  # noqa: E402
 from autometa.store import Store  # noqa: E402
 
 
@@ -40,22 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.workflows
     with fresh_pg_database("autometa_bench_catchup") as db, distributed_stack(db, executors=(5,)) as stack:
-        owners = [dev_account(i) for i in OWNER_KEYS]
-        far = stack.head_timestamp() + MONTH
-        triggers = [
-            (0, {"at": far}),
-            (1, {"interval": 3600, "start": far}),
-            (2, {"token": "ethereum", "comparator": 0, "price_usd": 1}),
-        ]
-        stack.interval_mining(1)  # creations packed many to a block, as in bench/idle.py
-        started = time.monotonic()
-        for chunk in range(0, n, 1000):
-            items = [
-                (owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
-                for i in range(chunk, min(n, chunk + 1000))
-            ]
-            stack.create_many(items)
-            progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
+        stack.create_idle(n, progress)  # as bench/idle.py creates them
         with fresh_pg_database("autometa_bench_catchup_fresh") as fresh:
             Store.open(fresh).close()
             proc = stack.start("scheduler", "scheduler", DATABASE_URL=fresh)

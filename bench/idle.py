@@ -40,14 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.conftest import fresh_pg_database  # noqa: E402
-from tests.support.stack import OWNER_KEYS, distributed_stack, native_spec, recipient  # noqa: E402
+from tests.support.procs import children, pss_mb, rss_mb  # noqa: E402
+from tests.support.stack import distributed_stack  # noqa: E402
 
-from autometa.chain.accounts import dev_account  # noqa: E402
 from autometa.chain.anvil import free_port  # noqa: E402
 
 EXECUTOR = 5
 TICKS = os.sysconf("SC_CLK_TCK")
-MONTH = 30 * 24 * 3600
 
 
 def progress(message: str) -> None:
@@ -58,34 +57,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system time of a process and its waited-for children (/proc/PID/stat fields 14–17)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def pss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (a forked worker's roles)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
 
 
 def measure(stack: Any, layout: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -143,25 +114,8 @@ def main() -> None:
     n = args.workflows
     layouts = ("multi", "single", "forked") if args.layout == "all" else (args.layout,)
     with fresh_pg_database("autometa_bench_idle") as db, distributed_stack(db, executors=(EXECUTOR,)) as stack:
-        owners = [dev_account(i) for i in OWNER_KEYS]
-        far = stack.head_timestamp() + MONTH
-        triggers = [
-            (0, {"at": far}),
-            (1, {"interval": 3600, "start": far}),
-            (2, {"token": "ethereum", "comparator": 0, "price_usd": 1}),  # below $1: never, on the dev feed
-        ]
-        # 1 s blocks from here on: the creations are packed many to a block (one block per
-        # transaction with automine took ~20 min for 10,000 on a loaded 2-core machine).
-        stack.interval_mining(1)
         progress(f"creating {n} workflows, none due")
-        started = time.monotonic()
-        for chunk in range(0, n, 1000):
-            items = [
-                (owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
-                for i in range(chunk, min(n, chunk + 1000))
-            ]
-            stack.create_many(items)
-            progress(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
+        stack.create_idle(n, progress)
         measured = {layout: measure(stack, layout, args) for layout in layouts}
         executed = len(stack.executed_logs())
     result: dict[str, Any] = {"workflows": n, **measured[layouts[0]], "layout": layouts[0]}

@@ -18,6 +18,7 @@ from autometa.chain.accounts import dev_account
 from autometa.chain.anvil import free_port
 
 from ..conftest import fresh_pg_database
+from ..support.procs import children, rss_mb
 from ..support.stack import AUTOMETA, distributed_stack
 from .helpers import Scenario, wait_until
 
@@ -35,26 +36,6 @@ def _parse(text: str, event: str) -> list[tuple[str, int]]:
     return found
 
 
-def _children(pid: int) -> set[int]:
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.add(int(entry.name))
-    return out
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def test_forked_roles_share_the_work_restart_after_a_kill_and_stop_together() -> None:
     port = free_port()
     with fresh_pg_database() as db, distributed_stack(db, executors=(5,)) as stack:
@@ -66,9 +47,9 @@ def test_forked_roles_share_the_work_restart_after_a_kill_and_stop_together() ->
         assert sorted(forked) == sorted(ROLES)
         # The parent became the supervisor: a bare interpreter over exactly the three roles.
         assert b"autometa.supervisor" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-        assert _children(proc.pid) == set(forked.values())
-        assert _rss_mb(proc.pid) < 40, "the supervisor should not hold the roles' libraries"
-        assert all(_rss_mb(pid) > 80 for pid in forked.values())
+        assert set(children(proc.pid)) == set(forked.values())
+        assert rss_mb(proc.pid) < 40, "the supervisor should not hold the roles' libraries"
+        assert all(rss_mb(pid) > 80 for pid in forked.values())
 
         sc = Scenario(stack)
         owners = [dev_account(3), dev_account(8)]
@@ -81,16 +62,16 @@ def test_forked_roles_share_the_work_restart_after_a_kill_and_stop_together() ->
         wait_until("the executor to be started again", lambda: _parse(stack.log_text("worker"), "role.restarted"), 60)
         [(role, new_pid)] = _parse(stack.log_text("worker"), "role.restarted")
         assert role == "executor" and new_pid != forked["executor"]
-        assert _children(proc.pid) == {forked["scheduler"], forked["api"], new_pid}
+        assert set(children(proc.pid)) == {forked["scheduler"], forked["api"], new_pid}
         wait_until("the new executor", lambda: stack.log_text("worker").count("executor.started") == 2, 90)
         sc.wave(owners, 4, lead_s=4)
         sc.settle(timeout=90)
         sc.audit().assert_ok()  # every due run exactly once, before and after the kill
 
-        roles = _children(proc.pid)
+        roles = set(children(proc.pid))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, stack.log_tail("worker")
-        assert not any(Path(f"/proc/{pid}").exists() and _rss_mb(pid) for pid in roles)
+        assert not any(Path(f"/proc/{pid}").exists() and rss_mb(pid) for pid in roles)
         assert "roles.stopping" in stack.log_text("worker")
 
 

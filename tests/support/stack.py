@@ -184,6 +184,29 @@ class Stack:
             ids.append(int(event.args.workflowId))
         return ids
 
+    def create_idle(self, n: int, say: Callable[[str], None]) -> None:
+        """`n` workflows none of which falls due for a month, from the owners in turn: a third
+        TIME a month ahead, a third INTERVAL starting then, a third PRICE below $1 (never, on the
+        dev feed). Blocks come every second from here on, so the creations are packed many to a
+        block (one block per transaction with automine took ~20 min for 10,000 on a loaded 2-core
+        machine); created 1,000 at a time, each thousand said."""
+        owners = [dev_account(i) for i in OWNER_KEYS]
+        far = self.head_timestamp() + 30 * 24 * 3600
+        triggers = [
+            (0, {"at": far}),
+            (1, {"interval": 3600, "start": far}),
+            (2, {"token": "ethereum", "comparator": 0, "price_usd": 1}),
+        ]
+        self.interval_mining(1)
+        started = time.monotonic()
+        for chunk in range(0, n, 1000):
+            items = [
+                (owners[i % len(owners)], native_spec(*triggers[i % 3], recipient(i)))
+                for i in range(chunk, min(n, chunk + 1000))
+            ]
+            self.create_many(items)
+            say(f"{min(n, chunk + 1000)} created ({time.monotonic() - started:.0f} s)")
+
     def executed_logs(self, from_block: int | None = None) -> list[Any]:
         core = autometa(self.w3, self.dep.address)
         start = self.dep.block if from_block is None else from_block
