@@ -258,7 +258,13 @@ class ReclaimingStreamBroker(RedisStreamBroker):
         """Redis went away (or came back empty, without our consumer group): wait and retry,
         declaring the group again, rather than let the executor die with its connection. A
         restarted Redis without persistence lost the queued jobs too: the scheduler offers
-        what it handed out again after its refire delay."""
+        what it handed out again after its refire delay. A read cut short by our own
+        cancellation (a reader stopped, a `wait_for` timing out) can surface as a connection
+        error: then the cancellation goes on, or the listen would run on and whoever awaits
+        the cancelled read would wait for ever."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from exc
         if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
             raise exc
         log.warning("queue.redis_unavailable", error=str(exc), consumer=self.consumer_name)
